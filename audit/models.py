@@ -1,0 +1,53 @@
+"""The append-only audit log: events are inserted by writers and sealed into a chain later."""
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+
+class ActorKind(models.TextChoices):
+    USER = "user", "User"
+    SERVICE = "service", "Service account"
+    SYSTEM = "system", "System"
+
+
+class Channel(models.TextChoices):
+    API = "api", "API"
+    ADMIN = "admin", "Admin"
+    TASK = "task", "Task"
+    CLI = "cli", "Command line"
+    AUTH = "auth", "Authentication"
+    SYSTEM = "system", "System"
+
+
+class AuditEvent(models.Model):
+    """One recorded change: who did what to which object, through which door, from where."""
+
+    occurred_at = models.DateTimeField(db_index=True)
+    # No FK constraint and no cascade: the log outlives users and must never be rewritten.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    action = models.CharField(max_length=100, db_index=True)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    # PostgreSQL transaction id of the writer; the sealer orders and gates on it.
+    txid = models.BigIntegerField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id} by {self.actor_username or '-'}"

@@ -1,0 +1,167 @@
+"""DRF glue shared by every app: strict JSON parsing, pagination, one error body shape.
+
+Error bodies always read `{"errors": [{"field": <name or null>, "message": <text>,
+"code": <code>}]}`; nested fields are dotted (`metrics.auc`), list items indexed
+(`tags.0`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
+from django.http import Http404
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.errors import Conflict
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 500
+
+
+class StrictJSONParser(JSONParser):
+    """JSON only; NaN/Infinity, invalid UTF-8 and pathological nesting become 400, never 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            raw = stream.read() if stream is not None else b""
+        except RequestDataTooBig as exc:
+            raise PayloadTooLarge() from exc
+        if not raw:
+            raise exceptions.ParseError("Request body is empty; a JSON document is required.")
+        try:
+            text = raw.decode("utf-8")
+            return json.loads(text, parse_constant=_refuse_constant)
+        except UnicodeDecodeError as exc:
+            raise exceptions.ParseError("Request body is not valid UTF-8.") from exc
+        except RecursionError as exc:
+            raise exceptions.ParseError("JSON is nested too deeply.") from exc
+        except ValueError as exc:
+            raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON; numbers must be finite")
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "too_large"
+
+
+class Pagination(PageNumberPagination):
+    """Page-number pagination; `page_size` may be asked for, up to 500."""
+
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+
+class StrictFieldsMixin:
+    """Refuses unknown and read-only keys on writes instead of silently ignoring them."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data) - writable)
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        key: [
+                            "This field is read-only: the server sets it."
+                            if key in self.fields
+                            else "Unknown field."
+                        ]
+                        for key in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+def _flatten(detail: Any, prefix: str | None = None) -> list[dict[str, Any]]:
+    if isinstance(detail, Mapping):
+        out: list[dict[str, Any]] = []
+        for key, value in detail.items():
+            name = None if key in ("non_field_errors", "__all__", "detail") else str(key)
+            field = ".".join(p for p in (prefix, name) if p) or None
+            out.extend(_flatten(value, field))
+        return out
+    if isinstance(detail, list):
+        out = []
+        for index, item in enumerate(detail):
+            if isinstance(item, Mapping | list) and item:
+                out.extend(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
+            elif not isinstance(item, Mapping | list):
+                out.extend(_flatten(item, prefix))
+        return out
+    return [
+        {
+            "field": prefix,
+            "message": str(detail),
+            "code": getattr(detail, "code", None) or "invalid",
+        }
+    ]
+
+
+def _django_validation_detail(exc: DjangoValidationError) -> Any:
+    if hasattr(exc, "error_dict"):
+        return {
+            field: [
+                serializers.ErrorDetail(m, code=e.code or "invalid")
+                for e in errors
+                for m in e.messages
+            ]
+            for field, errors in exc.error_dict.items()
+        }
+    return [serializers.ErrorDetail(m, code=exc.code or "invalid") for m in exc.messages]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Maps every expected failure to one body shape and the right status code."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(_django_validation_detail(exc))
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, OperationalError):
+        logger.warning("database unavailable: %s", exc)
+        response = Response(
+            {
+                "errors": [
+                    {
+                        "field": None,
+                        "message": "Database unavailable; retry later.",
+                        "code": "unavailable",
+                    }
+                ]
+            },
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = "5"
+        return response
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, Http404):
+        detail: Any = "Not found."
+    else:
+        detail = getattr(exc, "detail", response.data)
+    errors = _flatten(detail)
+    if isinstance(exc, Conflict) and exc.field:
+        for error in errors:
+            error["field"] = error["field"] or exc.field
+    response.data = {"errors": errors}
+    return response

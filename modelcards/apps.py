@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ModelcardsConfig(AppConfig):
+    name = "modelcards"
+    verbose_name = "Model cards"

@@ -1,0 +1,509 @@
+"""Admin for the catalogue. Every save goes through the same services as the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from core.errors import Conflict
+from registry import selectors, services
+from registry.models import (
+    ApiToken,
+    Dataset,
+    DatasetVersion,
+    Feature,
+    Job,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+)
+from registry.permissions import can_change_model, can_view_model
+
+
+class ServiceForm(forms.ModelForm):
+    """A ModelForm whose save is a service call made during validation.
+
+    Field validation runs first (same model validators the service uses); then the service is
+    called, and whatever it refuses (400, 403, 409 through the API) becomes a form error here.
+    """
+
+    request: Any = None  # set by ServiceAdmin.get_form
+    result: Any = None
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.errors:
+            return
+        try:
+            self.result = self.call_service(self.request.user)
+        except ValidationError as exc:
+            self._add_service_errors(exc)
+        except Conflict as exc:
+            field = exc.field if exc.field in self.fields else None
+            self.add_error(field, str(exc.detail))
+
+    def call_service(self, actor: Any) -> Any:
+        raise NotImplementedError
+
+    def changes(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in self.changed_data}
+
+    def _add_service_errors(self, exc: ValidationError) -> None:
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.error_dict.items():
+                target = field if field in self.fields else None
+                for error in errors:
+                    message = "; ".join(error.messages)
+                    self.add_error(target, message if target else f"{field}: {message}")
+        else:
+            self.add_error(None, exc)
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """Routes add/change through `form.call_service`; never deletes."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def save_form(self, request, form, change):
+        return form.result
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved by the service in form validation
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # nothing is hard-deleted; use the archive action
+
+
+def _archive_action(service, label: str, arg: str):
+    @admin.action(description=label)
+    def action(modeladmin, request, queryset):
+        done = 0
+        for obj in queryset:
+            try:
+                service(actor=request.user, **{arg: obj})
+                done += 1
+            except (Conflict, PermissionDenied) as exc:
+                messages.warning(request, f"{obj}: {getattr(exc, 'detail', exc)}")
+        if done:
+            messages.success(request, f"Archived {done}.")
+
+    action.__name__ = f"archive_{arg}"
+    return action
+
+
+# --- registered models and versions ----------------------------------------------------------
+
+
+class RegisteredModelForm(ServiceForm):
+    class Meta:
+        model = RegisteredModel
+        fields = ["name", "description", "owner", "business_unit", "risk_tier", "tags"]
+
+    def call_service(self, actor):
+        if self.instance.pk is None:
+            return services.registered_model_create(actor=actor, **self.cleaned_data)
+        data = self.changes()
+        data.pop("name", None)
+        return services.registered_model_update(actor=actor, model=self.instance, data=data)
+
+
+class ModelVersionInline(admin.TabularInline):
+    model = ModelVersion
+    fields = ["version", "stage", "framework", "artifact_sha256", "created_by", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class HistoryLinkMixin:
+    """Adds a link to the audit history of the object."""
+
+    @admin.display(description="Audit history")
+    def audit_history(self, obj):
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:audit_auditevent_changelist")
+        meta = obj._meta
+        return format_html(
+            '<a href="{}?object_type={}&object_id={}">View audit events</a>',
+            url,
+            f"{meta.app_label}.{meta.model_name}",
+            obj.pk,
+        )
+
+
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(HistoryLinkMixin, ServiceAdmin):
+    form = RegisteredModelForm
+    list_display = ["name", "owner", "business_unit", "risk_tier", "archived", "updated_at"]
+    list_filter = ["risk_tier", "archived", "business_unit"]
+    search_fields = ["name", "description", "business_unit", "owner__username"]
+    readonly_fields = ["archived", "created_at", "updated_at", "audit_history"]
+    inlines = [ModelVersionInline]
+    actions = [
+        _archive_action(services.registered_model_archive, "Archive selected models", "model")
+    ]
+
+    def get_queryset(self, request):
+        return selectors.models_visible_to(request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + ["name"] if obj is not None else fields
+
+    def has_view_permission(self, request, obj=None):
+        if obj is None:
+            return request.user.is_active and request.user.is_staff
+        return can_view_model(request.user, obj)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return request.user.is_active and request.user.is_staff
+        return can_change_model(request.user, obj)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+
+class ModelVersionForm(ServiceForm):
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "model",
+            "artifact_uri",
+            "artifact_sha256",
+            "framework",
+            "parameters",
+            "metrics",
+            "training_run",
+            "intended_use",
+            "out_of_scope_uses",
+            "limitations",
+            "ethical_considerations",
+            "training_data_summary",
+            "evaluation_summary",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "model" in self.fields and self.request is not None:
+            self.fields["model"].queryset = selectors.models_visible_to(self.request.user)
+
+    def call_service(self, actor):
+        if self.instance.pk is None:
+            data = dict(self.cleaned_data)
+            return services.model_version_create(actor=actor, **data)
+        data = self.changes()
+        data.pop("model", None)
+        return services.model_version_update(actor=actor, version=self.instance, data=data)
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(HistoryLinkMixin, ServiceAdmin):
+    form = ModelVersionForm
+    list_display = ["model", "version", "stage", "framework", "created_by", "created_at"]
+    list_filter = ["stage", "framework", "model__risk_tier"]
+    search_fields = ["model__name", "artifact_uri", "artifact_sha256", "framework"]
+    readonly_fields = [
+        "version",
+        "stage",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "content_digest",
+        "audit_history",
+    ]
+    list_select_related = ["model", "created_by"]
+    raw_id_fields = ["training_run"]
+
+    def get_queryset(self, request):
+        return selectors.versions_visible_to(request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + ["model"] if obj is not None else fields
+
+    def has_view_permission(self, request, obj=None):
+        if obj is None:
+            return request.user.is_active and request.user.is_staff
+        return can_view_model(request.user, obj.model)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return request.user.is_active and request.user.is_staff
+        return can_change_model(request.user, obj.model)
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("registry.add_modelversion")
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+
+# --- datasets, features, jobs, runs ----------------------------------------------------------
+
+
+class DatasetForm(ServiceForm):
+    class Meta:
+        model = Dataset
+        fields = ["namespace", "name", "description", "contains_pii"]
+
+    def call_service(self, actor):
+        if self.instance.pk is None:
+            return services.dataset_create(actor=actor, **self.cleaned_data)
+        data = {k: v for k, v in self.changes().items() if k not in ("namespace", "name")}
+        return services.dataset_update(actor=actor, dataset=self.instance, data=data)
+
+
+class FeatureInline(admin.TabularInline):
+    model = Feature
+    fields = ["name", "dtype", "pii", "archived"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Dataset)
+class DatasetAdmin(HistoryLinkMixin, ServiceAdmin):
+    form = DatasetForm
+    list_display = ["namespace", "name", "owner", "contains_pii", "archived", "created_at"]
+    list_filter = ["contains_pii", "archived", "namespace"]
+    search_fields = ["namespace", "name", "description"]
+    readonly_fields = ["owner", "archived", "created_at", "audit_history"]
+    inlines = [FeatureInline]
+    actions = [_archive_action(services.dataset_archive, "Archive selected datasets", "dataset")]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + ["namespace", "name"] if obj is not None else fields
+
+
+class DatasetVersionForm(ServiceForm):
+    class Meta:
+        model = DatasetVersion
+        fields = ["dataset", "version", "schema", "produced_by"]
+
+    def call_service(self, actor):
+        return services.dataset_version_create(actor=actor, **self.cleaned_data)
+
+
+@admin.register(DatasetVersion)
+class DatasetVersionAdmin(HistoryLinkMixin, ServiceAdmin):
+    form = DatasetVersionForm
+    list_display = ["dataset", "version", "produced_by", "created_at"]
+    search_fields = ["dataset__namespace", "dataset__name", "version"]
+    list_select_related = ["dataset", "produced_by__job"]
+    raw_id_fields = ["produced_by", "dataset"]
+    readonly_fields = ["created_at", "audit_history"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+
+class FeatureForm(ServiceForm):
+    class Meta:
+        model = Feature
+        fields = ["dataset", "name", "dtype", "description", "pii"]
+
+    def call_service(self, actor):
+        if self.instance.pk is None:
+            return services.feature_create(actor=actor, **self.cleaned_data)
+        data = {k: v for k, v in self.changes().items() if k not in ("dataset", "name")}
+        return services.feature_update(actor=actor, feature=self.instance, data=data)
+
+
+@admin.register(Feature)
+class FeatureAdmin(HistoryLinkMixin, ServiceAdmin):
+    form = FeatureForm
+    list_display = ["name", "dataset", "dtype", "pii", "archived"]
+    list_filter = ["pii", "archived", "dtype"]
+    search_fields = ["name", "description", "dataset__name"]
+    list_select_related = ["dataset"]
+    raw_id_fields = ["dataset"]
+    readonly_fields = ["archived", "created_at", "audit_history"]
+    actions = [_archive_action(services.feature_archive, "Archive selected features", "feature")]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + ["dataset", "name"] if obj is not None else fields
+
+
+class JobForm(ServiceForm):
+    class Meta:
+        model = Job
+        fields = ["namespace", "name", "description"]
+
+    def call_service(self, actor):
+        if self.instance.pk is None:
+            return services.job_create(actor=actor, **self.cleaned_data)
+        data = {k: v for k, v in self.changes().items() if k not in ("namespace", "name")}
+        return services.job_update(actor=actor, job=self.instance, data=data)
+
+
+@admin.register(Job)
+class JobAdmin(HistoryLinkMixin, ServiceAdmin):
+    form = JobForm
+    list_display = ["namespace", "name", "archived", "created_at"]
+    list_filter = ["archived", "namespace"]
+    search_fields = ["namespace", "name", "description"]
+    readonly_fields = ["archived", "created_at", "audit_history"]
+    actions = [_archive_action(services.job_archive, "Archive selected jobs", "job")]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + ["namespace", "name"] if obj is not None else fields
+
+
+@admin.register(Run)
+class RunAdmin(HistoryLinkMixin, admin.ModelAdmin):
+    """Runs are written by pipelines; the admin shows them read-only."""
+
+    list_display = ["run_id", "job", "state", "started_at", "ended_at"]
+    list_filter = ["state", "job__namespace"]
+    search_fields = ["run_id", "job__name", "job__namespace"]
+    list_select_related = ["job"]
+    readonly_fields = [
+        "run_id",
+        "job",
+        "state",
+        "started_at",
+        "ended_at",
+        "facets",
+        "parent",
+        "created_at",
+        "audit_history",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+class ApiTokenForm(forms.ModelForm):
+    days = forms.IntegerField(
+        min_value=1,
+        max_value=3650,
+        required=False,
+        help_text="Lifetime in days (default from API_TOKEN_DEFAULT_DAYS).",
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Mint a named token (shown once, never stored), list and revoke tokens."""
+
+    form = ApiTokenForm
+    list_display = ["name", "user", "token_key", "created", "expiry", "revoked_at", "last_used_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "token_key"]
+    list_select_related = ["user"]
+    readonly_fields = [
+        "name",
+        "user",
+        "token_key",
+        "created",
+        "expiry",
+        "revoked_at",
+        "last_used_at",
+    ]
+    actions = ["revoke"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(user=request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else []
+
+    def get_fields(self, request, obj=None):
+        return ["user", "name", "days"] if obj is None else list(self.readonly_fields)
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        token, plain = services.api_token_issue(
+            actor=request.user,
+            user=form.cleaned_data["user"],
+            name=form.cleaned_data["name"],
+            days=form.cleaned_data.get("days"),
+        )
+        form.instance = token
+        request._issued_token = plain
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return TemplateResponse(
+            request,
+            "admin/registry/apitoken/issued.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "API token issued",
+                "token": request._issued_token,
+                "api_token": request.POST.get("name"),
+                "opts": self.model._meta,
+            },
+        )
+
+    def log_addition(self, request, obj, message):
+        pass  # the audit event from api_token_issue is the record
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            try:
+                services.api_token_revoke(actor=request.user, token=token)
+            except (Conflict, PermissionDenied) as exc:
+                messages.warning(request, f"{token}: {getattr(exc, 'detail', exc)}")
+        messages.success(request, "Revocation takes effect immediately.")

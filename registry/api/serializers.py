@@ -1,0 +1,225 @@
+"""Request and response shapes of the catalogue API."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from core.api import StrictFieldsMixin
+from registry.models import (
+    Dataset,
+    DatasetVersion,
+    Feature,
+    Job,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+)
+from registry.validators import MODEL_NAME_RE
+
+User = get_user_model()
+
+
+class RegisteredModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    name = serializers.RegexField(
+        MODEL_NAME_RE,
+        max_length=100,
+        error_messages={
+            "invalid": "Use 1–100 lowercase letters, digits, '-' or '_', starting and ending "
+            "with a letter or digit."
+        },
+    )
+    owner = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.filter(is_active=True), required=False
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), max_length=20, required=False
+    )
+    latest_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RegisteredModel
+        fields = [
+            "id",
+            "name",
+            "description",
+            "owner",
+            "business_unit",
+            "risk_tier",
+            "tags",
+            "archived",
+            "latest_version",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "archived", "latest_version", "created_at", "updated_at"]
+        # Uniqueness is the service's job (409), not the serializer's (400).
+        extra_kwargs = {"name": {"validators": []}}
+
+    def get_latest_version(self, obj: RegisteredModel) -> int | None:
+        return getattr(obj, "latest_version", None)
+
+
+class RegisteredModelUpdateSerializer(RegisteredModelSerializer):
+    class Meta(RegisteredModelSerializer.Meta):
+        read_only_fields = RegisteredModelSerializer.Meta.read_only_fields + ["name"]
+
+
+class ModelVersionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name", read_only=True)
+    training_run = serializers.SlugRelatedField(
+        slug_field="run_id",
+        queryset=Run.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="run_id (UUID) of the run that trained this version.",
+    )
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    parameters = serializers.JSONField(
+        required=False, help_text="JSON object, ≤ 8 levels, ≤ 64 KiB."
+    )
+    metrics = serializers.JSONField(
+        required=False, help_text="JSON object: metric name → finite number."
+    )
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "model",
+            "version",
+            "stage",
+            "artifact_uri",
+            "artifact_sha256",
+            "framework",
+            "parameters",
+            "metrics",
+            "intended_use",
+            "out_of_scope_uses",
+            "limitations",
+            "ethical_considerations",
+            "training_data_summary",
+            "evaluation_summary",
+            "training_run",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "content_digest",
+        ]
+        read_only_fields = [
+            "id",
+            "model",
+            "version",
+            "stage",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "content_digest",
+        ]
+
+
+class DatasetSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "namespace",
+            "name",
+            "description",
+            "owner",
+            "contains_pii",
+            "archived",
+            "created_at",
+        ]
+        read_only_fields = ["id", "owner", "archived", "created_at"]
+        validators = []
+
+
+class DatasetUpdateSerializer(DatasetSerializer):
+    class Meta(DatasetSerializer.Meta):
+        read_only_fields = DatasetSerializer.Meta.read_only_fields + ["namespace", "name"]
+
+
+class DatasetVersionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    dataset = serializers.PrimaryKeyRelatedField(read_only=True)
+    produced_by = serializers.SlugRelatedField(
+        slug_field="run_id", queryset=Run.objects.all(), required=False, allow_null=True
+    )
+    schema = serializers.ListField(child=serializers.DictField(), required=False, max_length=2000)
+
+    class Meta:
+        model = DatasetVersion
+        fields = ["id", "dataset", "version", "schema", "produced_by", "created_at"]
+        read_only_fields = ["id", "dataset", "created_at"]
+        validators = []
+
+
+class FeatureSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
+
+    class Meta:
+        model = Feature
+        fields = ["id", "dataset", "name", "dtype", "description", "pii", "archived", "created_at"]
+        read_only_fields = ["id", "archived", "created_at"]
+        validators = []
+
+
+class FeatureUpdateSerializer(FeatureSerializer):
+    class Meta(FeatureSerializer.Meta):
+        read_only_fields = FeatureSerializer.Meta.read_only_fields + ["dataset", "name"]
+
+
+class JobSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Job
+        fields = ["id", "namespace", "name", "description", "archived", "created_at"]
+        read_only_fields = ["id", "archived", "created_at"]
+        validators = []
+
+
+class JobUpdateSerializer(JobSerializer):
+    class Meta(JobSerializer.Meta):
+        read_only_fields = JobSerializer.Meta.read_only_fields + ["namespace", "name"]
+
+
+class RunSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    job = serializers.PrimaryKeyRelatedField(queryset=Job.objects.all())
+    parent = serializers.SlugRelatedField(
+        slug_field="run_id", queryset=Run.objects.all(), required=False, allow_null=True
+    )
+    run_id = serializers.UUIDField(required=False)
+    facets = serializers.JSONField(required=False)
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "run_id",
+            "job",
+            "state",
+            "started_at",
+            "ended_at",
+            "facets",
+            "parent",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+        validators = []
+
+
+class RunUpdateSerializer(RunSerializer):
+    class Meta(RunSerializer.Meta):
+        read_only_fields = RunSerializer.Meta.read_only_fields + [
+            "run_id",
+            "job",
+            "started_at",
+            "parent",
+        ]
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded"])
+    database = serializers.CharField()
+    broker = serializers.CharField()

@@ -1,0 +1,333 @@
+"""Catalogue endpoints: thin views that parse, call a service or selector, and serialize."""
+
+from __future__ import annotations
+
+from celery import current_app
+from django.conf import settings
+from django.db import connection
+from django.db.models import Max
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from registry import selectors, services
+from registry.api import serializers as s
+from registry.models import Dataset, Feature, Job, ModelVersion, RegisteredModel, Run
+from registry.permissions import CataloguePermissions
+
+METHODS_NO_PUT = ["get", "post", "patch", "delete", "head", "options"]
+
+
+class CatalogueViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Common shape: create/update go through services, DELETE archives (or answers 405)."""
+
+    http_method_names = METHODS_NO_PUT
+    update_serializer_class: type[serializers.Serializer] | None = None
+
+    def get_serializer_class(self):
+        if self.action == "partial_update" and self.update_serializer_class is not None:
+            return self.update_serializer_class
+        return self.serializer_class
+
+    def perform_create(self, serializer):
+        serializer.instance = self.create_entity(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = self.update_entity(serializer.instance, serializer.validated_data)
+
+    def create_entity(self, **data):
+        raise NotImplementedError
+
+    def update_entity(self, instance, data):
+        raise NotImplementedError
+
+
+class RegisteredModelFilter(filters.FilterSet):
+    name = filters.CharFilter(lookup_expr="icontains")
+    owner = filters.CharFilter(field_name="owner__username")
+    tag = filters.CharFilter(method="filter_tag")
+    stage = filters.ChoiceFilter(
+        field_name="versions__stage",
+        choices=ModelVersion._meta.get_field("stage").choices,
+        distinct=True,
+        label="Has a version in this stage",
+    )
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["name", "owner", "risk_tier", "business_unit", "archived", "tag", "stage"]
+
+    def filter_tag(self, queryset, name, value):
+        return queryset.filter(tags_index__contains=f",{value},")
+
+
+class RegisteredModelViewSet(CatalogueViewSet):
+    """Registered models, looked up by name. DELETE archives."""
+
+    serializer_class = s.RegisteredModelSerializer
+    update_serializer_class = s.RegisteredModelUpdateSerializer
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+    filterset_class = RegisteredModelFilter
+    ordering_fields = ["name", "created_at", "updated_at", "risk_tier"]
+    ordering = ["name"]
+
+    def get_queryset(self):
+        return selectors.models_visible_to(self.request.user).annotate(
+            latest_version=Max("versions__version")
+        )
+
+    def create_entity(self, **data):
+        return services.registered_model_create(actor=self.request.user, **data)
+
+    def update_entity(self, instance, data):
+        return services.registered_model_update(actor=self.request.user, model=instance, data=data)
+
+    def destroy(self, request, *args, **kwargs):
+        model = services.registered_model_archive(actor=request.user, model=self.get_object())
+        return Response(self.get_serializer(model).data)
+
+
+class ModelVersionFilter(filters.FilterSet):
+    class Meta:
+        model = ModelVersion
+        fields = ["stage", "framework"]
+
+
+class ModelVersionViewSet(CatalogueViewSet):
+    """Versions of one model, looked up by number. Stages change only through promotions."""
+
+    serializer_class = s.ModelVersionSerializer
+    lookup_field = "version"
+    lookup_value_regex = "[0-9]+"
+    filterset_class = ModelVersionFilter
+    ordering_fields = ["version", "created_at"]
+    ordering = ["version"]
+
+    def registered_model(self) -> RegisteredModel:
+        if not hasattr(self, "_registered_model"):
+            self._registered_model = get_object_or_404(
+                selectors.models_visible_to(self.request.user), name=self.kwargs["model_name"]
+            )
+        return self._registered_model
+
+    def get_queryset(self):
+        return selectors.versions_visible_to(self.request.user).filter(
+            model=self.registered_model()
+        )
+
+    def create_entity(self, **data):
+        return services.model_version_create(
+            actor=self.request.user, model=self.registered_model(), **data
+        )
+
+    def update_entity(self, instance, data):
+        return services.model_version_update(actor=self.request.user, version=instance, data=data)
+
+    @extend_schema(responses={405: None})
+    def destroy(self, request, *args, **kwargs):
+        self.get_object()
+        return Response(
+            {
+                "errors": [
+                    {
+                        "field": None,
+                        "code": "method_not_allowed",
+                        "message": "Versions are never deleted; archive one through a promotion "
+                        "request.",
+                    }
+                ]
+            },
+            status=status.HTTP_405_METHOD_NOT_ALLOWED,
+        )
+
+
+class DatasetFilter(filters.FilterSet):
+    name = filters.CharFilter(lookup_expr="icontains")
+    owner = filters.CharFilter(field_name="owner__username")
+
+    class Meta:
+        model = Dataset
+        fields = ["namespace", "name", "owner", "contains_pii", "archived"]
+
+
+class DatasetViewSet(CatalogueViewSet):
+    """Datasets (namespace + name). DELETE archives."""
+
+    serializer_class = s.DatasetSerializer
+    update_serializer_class = s.DatasetUpdateSerializer
+    permission_classes = [CataloguePermissions]
+    queryset = Dataset.objects.select_related("owner")
+    filterset_class = DatasetFilter
+    ordering_fields = ["namespace", "name", "created_at"]
+    ordering = ["namespace", "name"]
+
+    def create_entity(self, **data):
+        return services.dataset_create(actor=self.request.user, **data)
+
+    def update_entity(self, instance, data):
+        return services.dataset_update(actor=self.request.user, dataset=instance, data=data)
+
+    def destroy(self, request, *args, **kwargs):
+        dataset = services.dataset_archive(actor=request.user, dataset=self.get_object())
+        return Response(self.get_serializer(dataset).data)
+
+
+class DatasetVersionViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Versions of one dataset; immutable once recorded."""
+
+    serializer_class = s.DatasetVersionSerializer
+    permission_classes = [CataloguePermissions]
+    ordering_fields = ["created_at", "version"]
+    ordering = ["created_at"]
+    filterset_fields = ["version"]
+
+    def dataset(self) -> Dataset:
+        if not hasattr(self, "_dataset"):
+            self._dataset = get_object_or_404(Dataset, pk=self.kwargs["dataset_pk"])
+        return self._dataset
+
+    def get_queryset(self):
+        return self.dataset().versions.select_related("produced_by")
+
+    def perform_create(self, serializer):
+        serializer.instance = services.dataset_version_create(
+            actor=self.request.user, dataset=self.dataset(), **serializer.validated_data
+        )
+
+
+class FeatureFilter(filters.FilterSet):
+    name = filters.CharFilter(lookup_expr="icontains")
+    namespace = filters.CharFilter(field_name="dataset__namespace")
+
+    class Meta:
+        model = Feature
+        fields = ["dataset", "name", "namespace", "pii", "archived"]
+
+
+class FeatureViewSet(CatalogueViewSet):
+    """Features (columns) of datasets. DELETE archives."""
+
+    serializer_class = s.FeatureSerializer
+    update_serializer_class = s.FeatureUpdateSerializer
+    permission_classes = [CataloguePermissions]
+    queryset = Feature.objects.all()
+    filterset_class = FeatureFilter
+    ordering_fields = ["name", "created_at"]
+    ordering = ["dataset_id", "name"]
+
+    def create_entity(self, **data):
+        return services.feature_create(actor=self.request.user, **data)
+
+    def update_entity(self, instance, data):
+        return services.feature_update(actor=self.request.user, feature=instance, data=data)
+
+    def destroy(self, request, *args, **kwargs):
+        feature = services.feature_archive(actor=request.user, feature=self.get_object())
+        return Response(self.get_serializer(feature).data)
+
+
+class JobFilter(filters.FilterSet):
+    name = filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = Job
+        fields = ["namespace", "name", "archived"]
+
+
+class JobViewSet(CatalogueViewSet):
+    """Jobs (namespace + name). DELETE archives."""
+
+    serializer_class = s.JobSerializer
+    update_serializer_class = s.JobUpdateSerializer
+    permission_classes = [CataloguePermissions]
+    queryset = Job.objects.all()
+    filterset_class = JobFilter
+    ordering_fields = ["namespace", "name", "created_at"]
+    ordering = ["namespace", "name"]
+
+    def create_entity(self, **data):
+        return services.job_create(actor=self.request.user, **data)
+
+    def update_entity(self, instance, data):
+        return services.job_update(actor=self.request.user, job=instance, data=data)
+
+    def destroy(self, request, *args, **kwargs):
+        job = services.job_archive(actor=request.user, job=self.get_object())
+        return Response(self.get_serializer(job).data)
+
+
+class RunFilter(filters.FilterSet):
+    namespace = filters.CharFilter(field_name="job__namespace")
+
+    class Meta:
+        model = Run
+        fields = ["job", "state", "namespace"]
+
+
+class RunViewSet(CatalogueViewSet):
+    """Runs of jobs. Runs are never deleted."""
+
+    serializer_class = s.RunSerializer
+    update_serializer_class = s.RunUpdateSerializer
+    permission_classes = [CataloguePermissions]
+    queryset = Run.objects.select_related("job", "parent")
+    filterset_class = RunFilter
+    ordering_fields = ["started_at", "created_at"]
+    ordering = ["-created_at"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def create_entity(self, **data):
+        return services.run_create(actor=self.request.user, **data)
+
+    def update_entity(self, instance, data):
+        return services.run_update(actor=self.request.user, run=instance, data=data)
+
+
+@extend_schema(
+    responses={
+        200: s.HealthSerializer,
+        503: s.HealthSerializer,
+    },
+    auth=[],
+)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def health(request):
+    """Database and broker reachability; open to load balancers, reveals nothing else."""
+    database = "ok"
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:  # noqa: BLE001 - any failure means "unreachable" here
+        database = "unreachable"
+    if settings.CELERY_TASK_EAGER:
+        broker = "eager"
+    else:
+        broker = "ok"
+        try:
+            with current_app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+        except Exception:  # noqa: BLE001
+            broker = "unreachable"
+    healthy = database == "ok" and broker in ("ok", "eager")
+    return Response(
+        {"status": "ok" if healthy else "degraded", "database": database, "broker": broker},
+        status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE,
+    )

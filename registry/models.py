@@ -1,0 +1,248 @@
+"""Catalogue entities: models and their versions, datasets, features, jobs and runs."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from knox.models import AbstractAuthToken
+
+from registry.validators import (
+    validate_metrics,
+    validate_model_name,
+    validate_parameters,
+    validate_sha256,
+    validate_tags,
+)
+
+
+class RiskTier(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class Stage(models.TextChoices):
+    DEVELOPMENT = "development", "Development"
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+    ARCHIVED = "archived", "Archived"
+
+
+class RunState(models.TextChoices):
+    START = "START", "Started"
+    RUNNING = "RUNNING", "Running"
+    COMPLETE = "COMPLETE", "Complete"
+    FAIL = "FAIL", "Failed"
+    ABORT = "ABORT", "Aborted"
+    OTHER = "OTHER", "Other"
+
+
+class RegisteredModel(models.Model):
+    """A model under governance; its versions are what gets promoted."""
+
+    name = models.CharField(max_length=100, unique=True, validators=[validate_model_name])
+    description = models.TextField(blank=True, max_length=10_000)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_models"
+    )
+    business_unit = models.CharField(max_length=100, blank=True)
+    risk_tier = models.CharField(max_length=10, choices=RiskTier.choices, default=RiskTier.MEDIUM)
+    tags = models.JSONField(default=list, blank=True, validators=[validate_tags])
+    # Denormalised "tag,tag," form so that tag filters work the same on SQLite and PostgreSQL.
+    tags_index = models.CharField(max_length=1100, blank=True, editable=False, db_index=True)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+GOVERNED_IMMUTABLE_FIELDS = (
+    "artifact_uri",
+    "artifact_sha256",
+    "parameters",
+    "metrics",
+    "training_run",
+)
+DOCUMENTATION_FIELDS = (
+    "framework",
+    "intended_use",
+    "out_of_scope_uses",
+    "limitations",
+    "ethical_considerations",
+    "training_data_summary",
+    "evaluation_summary",
+)
+
+
+class ModelVersion(models.Model):
+    """One trained artefact of a registered model, numbered 1, 2, 3 … per model."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField(editable=False)
+    stage = models.CharField(
+        max_length=12, choices=Stage.choices, default=Stage.DEVELOPMENT, editable=False
+    )
+    artifact_uri = models.CharField(max_length=1000, blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True, validators=[validate_sha256])
+    framework = models.CharField(max_length=100, blank=True)
+    parameters = models.JSONField(default=dict, blank=True, validators=[validate_parameters])
+    metrics = models.JSONField(default=dict, blank=True, validators=[validate_metrics])
+    intended_use = models.TextField(blank=True, max_length=20_000)
+    out_of_scope_uses = models.TextField(blank=True, max_length=20_000)
+    limitations = models.TextField(blank=True, max_length=20_000)
+    ethical_considerations = models.TextField(blank=True, max_length=20_000)
+    training_data_summary = models.TextField(blank=True, max_length=20_000)
+    evaluation_summary = models.TextField(blank=True, max_length=20_000)
+    training_run = models.ForeignKey(
+        "registry.Run", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    content_digest = models.CharField(max_length=64, editable=False)
+
+    class Meta:
+        ordering = ["model__name", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="uniq_model_version"),
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=Q(stage="production"),
+                name="one_production_version_per_model",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.version}"
+
+
+class Dataset(models.Model):
+    """A data asset, identified as OpenLineage does by namespace and name."""
+
+    namespace = models.CharField(max_length=255)
+    name = models.CharField(max_length=500)
+    description = models.TextField(blank=True, max_length=10_000)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    contains_pii = models.BooleanField(default=False)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "name"], name="uniq_dataset"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}:{self.name}"
+
+
+class DatasetVersion(models.Model):
+    """An immutable state of a dataset, e.g. one run's output."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=255)
+    schema = models.JSONField(default=list, blank=True)
+    produced_by = models.ForeignKey(
+        "registry.Run", null=True, blank=True, on_delete=models.PROTECT, related_name="outputs"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dataset_id", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "version"], name="uniq_dataset_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset}@{self.version}"
+
+
+class Feature(models.Model):
+    """A column or field of a dataset, with its type and whether it holds personal data."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="features")
+    name = models.CharField(max_length=255)
+    dtype = models.CharField(max_length=100, blank=True)
+    description = models.TextField(blank=True, max_length=10_000)
+    pii = models.BooleanField(default=False)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dataset_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "name"], name="uniq_feature"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset}.{self.name}"
+
+
+class Job(models.Model):
+    """A recurring process (an Airflow task, a Spark job, a training script)."""
+
+    namespace = models.CharField(max_length=255)
+    name = models.CharField(max_length=500)
+    description = models.TextField(blank=True, max_length=10_000)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="uniq_job")]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}:{self.name}"
+
+
+class Run(models.Model):
+    """One execution of a job."""
+
+    run_id = models.UUIDField(unique=True, default=uuid.uuid4)
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="runs")
+    state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.START)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    facets = models.JSONField(default=dict, blank=True, validators=[validate_parameters])
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.job.name}/{self.run_id}"
+
+
+class ApiToken(AbstractAuthToken):
+    """A named API token; only its digest is stored. Revoked tokens stay for the record."""
+
+    name = models.CharField(max_length=100)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.token_key}…) of {self.user}"

@@ -1,0 +1,118 @@
+"""Who may see and change catalogue entities, and audited grants of object permissions.
+
+The rule, applied by every door: a registered model (and its versions) is *visible* to its
+owner, to holders of an object permission on it, to holders of the global view permission
+(validators, risk officers, auditors) and to superusers; anyone else gets 404, exactly as if
+it did not exist. A visible model may be *changed* only by its owner, by users or groups
+granted `change_registeredmodel` on that model, and by superusers; anyone else gets 403.
+Other catalogue entities (datasets, features, jobs, runs) are shared reference data: the
+global Django model permissions of the caller's groups decide (view for reads, add and change
+for writes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from guardian.shortcuts import assign_perm, remove_perm
+from rest_framework.permissions import DjangoModelPermissions
+
+from audit.services import audit_record
+from registry.models import RegisteredModel
+
+VIEW_MODEL = "registry.view_registeredmodel"
+CHANGE_MODEL = "registry.change_registeredmodel"
+ADD_MODEL = "registry.add_registeredmodel"
+GRANTABLE = {"view_registeredmodel", "change_registeredmodel"}
+
+ROLES = ("data-scientist", "pipeline", "model-validator", "risk-officer", "auditor")
+
+
+def can_view_model(user: Any, model: RegisteredModel) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return (
+        user.is_superuser
+        or model.owner_id == user.pk
+        or user.has_perm(VIEW_MODEL)
+        or user.has_perm(VIEW_MODEL, model)
+        or user.has_perm(CHANGE_MODEL, model)
+    )
+
+
+def can_change_model(user: Any, model: RegisteredModel) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    # Object-level only: a global change permission does not reach every model.
+    return user.is_superuser or model.owner_id == user.pk or user.has_perm(CHANGE_MODEL, model)
+
+
+def require_change_model(user: Any, model: RegisteredModel) -> None:
+    if not can_change_model(user, model):
+        raise PermissionDenied(
+            f"You may not change model '{model.name}': only its owner and users granted "
+            "change permission on it may."
+        )
+
+
+def require_global(user: Any, perm: str) -> None:
+    if not getattr(user, "is_authenticated", False) or not user.has_perm(perm):
+        raise PermissionDenied(f"You lack the permission '{perm}'.")
+
+
+@transaction.atomic
+def model_permission_grant(
+    *, actor: Any, model: RegisteredModel, grantee: AbstractBaseUser | Group, permission: str
+) -> None:
+    """Grant `view_` or `change_registeredmodel` on one model to a user or group (audited)."""
+    _check_grant(actor, model, permission)
+    assign_perm(permission, grantee, model)
+    audit_record(
+        actor=actor,
+        action="registry.permission.granted",
+        target=model,
+        changes={"permission": permission, **_grantee(grantee)},
+    )
+
+
+@transaction.atomic
+def model_permission_revoke(
+    *, actor: Any, model: RegisteredModel, grantee: AbstractBaseUser | Group, permission: str
+) -> None:
+    """Withdraw an object permission granted with `model_permission_grant` (audited)."""
+    _check_grant(actor, model, permission)
+    remove_perm(permission, grantee, model)
+    audit_record(
+        actor=actor,
+        action="registry.permission.revoked",
+        target=model,
+        changes={"permission": permission, **_grantee(grantee)},
+    )
+
+
+def _check_grant(actor: Any, model: RegisteredModel, permission: str) -> None:
+    if permission not in GRANTABLE:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"permission": f"Must be one of: {', '.join(sorted(GRANTABLE))}."})
+    require_change_model(actor, model)
+
+
+def _grantee(grantee: AbstractBaseUser | Group) -> dict[str, str]:
+    if isinstance(grantee, Group):
+        return {"group": grantee.name}
+    return {"user": grantee.get_username()}
+
+
+class CataloguePermissions(DjangoModelPermissions):
+    """Global model permissions, with `view` required for reads (DRF's default omits it)."""
+
+    perms_map = {
+        **DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+        "OPTIONS": [],
+    }

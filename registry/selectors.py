@@ -1,0 +1,37 @@
+"""Reads of the catalogue that respect who may see what (filtered in SQL, never per object)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from registry.models import ModelVersion, RegisteredModel
+from registry.permissions import CHANGE_MODEL, VIEW_MODEL
+
+
+def models_visible_to(user: Any) -> QuerySet[RegisteredModel]:
+    """Models the user may see: owned, granted (object or global view), or all for superusers."""
+    base = RegisteredModel.objects.select_related("owner")
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return base.none()
+    if user.is_superuser or user.has_perm(VIEW_MODEL):
+        return base
+    granted = get_objects_for_user(
+        user,
+        [VIEW_MODEL, CHANGE_MODEL],
+        klass=RegisteredModel,
+        any_perm=True,
+        with_superuser=False,
+        accept_global_perms=False,
+        use_groups=True,
+    )
+    return base.filter(Q(owner=user) | Q(pk__in=granted.values("pk")))
+
+
+def versions_visible_to(user: Any) -> QuerySet[ModelVersion]:
+    """Versions of the models the user may see."""
+    return ModelVersion.objects.select_related(
+        "model", "model__owner", "created_by", "training_run"
+    ).filter(model__in=models_visible_to(user).values("pk"))

@@ -1,0 +1,87 @@
+"""Field validators for catalogue entities (pure functions, no database)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+
+from core.canonical import canonical_json
+
+MODEL_NAME_RE = r"^[a-z0-9](?:[a-z0-9_-]{0,98}[a-z0-9])?$"
+validate_model_name = RegexValidator(
+    MODEL_NAME_RE,
+    "Use 1–100 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit.",
+    code="invalid_name",
+)
+validate_sha256 = RegexValidator(
+    r"^[0-9a-f]{64}$",
+    "Must be 64 lowercase hexadecimal characters (a SHA-256 digest).",
+    code="invalid_sha256",
+)
+validate_tag = RegexValidator(
+    r"^[a-z0-9][a-z0-9_.-]{0,49}$",
+    "Tags are 1–50 lowercase letters, digits, '-', '_' or '.'.",
+    code="invalid_tag",
+)
+
+MAX_JSON_DEPTH = 8
+MAX_JSON_BYTES = 64 * 1024
+MAX_METRICS = 500
+MAX_TAGS = 20
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level - 1 if level > 1 else 0
+
+
+def validate_parameters(value: Any) -> None:
+    """A JSON object, at most 8 levels deep and 64 KiB in canonical form, numbers finite."""
+    if not isinstance(value, dict):
+        raise ValidationError("Must be a JSON object.", code="invalid_type")
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise ValidationError(
+            f"Nested too deeply: at most {MAX_JSON_DEPTH} levels.", code="too_deep"
+        )
+    try:
+        size = len(canonical_json(value).encode("utf-8"))
+    except ValueError as exc:
+        raise ValidationError(
+            "Numbers must be finite (no NaN or Infinity).", code="invalid_number"
+        ) from exc
+    if size > MAX_JSON_BYTES:
+        raise ValidationError(f"Too large: at most {MAX_JSON_BYTES} bytes.", code="too_large")
+
+
+def validate_metrics(value: Any) -> None:
+    """A JSON object of metric name → finite number."""
+    if not isinstance(value, dict):
+        raise ValidationError("Must be a JSON object of metric name → number.", code="invalid_type")
+    if len(value) > MAX_METRICS:
+        raise ValidationError(f"At most {MAX_METRICS} metrics.", code="too_many")
+    for name, number in value.items():
+        if not name or len(name) > 100:
+            raise ValidationError("Metric names are 1–100 characters.", code="invalid_name")
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise ValidationError(f"Metric '{name[:100]}' must be a number.", code="invalid_number")
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ValidationError(f"Metric '{name[:100]}' must be finite.", code="invalid_number")
+
+
+def validate_tags(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ValidationError("Must be a list of strings.", code="invalid_type")
+    if len(value) > MAX_TAGS:
+        raise ValidationError(f"At most {MAX_TAGS} tags.", code="too_many")
+    if len(set(value)) != len(value):
+        raise ValidationError("Tags must be unique.", code="duplicate")
+    for tag in value:
+        validate_tag(tag)

@@ -1,0 +1,164 @@
+"""Persona fixtures and shared helpers. Test data is built through the real services."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection
+from rest_framework.test import APIClient
+
+from core import context
+from registry import services
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+SHA = "a" * 64
+
+
+def require_postgres() -> None:
+    """Skip on SQLite (the embedded default), but fail when CI says services are required."""
+    if connection.vendor != "postgresql":
+        message = (
+            "needs PostgreSQL (row locks, concurrent writers); run with DATABASE_URL=postgres://…"
+        )
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.fixturenames.insert(0, "_postgres_only")
+
+
+@pytest.fixture
+def _postgres_only():
+    require_postgres()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_context():
+    """Each test starts with its own request context, as each request would."""
+    with context.bound(channel="system"):
+        yield
+
+
+def _user(username: str, role: str | None = None, **extra):
+    user = get_user_model().objects.create_user(
+        username=username,
+        password="pw-" + username,
+        email=f"{username}@example.com",
+        is_staff=True,
+        **extra,
+    )
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def owner(db):
+    """The data scientist who owns the model under test."""
+    return _user("owner-scientist", "data-scientist")
+
+
+@pytest.fixture
+def other_scientist(db):
+    return _user("other-scientist", "data-scientist")
+
+
+@pytest.fixture
+def pipeline(db):
+    return _user("pipeline-bot", "pipeline")
+
+
+@pytest.fixture
+def validator(db):
+    return _user("validator", "model-validator")
+
+
+@pytest.fixture
+def risk_officer(db):
+    return _user("risk-officer-1", "risk-officer")
+
+
+@pytest.fixture
+def risk_officer_2(db):
+    return _user("risk-officer-2", "risk-officer")
+
+
+@pytest.fixture
+def auditor(db):
+    return _user("auditor", "auditor")
+
+
+@pytest.fixture
+def outsider(db):
+    """Authenticated, in no role group."""
+    return _user("outsider")
+
+
+@pytest.fixture
+def superuser(db):
+    return get_user_model().objects.create_superuser(
+        username="root", password="pw-root", email="root@example.com"
+    )
+
+
+@pytest.fixture
+def api() -> Callable[..., APIClient]:
+    """api(user) → a client authenticated as that user (None → anonymous)."""
+
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def token_client(db) -> Callable[..., APIClient]:
+    """token_client(user) → a client sending a real Bearer token minted by the service."""
+
+    def make(user) -> APIClient:
+        with context.bound(channel="cli"):
+            _, plain = services.api_token_issue(actor=None, user=user, name="test")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def credit_model(owner):
+    """A registered model owned by `owner`."""
+    return services.registered_model_create(
+        actor=owner,
+        name="credit-scoring",
+        risk_tier="high",
+        business_unit="Retail Lending",
+        tags=["credit", "regulated"],
+        description="PD model.",
+    )
+
+
+@pytest.fixture
+def credit_version(owner, credit_model):
+    """Version 1 of the credit model, with governed fields set."""
+    return services.model_version_create(
+        actor=owner,
+        model=credit_model,
+        artifact_uri="s3://models/credit/1",
+        artifact_sha256=SHA,
+        framework="xgboost",
+        parameters={"depth": 6},
+        metrics={"auc": 0.87},
+        intended_use="Loan decisions.",
+    )

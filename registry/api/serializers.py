@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from core.api import StrictFieldsMixin
+from core.api import StrictCharField, StrictModelSerializer, StrictRegexField
 from registry.models import (
     Dataset,
     DatasetVersion,
@@ -20,8 +20,8 @@ from registry.validators import MODEL_NAME_RE
 User = get_user_model()
 
 
-class RegisteredModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    name = serializers.RegexField(
+class RegisteredModelSerializer(StrictModelSerializer):
+    name = StrictRegexField(
         MODEL_NAME_RE,
         max_length=100,
         error_messages={
@@ -33,7 +33,7 @@ class RegisteredModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         slug_field="username", queryset=User.objects.filter(is_active=True), required=False
     )
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), max_length=20, required=False
+        child=StrictCharField(max_length=50), max_length=20, required=False
     )
     latest_version = serializers.SerializerMethodField()
 
@@ -65,7 +65,7 @@ class RegisteredModelUpdateSerializer(RegisteredModelSerializer):
         read_only_fields = RegisteredModelSerializer.Meta.read_only_fields + ["name"]
 
 
-class ModelVersionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class ModelVersionSerializer(StrictModelSerializer):
     model = serializers.CharField(source="model.name", read_only=True)
     training_run = serializers.SlugRelatedField(
         slug_field="run_id",
@@ -118,7 +118,7 @@ class ModelVersionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         ]
 
 
-class DatasetSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class DatasetSerializer(StrictModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True, default=None)
 
     class Meta:
@@ -142,7 +142,7 @@ class DatasetUpdateSerializer(DatasetSerializer):
         read_only_fields = DatasetSerializer.Meta.read_only_fields + ["namespace", "name"]
 
 
-class DatasetVersionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class DatasetVersionSerializer(StrictModelSerializer):
     dataset = serializers.PrimaryKeyRelatedField(read_only=True)
     produced_by = serializers.SlugRelatedField(
         slug_field="run_id", queryset=Run.objects.all(), required=False, allow_null=True
@@ -156,7 +156,7 @@ class DatasetVersionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         validators = []
 
 
-class FeatureSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class FeatureSerializer(StrictModelSerializer):
     dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
 
     class Meta:
@@ -171,7 +171,7 @@ class FeatureUpdateSerializer(FeatureSerializer):
         read_only_fields = FeatureSerializer.Meta.read_only_fields + ["dataset", "name"]
 
 
-class JobSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class JobSerializer(StrictModelSerializer):
     class Meta:
         model = Job
         fields = ["id", "namespace", "name", "description", "archived", "created_at"]
@@ -184,7 +184,7 @@ class JobUpdateSerializer(JobSerializer):
         read_only_fields = JobSerializer.Meta.read_only_fields + ["namespace", "name"]
 
 
-class RunSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class RunSerializer(StrictModelSerializer):
     job = serializers.PrimaryKeyRelatedField(queryset=Job.objects.all())
     parent = serializers.SlugRelatedField(
         slug_field="run_id", queryset=Run.objects.all(), required=False, allow_null=True

@@ -58,7 +58,9 @@ def test_reviewers_with_global_view_see_every_model(api, validator, credit_model
 
 def test_object_grant_makes_a_model_visible(api, owner, other_scientist, credit_model):
     model_permission_grant(
-        actor=owner, model=credit_model, grantee=other_scientist,
+        actor=owner,
+        model=credit_model,
+        grantee=other_scientist,
         permission="view_registeredmodel",
     )
     assert api(other_scientist).get("/api/v1/models/credit-scoring/").status_code == 200

@@ -10,8 +10,9 @@ MODEL = "/api/v1/models/credit-scoring/"
 VERSIONS = MODEL + "versions/"
 
 
-def test_user_without_rights_cannot_see_the_model_through_the_api(api, other_scientist,
-                                                                     credit_version):
+def test_user_without_rights_cannot_see_the_model_through_the_api(
+    api, other_scientist, credit_version
+):
     assert api(other_scientist).patch(MODEL, {"description": "x"}, format="json").status_code == 404
     assert api(other_scientist).get(f"{VERSIONS}1/").status_code == 404
 
@@ -27,15 +28,23 @@ def test_reviewer_may_see_but_not_change_a_model(api, validator, credit_version)
 
 
 def test_view_grant_does_not_allow_changes(api, owner, other_scientist, credit_version):
-    model_permission_grant(actor=owner, model=credit_version.model, grantee=other_scientist,
-                           permission="view_registeredmodel")
+    model_permission_grant(
+        actor=owner,
+        model=credit_version.model,
+        grantee=other_scientist,
+        permission="view_registeredmodel",
+    )
     response = api(other_scientist).patch(f"{VERSIONS}1/", {"limitations": "x"}, format="json")
     assert response.status_code == 403
 
 
 def test_change_grant_allows_editing_model_and_versions(api, owner, pipeline, credit_version):
-    model_permission_grant(actor=owner, model=credit_version.model, grantee=pipeline,
-                           permission="change_registeredmodel")
+    model_permission_grant(
+        actor=owner,
+        model=credit_version.model,
+        grantee=pipeline,
+        permission="change_registeredmodel",
+    )
     client = api(pipeline)
     assert client.post(VERSIONS, {}, format="json").status_code == 201
     assert client.patch(f"{VERSIONS}1/", {"limitations": "x"}, format="json").status_code == 200
@@ -43,15 +52,16 @@ def test_change_grant_allows_editing_model_and_versions(api, owner, pipeline, cr
 
 def test_revoked_grant_takes_effect_at_once(api, owner, pipeline, credit_version):
     model = credit_version.model
-    model_permission_grant(actor=owner, model=model, grantee=pipeline,
-                           permission="change_registeredmodel")
-    model_permission_revoke(actor=owner, model=model, grantee=pipeline,
-                            permission="change_registeredmodel")
+    model_permission_grant(
+        actor=owner, model=model, grantee=pipeline, permission="change_registeredmodel"
+    )
+    model_permission_revoke(
+        actor=owner, model=model, grantee=pipeline, permission="change_registeredmodel"
+    )
     assert api(pipeline).post(VERSIONS, {}, format="json").status_code == 404
 
 
-def test_global_change_permission_does_not_reach_every_model(api, other_scientist,
-                                                             credit_model):
+def test_global_change_permission_does_not_reach_every_model(api, other_scientist, credit_model):
     from django.contrib.auth.models import Permission
 
     other_scientist.user_permissions.add(
@@ -63,8 +73,9 @@ def test_global_change_permission_does_not_reach_every_model(api, other_scientis
 
 
 def test_only_the_owner_may_hand_the_model_to_a_new_owner(api, owner, pipeline, credit_model):
-    model_permission_grant(actor=owner, model=credit_model, grantee=pipeline,
-                           permission="change_registeredmodel")
+    model_permission_grant(
+        actor=owner, model=credit_model, grantee=pipeline, permission="change_registeredmodel"
+    )
     response = api(pipeline).patch(MODEL, {"owner": pipeline.username}, format="json")
     assert response.status_code == 403
     credit_model.refresh_from_db()
@@ -81,15 +92,17 @@ def _admin_change_url(obj):
 
 def test_admin_refuses_a_change_by_a_user_without_rights(client, validator, credit_version):
     client.force_login(validator)
-    response = client.post(_admin_change_url(credit_version.model),
-                           {"description": "hacked", "risk_tier": "low", "tags": "[]",
-                            "owner": validator.pk})
+    response = client.post(
+        _admin_change_url(credit_version.model),
+        {"description": "hacked", "risk_tier": "low", "tags": "[]", "owner": validator.pk},
+    )
     assert response.status_code == 403
     assert RegisteredModel.objects.get().description == "PD model."
 
 
-def test_admin_hides_a_model_from_a_user_who_may_not_see_it(client, other_scientist,
-                                                            credit_version):
+def test_admin_hides_a_model_from_a_user_who_may_not_see_it(
+    client, other_scientist, credit_version
+):
     client.force_login(other_scientist)
     response = client.get(_admin_change_url(credit_version))
     assert response.status_code == 302  # the admin redirects "does not exist" to its index
@@ -118,8 +131,9 @@ def _version_form(version, **overrides):
 
 def test_admin_refuses_what_the_api_refuses_immutable_sha(client, owner, credit_version):
     client.force_login(owner)
-    response = client.post(_admin_change_url(credit_version),
-                           _version_form(credit_version, artifact_sha256="b" * 64))
+    response = client.post(
+        _admin_change_url(credit_version), _version_form(credit_version, artifact_sha256="b" * 64)
+    )
     assert response.status_code == 200  # the form comes back with an error
     assert "immutable once set" in response.content.decode()
     assert ModelVersion.objects.get().artifact_sha256 == credit_version.artifact_sha256
@@ -130,9 +144,10 @@ def test_admin_refuses_non_numeric_metrics(client, owner, credit_model):
     from registry.services import model_version_create
 
     version = model_version_create(actor=owner, model=credit_model)
-    response = client.post(_admin_change_url(version),
-                           _version_form(version, metrics='{"auc": "high"}',
-                                         parameters="{}"))
+    response = client.post(
+        _admin_change_url(version),
+        _version_form(version, metrics='{"auc": "high"}', parameters="{}"),
+    )
     assert response.status_code == 200
     assert "must be a number" in response.content.decode()
     assert ModelVersion.objects.get().metrics == {}
@@ -142,8 +157,9 @@ def test_admin_edit_by_owner_goes_through_the_service(client, owner, credit_vers
     from audit.models import AuditEvent
 
     client.force_login(owner)
-    response = client.post(_admin_change_url(credit_version),
-                           _version_form(credit_version, limitations="Retail only."))
+    response = client.post(
+        _admin_change_url(credit_version), _version_form(credit_version, limitations="Retail only.")
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     fresh = ModelVersion.objects.get()
     assert fresh.limitations == "Retail only."

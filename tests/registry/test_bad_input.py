@@ -1,0 +1,299 @@
+"""Every kind of bad input gets a 4xx JSON body naming the field, and nothing is written."""
+
+import json
+
+import pytest
+
+from audit.models import AuditEvent
+from registry.models import Dataset, ModelVersion, RegisteredModel
+
+pytestmark = pytest.mark.django_db
+MODELS = "/api/v1/models/"
+VERSIONS = "/api/v1/models/credit-scoring/versions/"
+
+
+@pytest.fixture
+def nothing_written(db):
+    """Asserts after the test that no catalogue row and no audit event was added."""
+    counts = lambda: (  # noqa: E731
+        RegisteredModel.objects.count(),
+        ModelVersion.objects.count(),
+        Dataset.objects.count(),
+        AuditEvent.objects.count(),
+    )
+    yield counts
+    # Each test captures its own "before" through the fixture value.
+
+
+def _errors(response):
+    body = response.json()
+    assert set(body) == {"errors"}, body
+    assert body["errors"], body
+    for error in body["errors"]:
+        assert error["message"]
+    return body["errors"]
+
+
+def _fields(response):
+    return {e["field"] for e in _errors(response)}
+
+
+def _raw(client, url, body: bytes, content_type="application/json", method="post"):
+    return getattr(client, method)(url, data=body, content_type=content_type)
+
+
+def test_malformed_json_is_refused(api, owner, nothing_written):
+    before = nothing_written()
+    response = _raw(api(owner), MODELS, b'{"name": "x",')
+    assert response.status_code == 400
+    assert "Malformed JSON" in _errors(response)[0]["message"]
+    assert nothing_written() == before
+
+
+def test_empty_body_is_refused(api, owner, nothing_written):
+    before = nothing_written()
+    response = _raw(api(owner), MODELS, b"")
+    assert response.status_code == 400
+    assert nothing_written() == before
+
+
+def test_invalid_utf8_is_refused(api, owner, nothing_written):
+    before = nothing_written()
+    response = _raw(api(owner), MODELS, b'{"name": "\xff\xfe"}')
+    assert response.status_code == 400
+    assert nothing_written() == before
+
+
+def test_json_array_instead_of_object_is_refused(api, owner, nothing_written):
+    before = nothing_written()
+    response = _raw(api(owner), MODELS, b'[{"name": "x"}]')
+    assert response.status_code == 400
+    assert nothing_written() == before
+
+
+def test_non_json_content_type_is_refused_with_415(api, owner, nothing_written):
+    before = nothing_written()
+    response = _raw(api(owner), MODELS, b"name=x", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    _errors(response)
+    assert nothing_written() == before
+
+
+def test_unknown_field_is_refused_not_ignored(api, owner, nothing_written):
+    before = nothing_written()
+    response = api(owner).post(MODELS, {"name": "ok", "colour": "red"}, format="json")
+    assert response.status_code == 400
+    assert _fields(response) == {"colour"}
+    assert nothing_written() == before
+
+
+@pytest.mark.parametrize(
+    "payload,field",
+    [
+        ({"name": 12}, "name"),
+        ({"name": "ok", "risk_tier": 3}, "risk_tier"),
+        ({"name": "ok", "risk_tier": "extreme"}, "risk_tier"),
+        ({"name": "ok", "tags": "credit"}, "tags"),
+        ({"name": "ok", "tags": [1, 2]}, "tags.0"),
+        ({"name": "ok", "description": ["a"]}, "description"),
+        ({"name": "ok", "owner": "no-such-user"}, "owner"),
+    ],
+)
+def test_wrong_types_are_refused(api, owner, nothing_written, payload, field):
+    before = nothing_written()
+    response = api(owner).post(MODELS, payload, format="json")
+    assert response.status_code == 400
+    assert field in _fields(response)
+    assert nothing_written() == before
+
+
+@pytest.mark.parametrize(
+    "name", ["", "Credit", "credit scoring", "-credit", "credit-", "crédit", "a" * 101, "a/b"]
+)
+def test_invalid_model_names_are_refused(api, owner, nothing_written, name):
+    before = nothing_written()
+    response = api(owner).post(MODELS, {"name": name}, format="json")
+    assert response.status_code == 400
+    assert _fields(response) == {"name"}
+    assert nothing_written() == before
+
+
+@pytest.mark.parametrize("tags", [["Bad Tag"], ["a"] * 2, [f"t{i}" for i in range(21)]])
+def test_invalid_tags_are_refused(api, owner, nothing_written, tags):
+    before = nothing_written()
+    response = api(owner).post(MODELS, {"name": "ok", "tags": tags}, format="json")
+    assert response.status_code == 400
+    assert any(f.startswith("tags") for f in _fields(response))
+    assert nothing_written() == before
+
+
+def test_duplicate_model_name_answers_409(api, owner, credit_model, nothing_written):
+    before = nothing_written()
+    response = api(owner).post(MODELS, {"name": "credit-scoring"}, format="json")
+    assert response.status_code == 409
+    assert _fields(response) == {"name"}
+    assert nothing_written() == before
+
+
+def test_duplicate_dataset_answers_409(api, pipeline, nothing_written):
+    client = api(pipeline)
+    payload = {"namespace": "s3://bucket", "name": "events"}
+    assert client.post("/api/v1/datasets/", payload, format="json").status_code == 201
+    before = nothing_written()
+    response = client.post("/api/v1/datasets/", payload, format="json")
+    assert response.status_code == 409
+    assert nothing_written() == before
+
+
+@pytest.mark.parametrize(
+    "metrics,needle",
+    [
+        ({"auc": "high"}, "must be a number"),
+        ({"auc": True}, "must be a number"),
+        ({"auc": None}, "must be a number"),
+        ({"auc": [0.5]}, "must be a number"),
+        ([0.5], "JSON object"),
+        ("auc", "JSON object"),
+    ],
+)
+def test_non_numeric_metrics_are_refused(
+    api, owner, credit_model, nothing_written, metrics, needle
+):
+    before = nothing_written()
+    response = api(owner).post(VERSIONS, {"metrics": metrics}, format="json")
+    assert response.status_code == 400
+    errors = _errors(response)
+    assert errors[0]["field"] == "metrics"
+    assert needle in errors[0]["message"]
+    assert nothing_written() == before
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_refused(api, owner, credit_model, nothing_written, constant):
+    before = nothing_written()
+    response = _raw(api(owner), VERSIONS, b'{"metrics": {"auc": ' + constant + b"}}")
+    assert response.status_code == 400
+    assert "finite" in _errors(response)[0]["message"]
+    assert nothing_written() == before
+
+
+def test_overflowing_number_is_refused(api, owner, credit_model, nothing_written):
+    before = nothing_written()
+    response = _raw(api(owner), VERSIONS, b'{"metrics": {"auc": 1e999}}')
+    assert response.status_code == 400
+    assert _fields(response) == {"metrics"}
+    assert nothing_written() == before
+
+
+@pytest.mark.parametrize("sha", ["abc", "A" * 64, "g" * 64, "a" * 65, 123])
+def test_invalid_sha256_is_refused(api, owner, credit_model, nothing_written, sha):
+    before = nothing_written()
+    response = api(owner).post(VERSIONS, {"artifact_sha256": sha}, format="json")
+    assert response.status_code == 400
+    assert _fields(response) == {"artifact_sha256"}
+    assert nothing_written() == before
+
+
+@pytest.mark.parametrize(
+    "url,field,limit",
+    [
+        (MODELS, "description", 10_000),
+        (MODELS, "business_unit", 100),
+        (VERSIONS, "intended_use", 20_000),
+        (VERSIONS, "artifact_uri", 1000),
+        (VERSIONS, "framework", 100),
+    ],
+)
+def test_over_long_strings_are_refused(
+    api, owner, credit_model, nothing_written, url, field, limit
+):
+    before = nothing_written()
+    payload = {field: "x" * (limit + 1)}
+    if url == MODELS:
+        payload["name"] = "new-model"
+    response = api(owner).post(url, payload, format="json")
+    assert response.status_code == 400
+    assert _fields(response) == {field}
+    assert nothing_written() == before
+
+
+def test_deeply_nested_parameters_are_refused(api, owner, credit_model, nothing_written):
+    before = nothing_written()
+    deep: dict = {}
+    node = deep
+    for _ in range(20):
+        node["a"] = {}
+        node = node["a"]
+    response = api(owner).post(VERSIONS, {"parameters": deep}, format="json")
+    assert response.status_code == 400
+    assert _fields(response) == {"parameters"}
+    assert "too deeply" in _errors(response)[0]["message"]
+    assert nothing_written() == before
+
+
+def test_pathologically_nested_json_is_refused_not_a_500(api, owner, credit_model, nothing_written):
+    before = nothing_written()
+    body = b'{"parameters": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = _raw(api(owner), VERSIONS, body)
+    assert response.status_code == 400
+    assert nothing_written() == before
+
+
+def test_huge_parameters_are_refused(api, owner, credit_model, nothing_written):
+    before = nothing_written()
+    params = {f"p{i}": "x" * 100 for i in range(1000)}  # ~100 KiB > 64 KiB
+    response = api(owner).post(VERSIONS, {"parameters": params}, format="json")
+    assert response.status_code == 400
+    assert _fields(response) == {"parameters"}
+    assert nothing_written() == before
+
+
+def test_parameters_must_be_an_object(api, owner, credit_model, nothing_written):
+    before = nothing_written()
+    response = api(owner).post(VERSIONS, {"parameters": [1, 2]}, format="json")
+    assert response.status_code == 400
+    assert _fields(response) == {"parameters"}
+    assert nothing_written() == before
+
+
+def test_body_over_max_request_bytes_answers_413(api, owner, settings, nothing_written):
+    settings.MAX_REQUEST_BYTES = 1000
+    before = nothing_written()
+    body = json.dumps({"name": "big", "description": "x" * 2000}).encode()
+    response = _raw(api(owner), MODELS, body)
+    assert response.status_code == 413
+    assert "limit" in _errors(response)[0]["message"]
+    assert nothing_written() == before
+
+
+def test_run_end_before_start_is_refused(api, pipeline, nothing_written):
+    client = api(pipeline)
+    job = client.post("/api/v1/jobs/", {"namespace": "a", "name": "b"}, format="json").json()
+    before = nothing_written()
+    response = client.post(
+        "/api/v1/runs/",
+        {
+            "job": job["id"],
+            "started_at": "2026-01-02T00:00:00Z",
+            "ended_at": "2026-01-01T00:00:00Z",
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert _fields(response) == {"ended_at"}
+    assert nothing_written() == before
+
+
+def test_finished_run_cannot_be_reopened(api, pipeline):
+    client = api(pipeline)
+    job = client.post("/api/v1/jobs/", {"namespace": "a", "name": "b"}, format="json").json()
+    run = client.post(
+        "/api/v1/runs/", {"job": job["id"], "state": "COMPLETE"}, format="json"
+    ).json()
+    response = client.patch(f"/api/v1/runs/{run['id']}/", {"state": "RUNNING"}, format="json")
+    assert response.status_code == 409
+    assert _fields(response) == {"state"}
+
+
+def test_non_integer_version_in_path_is_404(api, owner, credit_version):
+    assert api(owner).get(VERSIONS + "one/").status_code == 404

@@ -1,0 +1,155 @@
+"""Configuration, logging, health, demo data and the OpenAPI schema."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from registry.models import Dataset, ModelVersion, RegisteredModel, Run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _django_check(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    env.update(env_overrides)
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_refuses_to_start_without_secret_key_when_debug_is_off():
+    result = _django_check({"DEBUG": "0"})
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_starts_with_a_secret_key():
+    result = _django_check({"SECRET_KEY": "k" * 50})
+    assert result.returncode == 0, result.stderr
+
+
+def test_debug_is_off_by_default():
+    from django.conf import settings
+
+    assert settings.DEBUG is False
+
+
+@pytest.mark.django_db
+def test_every_response_carries_a_request_id(api):
+    response = api().get("/api/v1/health")
+    assert len(response["X-Request-ID"]) == 32
+
+
+@pytest.mark.django_db
+def test_a_valid_incoming_request_id_is_kept(client):
+    response = client.get("/api/v1/health", HTTP_X_REQUEST_ID="abc-123")
+    assert response["X-Request-ID"] == "abc-123"
+
+
+@pytest.mark.django_db
+def test_a_hostile_incoming_request_id_is_replaced(client):
+    response = client.get("/api/v1/health", HTTP_X_REQUEST_ID="a b\nc")
+    assert response["X-Request-ID"] != "a b\nc"
+
+
+@pytest.mark.django_db
+def test_log_lines_of_a_request_carry_its_request_id(client, caplog):
+    from core.logging import KeyValueFormatter, RequestContextFilter
+
+    caplog.handler.addFilter(RequestContextFilter())
+    with caplog.at_level(logging.INFO, logger="modelgov.request"):
+        response = client.get("/api/v1/health", HTTP_X_REQUEST_ID="req-42")
+    assert response.status_code == 200
+    lines = [KeyValueFormatter().format(r) for r in caplog.records if r.name == "modelgov.request"]
+    assert lines and all("request_id=req-42" in line for line in lines)
+    assert 'msg="request method=GET path=/api/v1/health status=200"' in lines[0]
+
+
+@pytest.mark.django_db
+def test_health_reports_eager_broker_without_a_broker(api):
+    body = api().get("/api/v1/health").json()
+    assert body == {"status": "ok", "database": "ok", "broker": "eager"}
+
+
+@pytest.mark.django_db
+def test_health_reports_an_unreachable_broker_as_503(api, settings):
+    from celery import current_app
+
+    settings.CELERY_TASK_EAGER = False
+    original = current_app.conf.broker_url
+    current_app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    try:
+        response = api().get("/api/v1/health")
+    finally:
+        current_app.conf.broker_url = original
+    assert response.status_code == 503
+    assert response.json()["broker"] == "unreachable"
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent(capsys):
+    call_command("seed_demo")
+    counts = [m.objects.count() for m in (RegisteredModel, ModelVersion, Dataset, Run)]
+    call_command("seed_demo")
+    assert [m.objects.count() for m in (RegisteredModel, ModelVersion, Dataset, Run)] == counts
+    assert counts[0] >= 3 and counts[1] >= 3
+    out = capsys.readouterr().out
+    for username in (
+        "admin",
+        "demo-scientist",
+        "demo-pipeline",
+        "demo-validator",
+        "demo-risk",
+        "demo-auditor",
+    ):
+        assert username in out
+
+
+@pytest.mark.django_db
+def test_seed_demo_users_hold_their_roles(client):
+    call_command("seed_demo")
+    from django.contrib.auth import get_user_model
+
+    roles = {
+        u.username: [g.name for g in u.groups.all()]
+        for u in get_user_model().objects.prefetch_related("groups")
+    }
+    assert roles["demo-risk"] == ["risk-officer"]
+    assert roles["demo-validator"] == ["model-validator"]
+    assert client.login(username="demo-auditor", password="modelgov-demo")
+
+
+def test_openapi_schema_validates_without_warnings(tmp_path):
+    out = tmp_path / "schema.json"
+    call_command(
+        "spectacular",
+        "--validate",
+        "--fail-on-warn",
+        "--format",
+        "openapi-json",
+        "--file",
+        str(out),
+    )
+    schema = json.loads(out.read_text())
+    assert "/api/v1/models/{model_name}/versions/" in schema["paths"]
+    assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+@pytest.mark.django_db
+def test_swagger_ui_is_served_from_local_assets(client, superuser):
+    client.force_login(superuser)
+    html = client.get("/api/v1/docs/").content.decode()
+    assert "swagger-ui" in html
+    assert "cdn" not in html.lower()

@@ -15,12 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, Group
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from guardian.shortcuts import assign_perm, remove_perm
+from guardian.shortcuts import assign_perm, get_group_perms, get_user_perms, remove_perm
 from rest_framework.permissions import DjangoModelPermissions
 
 from audit.services import audit_record
+from core.errors import Conflict
 from registry.models import RegisteredModel
 
 VIEW_MODEL = "registry.view_registeredmodel"
@@ -69,6 +70,8 @@ def model_permission_grant(
 ) -> None:
     """Grant `view_` or `change_registeredmodel` on one model to a user or group (audited)."""
     _check_grant(actor, model, permission)
+    if permission in _direct_perms(grantee, model):
+        raise Conflict(f"{_grantee(grantee)} already holds '{permission}' on this model.")
     assign_perm(permission, grantee, model)
     audit_record(
         actor=actor,
@@ -84,6 +87,8 @@ def model_permission_revoke(
 ) -> None:
     """Withdraw an object permission granted with `model_permission_grant` (audited)."""
     _check_grant(actor, model, permission)
+    if permission not in _direct_perms(grantee, model):
+        raise Conflict(f"{_grantee(grantee)} holds no '{permission}' grant on this model.")
     remove_perm(permission, grantee, model)
     audit_record(
         actor=actor,
@@ -95,10 +100,14 @@ def model_permission_revoke(
 
 def _check_grant(actor: Any, model: RegisteredModel, permission: str) -> None:
     if permission not in GRANTABLE:
-        from django.core.exceptions import ValidationError
-
         raise ValidationError({"permission": f"Must be one of: {', '.join(sorted(GRANTABLE))}."})
     require_change_model(actor, model)
+
+
+def _direct_perms(grantee: AbstractBaseUser | Group, model: RegisteredModel) -> set[str]:
+    if isinstance(grantee, Group):
+        return set(get_group_perms(grantee, model).values_list("codename", flat=True))
+    return set(get_user_perms(grantee, model).values_list("codename", flat=True))
 
 
 def _grantee(grantee: AbstractBaseUser | Group) -> dict[str, str]:

@@ -35,3 +35,20 @@ def versions_visible_to(user: Any) -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related(
         "model", "model__owner", "created_by", "training_run"
     ).filter(model__in=models_visible_to(user).values("pk"))
+
+
+def model_grants(model: RegisteredModel) -> list[dict[str, str]]:
+    """Object permissions granted on one model, to users and to groups."""
+    from guardian.shortcuts import get_groups_with_perms, get_users_with_perms
+
+    grants = []
+    users = get_users_with_perms(
+        model, attach_perms=True, with_group_users=False, with_superusers=False
+    )
+    for user, perms in sorted(users.items(), key=lambda item: item[0].username):
+        grants += [{"user": user.username, "group": None, "permission": p} for p in sorted(perms)]
+    for group, perms in sorted(
+        get_groups_with_perms(model, attach_perms=True).items(), key=lambda item: item[0].name
+    ):
+        grants += [{"user": None, "group": group.name, "permission": p} for p in sorted(perms)]
+    return grants

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from rest_framework import serializers
 
 from core.api import StrictCharField, StrictModelSerializer, StrictRegexField
@@ -15,6 +16,7 @@ from registry.models import (
     RegisteredModel,
     Run,
 )
+from registry.permissions import GRANTABLE
 from registry.validators import MODEL_NAME_RE
 
 User = get_user_model()
@@ -223,3 +225,33 @@ class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "degraded"])
     database = serializers.CharField()
     broker = serializers.CharField()
+
+
+class GrantSerializer(serializers.Serializer):
+    """An object permission on one model, held by a user or a group (exactly one of them)."""
+
+    user = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=User.objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
+    )
+    group = serializers.SlugRelatedField(
+        slug_field="name", queryset=Group.objects.all(), required=False, allow_null=True
+    )
+    permission = serializers.ChoiceField(choices=sorted(GRANTABLE))
+
+    def validate(self, attrs):
+        if bool(attrs.get("user")) == bool(attrs.get("group")):
+            raise serializers.ValidationError("Name exactly one of 'user' and 'group'.")
+        return attrs
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({k: ["Unknown field."] for k in unknown})
+        return super().to_internal_value(data)
+
+    def to_representation(self, instance):
+        return instance

@@ -10,11 +10,11 @@ from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.decorators import action, api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from registry import selectors, services
+from registry import permissions, selectors, services
 from registry.api import serializers as s
 from registry.models import (
     Dataset,
@@ -104,6 +104,45 @@ class RegisteredModelViewSet(CatalogueViewSet):
     def destroy(self, request, *args, **kwargs):
         model = services.registered_model_archive(actor=request.user, model=self.get_object())
         return Response(self.get_serializer(model).data)
+
+    @extend_schema(request=None, responses=s.GrantSerializer(many=True))
+    @action(
+        detail=True, methods=["get"], url_path="grants", filter_backends=[], pagination_class=None
+    )
+    def grants(self, request, name=None):
+        """Who holds object permissions on this model (visible to whoever may see it)."""
+        return Response(selectors.model_grants(self.get_object()))
+
+    @extend_schema(request=s.GrantSerializer, responses=s.GrantSerializer(many=True))
+    @grants.mapping.post
+    def grant(self, request, name=None):
+        """Grant view or change permission on this model (owner, granted changers, superusers)."""
+        return self._change_grant(request, permissions.model_permission_grant)
+
+    @extend_schema(request=s.GrantSerializer, responses=s.GrantSerializer(many=True))
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="grants/revoke",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def revoke(self, request, name=None):
+        """Withdraw a permission granted on this model."""
+        return self._change_grant(request, permissions.model_permission_revoke)
+
+    def _change_grant(self, request, service):
+        model = self.get_object()
+        serializer = s.GrantSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        service(
+            actor=request.user,
+            model=model,
+            grantee=data.get("user") or data["group"],
+            permission=data["permission"],
+        )
+        return Response(selectors.model_grants(model))
 
 
 class ModelVersionFilter(filters.FilterSet):

@@ -233,6 +233,46 @@ class ModelVersionAdmin(HistoryLinkMixin, ServiceAdmin):
     ]
     list_select_related = ["model", "created_by"]
     raw_id_fields = ["training_run"]
+    fieldsets = [
+        (None, {"fields": ["model", "version", "stage", "framework"]}),
+        (
+            "Artifact and training (immutable once set)",
+            {
+                "fields": [
+                    "artifact_uri",
+                    "artifact_sha256",
+                    "parameters",
+                    "metrics",
+                    "training_run",
+                ]
+            },
+        ),
+        (
+            "Model card",
+            {
+                "fields": [
+                    "intended_use",
+                    "out_of_scope_uses",
+                    "limitations",
+                    "ethical_considerations",
+                    "training_data_summary",
+                    "evaluation_summary",
+                ]
+            },
+        ),
+        (
+            "Record",
+            {
+                "fields": [
+                    "created_by",
+                    "created_at",
+                    "updated_at",
+                    "content_digest",
+                    "audit_history",
+                ]
+            },
+        ),
+    ]
 
     def get_queryset(self, request):
         return selectors.versions_visible_to(request.user)

@@ -137,6 +137,14 @@ SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
+# --- Lineage --------------------------------------------------------------------------------
+LINEAGE_MAX_INFLATED_BYTES = env.int("LINEAGE_MAX_INFLATED_BYTES", default=20 * 1024 * 1024)
+LINEAGE_MAX_BATCH_EVENTS = env.int("LINEAGE_MAX_BATCH_EVENTS", default=500)
+LINEAGE_MAX_DATASETS = env.int("LINEAGE_MAX_DATASETS", default=100)
+LINEAGE_MAX_FACET_DEPTH = env.int("LINEAGE_MAX_FACET_DEPTH", default=32)
+LINEAGE_MAX_DEPTH = env.int("LINEAGE_MAX_DEPTH", default=50)
+LINEAGE_MAX_NODES = env.int("LINEAGE_MAX_NODES", default=5000)
+
 # --- I18N / static / media ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

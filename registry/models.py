@@ -225,6 +225,10 @@ class Run(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
+    # eventTime of the lineage event that set `state` (events arrive out of order).
+    state_time = models.DateTimeField(null=True, blank=True, editable=False)
+    # The run id as the producer sent it, when it was not a UUID (mapped deterministically).
+    external_id = models.CharField(max_length=255, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -609,3 +609,177 @@ def api_token_revoke(*, actor: AbstractBaseUser | None, token: ApiToken) -> ApiT
         changes={"revoked_at": [None, _plain(token.revoked_at)]},
     )
     return token
+
+
+# --- idempotent upserts used by lineage ingestion ---------------------------------------------
+# Ingestion must be idempotent and safe under concurrent posts about the same entities: each
+# helper reads first, creates inside a savepoint, and on a unique clash re-reads the winner's row.
+
+
+def _get_or_create(model: type[models.Model], lookup: dict, create) -> tuple[Any, bool]:
+    found = model.objects.filter(**lookup).first()
+    if found is not None:
+        return found, False
+    try:
+        with transaction.atomic():
+            return create(), True
+    except (IntegrityError, Conflict):
+        return model.objects.get(**lookup), False
+
+
+@transaction.atomic
+def job_ensure(*, actor: AbstractBaseUser, namespace: str, name: str) -> Job:
+    """The job with this namespace and name, catalogued on first sight."""
+    job, _ = _get_or_create(
+        Job,
+        {"namespace": namespace, "name": name},
+        lambda: job_create(actor=actor, namespace=namespace, name=name),
+    )
+    return job
+
+
+@transaction.atomic
+def dataset_ensure(*, actor: AbstractBaseUser, namespace: str, name: str) -> Dataset:
+    """The dataset with this namespace and name, catalogued on first sight."""
+    dataset, _ = _get_or_create(
+        Dataset,
+        {"namespace": namespace, "name": name},
+        lambda: dataset_create(actor=actor, namespace=namespace, name=name),
+    )
+    return dataset
+
+
+@transaction.atomic
+def dataset_version_ensure(
+    *,
+    actor: AbstractBaseUser,
+    dataset: Dataset,
+    version: str,
+    schema: list | None = None,
+    produced_by: Run | None = None,
+) -> tuple[DatasetVersion, bool]:
+    """The version of a dataset with this key, recorded on first sight."""
+    return _get_or_create(
+        DatasetVersion,
+        {"dataset": dataset, "version": version},
+        lambda: dataset_version_create(
+            actor=actor, dataset=dataset, version=version, schema=schema, produced_by=produced_by
+        ),
+    )
+
+
+@transaction.atomic
+def feature_ensure(
+    *,
+    actor: AbstractBaseUser,
+    dataset: Dataset,
+    name: str,
+    dtype: str = "",
+    description: str = "",
+) -> Feature:
+    """The feature of this name, created on first sight; type and description kept current."""
+    feature, created = _get_or_create(
+        Feature,
+        {"dataset": dataset, "name": name},
+        lambda: feature_create(
+            actor=actor, dataset=dataset, name=name, dtype=dtype, description=description
+        ),
+    )
+    if not created and not feature.archived:
+        changes = {
+            k: v
+            for k, v in (("dtype", dtype), ("description", description))
+            if v and getattr(feature, k) != v
+        }
+        if changes:
+            feature = feature_update(actor=actor, feature=feature, data=changes)
+    return feature
+
+
+_STATE_RANK = {
+    RunState.OTHER: 0,
+    RunState.START: 1,
+    RunState.RUNNING: 2,
+    RunState.COMPLETE: 3,
+    RunState.FAIL: 3,
+    RunState.ABORT: 3,
+}
+
+
+def run_state_wins(new: tuple[str, datetime], current: tuple[str, datetime | None]) -> bool:
+    """Whether an event's state replaces the run's: the highest rank wins, then the latest
+    event time, then the state name — an order-independent rule, so runs converge."""
+    (new_state, new_time), (cur_state, cur_time) = new, current
+    if cur_time is None:
+        return True
+    return (_STATE_RANK[new_state], new_time, new_state) > (
+        _STATE_RANK[cur_state],
+        cur_time,
+        cur_state,
+    )
+
+
+@transaction.atomic
+def run_record_event(
+    *,
+    actor: AbstractBaseUser,
+    job: Job,
+    run_id: uuid.UUID,
+    state: str,
+    event_time: datetime,
+    facets: dict | None = None,
+    parent: Run | None = None,
+    external_id: str = "",
+) -> Run:
+    """Fold one lineage event into its run: state, times and facets converge whatever the
+    order in which events arrive."""
+    require_global(actor, "registry.change_run")
+    run, created = _get_or_create(
+        Run,
+        {"run_id": run_id},
+        lambda: run_create(
+            actor=actor,
+            job=job,
+            run_id=run_id,
+            state=state,
+            started_at=event_time,
+            facets=facets or {},
+            parent=parent,
+            ended_at=event_time if state in TERMINAL_RUN_STATES else None,
+        ),
+    )
+    if created:
+        Run.objects.filter(pk=run.pk).update(state_time=event_time, external_id=external_id)
+        run.state_time, run.external_id = event_time, external_id
+        return run
+    run = Run.objects.select_for_update().get(pk=run.pk)
+    if run.job_id != job.pk:
+        raise ValidationError({"run.runId": "This run id belongs to another job."})
+    changes: dict[str, Any] = {}
+    if run_state_wins((state, event_time), (run.state, run.state_time)):
+        if state != run.state:
+            changes["state"] = [run.state, state]
+        run.state = state
+        run.state_time = event_time
+        if state in TERMINAL_RUN_STATES and run.ended_at != event_time:
+            changes["ended_at"] = [_plain(run.ended_at), _plain(event_time)]
+            run.ended_at = event_time
+    if run.started_at is None or event_time < run.started_at:
+        changes["started_at"] = [_plain(run.started_at), _plain(event_time)]
+        run.started_at = event_time
+    if facets:
+        merged = (
+            {**run.facets, **facets}
+            if event_time >= (run.state_time or event_time)
+            else {**facets, **run.facets}
+        )
+        if merged != run.facets:
+            changes["facets"] = sorted(set(merged) - set(run.facets)) or sorted(facets)
+            run.facets = merged
+    if parent is not None and run.parent_id is None:
+        changes["parent"] = [None, str(parent.run_id)]
+        run.parent = parent
+    run.save()
+    if changes:
+        audit_record(actor=actor, action="registry.run.updated", target=run, changes=changes)
+    return run

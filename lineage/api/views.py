@@ -1,0 +1,599 @@
+"""Lineage endpoints: OpenLineage ingestion (Marquez-compatible) and graph queries."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api import PayloadTooLarge
+from lineage import drawing, graph, nodes, selectors, services
+from lineage.models import LineageEvent
+from lineage.openlineage import EventInvalid
+from registry.api.views import ModelVersionViewSet
+from registry.models import Dataset, ModelVersion, Run, Stage
+
+
+class UnsupportedEncoding(Exception):
+    pass
+
+
+def _inflate(raw: bytes, cap: int) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(raw, cap + 1)
+    except zlib.error as exc:
+        raise ParseError(f"Malformed gzip body: {exc}") from exc
+    if len(data) > cap or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"The decompressed body exceeds {cap} bytes.")
+    if not inflater.eof:
+        raise ParseError("Malformed gzip body: truncated stream.")
+    return data
+
+
+def read_json_body(request) -> Any:
+    """The request's JSON document, gunzipped when sent with Content-Encoding: gzip."""
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if content_type and content_type.split(";")[0].strip().lower() not in (
+        "application/json",
+        "text/plain",
+        "application/octet-stream",
+    ):
+        raise UnsupportedEncoding(f"Content-Type {content_type!r} is not supported; send JSON.")
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    try:
+        raw = request.body
+    except RequestDataTooBig as exc:
+        raise PayloadTooLarge() from exc
+    if encoding == "gzip":
+        raw = _inflate(raw, settings.LINEAGE_MAX_INFLATED_BYTES)
+    elif encoding not in ("", "identity"):
+        raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported; use gzip.")
+    if not raw:
+        raise ParseError("Request body is empty; a JSON document is required.")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:
+        raise ParseError("Request body is not valid UTF-8.") from exc
+    except RecursionError as exc:
+        raise ParseError("JSON is nested too deeply.") from exc
+    except ValueError as exc:
+        raise ParseError(f"Malformed JSON: {exc}") from exc
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _error(status_code: int, message: str, field: str | None = None, code: str = "invalid"):
+    return Response(
+        {"errors": [{"field": field, "message": message, "code": code}]}, status=status_code
+    )
+
+
+def _unprocessable(exc: EventInvalid) -> Response:
+    return Response(
+        {"errors": [{**e, "code": "invalid"} for e in exc.errors]},
+        status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+    )
+
+
+class CanReadLineage(BasePermission):
+    message = "Reading lineage needs the 'lineage.view_edge' permission (every role has it)."
+
+    def has_permission(self, request, view):
+        return bool(
+            request.user
+            and request.user.is_authenticated
+            and request.user.has_perm("lineage.view_edge")
+        )
+
+
+ERRORS = inline_serializer(
+    "LineageErrors", fields={"errors": serializers.ListField(child=serializers.DictField())}
+)
+GRAPH = inline_serializer(
+    "MarquezGraph", fields={"graph": serializers.ListField(child=serializers.DictField())}
+)
+NODE_PARAMS = [
+    OpenApiParameter(
+        "nodeId",
+        str,
+        description="e.g. dataset:{namespace}:{name}[#version], "
+        "job:{namespace}:{name}, run:{uuid}, model:{name}:{version}, "
+        "datasetField:{namespace}:{name}:{field}",
+    ),
+    OpenApiParameter(
+        "type",
+        str,
+        enum=list(nodes.KINDS),
+        description="With namespace and name: an unambiguous alternative to nodeId",
+    ),
+    OpenApiParameter("namespace", str),
+    OpenApiParameter("name", str),
+    OpenApiParameter("version", str, description="Dataset version, or model version number"),
+    OpenApiParameter("field", str, description="Field name (type=datasetField)"),
+    OpenApiParameter("depth", int, description="Hops to follow (default 10)"),
+]
+
+
+def _node_from_query(params) -> nodes.NodeRef:
+    if params.get("nodeId"):
+        try:
+            return nodes.parse(params["nodeId"])
+        except ValueError as exc:
+            raise ValidationError({"nodeId": str(exc)}) from exc
+    kind = params.get("type")
+    if kind not in nodes.KINDS:
+        raise ValidationError({"nodeId": "Give nodeId, or type with namespace and name."})
+    if kind == "run":
+        return nodes.NodeRef(kind="run", name=params.get("name") or params.get("runId", ""))
+    if kind == "model":
+        version = params.get("version", "")
+        if not version.isdigit() or not params.get("name"):
+            raise ValidationError({"version": "type=model needs name and a version number."})
+        return nodes.NodeRef(kind="model", name=params["name"], version=version)
+    if not params.get("namespace") or not params.get("name"):
+        raise ValidationError({"namespace": f"type={kind} needs namespace and name."})
+    if kind == "datasetField" and not params.get("field"):
+        raise ValidationError({"field": "type=datasetField needs field."})
+    return nodes.NodeRef(
+        kind=kind,
+        namespace=params["namespace"],
+        name=params["name"],
+        version=params.get("version") if kind == "dataset" else None,
+        field=params.get("field"),
+    )
+
+
+def _depth(params, default: int = 10) -> int:
+    raw = params.get("depth", default)
+    try:
+        depth = int(raw)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"depth": "Must be a whole number."}) from exc
+    if not 1 <= depth <= settings.LINEAGE_MAX_DEPTH:
+        raise ValidationError({"depth": f"Must be between 1 and {settings.LINEAGE_MAX_DEPTH}."})
+    return depth
+
+
+def _subgraph(request, *, direction: str, default_depth: int = 10):
+    ref = _node_from_query(request.query_params)
+    depth = _depth(request.query_params, default_depth)
+    try:
+        start, by_base, relations = selectors.resolve_start(ref)
+    except LookupError:
+        return ref, None
+    if ref.kind == "model" and not _model_visible(request.user, ref):
+        return ref, None
+    directions = ["up", "down"] if direction == "both" else [direction]
+    rows: set = set()
+    try:
+        for way in directions:
+            rows |= set(
+                selectors.walk(
+                    start,
+                    direction=way,
+                    depth=depth,
+                    relations=relations,
+                    max_nodes=settings.LINEAGE_MAX_NODES,
+                    by_base=by_base,
+                )
+            )
+    except selectors.TooLarge as exc:
+        raise ValidationError(
+            {
+                "depth": f"The result is too large: {exc}. Use a smaller depth "
+                f"(the cap is LINEAGE_MAX_NODES)."
+            }
+        ) from exc
+    rows = selectors.hide_invisible_models(sorted(rows), request.user)
+    start_nodes = start if not by_base else [ref.id]
+    return ref, graph.digraph(rows, nodes=[] if by_base else start_nodes)
+
+
+def _model_visible(user, ref) -> bool:
+    from registry.selectors import models_visible_to
+
+    return models_visible_to(user).filter(name=ref.name).exists()
+
+
+class LineageView(APIView):
+    """POST: ingest one OpenLineage event. GET: the Marquez-shaped graph around a node."""
+
+    parser_classes: list = []
+
+    def get_permissions(self):
+        return [IsAuthenticated()] if self.request.method == "POST" else [CanReadLineage()]
+
+    @extend_schema(
+        operation_id="lineage_ingest",
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses={
+            201: None,
+            400: ERRORS,
+            401: ERRORS,
+            403: ERRORS,
+            413: ERRORS,
+            415: ERRORS,
+            422: ERRORS,
+            503: ERRORS,
+        },
+        description="Accepts a RunEvent, DatasetEvent or JobEvent exactly as OpenLineage "
+        "clients send it (optionally gzip). 201 with an empty body, also for a duplicate.",
+    )
+    def post(self, request):
+        try:
+            payload = read_json_body(request)
+        except UnsupportedEncoding as exc:
+            return _error(415, str(exc), code="unsupported")
+        if isinstance(payload, list):
+            return _error(
+                400,
+                "A JSON array was sent; post one event here, or a list to /api/v1/lineage/batch.",
+                code="invalid",
+            )
+        try:
+            services.lineage_event_ingest(actor=request.user, payload=payload)
+        except EventInvalid as exc:
+            return _unprocessable(exc)
+        return HttpResponse(status=201)
+
+    @extend_schema(
+        operation_id="lineage_graph",
+        parameters=NODE_PARAMS,
+        responses={200: GRAPH, 400: ERRORS, 404: ERRORS},
+        description="Marquez's graph shape: nodes (DATASET, JOB, MODEL, DATASET_FIELD) with "
+        "inEdges and outEdges, within `depth` job hops in both directions.",
+    )
+    def get(self, request):
+        depth = _depth(request.query_params, 20)
+        ref, sub = _subgraph(request, direction="both", default_depth=min(depth * 2, 50))
+        if sub is None:
+            return _error(404, f"Node {ref.id} does not exist.", field="nodeId", code="not_found")
+        return Response({"graph": marquez_graph(sub, ref)})
+
+
+def marquez_graph(sub, ref) -> list[dict]:
+    """Collapse versions into datasets and runs into jobs, in Marquez's node shape."""
+    run_ids = [n.split(":", 1)[1] for n in sub.nodes if n.startswith("run:")]
+    job_of = {
+        str(run_id): nodes.job_id(ns, name)
+        for run_id, ns, name in Run.objects.filter(run_id__in=run_ids).values_list(
+            "run_id", "job__namespace", "job__name"
+        )
+    }
+
+    def collapse(node: str) -> str:
+        if node.startswith("run:"):
+            return job_of.get(node.split(":", 1)[1], node)
+        return nodes.base_of(node)
+
+    collapsed: dict[str, dict[str, set]] = {}
+    for node in sub.nodes:
+        collapsed.setdefault(collapse(node), {"in": set(), "out": set()})
+    if ref.kind in ("dataset", "job", "datasetField"):
+        collapsed.setdefault(nodes.base_of(ref.id), {"in": set(), "out": set()})
+    for source, target in sub.edges:
+        a, b = collapse(source), collapse(target)
+        if a != b:
+            collapsed[a]["out"].add(b)
+            collapsed[b]["in"].add(a)
+    datasets = _dataset_data([n for n in collapsed if n.startswith("dataset:")])
+    out = []
+    for node_id in sorted(collapsed):
+        kind = node_id.split(":", 1)[0]
+        out.append(
+            {
+                "id": node_id,
+                "type": {
+                    "dataset": "DATASET",
+                    "job": "JOB",
+                    "model": "MODEL",
+                    "run": "RUN",
+                    "datasetField": "DATASET_FIELD",
+                }[kind],
+                "data": datasets.get(node_id) or _plain_data(node_id),
+                "inEdges": [
+                    {"origin": o, "destination": node_id} for o in sorted(collapsed[node_id]["in"])
+                ],
+                "outEdges": [
+                    {"origin": node_id, "destination": d} for d in sorted(collapsed[node_id]["out"])
+                ],
+            }
+        )
+    return out
+
+
+def _plain_data(node_id: str) -> dict:
+    try:
+        ref = nodes.parse(node_id)
+    except ValueError:
+        return {"id": node_id}
+    data = {"namespace": ref.namespace, "name": ref.name}
+    if ref.kind == "model":
+        data["version"] = int(ref.version)
+    if ref.kind == "datasetField":
+        data = {"namespace": ref.namespace, "dataset": ref.name, "field": ref.field}
+    return data
+
+
+def _dataset_data(ids: list[str]) -> dict[str, dict]:
+    wanted = {}
+    for node_id in ids:
+        ref = nodes.parse(node_id)
+        wanted[(ref.namespace, ref.name)] = node_id
+    if not wanted:
+        return {}
+    names = {name for _, name in wanted}
+    out = {}
+    for dataset in Dataset.objects.filter(name__in=names).prefetch_related("features"):
+        node_id = wanted.get((dataset.namespace, dataset.name))
+        if node_id is None:
+            continue
+        out[node_id] = {
+            "id": {"namespace": dataset.namespace, "name": dataset.name},
+            "type": "DB_TABLE",
+            "name": dataset.name,
+            "physicalName": dataset.name,
+            "namespace": dataset.namespace,
+            "description": dataset.description or None,
+            "createdAt": dataset.created_at.isoformat(),
+            "fields": [
+                {
+                    "name": f.name,
+                    "type": f.dtype or None,
+                    "tags": [],
+                    "description": f.description or None,
+                }
+                for f in dataset.features.all()
+            ],
+            "tags": ["PII"] if dataset.contains_pii else [],
+        }
+    return out
+
+
+class BatchView(APIView):
+    """POST a JSON array of events; each is stored atomically on its own."""
+
+    parser_classes: list = []
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="lineage_ingest_batch",
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses={
+            200: inline_serializer(
+                "BatchResult",
+                fields={
+                    "status": serializers.ChoiceField(choices=["success", "partial_success"]),
+                    "summary": serializers.DictField(),
+                    "failed_events": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            400: ERRORS,
+            401: ERRORS,
+            403: ERRORS,
+            413: ERRORS,
+            415: ERRORS,
+        },
+    )
+    def post(self, request):
+        try:
+            payload = read_json_body(request)
+        except UnsupportedEncoding as exc:
+            return _error(415, str(exc), code="unsupported")
+        if not isinstance(payload, list):
+            return _error(400, "The batch endpoint takes a JSON array of events.")
+        if len(payload) > settings.LINEAGE_MAX_BATCH_EVENTS:
+            return _error(
+                413,
+                f"A batch holds at most {settings.LINEAGE_MAX_BATCH_EVENTS} events.",
+                code="too_large",
+            )
+        if not request.user.has_perm(services.INGEST_PERMISSION):
+            raise PermissionDenied("Posting lineage needs the pipeline role.")
+        failed = []
+        for index, event in enumerate(payload):
+            try:
+                services.lineage_event_ingest(actor=request.user, payload=event)
+            except EventInvalid as exc:
+                failed.append({"index": index, "reason": str(exc), "retriable": False})
+            except Exception as exc:  # noqa: BLE001 - one event's failure must not fail the rest
+                failed.append(
+                    {
+                        "index": index,
+                        "reason": f"{type(exc).__name__}: {exc}",
+                        "retriable": _retriable(exc),
+                    }
+                )
+        retriable = sum(1 for f in failed if f["retriable"])
+        return Response(
+            {
+                "status": "success" if not failed else "partial_success",
+                "summary": {
+                    "received": len(payload),
+                    "successful": len(payload) - len(failed),
+                    "failed": len(failed),
+                    "retriable": retriable,
+                    "non_retriable": len(failed) - retriable,
+                },
+                "failed_events": failed,
+            }
+        )
+
+
+def _retriable(exc: Exception) -> bool:
+    from django.db import OperationalError
+
+    return isinstance(exc, OperationalError)
+
+
+class EventsView(APIView):
+    """The raw events as received, newest first by default (Marquez's listing)."""
+
+    permission_classes = [CanReadLineage]
+
+    @extend_schema(
+        operation_id="lineage_events",
+        parameters=[
+            OpenApiParameter("before", OpenApiTypes.DATETIME),
+            OpenApiParameter("after", OpenApiTypes.DATETIME),
+            OpenApiParameter("sortDirection", str, enum=["asc", "desc"]),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        responses={
+            200: inline_serializer(
+                "LineageEvents",
+                fields={
+                    "events": serializers.ListField(child=serializers.DictField()),
+                    "totalCount": serializers.IntegerField(),
+                },
+            ),
+            400: ERRORS,
+        },
+    )
+    def get(self, request):
+        params = request.query_params
+        qs = LineageEvent.objects.all()
+        for key, lookup in (("before", "event_time__lt"), ("after", "event_time__gt")):
+            if params.get(key):
+                moment = parse_datetime(params[key])
+                if moment is None:
+                    raise ValidationError({key: "Must be an ISO-8601 date-time."})
+                qs = qs.filter(**{lookup: moment})
+        direction = params.get("sortDirection", "desc")
+        if direction not in ("asc", "desc"):
+            raise ValidationError({"sortDirection": "Must be asc or desc."})
+        try:
+            limit = int(params.get("limit", 100))
+            offset = int(params.get("offset", 0))
+        except ValueError as exc:
+            raise ValidationError({"limit": "limit and offset are whole numbers."}) from exc
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise ValidationError({"limit": "limit is 1–1000 and offset ≥ 0."})
+        order = ["event_time", "id"] if direction == "asc" else ["-event_time", "-id"]
+        total = qs.count()
+        page = qs.order_by(*order).values_list("payload", flat=True)[offset : offset + limit]
+        return Response({"events": list(page), "totalCount": total})
+
+
+class WalkView(APIView):
+    """Upstream or downstream of a node, as node-link JSON, GraphML or SVG."""
+
+    permission_classes = [CanReadLineage]
+    direction = "up"
+
+    @extend_schema(
+        parameters=[*NODE_PARAMS, OpenApiParameter("format", str, enum=["json", "graphml", "svg"])],
+        responses={200: OpenApiTypes.OBJECT, 400: ERRORS, 404: ERRORS},
+    )
+    def get(self, request):
+        fmt = request.query_params.get("format", "json")
+        if fmt not in ("json", "graphml", "svg"):
+            raise ValidationError({"format": "Must be json, graphml or svg."})
+        ref, sub = _subgraph(request, direction=self.direction)
+        if sub is None:
+            return _error(404, f"Node {ref.id} does not exist.", field="nodeId", code="not_found")
+        if fmt == "graphml":
+            return HttpResponse(graph.graphml(sub), content_type="application/graphml+xml")
+        if fmt == "svg":
+            return HttpResponse(drawing.draw(sub, focus=ref.id), content_type="image/svg+xml")
+        return Response(graph.node_link(sub))
+
+
+class UpstreamView(WalkView):
+    direction = "up"
+
+
+class DownstreamView(WalkView):
+    direction = "down"
+
+
+STAGE_ORDER = {Stage.PRODUCTION: 0, Stage.STAGING: 1, Stage.DEVELOPMENT: 2, Stage.ARCHIVED: 3}
+
+
+class ImpactView(APIView):
+    """Every model version downstream of a dataset (any version, or a given one)."""
+
+    permission_classes = [CanReadLineage]
+
+    @extend_schema(
+        parameters=NODE_PARAMS[:5],
+        responses={
+            200: inline_serializer(
+                "Impact",
+                fields={
+                    "node": serializers.CharField(),
+                    "models": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            400: ERRORS,
+            404: ERRORS,
+        },
+    )
+    def get(self, request):
+        from registry.selectors import models_visible_to
+
+        ref = _node_from_query(request.query_params)
+        if ref.kind != "dataset":
+            raise ValidationError(
+                {"nodeId": "Impact is asked of a dataset: dataset:{ns}:{name}[#version]."}
+            )
+        try:
+            start, by_base, _ = selectors.resolve_start(ref)
+        except LookupError:
+            return _error(404, f"Node {ref.id} does not exist.", field="nodeId", code="not_found")
+        model_nodes = selectors.downstream_models(start, by_base=by_base)
+        wanted = {}
+        for node in model_nodes:
+            parsed = nodes.parse(node)
+            wanted.setdefault(parsed.name, set()).add(int(parsed.version))
+        versions = ModelVersion.objects.filter(
+            model__in=models_visible_to(request.user).filter(name__in=list(wanted))
+        ).select_related("model")
+        rows = [v for v in versions if v.version in wanted.get(v.model.name, ())]
+        rows.sort(key=lambda v: (STAGE_ORDER.get(v.stage, 9), v.model.name, v.version))
+        return Response(
+            {
+                "node": ref.id,
+                "models": [
+                    {
+                        "node": nodes.model_id(v.model.name, v.version),
+                        "model": v.model.name,
+                        "version": v.version,
+                        "stage": v.stage,
+                        "risk_tier": v.model.risk_tier,
+                    }
+                    for v in rows
+                ],
+            }
+        )
+
+
+class LinkedModelVersionViewSet(ModelVersionViewSet):
+    """The registry's version endpoint, plus lineage: a version registered or edited with a
+    training run is linked in the graph to that run and the data it read."""
+
+    def create_entity(self, **data):
+        version = super().create_entity(**data)
+        services.model_version_link_run(actor=self.request.user, version=version)
+        return version
+
+    def update_entity(self, instance, data):
+        version = super().update_entity(instance, data)
+        services.model_version_link_run(actor=self.request.user, version=version)
+        return version

@@ -1,0 +1,68 @@
+"""Graph logic with networkx (pure: no database): cycle checks, layering, export."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+
+import networkx as nx
+
+EdgeRow = tuple[str, str, str]  # (source, target, relation)
+
+
+def find_cycle(
+    new_edges: Iterable[tuple[str, str]], reach: dict[str, set[str]]
+) -> list[str] | None:
+    """A cycle that adding `new_edges` would close, as a node path, or None.
+
+    `reach[x]` holds the touched nodes (endpoints of new edges) that x already reaches in the
+    stored graph. Any new cycle uses at least one new edge, and the stretches between new edges
+    are stored paths, so a graph of new edges plus those reachability shortcuts has a cycle
+    exactly when the whole graph would.
+    """
+    graph = nx.DiGraph()
+    graph.add_edges_from(new_edges)
+    for node, reached in reach.items():
+        for other in reached:
+            if other != node:
+                graph.add_edge(node, other)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return None
+    return [edge[0] for edge in cycle] + [cycle[-1][1]]
+
+
+def digraph(edges: Iterable[EdgeRow], nodes: Iterable[str] = ()) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    for source, target, relation in edges:
+        graph.add_edge(source, target, relation=relation)
+    for node in graph.nodes:
+        graph.nodes[node]["kind"] = node.split(":", 1)[0]
+    return graph
+
+
+def layers(graph: nx.DiGraph) -> list[list[str]]:
+    """Nodes in left-to-right layers by topological generation (sorted within a layer)."""
+    if nx.is_directed_acyclic_graph(graph):
+        return [sorted(generation) for generation in nx.topological_generations(graph)]
+    # Column-level graphs may hold name-level loops; fall back to a condensation.
+    condensed = nx.condensation(graph)
+    out = []
+    for generation in nx.topological_generations(condensed):
+        members = []
+        for component in generation:
+            members.extend(condensed.nodes[component]["members"])
+        out.append(sorted(members))
+    return out
+
+
+def node_link(graph: nx.DiGraph) -> dict:
+    return nx.node_link_data(graph, edges="edges")
+
+
+def graphml(graph: nx.DiGraph) -> str:
+    buffer = io.BytesIO()
+    nx.write_graphml(graph, buffer, encoding="utf-8")
+    return buffer.getvalue().decode("utf-8")

@@ -1,0 +1,101 @@
+"""Node ids of the lineage graph (pure).
+
+Marquez's forms where it has them — `dataset:{namespace}:{name}`, `job:{namespace}:{name}`,
+`datasetField:{namespace}:{name}:{field}`, `run:{uuid}`, a version appended as `#{version}` —
+and modelgov's own `model:{name}:{version}`. Namespaces are often URIs with colons
+(`postgres://host:5432`) and names may hold colons too, so ids are split like Marquez: after the
+prefix, the first `:` that is not part of `scheme://host:port` ends the namespace. Read
+endpoints also take explicit `type`, `namespace` and `name` to avoid the ambiguity.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+KINDS = ("dataset", "job", "datasetField", "run", "model")
+# scheme://authority[:port] at the start of a namespace
+_URI_NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/:]*(?::\d+)?")
+
+
+def dataset_id(namespace: str, name: str, version: str | None = None) -> str:
+    base = f"dataset:{namespace}:{name}"
+    return f"{base}#{version}" if version is not None else base
+
+
+def job_id(namespace: str, name: str) -> str:
+    return f"job:{namespace}:{name}"
+
+
+def field_id(namespace: str, name: str, field: str) -> str:
+    return f"datasetField:{namespace}:{name}:{field}"
+
+
+def run_id(run_uuid: object) -> str:
+    return f"run:{run_uuid}"
+
+
+def model_id(name: str, version: int) -> str:
+    return f"model:{name}:{version}"
+
+
+def base_of(node: str) -> str:
+    """The unversioned id: `dataset:ns:name#v` → `dataset:ns:name`."""
+    return node.split("#", 1)[0] if node.startswith("dataset:") else node
+
+
+@dataclass(frozen=True)
+class NodeRef:
+    kind: str
+    namespace: str | None = None
+    name: str | None = None
+    version: str | None = None
+    field: str | None = None
+
+    @property
+    def id(self) -> str:
+        if self.kind == "dataset":
+            return dataset_id(self.namespace, self.name, self.version)
+        if self.kind == "job":
+            return job_id(self.namespace, self.name)
+        if self.kind == "datasetField":
+            return field_id(self.namespace, self.name, self.field)
+        if self.kind == "run":
+            return run_id(self.name)
+        return model_id(self.name, int(self.version))
+
+
+def _split_namespace(rest: str) -> tuple[str, str] | None:
+    match = _URI_NAMESPACE.match(rest)
+    start = match.end() if match else 0
+    index = rest.find(":", start)
+    if index <= 0:
+        return None
+    return rest[:index], rest[index + 1 :]
+
+
+def parse(node: str) -> NodeRef:
+    """Parse a node id, or raise ValueError saying what is wrong with it."""
+    kind, sep, rest = node.partition(":")
+    if not sep or kind not in KINDS or not rest:
+        raise ValueError(f"node ids start with one of {', '.join(KINDS)} followed by ':'")
+    if kind == "run":
+        return NodeRef(kind="run", name=rest)
+    if kind == "model":
+        name, sep, version = rest.rpartition(":")
+        if not sep or not name or not version.isdigit():
+            raise ValueError("model ids read model:{name}:{version number}")
+        return NodeRef(kind="model", name=name, version=version)
+    version = None
+    if kind == "dataset" and "#" in rest:
+        rest, version = rest.split("#", 1)
+    parts = _split_namespace(rest)
+    if parts is None:
+        raise ValueError(f"{kind} ids read {kind}:{{namespace}}:{{name}}")
+    namespace, name = parts
+    if kind == "datasetField":
+        name, sep, field = name.rpartition(":")
+        if not sep or not name or not field:
+            raise ValueError("field ids read datasetField:{namespace}:{name}:{field}")
+        return NodeRef(kind=kind, namespace=namespace, name=name, field=field)
+    return NodeRef(kind=kind, namespace=namespace, name=name, version=version)

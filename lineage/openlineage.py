@@ -1,0 +1,409 @@
+"""OpenLineage events: parse, normalise and validate (pure: no database).
+
+Lenient where Marquez is lenient, because a 4xx makes the sender drop the event: a missing
+`schemaURL` or `eventType`, an `eventTime` without offset (read as UTC), a `runId` that is not
+a UUID (mapped as Marquez does, to the name-based UUID of its bytes, the original kept), any
+spec version, unknown or malformed custom facets (stored as given).
+
+Refused, with every problem named by its field path: what Marquez refuses (missing
+`eventTime`, `producer`, `run`, `job`, `run.runId`, a job or dataset without namespace or name,
+a `parent` facet without `run.runId` or job, schema fields without a name) and malformed
+*standard facets that modelgov interprets* — `schema`, `columnLineage`, `version`, `parent` and
+the `modelgov_model` facet — since storing them would put wrong features, edges or models in
+the graph. Other standard facets are stored as given and never interpreted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
+MODEL_FACET = "modelgov_model"
+MODEL_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,98}[a-z0-9])?$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_datasets: int = 100  # inputs and outputs, each
+    max_facet_depth: int = 32
+    max_schema_fields: int = 2000
+
+
+@dataclass
+class DatasetRef:
+    namespace: str
+    name: str
+    facets: dict[str, Any]
+    version: str | None = None
+    fields: list[dict[str, str]] = field(default_factory=list)  # flattened schema
+    column_lineage: list[tuple[str, str, str, str]] = field(default_factory=list)
+    model: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.namespace, self.name
+
+
+@dataclass
+class ParsedEvent:
+    kind: str  # RunEvent | DatasetEvent | JobEvent
+    event_type: str | None
+    event_time: datetime
+    naive_time: bool
+    producer: str
+    schema_url: str | None
+    job_namespace: str | None = None
+    job_name: str | None = None
+    job_facets: dict[str, Any] = field(default_factory=dict)
+    run_id: uuid.UUID | None = None
+    run_id_original: str | None = None
+    run_facets: dict[str, Any] = field(default_factory=dict)
+    parent_run_id: uuid.UUID | None = None
+    parent_job: tuple[str, str] | None = None
+    inputs: list[DatasetRef] = field(default_factory=list)
+    outputs: list[DatasetRef] = field(default_factory=list)
+    dataset: DatasetRef | None = None
+
+
+class EventInvalid(Exception):
+    """The event breaks the contract; `errors` names each field and problem."""
+
+    def __init__(self, errors: list[dict[str, str]]):
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.errors: list[dict[str, str]] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.errors.append({"field": path, "message": message})
+
+
+def run_uuid(value: str) -> tuple[uuid.UUID, bool]:
+    """A UUID for a runId; non-UUIDs map like Java's UUID.nameUUIDFromBytes (as Marquez)."""
+    try:
+        return uuid.UUID(value), True
+    except ValueError:
+        digest = bytearray(hashlib.md5(value.encode("utf-8"), usedforsecurity=False).digest())
+        digest[6] = (digest[6] & 0x0F) | 0x30
+        digest[8] = (digest[8] & 0x3F) | 0x80
+        return uuid.UUID(bytes=bytes(digest)), False
+
+
+def parse_time(value: Any) -> tuple[datetime, bool] | None:
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Python's fromisoformat takes at most 6 fraction digits; producers send up to 9.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC), True
+    return parsed.astimezone(UTC), False
+
+
+def _depth(value: Any, limit: int, level: int = 0) -> int:
+    if level > limit:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, limit, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, limit, level + 1) for v in value), default=level)
+    return level
+
+
+def _text(c: _Collector, obj: dict, key: str, path: str, max_length: int) -> str | None:
+    value = obj.get(key)
+    if value is None or value == "":
+        c.add(f"{path}.{key}" if path else key, "is required")
+        return None
+    if not isinstance(value, str):
+        c.add(f"{path}.{key}" if path else key, "must be a string")
+        return None
+    if len(value) > max_length:
+        c.add(f"{path}.{key}" if path else key, f"is longer than {max_length} characters")
+        return None
+    return value
+
+
+def _facets(c: _Collector, obj: dict, key: str, path: str, limits: Limits) -> dict[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        c.add(f"{path}.{key}", "must be an object")
+        return {}
+    if _depth(value, limits.max_facet_depth) > limits.max_facet_depth:
+        c.add(f"{path}.{key}", f"is nested deeper than {limits.max_facet_depth} levels")
+        return {}
+    return value
+
+
+def _schema_fields(c: _Collector, facet: Any, path: str, limits: Limits) -> list[dict[str, str]]:
+    if not isinstance(facet, dict):
+        c.add(path, "must be an object")
+        return []
+    out: list[dict[str, str]] = []
+
+    def walk(fields: Any, where: str, prefix: str) -> None:
+        if not isinstance(fields, list):
+            c.add(where, "must be a list")
+            return
+        seen: set[str] = set()
+        for index, item in enumerate(fields):
+            here = f"{where}.{index}"
+            if not isinstance(item, dict):
+                c.add(here, "must be an object")
+                continue
+            name = item.get("name")
+            if not isinstance(name, str) or not name:
+                c.add(f"{here}.name", "is required")
+                continue
+            if name in seen:
+                c.add(f"{here}.name", f"duplicates the field name '{name}'")
+                continue
+            seen.add(name)
+            dotted = f"{prefix}{name}"
+            dtype = item.get("type")
+            description = item.get("description")
+            out.append(
+                {
+                    "name": dotted[:255],
+                    "type": dtype[:100] if isinstance(dtype, str) else "",
+                    "description": description[:10_000] if isinstance(description, str) else "",
+                }
+            )
+            if item.get("fields") is not None:
+                walk(item["fields"], f"{here}.fields", f"{dotted}.")
+
+    walk(facet.get("fields", []), f"{path}.fields", "")
+    if len(out) > limits.max_schema_fields:
+        c.add(f"{path}.fields", f"has more than {limits.max_schema_fields} fields")
+    return out
+
+
+def _column_lineage(c: _Collector, facet: Any, path: str) -> list[tuple[str, str, str, str]]:
+    """(input namespace, input name, input field, output field) for each dependency."""
+    if not isinstance(facet, dict) or not isinstance(facet.get("fields", {}), dict):
+        c.add(path, "must be an object whose 'fields' is an object")
+        return []
+    out = []
+    for out_field, spec in facet.get("fields", {}).items():
+        here = f"{path}.fields.{out_field}"
+        if not isinstance(spec, dict) or not isinstance(spec.get("inputFields", []), list):
+            c.add(here, "must be an object with an 'inputFields' list")
+            continue
+        for index, source in enumerate(spec.get("inputFields", [])):
+            where = f"{here}.inputFields.{index}"
+            if not isinstance(source, dict):
+                c.add(where, "must be an object")
+                continue
+            parts = [source.get(k) for k in ("namespace", "name", "field")]
+            if not all(isinstance(p, str) and p for p in parts):
+                c.add(where, "needs namespace, name and field")
+                continue
+            out.append((parts[0], parts[1], parts[2], str(out_field)))
+    return out
+
+
+def _model_facet(c: _Collector, facet: Any, path: str) -> dict[str, Any] | None:
+    if not isinstance(facet, dict):
+        c.add(path, "must be an object")
+        return None
+    name = facet.get("name")
+    if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+        c.add(
+            f"{path}.name",
+            "must be a model name: 1–100 lowercase letters, digits, '-' or "
+            "'_', starting and ending with a letter or digit",
+        )
+    sha = facet.get("sha256", "")
+    if sha and (not isinstance(sha, str) or not SHA256_RE.match(sha)):
+        c.add(f"{path}.sha256", "must be 64 lowercase hexadecimal characters")
+    for key, limit in (("artifactUri", 1000), ("framework", 100)):
+        value = facet.get(key, "")
+        if value and (not isinstance(value, str) or len(value) > limit):
+            c.add(f"{path}.{key}", f"must be a string of at most {limit} characters")
+    metrics = facet.get("metrics", {})
+    if not isinstance(metrics, dict):
+        c.add(f"{path}.metrics", "must be an object of metric name → number")
+    else:
+        for key, value in metrics.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (isinstance(value, float) and not math.isfinite(value))
+            ):
+                c.add(f"{path}.metrics.{key}", "must be a finite number")
+    return facet
+
+
+def _dataset(
+    c: _Collector, item: Any, path: str, limits: Limits, output: bool
+) -> DatasetRef | None:
+    if not isinstance(item, dict):
+        c.add(path, "must be an object")
+        return None
+    before = len(c.errors)
+    namespace = _text(c, item, "namespace", path, 255)
+    name = _text(c, item, "name", path, 500)
+    facets = _facets(c, item, "facets", path, limits)
+    extra_key = "outputFacets" if output else "inputFacets"
+    extra = _facets(c, item, extra_key, path, limits)
+    if len(c.errors) > before:
+        return None
+    ref = DatasetRef(namespace=namespace, name=name, facets={**facets, **extra})
+    if "version" in facets:
+        version = facets["version"]
+        if (
+            not isinstance(version, dict)
+            or not isinstance(version.get("datasetVersion"), str)
+            or not version["datasetVersion"]
+        ):
+            c.add(f"{path}.facets.version.datasetVersion", "is required and must be a string")
+        else:
+            ref.version = version["datasetVersion"][:255]
+    if "schema" in facets:
+        ref.fields = _schema_fields(c, facets["schema"], f"{path}.facets.schema", limits)
+    if "columnLineage" in facets:
+        ref.column_lineage = _column_lineage(
+            c, facets["columnLineage"], f"{path}.facets.columnLineage"
+        )
+    model = facets.get(MODEL_FACET) or extra.get(MODEL_FACET)
+    if model is not None:
+        if not output:
+            c.add(f"{path}.facets.{MODEL_FACET}", "is only allowed on outputs")
+        else:
+            ref.model = _model_facet(c, model, f"{path}.facets.{MODEL_FACET}")
+    return ref
+
+
+def _datasets(c: _Collector, data: dict, key: str, limits: Limits) -> list[DatasetRef]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        c.add(key, "must be a list")
+        return []
+    if len(value) > limits.max_datasets:
+        c.add(key, f"has {len(value)} entries; at most {limits.max_datasets} are accepted")
+        return []
+    refs = [
+        _dataset(c, item, f"{key}.{i}", limits, key == "outputs") for i, item in enumerate(value)
+    ]
+    return [r for r in refs if r is not None]
+
+
+def _kind(data: dict) -> str:
+    url = data.get("schemaURL")
+    if isinstance(url, str):
+        for kind in ("RunEvent", "DatasetEvent", "JobEvent"):
+            if url.endswith("/" + kind):
+                return kind
+    if "run" in data or "eventType" in data:
+        return "RunEvent"
+    if "dataset" in data:
+        return "DatasetEvent"
+    if "job" in data:
+        return "JobEvent"
+    return "RunEvent"
+
+
+def parse_event(data: Any, limits: Limits = Limits()) -> ParsedEvent:  # noqa: B008
+    """Validate and normalise one event, or raise EventInvalid naming every problem."""
+    if not isinstance(data, dict):
+        raise EventInvalid([{"field": None, "message": "an event must be a JSON object"}])
+    c = _Collector()
+    time = None
+    if data.get("eventTime") is None:
+        c.add("eventTime", "is required")
+    else:
+        time = parse_time(data["eventTime"])
+        if time is None:
+            c.add("eventTime", "must be an ISO-8601 date-time")
+    producer = data.get("producer")
+    if not isinstance(producer, str) or not producer:
+        c.add("producer", "is required")
+    schema_url = data.get("schemaURL")
+    if schema_url is not None and not isinstance(schema_url, str):
+        c.add("schemaURL", "must be a string")
+    event_type = data.get("eventType")
+    if event_type is not None and event_type not in EVENT_TYPES:
+        c.add("eventType", f"must be one of {', '.join(EVENT_TYPES)}")
+    kind = _kind(data)
+    event = ParsedEvent(
+        kind=kind,
+        event_type=event_type if event_type in EVENT_TYPES else None,
+        event_time=time[0] if time else datetime.now(UTC),
+        naive_time=bool(time and time[1]),
+        producer=producer if isinstance(producer, str) else "",
+        schema_url=schema_url if isinstance(schema_url, str) else None,
+    )
+    if kind in ("RunEvent", "JobEvent"):
+        job = data.get("job")
+        if not isinstance(job, dict):
+            c.add("job", "is required" if job is None else "must be an object")
+        else:
+            event.job_namespace = _text(c, job, "namespace", "job", 255)
+            event.job_name = _text(c, job, "name", "job", 500)
+            event.job_facets = _facets(c, job, "facets", "job", limits)
+        event.inputs = _datasets(c, data, "inputs", limits)
+        event.outputs = _datasets(c, data, "outputs", limits)
+    if kind == "RunEvent":
+        run = data.get("run")
+        if not isinstance(run, dict):
+            c.add("run", "is required" if run is None else "must be an object")
+        else:
+            run_id = run.get("runId")
+            if not isinstance(run_id, str) or not run_id:
+                c.add("run.runId", "is required")
+            else:
+                event.run_id, is_uuid = run_uuid(run_id)
+                event.run_id_original = None if is_uuid else run_id[:255]
+            event.run_facets = _facets(c, run, "facets", "run", limits)
+            if "parent" in event.run_facets:
+                _parent(c, event, event.run_facets["parent"])
+    if kind == "DatasetEvent":
+        event.dataset = (
+            _dataset(c, data.get("dataset"), "dataset", limits, output=False)
+            if data.get("dataset") is not None
+            else None
+        )
+        if data.get("dataset") is None:
+            c.add("dataset", "is required")
+    if c.errors:
+        raise EventInvalid(c.errors)
+    return event
+
+
+def _parent(c: _Collector, event: ParsedEvent, parent: Any) -> None:
+    path = "run.facets.parent"
+    if not isinstance(parent, dict):
+        c.add(path, "must be an object")
+        return
+    run, job = parent.get("run"), parent.get("job")
+    if not isinstance(run, dict) or not isinstance(run.get("runId"), str) or not run["runId"]:
+        c.add(f"{path}.run.runId", "is required")
+    else:
+        event.parent_run_id, _ = run_uuid(run["runId"])
+    if not isinstance(job, dict):
+        c.add(f"{path}.job", "is required")
+    else:
+        namespace = _text(c, job, "namespace", f"{path}.job", 255)
+        name = _text(c, job, "name", f"{path}.job", 500)
+        if namespace and name:
+            event.parent_job = (namespace, name)

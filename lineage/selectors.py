@@ -1,0 +1,165 @@
+"""Reads of the lineage graph: traversals run in the database as recursive CTEs (PostgreSQL
+and SQLite alike), so a query touches only the subgraph it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.db import connection
+
+from lineage.models import VERSION_RELATIONS, Edge, Relation
+
+EDGE_TABLE = Edge._meta.db_table
+
+
+class TooLarge(Exception):
+    """The subgraph is larger than the node cap."""
+
+
+def _placeholders(values: Sequence) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def walk(
+    start: Sequence[str],
+    *,
+    direction: str,
+    depth: int,
+    relations: Iterable[str] = VERSION_RELATIONS,
+    max_nodes: int | None = None,
+    by_base: bool = False,
+) -> list[tuple[str, str, str]]:
+    """Edges within `depth` hops of the start nodes, downstream ("down") or upstream ("up").
+
+    With `by_base`, start nodes are unversioned ids matching every version (`dataset:ns:n`).
+    Raises TooLarge when the result would hold more than `max_nodes` nodes.
+    """
+    if not start:
+        return []
+    relations = [str(r) for r in relations]
+    near, far = ("source", "target") if direction == "down" else ("target", "source")
+    start_column = f"{near}_base" if by_base else near
+    rel = _placeholders(relations)
+    limit = (max_nodes or 10**9) * 4 + 1
+    sql = f"""
+        WITH RECURSIVE walk(source, target, relation, depth) AS (
+            SELECT source, target, relation, 1 FROM {EDGE_TABLE}
+            WHERE {start_column} IN ({_placeholders(start)}) AND relation IN ({rel})
+            UNION
+            SELECT e.source, e.target, e.relation, w.depth + 1
+            FROM {EDGE_TABLE} e JOIN walk w ON e.{near} = w.{far}
+            WHERE w.depth < %s AND e.relation IN ({rel})
+        )
+        SELECT DISTINCT source, target, relation FROM walk LIMIT %s
+    """
+    params = [*start, *relations, depth, *relations, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if max_nodes is not None:
+        nodes = {n for row in rows for n in row[:2]}
+        if len(rows) >= limit or len(nodes) > max_nodes:
+            raise TooLarge(f"the subgraph holds more than {max_nodes} nodes")
+    return rows
+
+
+def reachable(
+    start: Sequence[str], *, direction: str = "down", relations: Iterable[str] = VERSION_RELATIONS
+) -> set[str]:
+    """Every node reachable from the start nodes, however far (set semantics: terminates)."""
+    if not start:
+        return set()
+    relations = [str(r) for r in relations]
+    near, far = ("source", "target") if direction == "down" else ("target", "source")
+    rel = _placeholders(relations)
+    sql = f"""
+        WITH RECURSIVE reach(node) AS (
+            SELECT {far} FROM {EDGE_TABLE}
+            WHERE {near} IN ({_placeholders(start)}) AND relation IN ({rel})
+            UNION
+            SELECT e.{far} FROM {EDGE_TABLE} e JOIN reach r ON e.{near} = r.node
+            WHERE e.relation IN ({rel})
+        )
+        SELECT node FROM reach
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*start, *relations, *relations])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def downstream_models(start: Sequence[str], *, by_base: bool) -> set[str]:
+    """Model-version node ids downstream of the start nodes (any distance)."""
+    if by_base:
+        start = list(
+            Edge.objects.filter(source_base__in=start).values_list("source", flat=True).distinct()
+        ) or list(start)
+    return {n for n in reachable(start, direction="down") if n.startswith("model:")}
+
+
+def node_exists(node: str, *, by_base: bool = False) -> bool:
+    if by_base:
+        return (
+            Edge.objects.filter(source_base=node).exists()
+            or Edge.objects.filter(target_base=node).exists()
+        )
+    return Edge.objects.filter(source=node).exists() or Edge.objects.filter(target=node).exists()
+
+
+def column_relations() -> list[str]:
+    return [Relation.COLUMN]
+
+
+def resolve_start(ref) -> tuple[list[str], bool, list[str]]:
+    """Start nodes for a query on `ref` (a nodes.NodeRef): (ids, by_base, relations).
+
+    Raises LookupError when the node is not known at all.
+    """
+    from lineage import nodes
+    from registry.models import Dataset, Feature, Job, ModelVersion, Run
+
+    versioned = [str(r) for r in VERSION_RELATIONS]
+    if ref.kind == "dataset":
+        if not Dataset.objects.filter(namespace=ref.namespace, name=ref.name).exists():
+            raise LookupError(ref.id)
+        if ref.version is not None:
+            return [ref.id], False, versioned
+        return [nodes.dataset_id(ref.namespace, ref.name)], True, versioned
+    if ref.kind == "job":
+        runs = Run.objects.filter(job__namespace=ref.namespace, job__name=ref.name)
+        if not Job.objects.filter(namespace=ref.namespace, name=ref.name).exists():
+            raise LookupError(ref.id)
+        return [nodes.run_id(r) for r in runs.values_list("run_id", flat=True)], False, versioned
+    if ref.kind == "run":
+        if not Run.objects.filter(run_id=ref.name).exists():
+            raise LookupError(ref.id)
+        return [ref.id], False, versioned
+    if ref.kind == "model":
+        if not ModelVersion.objects.filter(model__name=ref.name, version=ref.version).exists():
+            raise LookupError(ref.id)
+        return [ref.id], False, versioned
+    if not (
+        Feature.objects.filter(
+            dataset__namespace=ref.namespace, dataset__name=ref.name, name=ref.field
+        ).exists()
+        or node_exists(ref.id)
+    ):
+        raise LookupError(ref.id)
+    return [ref.id], False, column_relations()
+
+
+def hide_invisible_models(rows, user) -> list[tuple[str, str, str]]:
+    """Drop edges that touch model versions the user may not see (they get 404 elsewhere)."""
+    from registry.selectors import models_visible_to
+
+    model_names = {n.split(":", 2)[1] for row in rows for n in row[:2] if n.startswith("model:")}
+    if not model_names:
+        return list(rows)
+    visible = set(
+        models_visible_to(user).filter(name__in=model_names).values_list("name", flat=True)
+    )
+    hidden = model_names - visible
+    return [
+        row
+        for row in rows
+        if not any(n.startswith("model:") and n.split(":", 2)[1] in hidden for n in row[:2])
+    ]

@@ -1,0 +1,297 @@
+"""Lineage ingestion: one OpenLineage event → registry entities, edges, and the raw record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+
+from audit.services import audit_record
+from core.canonical import sha256_hex
+from lineage import graph, nodes, selectors
+from lineage.models import VERSION_RELATIONS, Edge, LineageEvent, Relation
+from lineage.openlineage import DatasetRef, EventInvalid, Limits, ParsedEvent, parse_event
+from registry import services as registry
+from registry.models import DatasetVersion, ModelVersion, RegisteredModel, Run, RunState
+
+INGEST_PERMISSION = "lineage.add_lineageevent"
+EXTERNAL_VERSION = "external"  # a dataset state no tracked run produced
+
+
+@dataclass
+class IngestResult:
+    event: LineageEvent
+    duplicate: bool
+
+
+class CycleRefused(EventInvalid):
+    """The event would close a cycle over versions; nothing from it is stored."""
+
+    def __init__(self, path: list[str]):
+        super().__init__(
+            [
+                {
+                    "field": None,
+                    "message": "This event would close a cycle in the lineage graph over versions: "
+                    + " → ".join(path),
+                }
+            ]
+        )
+        self.path = path
+
+
+def limits() -> Limits:
+    return Limits(
+        max_datasets=settings.LINEAGE_MAX_DATASETS,
+        max_facet_depth=settings.LINEAGE_MAX_FACET_DEPTH,
+    )
+
+
+def _strip_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_nulls(v) for v in value]
+    return value
+
+
+def event_hash(payload: Any) -> str:
+    """Identity of an event for de-duplication: canonical JSON with nulls removed, so the same
+    event re-sent by a client (sorted or unsorted keys, escaped or raw UTF-8) matches."""
+    return sha256_hex(_strip_nulls(payload))
+
+
+def lineage_event_ingest(*, actor: AbstractBaseUser, payload: Any) -> IngestResult:
+    """Validate and store one event; a duplicate is a success that writes nothing."""
+    if not (actor.has_perm(INGEST_PERMISSION)):
+        raise PermissionDenied(
+            f"Posting lineage needs the pipeline role or the '{INGEST_PERMISSION}' permission."
+        )
+    parsed = parse_event(payload, limits())
+    digest = event_hash(payload)
+    existing = LineageEvent.objects.filter(event_hash=digest).first()
+    if existing is not None:
+        return IngestResult(existing, duplicate=True)
+    try:
+        return _ingest(actor, payload, parsed, digest)
+    except IntegrityError:
+        # A concurrent post of the same event won the unique event_hash: a duplicate.
+        existing = LineageEvent.objects.filter(event_hash=digest).first()
+        if existing is None:
+            raise
+        return IngestResult(existing, duplicate=True)
+
+
+@transaction.atomic
+def _ingest(
+    actor: AbstractBaseUser, payload: Any, parsed: ParsedEvent, digest: str
+) -> IngestResult:
+    with transaction.atomic():
+        event = LineageEvent.objects.create(
+            event_hash=digest,
+            kind=parsed.kind,
+            event_type=parsed.event_type or "",
+            event_time=parsed.event_time,
+            run_id=parsed.run_id,
+            job_namespace=parsed.job_namespace or "",
+            job_name=parsed.job_name or "",
+            producer=parsed.producer[:1000],
+            payload=payload,
+            submitted_by=actor,
+        )
+    edges: set[tuple[str, str, str]] = set()
+    summary: dict[str, Any] = {"kind": parsed.kind, "event_type": parsed.event_type}
+    if parsed.kind == "RunEvent":
+        _map_run_event(actor, parsed, edges, summary)
+    elif parsed.kind == "DatasetEvent":
+        _map_dataset(actor, parsed.dataset)
+        if parsed.dataset.version:
+            dataset = registry.dataset_ensure(
+                actor=actor, namespace=parsed.dataset.namespace, name=parsed.dataset.name
+            )
+            registry.dataset_version_ensure(
+                actor=actor,
+                dataset=dataset,
+                version=parsed.dataset.version,
+                schema=parsed.dataset.fields,
+            )
+    else:  # JobEvent: declared, design-time lineage; no run, so no versioned edges
+        registry.job_ensure(actor=actor, namespace=parsed.job_namespace, name=parsed.job_name)
+        for ref in parsed.inputs + parsed.outputs:
+            _map_dataset(actor, ref)
+    _add_edges(edges)
+    summary["edges"] = len(edges)
+    audit_record(actor=actor, action="lineage.event.ingested", target=event, changes=summary)
+    return IngestResult(event, duplicate=False)
+
+
+def _map_dataset(actor: AbstractBaseUser, ref: DatasetRef):
+    dataset = registry.dataset_ensure(actor=actor, namespace=ref.namespace, name=ref.name)
+    for item in ref.fields:
+        registry.feature_ensure(
+            actor=actor,
+            dataset=dataset,
+            name=item["name"],
+            dtype=item["type"],
+            description=item["description"],
+        )
+    return dataset
+
+
+def _map_run_event(actor, parsed: ParsedEvent, edges: set, summary: dict) -> None:
+    job = registry.job_ensure(actor=actor, namespace=parsed.job_namespace, name=parsed.job_name)
+    parent = None
+    if parsed.parent_run_id is not None:
+        parent_job = registry.job_ensure(
+            actor=actor, namespace=parsed.parent_job[0], name=parsed.parent_job[1]
+        )
+        parent = Run.objects.filter(
+            run_id=parsed.parent_run_id
+        ).first() or registry.run_record_event(
+            actor=actor,
+            job=parent_job,
+            run_id=parsed.parent_run_id,
+            state=RunState.OTHER,
+            event_time=parsed.event_time,
+        )
+    run = registry.run_record_event(
+        actor=actor,
+        job=job,
+        run_id=parsed.run_id,
+        state=parsed.event_type or RunState.OTHER,
+        event_time=parsed.event_time,
+        facets=parsed.run_facets,
+        parent=parent,
+        external_id=parsed.run_id_original or "",
+    )
+    run_node = nodes.run_id(run.run_id)
+    if parent is not None:
+        edges.add((nodes.run_id(parent.run_id), run_node, Relation.PARENT))
+    input_nodes = []
+    for ref in parsed.inputs:
+        dataset = _map_dataset(actor, ref)
+        version = _input_version(actor, dataset, ref, run)
+        node = nodes.dataset_id(ref.namespace, ref.name, version.version)
+        input_nodes.append(node)
+        edges.add((node, run_node, Relation.INPUT))
+    for ref in parsed.outputs:
+        dataset = _map_dataset(actor, ref)
+        version, _ = registry.dataset_version_ensure(
+            actor=actor,
+            dataset=dataset,
+            version=ref.version or f"run:{run.run_id}",
+            schema=ref.fields,
+            produced_by=run,
+        )
+        edges.add(
+            (run_node, nodes.dataset_id(ref.namespace, ref.name, version.version), Relation.OUTPUT)
+        )
+        for in_ns, in_name, in_field, out_field in ref.column_lineage:
+            edges.add(
+                (
+                    nodes.field_id(in_ns, in_name, in_field),
+                    nodes.field_id(ref.namespace, ref.name, out_field),
+                    Relation.COLUMN,
+                )
+            )
+        if ref.model is not None:
+            model_version = _register_model(actor, ref.model, run)
+            model_node = nodes.model_id(model_version.model.name, model_version.version)
+            edges.add((run_node, model_node, Relation.OUTPUT))
+            for node in input_nodes:
+                edges.add((node, model_node, Relation.TRAINED_ON))
+            summary.setdefault("models", []).append(model_node)
+
+
+def _input_version(actor, dataset, ref: DatasetRef, run: Run) -> DatasetVersion:
+    if ref.version:
+        version, _ = registry.dataset_version_ensure(
+            actor=actor, dataset=dataset, version=ref.version, schema=ref.fields
+        )
+        return version
+    # The latest version not written by this same run (a run that reads and writes one
+    # dataset reads version n and writes n+1: never a cycle).
+    latest = (
+        DatasetVersion.objects.filter(dataset=dataset)
+        .exclude(produced_by=run)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if latest is not None:
+        return latest
+    version, _ = registry.dataset_version_ensure(
+        actor=actor, dataset=dataset, version=EXTERNAL_VERSION, schema=ref.fields
+    )
+    return version
+
+
+def _register_model(actor, facet: dict, run: Run) -> ModelVersion:
+    name = facet["name"]
+    model = RegisteredModel.objects.filter(name=name).first()
+    if model is None:
+        model = registry.registered_model_create(actor=actor, name=name)
+    sha = facet.get("sha256", "")
+    uri = facet.get("artifactUri", "")
+    existing = model.versions.filter(
+        training_run=run, artifact_sha256=sha, artifact_uri=uri
+    ).first()
+    if existing is not None:
+        return existing
+    return registry.model_version_create(
+        actor=actor,
+        model=model,
+        artifact_uri=uri,
+        artifact_sha256=sha,
+        framework=facet.get("framework", ""),
+        metrics=facet.get("metrics", {}),
+        training_run=run,
+    )
+
+
+def model_version_link_run(*, actor: AbstractBaseUser, version: ModelVersion) -> None:
+    """Edges for a version registered through the API with a training run: the run produced
+    it, and it was trained on the run's inputs."""
+    if version.training_run is None:
+        return
+    run_node = nodes.run_id(version.training_run.run_id)
+    model_node = nodes.model_id(version.model.name, version.version)
+    edges = {(run_node, model_node, Relation.OUTPUT)}
+    for source in Edge.objects.filter(target=run_node, relation=Relation.INPUT).values_list(
+        "source", flat=True
+    ):
+        edges.add((source, model_node, Relation.TRAINED_ON))
+    _add_edges(edges)
+
+
+def _add_edges(edges: set[tuple[str, str, str]]) -> None:
+    """Insert edges, refusing (and rolling back everything) if the version graph would cycle."""
+    if not edges:
+        return
+    versioned = [(s, t) for s, t, r in edges if r in VERSION_RELATIONS]
+    if versioned:
+        # A new cycle runs new edge, stored path, new edge, …: stored stretches lead from the
+        # target of a new edge to the source of one, so only those reaches are needed.
+        sources = {s for s, _ in versioned}
+        reach = {}
+        for node in {t for _, t in versioned}:
+            reach[node] = selectors.reachable([node], direction="down") & sources
+        path = graph.find_cycle(versioned, reach)
+        if path is not None:
+            raise CycleRefused(path)
+    Edge.objects.bulk_create(
+        [
+            Edge(
+                source=s,
+                target=t,
+                relation=r,
+                source_base=nodes.base_of(s),
+                target_base=nodes.base_of(t),
+            )
+            for s, t, r in edges
+        ],
+        ignore_conflicts=True,
+    )

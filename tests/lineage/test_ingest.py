@@ -1,0 +1,309 @@
+"""Ingestion of OpenLineage events: mapping, idempotency, leniency and refusals."""
+
+import gzip
+import json
+import uuid
+
+import pytest
+
+from audit.models import AuditEvent
+from lineage.models import Edge, LineageEvent
+from registry.models import Dataset, DatasetVersion, Feature, Job, ModelVersion, Run
+from tests.lineage.conftest import dataset, run_event, schema_facet
+
+pytestmark = pytest.mark.django_db
+SHA = "b" * 64
+
+
+def _stored():
+    return (
+        LineageEvent.objects.count(),
+        Edge.objects.count(),
+        Run.objects.count(),
+        Dataset.objects.count(),
+        Job.objects.count(),
+        AuditEvent.objects.count(),
+    )
+
+
+def test_run_event_is_accepted_with_201_and_an_empty_body(post):
+    response = post(run_event(inputs=[("s3://raw", "events")], outputs=[("s3://clean", "x")]))
+    assert response.status_code == 201
+    assert response.content == b""
+
+
+def test_the_path_is_served_without_a_trailing_slash_redirect(post):
+    response = post(run_event(), QUERY_STRING="unknown=1")
+    assert response.status_code == 201
+
+
+def test_run_event_maps_job_run_datasets_versions_and_edges(post):
+    run_id = uuid.uuid4()
+    post(
+        run_event(
+            run_id=run_id, inputs=[("s3://raw", "events")], outputs=[("s3://clean", "sessions")]
+        )
+    )
+    run = Run.objects.get(run_id=run_id)
+    assert run.job.namespace == "airflow" and run.state == "COMPLETE"
+    out = DatasetVersion.objects.get(dataset__name="sessions")
+    assert out.produced_by == run and out.version == f"run:{run_id}"
+    assert DatasetVersion.objects.get(dataset__name="events").version == "external"
+    edges = set(Edge.objects.values_list("source", "target", "relation"))
+    assert edges == {
+        ("dataset:s3://raw:events#external", f"run:{run_id}", "input"),
+        (f"run:{run_id}", f"dataset:s3://clean:sessions#run:{run_id}", "output"),
+    }
+
+
+def test_the_same_event_twice_is_stored_once_and_both_answers_succeed(post):
+    event = run_event(inputs=[("s3://raw", "events")])
+    assert post(event).status_code == 201
+    before = _stored()
+    assert post(event).status_code == 201
+    assert _stored() == before
+
+
+def test_reordered_keys_and_ascii_escaping_are_the_same_event(pipeline_client):
+    event = run_event(job="tâche")
+    first = json.dumps(event, sort_keys=True, ensure_ascii=True)
+    second = json.dumps(event, sort_keys=False, ensure_ascii=False).encode()
+    assert (
+        pipeline_client.post("/api/v1/lineage", first, content_type="application/json").status_code
+        == 201
+    )
+    assert (
+        pipeline_client.post(
+            "/api/v1/lineage", second, content_type="application/json; charset=UTF-8"
+        ).status_code
+        == 201
+    )
+    assert LineageEvent.objects.count() == 1
+    assert Job.objects.get().name == "tâche"
+
+
+def test_gzip_body_is_accepted(pipeline_client):
+    body = gzip.compress(json.dumps(run_event()).encode(), compresslevel=3)
+    response = pipeline_client.post(
+        "/api/v1/lineage", body, content_type="application/json", HTTP_CONTENT_ENCODING="gzip"
+    )
+    assert response.status_code == 201
+    assert LineageEvent.objects.count() == 1
+
+
+def test_schema_facet_becomes_features_with_nested_names(post):
+    facet = schema_facet(
+        {"name": "id", "type": "BIGINT", "description": "key"},
+        {"name": "address", "type": "STRUCT", "fields": [{"name": "city", "type": "STRING"}]},
+    )
+    post(run_event(outputs=[dataset("s3://clean", "users", schema=facet)]))
+    features = dict(Feature.objects.values_list("name", "dtype"))
+    assert features == {"id": "BIGINT", "address": "STRUCT", "address.city": "STRING"}
+
+
+def test_column_lineage_facet_becomes_field_edges(post):
+    facet = {
+        "_producer": "x",
+        "_schemaURL": "y",
+        "fields": {
+            "total": {
+                "inputFields": [
+                    {
+                        "namespace": "s3://raw",
+                        "name": "orders",
+                        "field": "amount",
+                        "transformations": [{"type": "DIRECT"}],
+                    }
+                ]
+            }
+        },
+    }
+    post(
+        run_event(
+            inputs=[("s3://raw", "orders")],
+            outputs=[dataset("s3://clean", "totals", columnLineage=facet)],
+        )
+    )
+    assert Edge.objects.filter(relation="column").get().source == (
+        "datasetField:s3://raw:orders:amount"
+    )
+
+
+def test_parent_run_facet_links_the_runs(post):
+    parent_id, child_id = uuid.uuid4(), uuid.uuid4()
+    parent = {"run": {"runId": str(parent_id)}, "job": {"namespace": "airflow", "name": "dag"}}
+    post(run_event(run_id=child_id, run_facets={"parent": parent}))
+    assert Run.objects.get(run_id=child_id).parent.run_id == parent_id
+    assert Edge.objects.filter(
+        relation="parent", source=f"run:{parent_id}", target=f"run:{child_id}"
+    ).exists()
+
+
+def test_events_out_of_order_converge_to_the_same_final_state(post):
+    run_id = uuid.uuid4()
+    post(run_event("COMPLETE", run_id=run_id, time="2026-11-01T10:05:00Z"))
+    post(run_event("RUNNING", run_id=run_id, time="2026-11-01T10:01:00Z"))
+    post(run_event("START", run_id=run_id, time="2026-11-01T10:00:00Z"))
+    run = Run.objects.get(run_id=run_id)
+    assert run.state == "COMPLETE"
+    assert run.started_at.isoformat() == "2026-11-01T10:00:00+00:00"
+    assert run.ended_at.isoformat() == "2026-11-01T10:05:00+00:00"
+
+
+def test_reading_and_writing_the_same_dataset_in_one_run_is_not_a_cycle(post):
+    run_id = uuid.uuid4()
+    post(
+        run_event("START", run_id=run_id, inputs=[("s3://lake", "t")], outputs=[("s3://lake", "t")])
+    )
+    response = post(
+        run_event(
+            "COMPLETE", run_id=run_id, inputs=[("s3://lake", "t")], outputs=[("s3://lake", "t")]
+        )
+    )
+    assert response.status_code == 201
+    second = uuid.uuid4()
+    assert (
+        post(
+            run_event(run_id=second, inputs=[("s3://lake", "t")], outputs=[("s3://lake", "t")])
+        ).status_code
+        == 201
+    )
+    # the second run read the first run's output version and wrote its own
+    assert Edge.objects.filter(
+        source=f"dataset:s3://lake:t#run:{run_id}", target=f"run:{second}"
+    ).exists()
+
+
+def test_a_true_cycle_over_versions_is_refused_whole(post):
+    v = {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "7"}}
+    w = {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "3"}}
+    assert (
+        post(
+            run_event(inputs=[dataset("s3://a", "x", **v)], outputs=[dataset("s3://a", "y", **w)])
+        ).status_code
+        == 201
+    )
+    before = _stored()
+    response = post(
+        run_event(inputs=[dataset("s3://a", "y", **w)], outputs=[dataset("s3://a", "x", **v)])
+    )
+    assert response.status_code == 422
+    message = response.json()["errors"][0]["message"]
+    assert "cycle" in message and "dataset:s3://a:x#7" in message
+    assert _stored() == before
+
+
+def test_model_facet_registers_a_version_trained_on_the_run_inputs(post, pipeline):
+    run_id = uuid.uuid4()
+    facet = {
+        "_producer": "x",
+        "_schemaURL": "y",
+        "name": "churn",
+        "artifactUri": "s3://m/1",
+        "sha256": SHA,
+        "framework": "sklearn",
+        "metrics": {"auc": 0.91},
+    }
+    post(
+        run_event(
+            run_id=run_id,
+            inputs=[("s3://f", "features")],
+            outputs=[dataset("s3://m", "churn-model", modelgov_model=facet)],
+        )
+    )
+    version = ModelVersion.objects.get()
+    assert (version.model.name, version.version, version.metrics) == ("churn", 1, {"auc": 0.91})
+    assert version.training_run.run_id == run_id
+    assert Edge.objects.filter(
+        source="dataset:s3://f:features#external", target="model:churn:1", relation="trained_on"
+    ).exists()
+    # the same facet on a later event of the same run registers nothing new
+    post(
+        run_event(
+            run_id=run_id,
+            time="2026-11-01T11:00:00Z",
+            outputs=[dataset("s3://m", "churn-model", modelgov_model=facet)],
+        )
+    )
+    assert ModelVersion.objects.count() == 1
+
+
+def test_version_registered_through_the_api_with_a_run_is_linked(post, api, owner, pipeline):
+    from registry.services import registered_model_create
+
+    run_id = uuid.uuid4()
+    post(run_event(run_id=run_id, inputs=[("s3://f", "features")]))
+    registered_model_create(actor=owner, name="pd")
+    response = api(owner).post(
+        "/api/v1/models/pd/versions/", {"training_run": str(run_id)}, format="json"
+    )
+    assert response.status_code == 201
+    assert Edge.objects.filter(source=f"run:{run_id}", target="model:pd:1").exists()
+    assert Edge.objects.filter(
+        source="dataset:s3://f:features#external", target="model:pd:1", relation="trained_on"
+    ).exists()
+
+
+def test_ingestion_is_audited_once_per_event(post):
+    post(run_event())
+    assert AuditEvent.objects.filter(action="lineage.event.ingested").count() == 1
+
+
+def test_dataset_event_updates_schema_features(post):
+    event = {
+        "eventTime": "2026-11-01T10:00:00Z",
+        "producer": "p",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+        "dataset": dataset("s3://d", "table", schema=schema_facet({"name": "a"})),
+    }
+    assert post(event).status_code == 201
+    assert Feature.objects.get().name == "a"
+
+
+def test_job_event_catalogues_job_and_declared_datasets(post):
+    event = {
+        "eventTime": "2026-11-01T10:00:00Z",
+        "producer": "p",
+        "job": {"namespace": "ci", "name": "build"},
+        "inputs": [dataset("s3://d", "in")],
+        "outputs": [dataset("s3://d", "out")],
+    }
+    assert post(event).status_code == 201
+    assert Job.objects.filter(name="build").exists()
+    assert Dataset.objects.count() == 2
+    assert not Run.objects.exists()
+
+
+def test_batch_reports_success_and_partial_success(pipeline_client):
+    good = run_event()
+    bad = run_event()
+    del bad["producer"]
+    response = pipeline_client.post("/api/v1/lineage/batch", [good, bad, good], format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "partial_success"
+    assert body["summary"] == {
+        "received": 3,
+        "successful": 2,
+        "failed": 1,
+        "retriable": 0,
+        "non_retriable": 1,
+    }
+    assert body["failed_events"][0]["index"] == 1
+    assert "producer" in body["failed_events"][0]["reason"]
+    assert LineageEvent.objects.count() == 1
+
+
+def test_raw_events_are_listed_like_marquez(post, api, auditor):
+    post(run_event(time="2026-11-01T10:00:00Z", job="a"))
+    post(run_event(time="2026-11-02T10:00:00Z", job="b"))
+    body = api(auditor).get("/api/v1/events/lineage?limit=1").json()
+    assert body["totalCount"] == 2
+    assert body["events"][0]["job"]["name"] == "b"
+    body = (
+        api(auditor)
+        .get("/api/v1/events/lineage?sortDirection=asc&after=2026-11-01T12:00:00Z")
+        .json()
+    )
+    assert [e["job"]["name"] for e in body["events"]] == ["b"]
+    assert api(auditor).get("/api/v1/events/lineage?sortDirection=up").status_code == 400

@@ -1,0 +1,261 @@
+"""Bad lineage input is refused with the right status and nothing stored; what Marquez
+accepts is accepted."""
+
+import gzip
+import json
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from lineage.models import Edge, LineageEvent
+from registry.models import Dataset, Job, Run
+from tests.lineage.conftest import dataset, run_event
+
+pytestmark = pytest.mark.django_db
+
+
+def _nothing_stored():
+    assert not LineageEvent.objects.exists()
+    assert not Edge.objects.exists()
+    assert not Run.objects.exists()
+    assert not Job.objects.exists()
+    assert not Dataset.objects.exists()
+
+
+def _fields(response):
+    return {e["field"] for e in response.json()["errors"]}
+
+
+def _without(event, *path):
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    return event
+
+
+@pytest.mark.parametrize(
+    "path,field",
+    [
+        (("job",), "job"),
+        (("run",), "run"),
+        (("run", "runId"), "run.runId"),
+        (("producer",), "producer"),
+        (("eventTime",), "eventTime"),
+        (("job", "namespace"), "job.namespace"),
+        (("job", "name"), "job.name"),
+    ],
+)
+def test_missing_required_parts_are_refused_with_422(post, path, field):
+    response = post(_without(run_event(), *path))
+    assert response.status_code == 422
+    assert field in _fields(response)
+    _nothing_stored()
+
+
+def test_dataset_without_name_is_refused(post):
+    response = post(run_event(inputs=[{"namespace": "s3://a"}]))
+    assert response.status_code == 422
+    assert _fields(response) == {"inputs.0.name"}
+    _nothing_stored()
+
+
+def test_event_time_that_is_not_a_date_is_refused(post):
+    response = post(run_event(time="yesterday"))
+    assert response.status_code == 422
+    assert _fields(response) == {"eventTime"}
+    _nothing_stored()
+
+
+def test_unknown_event_type_is_refused(post):
+    response = post(run_event("FINISHED"))
+    assert response.status_code == 422
+    assert _fields(response) == {"eventType"}
+    _nothing_stored()
+
+
+def test_parent_facet_without_run_id_is_refused(post):
+    response = post(
+        run_event(run_facets={"parent": {"run": {}, "job": {"namespace": "a", "name": "b"}}})
+    )
+    assert response.status_code == 422
+    assert _fields(response) == {"run.facets.parent.run.runId"}
+    _nothing_stored()
+
+
+def test_schema_field_without_a_name_is_refused(post):
+    response = post(run_event(outputs=[dataset("s3://a", "b", schema={"fields": [{"type": "x"}]})]))
+    assert response.status_code == 422
+    assert _fields(response) == {"outputs.0.facets.schema.fields.0.name"}
+    _nothing_stored()
+
+
+def test_duplicate_field_names_in_a_schema_facet_are_refused(post):
+    facet = {"fields": [{"name": "a"}, {"name": "a"}]}
+    response = post(run_event(outputs=[dataset("s3://a", "b", schema=facet)]))
+    assert response.status_code == 422
+    assert "duplicates" in response.json()["errors"][0]["message"]
+    _nothing_stored()
+
+
+@pytest.mark.parametrize(
+    "facet,field",
+    [
+        ({"name": "Churn Model"}, "outputs.0.facets.modelgov_model.name"),
+        ({"name": "churn", "sha256": "xyz"}, "outputs.0.facets.modelgov_model.sha256"),
+        (
+            {"name": "churn", "metrics": {"auc": "good"}},
+            "outputs.0.facets.modelgov_model.metrics.auc",
+        ),
+    ],
+)
+def test_invalid_model_facet_is_refused(post, facet, field):
+    response = post(run_event(outputs=[dataset("s3://a", "b", modelgov_model=facet)]))
+    assert response.status_code == 422
+    assert _fields(response) == {field}
+    _nothing_stored()
+
+
+def test_too_many_inputs_are_refused(post, settings):
+    settings.LINEAGE_MAX_DATASETS = 3
+    response = post(run_event(inputs=[("s3://a", f"t{i}") for i in range(4)]))
+    assert response.status_code == 422
+    assert _fields(response) == {"inputs"}
+    _nothing_stored()
+
+
+def test_facets_nested_too_deeply_are_refused(post, settings):
+    settings.LINEAGE_MAX_FACET_DEPTH = 5
+    deep = {}
+    node = deep
+    for _ in range(10):
+        node["x"] = {}
+        node = node["x"]
+    response = post(run_event(run_facets={"custom": deep}))
+    assert response.status_code == 422
+    assert _fields(response) == {"run.facets"}
+    _nothing_stored()
+
+
+def test_body_over_the_limit_is_refused_with_413(pipeline_client, settings):
+    settings.MAX_REQUEST_BYTES = 2000
+    body = json.dumps(run_event(run_facets={"pad": {"x": "y" * 3000}}))
+    response = pipeline_client.post("/api/v1/lineage", body, content_type="application/json")
+    assert response.status_code == 413
+    _nothing_stored()
+
+
+def test_gzip_bomb_is_refused_with_413(pipeline_client, settings):
+    settings.LINEAGE_MAX_INFLATED_BYTES = 100_000
+    bomb = gzip.compress(b'{"a": "' + b"0" * 5_000_000 + b'"}')
+    assert len(bomb) < 10_000
+    response = pipeline_client.post(
+        "/api/v1/lineage", bomb, content_type="application/json", HTTP_CONTENT_ENCODING="gzip"
+    )
+    assert response.status_code == 413
+    _nothing_stored()
+
+
+def test_malformed_gzip_is_refused_with_400(pipeline_client):
+    response = pipeline_client.post(
+        "/api/v1/lineage",
+        b"\x1f\x8bnot gzip",
+        content_type="application/json",
+        HTTP_CONTENT_ENCODING="gzip",
+    )
+    assert response.status_code == 400
+    _nothing_stored()
+
+
+def test_unsupported_encoding_is_refused_with_415(pipeline_client):
+    response = pipeline_client.post(
+        "/api/v1/lineage", b"{}", content_type="application/json", HTTP_CONTENT_ENCODING="br"
+    )
+    assert response.status_code == 415
+    _nothing_stored()
+
+
+def test_non_json_is_refused_with_400(pipeline_client):
+    response = pipeline_client.post("/api/v1/lineage", b"<event/>", content_type="application/json")
+    assert response.status_code == 400
+    assert "Malformed JSON" in response.json()["errors"][0]["message"]
+    _nothing_stored()
+
+
+def test_a_json_array_to_the_single_endpoint_is_refused(post):
+    response = post([run_event()])
+    assert response.status_code == 400
+    assert "batch" in response.json()["errors"][0]["message"]
+    _nothing_stored()
+
+
+def test_token_without_the_pipeline_role_is_refused_with_403(validator):
+    from registry.services import api_token_issue
+
+    _, plain = api_token_issue(actor=None, user=validator, name="t")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
+    response = client.post("/api/v1/lineage", run_event(), format="json")
+    assert response.status_code == 403
+    _nothing_stored()
+
+
+def test_no_token_is_refused_with_401(db):
+    response = APIClient().post("/api/v1/lineage", run_event(), format="json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+    _nothing_stored()
+
+
+# --- leniency ---------------------------------------------------------------------------------
+
+
+def test_missing_schema_url_is_accepted(post):
+    event = run_event()
+    del event["schemaURL"]
+    assert post(event).status_code == 201
+
+
+def test_missing_event_type_is_accepted(post):
+    event = run_event()
+    del event["eventType"]
+    assert post(event).status_code == 201
+    assert Run.objects.get().state == "OTHER"
+
+
+def test_event_time_without_offset_is_read_as_utc(post):
+    assert post(run_event(time="2026-11-01T10:00:00.123456789")).status_code == 201
+    assert Run.objects.get().started_at.isoformat() == "2026-11-01T10:00:00.123456+00:00"
+
+
+def test_non_uuid_run_id_is_mapped_deterministically_and_kept(post):
+    assert post(run_event(run_id="spark-app-42")).status_code == 201
+    assert post(run_event(run_id="spark-app-42", time="2026-11-01T11:00:00Z")).status_code == 201
+    run = Run.objects.get()
+    assert run.external_id == "spark-app-42"
+    assert run.run_id.version == 3
+
+
+def test_any_spec_version_is_accepted(post):
+    event = run_event(
+        schemaURL="https://openlineage.io/spec/2-8-9/OpenLineage.json#/definitions/RunEvent"
+    )
+    assert post(event).status_code == 201
+
+
+def test_unknown_and_malformed_custom_facets_are_stored_as_given(post):
+    facets = {
+        "spark_properties": "not-an-object",
+        "acme_cost": {"dollars": [1, {"x": None}]},
+        "ownership": {"owners": "nobody"},
+    }
+    assert post(run_event(run_facets=facets)).status_code == 201
+    assert Run.objects.get().facets == facets
+
+
+def test_uppercase_run_id_is_the_same_run(post):
+    run_id = uuid.uuid4()
+    post(run_event("START", run_id=str(run_id).upper()))
+    post(run_event("COMPLETE", run_id=str(run_id), time="2026-11-01T11:00:00Z"))
+    assert Run.objects.get().run_id == run_id

@@ -5,7 +5,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from registry.models import ModelVersion
 from tests.lineage.conftest import dataset, run_event
 
 pytestmark = pytest.mark.django_db

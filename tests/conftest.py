@@ -47,7 +47,36 @@ def _fresh_context():
         yield
 
 
+def ensure_roles() -> None:
+    """Re-create the role groups after a transactional test's flush emptied the database.
+
+    The groups come from data migrations; a `transaction=True` test truncates every table
+    afterwards, so later tests would find none. Re-running the migrations' RunPython steps
+    (every migration named *_roles) restores exactly what `migrate` creates.
+    """
+    import importlib
+    import pkgutil
+
+    from django.apps import apps
+    from django.db.migrations.operations import RunPython
+
+    if Group.objects.filter(name="pipeline").exists():
+        return
+    for app_config in apps.get_app_configs():
+        try:
+            package = importlib.import_module(f"{app_config.name}.migrations")
+        except ModuleNotFoundError:
+            continue
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            if info.name.endswith("_roles"):
+                module = importlib.import_module(f"{package.__name__}.{info.name}")
+                for operation in module.Migration.operations:
+                    if isinstance(operation, RunPython):
+                        operation.code(apps, None)
+
+
 def _user(username: str, role: str | None = None, **extra):
+    ensure_roles()
     user = get_user_model().objects.create_user(
         username=username,
         password="pw-" + username,

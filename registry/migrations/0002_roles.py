@@ -52,7 +52,8 @@ ROLES = {
 def create_roles(apps, schema_editor):
     # Permissions are normally created after all migrations; roles need them now.
     for app_config in apps.get_app_configs():
-        original, app_config.models_module = app_config.models_module, True
+        original = getattr(app_config, "models_module", None)
+        app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = original
     Group = apps.get_model("auth", "Group")

@@ -30,42 +30,72 @@ def ol_client(live_server, pipeline):
 
 
 def _events(run_id):
-    schema = schema_dataset.SchemaDatasetFacet(fields=[
-        schema_dataset.SchemaDatasetFacetFields(name="customer_id", type="BIGINT"),
-        schema_dataset.SchemaDatasetFacetFields(name="tenure_months", type="INTEGER",
-                                                description="months since signup"),
-    ])
-    lineage = column_lineage_dataset.ColumnLineageDatasetFacet(fields={
-        "tenure_months": column_lineage_dataset.Fields(
-            inputFields=[column_lineage_dataset.InputField(
-                namespace=NS, name="public.customers", field="signup_date")],
-            transformationDescription="months between signup and today",
-            transformationType="TRANSFORMATION",
-        )
-    })
+    schema = schema_dataset.SchemaDatasetFacet(
+        fields=[
+            schema_dataset.SchemaDatasetFacetFields(name="customer_id", type="BIGINT"),
+            schema_dataset.SchemaDatasetFacetFields(
+                name="tenure_months", type="INTEGER", description="months since signup"
+            ),
+        ]
+    )
+    lineage = column_lineage_dataset.ColumnLineageDatasetFacet(
+        fields={
+            "tenure_months": column_lineage_dataset.Fields(
+                inputFields=[
+                    column_lineage_dataset.InputField(
+                        namespace=NS, name="public.customers", field="signup_date"
+                    )
+                ],
+                transformationDescription="months between signup and today",
+                transformationType="TRANSFORMATION",
+            )
+        }
+    )
     inputs = [InputDataset(namespace=NS, name="public.customers")]
-    features = OutputDataset(namespace=NS, name="features.churn",
-                             facets={"schema": schema, "columnLineage": lineage})
-    model_facet = {"modelgov_model": {
-        "_producer": PRODUCER,
-        "_schemaURL": "https://modelgov.example/spec/ModelFacet.json",
-        "name": "churn", "artifactUri": "s3://models/churn/7/model.pkl",
-        "sha256": "e" * 64, "framework": "lightgbm 4.5", "metrics": {"auc": 0.873},
-    }}
+    features = OutputDataset(
+        namespace=NS, name="features.churn", facets={"schema": schema, "columnLineage": lineage}
+    )
+    model_facet = {
+        "modelgov_model": {
+            "_producer": PRODUCER,
+            "_schemaURL": "https://modelgov.example/spec/ModelFacet.json",
+            "name": "churn",
+            "artifactUri": "s3://models/churn/7/model.pkl",
+            "sha256": "e" * 64,
+            "framework": "lightgbm 4.5",
+            "metrics": {"auc": 0.873},
+        }
+    }
     job = Job(namespace="airflow", name="train_churn")
     run = Run(runId=str(run_id))
-    start = RunEvent(eventType=RunState.START, eventTime="2026-11-01T10:00:00+00:00", run=run,
-                     job=job, producer=PRODUCER, inputs=inputs, outputs=[features])
-    complete = RunEvent(eventType=RunState.COMPLETE, eventTime="2026-11-01T10:20:00+00:00",
-                        run=run, job=job, producer=PRODUCER, inputs=inputs,
-                        outputs=[features, OutputDataset(namespace="s3://models", name="churn",
-                                                         facets=model_facet)])
+    start = RunEvent(
+        eventType=RunState.START,
+        eventTime="2026-11-01T10:00:00+00:00",
+        run=run,
+        job=job,
+        producer=PRODUCER,
+        inputs=inputs,
+        outputs=[features],
+    )
+    complete = RunEvent(
+        eventType=RunState.COMPLETE,
+        eventTime="2026-11-01T10:20:00+00:00",
+        run=run,
+        job=job,
+        producer=PRODUCER,
+        inputs=inputs,
+        outputs=[
+            features,
+            OutputDataset(namespace="s3://models", name="churn", facets=model_facet),
+        ],
+    )
     return start, complete
 
 
 @pytest.mark.django_db(transaction=True)
-def test_openlineage_python_client_events_become_a_queryable_graph(ol_client, live_server,
-                                                                   validator):
+def test_openlineage_python_client_events_become_a_queryable_graph(
+    ol_client, live_server, validator
+):
     run_id = uuid.uuid4()
     for event in _events(run_id):
         ol_client.emit(event)
@@ -77,16 +107,22 @@ def test_openlineage_python_client_events_become_a_queryable_graph(ol_client, li
     import requests
 
     _, token = services.api_token_issue(actor=None, user=validator, name="reader")
-    response = requests.get(f"{live_server.url}/api/v1/lineage/upstream",
-                            params={"nodeId": "model:churn:1", "depth": 5},
-                            headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    response = requests.get(
+        f"{live_server.url}/api/v1/lineage/upstream",
+        params={"nodeId": "model:churn:1", "depth": 5},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
     assert response.status_code == 200
     ids = {n["id"] for n in response.json()["nodes"]}
     assert f"run:{run_id}" in ids
     assert f"dataset:{NS}:public.customers#external" in ids
-    response = requests.get(f"{live_server.url}/api/v1/lineage",
-                            params={"nodeId": "datasetField:" + NS + ":features.churn:tenure_months"},
-                            headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    response = requests.get(
+        f"{live_server.url}/api/v1/lineage",
+        params={"nodeId": "datasetField:" + NS + ":features.churn:tenure_months"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
     assert response.status_code == 200
     fields = {n["id"] for n in response.json()["graph"]}
     assert f"datasetField:{NS}:public.customers:signup_date" in fields

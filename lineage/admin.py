@@ -1,0 +1,117 @@
+"""Lineage in the admin: drawings on version and dataset pages, raw events read-only."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.utils.safestring import mark_safe
+
+from lineage import drawing, graph, nodes, selectors, services
+from lineage.models import Edge, LineageEvent
+from registry.admin import DatasetAdmin, ModelVersionAdmin
+from registry.models import Dataset, ModelVersion
+
+DRAWING_DEPTH = 6
+
+
+def lineage_svg(start: list[str], focus: str, *, by_base: bool = False) -> str:
+    """Upstream and downstream of a node, drawn; labels are escaped by the drawing."""
+    try:
+        rows = set(
+            selectors.walk(
+                start,
+                direction="up",
+                depth=DRAWING_DEPTH,
+                by_base=by_base,
+                max_nodes=settings.LINEAGE_MAX_NODES,
+            )
+        )
+        rows |= set(
+            selectors.walk(
+                start,
+                direction="down",
+                depth=DRAWING_DEPTH,
+                by_base=by_base,
+                max_nodes=settings.LINEAGE_MAX_NODES,
+            )
+        )
+    except selectors.TooLarge:
+        return "The lineage around this node is too large to draw here; use the API."
+    sub = graph.digraph(sorted(rows), nodes=[] if by_base else start)
+    return drawing.draw(sub, focus=focus)
+
+
+admin.site.unregister(ModelVersion)
+
+
+@admin.register(ModelVersion)
+class LineageModelVersionAdmin(ModelVersionAdmin):
+    """The registry's version admin, with its lineage drawn and training runs linked."""
+
+    readonly_fields = [*ModelVersionAdmin.readonly_fields, "lineage"]
+    fieldsets = [*ModelVersionAdmin.fieldsets, ("Lineage", {"fields": ["lineage"]})]
+
+    @admin.display(description="Lineage (upstream and downstream)")
+    def lineage(self, obj):
+        if obj.pk is None:
+            return "-"
+        node = nodes.model_id(obj.model.name, obj.version)
+        return mark_safe(lineage_svg([node], node))  # noqa: S308 - every label is escaped
+
+    def save_form(self, request, form, change):
+        version = super().save_form(request, form, change)
+        services.model_version_link_run(actor=request.user, version=version)
+        return version
+
+
+admin.site.unregister(Dataset)
+
+
+@admin.register(Dataset)
+class LineageDatasetAdmin(DatasetAdmin):
+    readonly_fields = [*DatasetAdmin.readonly_fields, "lineage"]
+
+    @admin.display(description="Lineage (all versions)")
+    def lineage(self, obj):
+        if obj.pk is None:
+            return "-"
+        base = nodes.dataset_id(obj.namespace, obj.name)
+        return mark_safe(lineage_svg([base], base, by_base=True))  # noqa: S308
+
+
+@admin.register(LineageEvent)
+class LineageEventAdmin(admin.ModelAdmin):
+    """Raw events as received: read-only, never deleted."""
+
+    list_display = [
+        "received_at",
+        "kind",
+        "event_type",
+        "job_namespace",
+        "job_name",
+        "run_id",
+        "submitted_by",
+    ]
+    list_filter = ["kind", "event_type", "job_namespace"]
+    search_fields = ["job_name", "job_namespace", "run_id", "event_hash"]
+    date_hierarchy = "event_time"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Edge)
+class EdgeAdmin(LineageEventAdmin):
+    list_display = ["source", "relation", "target", "created_at"]
+    list_filter = ["relation"]
+    search_fields = ["source", "target"]
+    date_hierarchy = None

@@ -1,0 +1,44 @@
+"""Lineage drawings on the admin pages of model versions and datasets."""
+
+import uuid
+
+import pytest
+
+from registry.models import Dataset, ModelVersion
+from tests.lineage.conftest import dataset, run_event
+
+pytestmark = pytest.mark.django_db
+
+
+def test_version_page_draws_its_lineage_with_escaped_labels(client, post, superuser):
+    facet = {"name": "churn", "sha256": "f" * 64}
+    post(
+        run_event(
+            run_id=uuid.uuid4(),
+            inputs=[("s3://x", "<b>raw</b>")],
+            outputs=[dataset("s3://m", "churn", modelgov_model=facet)],
+        )
+    )
+    client.force_login(superuser)
+    version = ModelVersion.objects.get()
+    html = client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
+    assert "<svg" in html and "churn v1" in html
+    assert "&lt;b&gt;raw&lt;/b&gt;" in html and "<b>raw</b>" not in html
+
+
+def test_dataset_page_draws_every_version(client, post, superuser):
+    post(run_event(inputs=[("s3://x", "a")], outputs=[("s3://x", "b")]))
+    client.force_login(superuser)
+    target = Dataset.objects.get(name="b")
+    html = client.get(f"/admin/registry/dataset/{target.pk}/change/").content.decode()
+    assert "<svg" in html and "run " in html
+
+
+def test_raw_events_are_read_only_in_the_admin(client, post, superuser):
+    post(run_event())
+    client.force_login(superuser)
+    assert client.get("/admin/lineage/lineageevent/add/").status_code == 403
+    from lineage.models import LineageEvent
+
+    event = LineageEvent.objects.get()
+    assert client.get(f"/admin/lineage/lineageevent/{event.pk}/delete/").status_code == 403

@@ -783,3 +783,31 @@ def run_record_event(
     if changes:
         audit_record(actor=actor, action="registry.run.updated", target=run, changes=changes)
     return run
+
+
+@transaction.atomic
+def features_sync(
+    *, actor: AbstractBaseUser, dataset: Dataset, fields: Iterable[Mapping[str, str]]
+) -> None:
+    """Make the dataset's features match a schema: create missing ones, update changed types
+    and descriptions (one read for the whole schema; each change audited on its own)."""
+    existing = {f.name: f for f in Feature.objects.filter(dataset=dataset)}
+    for item in fields:
+        name, dtype, description = item["name"], item.get("type", ""), item.get("description", "")
+        feature = existing.get(name)
+        if feature is None:
+            _get_or_create(
+                Feature,
+                {"dataset": dataset, "name": name},
+                lambda: feature_create(
+                    actor=actor, dataset=dataset, name=name, dtype=dtype, description=description
+                ),  # noqa: B023 - called at once
+            )
+        elif not feature.archived:
+            changes = {
+                k: v
+                for k, v in (("dtype", dtype), ("description", description))
+                if v and getattr(feature, k) != v
+            }
+            if changes:
+                feature_update(actor=actor, feature=feature, data=changes)

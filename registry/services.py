@@ -3,6 +3,7 @@ records exactly one audit event in the same transaction."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -799,9 +800,14 @@ def features_sync(
             _get_or_create(
                 Feature,
                 {"dataset": dataset, "name": name},
-                lambda: feature_create(
-                    actor=actor, dataset=dataset, name=name, dtype=dtype, description=description
-                ),  # noqa: B023 - called at once
+                functools.partial(
+                    feature_create,
+                    actor=actor,
+                    dataset=dataset,
+                    name=name,
+                    dtype=dtype,
+                    description=description,
+                ),
             )
         elif not feature.archived:
             changes = {

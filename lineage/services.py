@@ -131,14 +131,8 @@ def _ingest(
 
 def _map_dataset(actor: AbstractBaseUser, ref: DatasetRef):
     dataset = registry.dataset_ensure(actor=actor, namespace=ref.namespace, name=ref.name)
-    for item in ref.fields:
-        registry.feature_ensure(
-            actor=actor,
-            dataset=dataset,
-            name=item["name"],
-            dtype=item["type"],
-            description=item["description"],
-        )
+    if ref.fields:
+        registry.features_sync(actor=actor, dataset=dataset, fields=ref.fields)
     return dataset
 
 

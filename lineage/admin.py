@@ -2,44 +2,14 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin
 from django.utils.safestring import mark_safe
 
-from lineage import drawing, graph, nodes, selectors, services
+from lineage import nodes, services
 from lineage.models import Edge, LineageEvent
+from lineage.selectors import lineage_svg
 from registry.admin import DatasetAdmin, ModelVersionAdmin
 from registry.models import Dataset, ModelVersion
-
-DRAWING_DEPTH = 6
-
-
-def lineage_svg(start: list[str], focus: str, *, by_base: bool = False) -> str:
-    """Upstream and downstream of a node, drawn; labels are escaped by the drawing."""
-    try:
-        rows = set(
-            selectors.walk(
-                start,
-                direction="up",
-                depth=DRAWING_DEPTH,
-                by_base=by_base,
-                max_nodes=settings.LINEAGE_MAX_NODES,
-            )
-        )
-        rows |= set(
-            selectors.walk(
-                start,
-                direction="down",
-                depth=DRAWING_DEPTH,
-                by_base=by_base,
-                max_nodes=settings.LINEAGE_MAX_NODES,
-            )
-        )
-    except selectors.TooLarge:
-        return "The lineage around this node is too large to draw here; use the API."
-    sub = graph.digraph(sorted(rows), nodes=[] if by_base else start)
-    return drawing.draw(sub, focus=focus)
-
 
 admin.site.unregister(ModelVersion)
 

@@ -163,3 +163,44 @@ def hide_invisible_models(rows, user) -> list[tuple[str, str, str]]:
         for row in rows
         if not any(n.startswith("model:") and n.split(":", 2)[1] in hidden for n in row[:2])
     ]
+
+
+DRAWING_DEPTH = 6
+
+
+def lineage_svg(
+    start: list[str],
+    focus: str,
+    *,
+    by_base: bool = False,
+    depth: int = DRAWING_DEPTH,
+    max_drawn: int = 120,
+) -> str:
+    """An SVG drawing of what is upstream and downstream of the start nodes."""
+    from django.conf import settings
+
+    from lineage import drawing, graph
+
+    try:
+        rows = set(
+            walk(
+                start,
+                direction="up",
+                depth=depth,
+                by_base=by_base,
+                max_nodes=settings.LINEAGE_MAX_NODES,
+            )
+        )
+        rows |= set(
+            walk(
+                start,
+                direction="down",
+                depth=depth,
+                by_base=by_base,
+                max_nodes=settings.LINEAGE_MAX_NODES,
+            )
+        )
+    except TooLarge:
+        return "The lineage around this node is too large to draw here; use the API."
+    sub = graph.digraph(sorted(rows), nodes=[] if by_base else start)
+    return drawing.draw(sub, focus=focus, max_nodes=max_drawn)

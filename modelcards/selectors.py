@@ -1,0 +1,123 @@
+"""Everything a model card says, gathered from the registry, lineage, approvals and audit."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from lineage import nodes
+from lineage.models import Edge, Relation
+from lineage.selectors import lineage_svg
+from modelcards.models import CardStatus, ModelCard
+from modelcards.render import metrics_chart
+from registry.models import DOCUMENTATION_FIELDS, DatasetVersion, ModelVersion
+
+NOT_PROVIDED = "not provided"
+
+
+def cards_visible_to(user: Any) -> QuerySet[ModelCard]:
+    """Cards of the versions the user may see."""
+    from registry.selectors import versions_visible_to
+
+    return ModelCard.objects.select_related("version__model", "requested_by").filter(
+        version__in=versions_visible_to(user).values("pk")
+    )
+
+
+def ready_card(version: ModelVersion) -> ModelCard | None:
+    """The newest ready card documenting the version's current content."""
+    return (
+        ModelCard.objects.filter(
+            version=version, content_digest=version.content_digest, status=CardStatus.READY
+        )
+        .order_by("-finished_at")
+        .first()
+    )
+
+
+def _data_uri_svg(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def training_data(version: ModelVersion) -> list[dict[str, Any]]:
+    """Dataset versions the version was trained on (from lineage), with their features."""
+    model_node = nodes.model_id(version.model.name, version.version)
+    sources = list(
+        Edge.objects.filter(target=model_node, relation=Relation.TRAINED_ON).values_list(
+            "source", flat=True
+        )
+    )
+    rows = []
+    for source in sorted(sources):
+        ref = nodes.parse(source)
+        dataset_version = (
+            DatasetVersion.objects.select_related("dataset")
+            .prefetch_related("dataset__features")
+            .filter(dataset__namespace=ref.namespace, dataset__name=ref.name, version=ref.version)
+            .first()
+        )
+        if dataset_version is None:
+            continue
+        dataset = dataset_version.dataset
+        rows.append(
+            {
+                "namespace": dataset.namespace,
+                "name": dataset.name,
+                "version": dataset_version.version,
+                "contains_pii": dataset.contains_pii,
+                "features": [
+                    {"name": f.name, "dtype": f.dtype or NOT_PROVIDED, "pii": f.pii}
+                    for f in dataset.features.all()
+                    if not f.archived
+                ],
+            }
+        )
+    return rows
+
+
+def audit_trail(version: ModelVersion) -> list[dict[str, Any]]:
+    """This version's audit events, oldest first."""
+    events = AuditEvent.objects.filter(
+        object_type="registry.modelversion", object_id=str(version.pk)
+    ).order_by("id")
+    return [
+        {
+            "seq": getattr(event, "seq", None) or event.pk,
+            "occurred_at": event.occurred_at,
+            "actor": event.actor_username or "system",
+            "action": event.action,
+            "hash": (getattr(event, "hash", "") or "")[:12] or "pending",
+        }
+        for event in events
+    ]
+
+
+def card_context(version: ModelVersion) -> dict[str, Any]:
+    """The template context of a model card for the version as it is now."""
+    model = version.model
+    metrics = {k: v for k, v in sorted(version.metrics.items())}
+    node = nodes.model_id(model.name, version.version)
+    documentation = {
+        field: (getattr(version, field) or "").strip() or NOT_PROVIDED
+        for field in DOCUMENTATION_FIELDS
+    }
+    return {
+        "model": model,
+        "version": version,
+        "generated_at": timezone.now(),
+        "not_provided": NOT_PROVIDED,
+        "doc": documentation,
+        "metrics": metrics,
+        "metrics_chart": _data_uri_svg(metrics_chart(metrics)) if metrics else "",
+        "parameters": version.parameters,
+        "training_run": version.training_run,
+        "training_data": training_data(version),
+        "lineage_drawing": _data_uri_svg(lineage_svg([node], node, max_drawn=40)),
+        "approvals": [],
+        "audit_trail": audit_trail(version),
+        "chain": {"ok": None, "detail": NOT_PROVIDED},
+    }

@@ -126,7 +126,12 @@ def model_card_render(*, card_id: int) -> ModelCard | None:
     html = render_to_string("modelcards/model_card.html", selectors.card_context(version))
     pdf, pages = html_to_pdf(html)
     digest = hashlib.sha256(pdf).hexdigest()
-    relative = f"modelcards/{version.model.name}-v{version.version}-card{card.pk}-{digest[:12]}.pdf"
+    # The attempt is in the name: two attempts may render identical bytes, and the loser
+    # must delete only its own file.
+    relative = (
+        f"modelcards/{version.model.name}-v{version.version}-card{card.pk}-{attempt}-"
+        f"{digest[:12]}.pdf"
+    )
     path = _write_atomically(relative, pdf)
     with transaction.atomic():
         won = ModelCard.objects.filter(

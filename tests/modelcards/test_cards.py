@@ -1,0 +1,269 @@
+"""Model cards: request, render (in-process), download, permissions, idempotency, safety."""
+
+import hashlib
+import http.server
+import io
+import threading
+
+import pytest
+from pypdf import PdfReader
+
+from audit.models import AuditEvent
+from modelcards import render, services
+from modelcards.models import ModelCard
+from registry import services as registry
+from registry.permissions import model_permission_grant
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/models/credit-scoring/versions/1/model-cards"
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+
+
+def _request(client, capture, **payload):
+    with capture(execute=True):
+        return client.post(URL, payload, format="json")
+
+
+def _text(pdf: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def test_auditor_requests_a_card_and_downloads_the_pdf(
+    api, auditor, credit_version, django_capture_on_commit_callbacks
+):
+    client = api(auditor)
+    response = _request(client, django_capture_on_commit_callbacks)
+    assert response.status_code == 202
+    assert response["Location"] == response.json()["status_url"]
+    card = client.get(response.json()["status_url"]).json()
+    assert card["status"] == "ready" and card["page_count"] >= 1
+    download = client.get(card["pdf_url"])
+    assert download["Content-Type"] == "application/pdf"
+    assert download["Content-Disposition"].startswith("attachment;")
+    pdf = b"".join(download.streaming_content)
+    assert download["ETag"] == f'"{hashlib.sha256(pdf).hexdigest()}"'
+    text = _text(pdf)
+    assert "credit-scoring" in text and "0.87" in text
+    rendered = AuditEvent.objects.get(action="modelcards.model_card.rendered")
+    assert rendered.changes["sha256"] == hashlib.sha256(pdf).hexdigest()
+
+
+def test_every_download_is_audited(
+    api, auditor, credit_version, django_capture_on_commit_callbacks
+):
+    client = api(auditor)
+    card = _request(client, django_capture_on_commit_callbacks).json()
+    client.get(f"/api/v1/model-cards/{card['id']}/pdf")
+    client.get(f"/api/v1/model-cards/{card['id']}/pdf")
+    events = AuditEvent.objects.filter(action="modelcards.model_card.downloaded")
+    assert [e.actor_id for e in events] == [auditor.pk, auditor.pk]
+
+
+def test_unchanged_etag_answers_304_without_a_download(
+    api, auditor, credit_version, django_capture_on_commit_callbacks
+):
+    client = api(auditor)
+    card = _request(client, django_capture_on_commit_callbacks).json()
+    ready = client.get(card["status_url"]).json()
+    response = client.get(ready["pdf_url"], HTTP_IF_NONE_MATCH=f'"{ready["sha256"]}"')
+    assert response.status_code == 304
+
+
+def test_a_second_request_returns_the_ready_card(
+    api, auditor, credit_version, django_capture_on_commit_callbacks
+):
+    client = api(auditor)
+    first = _request(client, django_capture_on_commit_callbacks).json()
+    second = _request(client, django_capture_on_commit_callbacks)
+    assert second.status_code == 200
+    assert second.json()["id"] == first["id"]
+    assert ModelCard.objects.count() == 1
+
+
+def test_force_renders_again(api, auditor, credit_version, django_capture_on_commit_callbacks):
+    client = api(auditor)
+    first = _request(client, django_capture_on_commit_callbacks).json()
+    forced = _request(client, django_capture_on_commit_callbacks, force=True)
+    assert forced.status_code == 202 and forced.json()["id"] != first["id"]
+
+
+def test_a_changed_version_gets_a_new_card(
+    api, auditor, owner, credit_version, django_capture_on_commit_callbacks
+):
+    client = api(auditor)
+    first = _request(client, django_capture_on_commit_callbacks).json()
+    registry.model_version_update(
+        actor=owner, version=credit_version, data={"limitations": "Retail only."}
+    )
+    second = _request(client, django_capture_on_commit_callbacks).json()
+    assert second["id"] != first["id"]
+    assert second["content_digest"] != first["content_digest"]
+
+
+@pytest.mark.parametrize(
+    "persona,status",
+    [
+        ("owner", 202),
+        ("validator", 202),
+        ("risk_officer", 202),
+        ("other_scientist", 404),
+        ("outsider", 404),
+    ],
+)
+def test_who_may_request_a_card(
+    request, api, credit_version, persona, status, django_capture_on_commit_callbacks
+):
+    user = request.getfixturevalue(persona)
+    assert _request(api(user), django_capture_on_commit_callbacks).status_code == status
+
+
+def test_a_pipeline_with_change_rights_may_not_read_cards(
+    api, owner, pipeline, credit_version, django_capture_on_commit_callbacks
+):
+    model_permission_grant(
+        actor=owner,
+        model=credit_version.model,
+        grantee=pipeline,
+        permission="change_registeredmodel",
+    )
+    assert _request(api(pipeline), django_capture_on_commit_callbacks).status_code == 403
+    assert not ModelCard.objects.exists()
+
+
+def test_unknown_fields_in_the_request_are_refused(api, auditor, credit_version):
+    response = api(auditor).post(URL, {"force": True, "colour": "red"}, format="json")
+    assert response.status_code == 400
+    assert not ModelCard.objects.exists()
+
+
+def test_a_card_not_ready_cannot_be_downloaded(api, auditor, credit_version):
+    card, _ = services.model_card_request(actor=auditor, version=credit_version)
+    response = api(auditor).get(f"/api/v1/model-cards/{card.pk}/pdf")
+    assert response.status_code == 409
+
+
+def test_rendering_twice_produces_one_file_and_one_event(
+    auditor, credit_version, settings, tmp_path
+):
+    card, _ = services.model_card_request(actor=auditor, version=credit_version)
+    assert services.model_card_render(card_id=card.pk) is not None
+    assert services.model_card_render(card_id=card.pk) is None  # a redelivered task
+    assert len(list((tmp_path / "modelcards").glob("*.pdf"))) == 1
+    assert AuditEvent.objects.filter(action="modelcards.model_card.rendered").count() == 1
+
+
+def test_only_the_latest_claim_finishes_a_card(auditor, credit_version, tmp_path, monkeypatch):
+    card, _ = services.model_card_request(actor=auditor, version=credit_version)
+    real_render = render.html_to_pdf
+    calls = []
+
+    def render_with_redelivery(html):
+        # While this attempt renders, the broker hands the task to a second worker.
+        if not calls:
+            calls.append("first")
+            services.model_card_render(card_id=card.pk)
+        return real_render(html)
+
+    monkeypatch.setattr(services, "html_to_pdf", render_with_redelivery)
+    assert services.model_card_render(card_id=card.pk) is None  # the first attempt lost
+    card.refresh_from_db()
+    assert card.status == "ready" and card.attempt == 2
+    assert [p.name for p in (tmp_path / "modelcards").glob("*.pdf")] == [
+        card.file.name.split("/")[1]
+    ]
+    assert AuditEvent.objects.filter(action="modelcards.model_card.rendered").count() == 1
+
+
+def test_a_card_whose_version_changed_meanwhile_fails_with_a_reason(auditor, owner, credit_version):
+    card, _ = services.model_card_request(actor=auditor, version=credit_version)
+    registry.model_version_update(
+        actor=owner, version=credit_version, data={"limitations": "changed"}
+    )
+    services.model_card_render(card_id=card.pk)
+    card.refresh_from_db()
+    assert card.status == "failed" and "changed" in card.error
+
+
+def test_unknown_facts_read_not_provided(auditor, owner, credit_model):
+    version = registry.model_version_create(actor=owner, model=credit_model)
+    card, _ = services.model_card_request(actor=auditor, version=version)
+    services.model_card_render(card_id=card.pk)
+    card.refresh_from_db()
+    text = _text(card.file.read())
+    assert text.count("not provided") >= 8
+
+
+# --- safety ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def canary():
+    """A local HTTP server that counts every request it receives."""
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+
+
+def _hostile(base: str) -> dict[str, str]:
+    return {
+        "intended_use": '<img src="file:///etc/passwd"> and <img src="' + base + '/img">',
+        "limitations": '<link rel="attachment" href="' + base + '/attach">',
+        "ethical_considerations": "<style>@import url(" + base + "/import.css);</style>",
+        "evaluation_summary": '<svg><image href="' + base + '/svg.png"/></svg>',
+    }
+
+
+def test_hostile_model_card_fields_are_text_and_fetch_nothing(auditor, owner, credit_model, canary):
+    base, hits = canary
+    version = registry.model_version_create(actor=owner, model=credit_model, **_hostile(base))
+    card, _ = services.model_card_request(actor=auditor, version=version)
+    services.model_card_render(card_id=card.pk)
+    card.refresh_from_db()
+    assert card.status == "ready", card.error
+    pdf = card.file.read()
+    text = _text(pdf)
+    assert 'src="file:///etc/passwd"' in text
+    assert 'rel="attachment"' in text and "@import" in text
+    assert PdfReader(io.BytesIO(pdf)).attachments == {}
+    assert hits == []
+    assert b"root:x:0:0" not in pdf
+
+
+def test_the_renderer_itself_refuses_every_url_but_data(canary):
+    base, hits = canary
+    html = (
+        f'<html><head><link rel="stylesheet" href="{base}/a.css">'
+        f"<style>@import url({base}/b.css);</style>"
+        f'<link rel="attachment" href="{base}/c.bin"></head><body>'
+        f'<img src="{base}/d.png"><img src="file:///etc/passwd">'
+        f'<svg><image href="{base}/e.png"/></svg>'
+        '<img src="data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9'
+        'zdmciIHdpZHRoPSIxMCIgaGVpZ2h0PSIxMCIvPg==">ok</body></html>'
+    )
+    pdf, pages = render.html_to_pdf(html)
+    assert pages == 1
+    assert hits == []
+    assert PdfReader(io.BytesIO(pdf)).attachments == {}
+
+
+def test_metric_chart_escapes_metric_names():
+    svg = render.metrics_chart({"<script>": 1.0, "auc": 0.5})
+    assert "<script>" not in svg and "&lt;script&gt;" in svg

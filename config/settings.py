@@ -224,6 +224,9 @@ CELERY_TIMEZONE = "UTC"
 # Redis hands an unacknowledged task (its worker died) to another worker after this long.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # How often a worker sweeps for such tasks (seconds × throttle); kombu's defaults.
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
 }
 # A worker process that grew past this (KiB) is replaced after its task: hostile documents
 # cannot keep memory; the tasks' own soft and hard time limits bound their time.

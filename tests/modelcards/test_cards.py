@@ -267,3 +267,32 @@ def test_the_renderer_itself_refuses_every_url_but_data(canary):
 def test_metric_chart_escapes_metric_names():
     svg = render.metrics_chart({"<script>": 1.0, "auc": 0.5})
     assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+# --- admin -----------------------------------------------------------------------------------
+
+
+def test_admin_action_generates_a_card_and_the_version_page_links_it(
+    client, auditor, credit_version, django_capture_on_commit_callbacks
+):
+    client.force_login(auditor)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/registry/modelversion/",
+            {"action": "generate_model_card", "_selected_action": [credit_version.pk]},
+        )
+    assert response.status_code == 302
+    card = ModelCard.objects.get()
+    assert card.status == "ready"
+    page = client.get(f"/admin/registry/modelversion/{credit_version.pk}/change/")
+    assert f"/api/v1/model-cards/{card.pk}/pdf" in page.content.decode()
+    download = client.get(f"/api/v1/model-cards/{card.pk}/pdf")
+    assert download.status_code == 200
+
+
+def test_auditors_search_the_card_list(client, auditor, credit_version):
+    services.model_card_request(actor=auditor, version=credit_version)
+    client.force_login(auditor)
+    page = client.get("/admin/modelcards/modelcard/?q=credit")
+    assert page.status_code == 200 and "credit-scoring v1" in page.content.decode()
+    assert client.get("/admin/modelcards/modelcard/add/").status_code == 403

@@ -1,0 +1,133 @@
+"""Model cards in the admin: generate from a version, see status and download on its page,
+and a searchable list of cards for auditors."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from modelcards import selectors, services
+from modelcards.models import ModelCard
+from registry.models import ModelVersion
+
+# Extend whichever version admin the apps before this one registered (registry, lineage, …).
+VersionAdminBase = type(admin.site.get_model_admin(ModelVersion))
+admin.site.unregister(ModelVersion)
+
+
+@admin.register(ModelVersion)
+class ModelCardVersionAdmin(VersionAdminBase):
+    readonly_fields = [*VersionAdminBase.readonly_fields, "model_cards"]
+    fieldsets = [*VersionAdminBase.fieldsets, ("Model cards", {"fields": ["model_cards"]})]
+    actions = [*(VersionAdminBase.actions or []), "generate_model_card"]
+
+    @admin.display(description="Model cards")
+    def model_cards(self, obj):
+        if obj.pk is None:
+            return "-"
+        cards = obj.model_cards.order_by("-created_at")[:10]
+        if not cards:
+            return "None yet: use the action “Generate model card” on the version list."
+        rows = []
+        for card in cards:
+            current = (
+                "current content" if card.content_digest == obj.content_digest else "older content"
+            )
+            link = (
+                format_html(
+                    '<a href="{}">download PDF</a>', reverse("modelcard-pdf", args=[card.pk])
+                )
+                if card.status == "ready"
+                else card.error[:200] or "—"
+            )
+            rows.append(
+                (
+                    card.pk,
+                    card.get_status_display(),
+                    current,
+                    card.created_at.strftime("%Y-%m-%d %H:%M"),
+                    link,
+                )
+            )
+        return format_html(
+            "<table><tr><th>#</th><th>Status</th><th>Documents</th><th>Requested (UTC)</th>"
+            "<th></th></tr>{}</table>",
+            format_html_join(
+                "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+            ),
+        )
+
+    @admin.action(description="Generate model card")
+    def generate_model_card(self, request, queryset):
+        for version in queryset.select_related("model"):
+            try:
+                card, created = services.model_card_request(actor=request.user, version=version)
+            except PermissionDenied as exc:
+                messages.error(request, f"{version}: {exc}")
+                continue
+            verb = "queued" if created else f"already {card.status}"
+            messages.success(request, f"{version}: model card #{card.pk} {verb}.")
+
+
+@admin.register(ModelCard)
+class ModelCardAdmin(admin.ModelAdmin):
+    """Read-only: cards are made by the rendering task, never edited or deleted."""
+
+    list_display = [
+        "id",
+        "version",
+        "status",
+        "requested_by",
+        "created_at",
+        "finished_at",
+        "page_count",
+        "sha256_prefix",
+        "download",
+    ]
+    list_filter = ["status", "version__model__risk_tier"]
+    search_fields = ["version__model__name", "sha256", "content_digest", "requested_by__username"]
+    list_select_related = ["version__model", "requested_by"]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        return selectors.cards_visible_to(request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] + ["download"]
+
+    @admin.display(description="SHA-256")
+    def sha256_prefix(self, obj):
+        return obj.sha256[:16] + "…" if obj.sha256 else "-"
+
+    @admin.display(description="PDF")
+    def download(self, obj):
+        if obj.status != "ready":
+            return "-"
+        return format_html('<a href="{}">download</a>', reverse("modelcard-pdf", args=[obj.pk]))
+
+    def has_view_permission(self, request, obj=None):
+        user = request.user
+        return (
+            user.is_active
+            and user.is_staff
+            and (
+                user.is_superuser
+                or user.groups.filter(name__in=services.READER_ROLES).exists()
+                or obj is not None
+                and services.can_read_cards(user, obj.version)
+            )
+        )
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

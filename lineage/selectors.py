@@ -87,6 +87,32 @@ def reachable(
         return {row[0] for row in cursor.fetchall()}
 
 
+def reaches(
+    origins: Sequence[str], *, relations: Iterable[str] = VERSION_RELATIONS
+) -> dict[str, set[str]]:
+    """For each origin, every node downstream of it — one query for all origins."""
+    if not origins:
+        return {}
+    relations = [str(r) for r in relations]
+    rel = _placeholders(relations)
+    sql = f"""
+        WITH RECURSIVE reach(origin, node) AS (
+            SELECT source, target FROM {EDGE_TABLE}
+            WHERE source IN ({_placeholders(origins)}) AND relation IN ({rel})
+            UNION
+            SELECT r.origin, e.target FROM {EDGE_TABLE} e JOIN reach r ON e.source = r.node
+            WHERE e.relation IN ({rel})
+        )
+        SELECT origin, node FROM reach
+    """
+    out: dict[str, set[str]] = {origin: set() for origin in origins}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*origins, *relations, *relations])
+        for origin, node in cursor.fetchall():
+            out[origin].add(node)
+    return out
+
+
 def downstream_models(start: Sequence[str], *, by_base: bool) -> set[str]:
     """Model-version node ids downstream of the start nodes (any distance)."""
     if by_base:

@@ -270,9 +270,10 @@ def _add_edges(edges: set[tuple[str, str, str]]) -> None:
         # A new cycle runs new edge, stored path, new edge, …: stored stretches lead from the
         # target of a new edge to the source of one, so only those reaches are needed.
         sources = {s for s, _ in versioned}
-        reach = {}
-        for node in {t for _, t in versioned}:
-            reach[node] = selectors.reachable([node], direction="down") & sources
+        reach = {
+            node: reached & sources
+            for node, reached in selectors.reaches(sorted({t for _, t in versioned})).items()
+        }
         path = graph.find_cycle(versioned, reach)
         if path is not None:
             raise CycleRefused(path)

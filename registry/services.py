@@ -615,6 +615,8 @@ def api_token_revoke(*, actor: AbstractBaseUser | None, token: ApiToken) -> ApiT
 # --- idempotent upserts used by lineage ingestion ---------------------------------------------
 # Ingestion must be idempotent and safe under concurrent posts about the same entities: each
 # helper reads first, creates inside a savepoint, and on a unique clash re-reads the winner's row.
+# Their own atomic blocks take no savepoint: nobody catches their errors to carry on, so the
+# savepoint round trips on every event would buy nothing.
 
 
 def _get_or_create(model: type[models.Model], lookup: dict, create) -> tuple[Any, bool]:
@@ -628,7 +630,7 @@ def _get_or_create(model: type[models.Model], lookup: dict, create) -> tuple[Any
         return model.objects.get(**lookup), False
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def job_ensure(*, actor: AbstractBaseUser, namespace: str, name: str) -> Job:
     """The job with this namespace and name, catalogued on first sight."""
     job, _ = _get_or_create(
@@ -639,7 +641,7 @@ def job_ensure(*, actor: AbstractBaseUser, namespace: str, name: str) -> Job:
     return job
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def dataset_ensure(*, actor: AbstractBaseUser, namespace: str, name: str) -> Dataset:
     """The dataset with this namespace and name, catalogued on first sight."""
     dataset, _ = _get_or_create(
@@ -650,7 +652,7 @@ def dataset_ensure(*, actor: AbstractBaseUser, namespace: str, name: str) -> Dat
     return dataset
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def dataset_version_ensure(
     *,
     actor: AbstractBaseUser,
@@ -669,7 +671,7 @@ def dataset_version_ensure(
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def feature_ensure(
     *,
     actor: AbstractBaseUser,
@@ -720,7 +722,7 @@ def run_state_wins(new: tuple[str, datetime], current: tuple[str, datetime | Non
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def run_record_event(
     *,
     actor: AbstractBaseUser,
@@ -786,7 +788,7 @@ def run_record_event(
     return run
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def features_sync(
     *, actor: AbstractBaseUser, dataset: Dataset, fields: Iterable[Mapping[str, str]]
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 
 from audit.services import audit_record
 from core.canonical import sha256_hex
@@ -19,6 +19,7 @@ from registry import services as registry
 from registry.models import DatasetVersion, ModelVersion, RegisteredModel, Run, RunState
 
 INGEST_PERMISSION = "lineage.add_lineageevent"
+RETRIES = 3
 EXTERNAL_VERSION = "external"  # a dataset state no tracked run produced
 
 
@@ -76,14 +77,21 @@ def lineage_event_ingest(*, actor: AbstractBaseUser, payload: Any) -> IngestResu
     existing = LineageEvent.objects.filter(event_hash=digest).first()
     if existing is not None:
         return IngestResult(existing, duplicate=True)
-    try:
-        return _ingest(actor, payload, parsed, digest)
-    except IntegrityError:
-        # A concurrent post of the same event won the unique event_hash: a duplicate.
-        existing = LineageEvent.objects.filter(event_hash=digest).first()
-        if existing is None:
-            raise
-        return IngestResult(existing, duplicate=True)
+    for attempt in range(1, RETRIES + 1):
+        try:
+            return _ingest(actor, payload, parsed, digest)
+        except IntegrityError:
+            # A concurrent post of the same event won the unique event_hash: a duplicate.
+            existing = LineageEvent.objects.filter(event_hash=digest).first()
+            if existing is None:
+                raise
+            return IngestResult(existing, duplicate=True)
+        except OperationalError as exc:
+            # Concurrent events about the same datasets may deadlock; the loser retries.
+            deadlock = getattr(exc.__cause__, "sqlstate", None) in ("40P01", "40001")
+            if not deadlock or attempt == RETRIES:
+                raise
+    raise AssertionError("unreachable")
 
 
 @transaction.atomic

@@ -15,7 +15,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError, models
+from django.db import DataError, OperationalError, models
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
@@ -161,6 +161,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = PayloadTooLarge()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, DataError):
+        # e.g. an integer beyond the column's range in a filter or lookup
+        exc = exceptions.ValidationError(
+            {
+                "non_field_errors": [
+                    "A value is out of range or not storable; check numbers and text."
+                ]
+            }
+        )
     elif isinstance(exc, OperationalError):
         logger.warning("database unavailable: %s", exc)
         response = Response(

@@ -65,6 +65,20 @@ class RequestSizeLimitMiddleware:
             )
         if length > limit:
             return too_large_response(limit)
+        # NUL cannot be stored or compared in PostgreSQL text; refuse it at the door.
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            return JsonResponse(
+                {
+                    "errors": [
+                        {
+                            "field": None,
+                            "message": "NUL characters are not allowed.",
+                            "code": "invalid",
+                        }
+                    ]
+                },
+                status=400,
+            )
         return self.get_response(request)
 
 

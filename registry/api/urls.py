@@ -10,7 +10,7 @@ router.register(
 )
 router.register("datasets", views.DatasetViewSet, basename="dataset")
 router.register(
-    r"datasets/(?P<dataset_pk>[0-9]+)/versions",
+    r"datasets/(?P<dataset_pk>[0-9]{1,18})/versions",
     views.DatasetVersionViewSet,
     basename="datasetversion",
 )

@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import Max
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
@@ -59,6 +59,13 @@ class CatalogueViewSet(
     def update_entity(self, instance, data):
         raise NotImplementedError
 
+    def archive_entity(self, instance):
+        raise NotImplementedError
+
+    def destroy(self, request, *args, **kwargs):
+        """Archives the entity (nothing is hard-deleted) and answers it."""
+        return Response(self.get_serializer(self.archive_entity(self.get_object())).data)
+
 
 class RegisteredModelFilter(filters.FilterSet):
     name = filters.CharFilter(lookup_expr="icontains")
@@ -79,6 +86,7 @@ class RegisteredModelFilter(filters.FilterSet):
         return queryset.filter(tags_index__contains=f",{value},")
 
 
+@extend_schema_view(destroy=extend_schema(responses={200: s.RegisteredModelSerializer}))
 class RegisteredModelViewSet(CatalogueViewSet):
     """Registered models, looked up by name. DELETE archives."""
 
@@ -101,9 +109,8 @@ class RegisteredModelViewSet(CatalogueViewSet):
     def update_entity(self, instance, data):
         return services.registered_model_update(actor=self.request.user, model=instance, data=data)
 
-    def destroy(self, request, *args, **kwargs):
-        model = services.registered_model_archive(actor=request.user, model=self.get_object())
-        return Response(self.get_serializer(model).data)
+    def archive_entity(self, instance):
+        return services.registered_model_archive(actor=self.request.user, model=instance)
 
     @extend_schema(request=None, responses=s.GrantSerializer(many=True))
     @action(
@@ -156,7 +163,7 @@ class ModelVersionViewSet(CatalogueViewSet):
 
     serializer_class = s.ModelVersionSerializer
     lookup_field = "version"
-    lookup_value_regex = "[0-9]+"
+    lookup_value_regex = "[0-9]{1,9}"
     filterset_class = ModelVersionFilter
     ordering_fields = ["version", "created_at"]
     ordering = ["version"]
@@ -210,6 +217,7 @@ class DatasetFilter(filters.FilterSet):
         fields = ["namespace", "name", "owner", "contains_pii", "archived"]
 
 
+@extend_schema_view(destroy=extend_schema(responses={200: s.DatasetSerializer}))
 class DatasetViewSet(CatalogueViewSet):
     """Datasets (namespace + name). DELETE archives."""
 
@@ -227,9 +235,8 @@ class DatasetViewSet(CatalogueViewSet):
     def update_entity(self, instance, data):
         return services.dataset_update(actor=self.request.user, dataset=instance, data=data)
 
-    def destroy(self, request, *args, **kwargs):
-        dataset = services.dataset_archive(actor=request.user, dataset=self.get_object())
-        return Response(self.get_serializer(dataset).data)
+    def archive_entity(self, instance):
+        return services.dataset_archive(actor=self.request.user, dataset=instance)
 
 
 class DatasetVersionViewSet(
@@ -271,6 +278,7 @@ class FeatureFilter(filters.FilterSet):
         fields = ["dataset", "name", "namespace", "pii", "archived"]
 
 
+@extend_schema_view(destroy=extend_schema(responses={200: s.FeatureSerializer}))
 class FeatureViewSet(CatalogueViewSet):
     """Features (columns) of datasets. DELETE archives."""
 
@@ -288,9 +296,8 @@ class FeatureViewSet(CatalogueViewSet):
     def update_entity(self, instance, data):
         return services.feature_update(actor=self.request.user, feature=instance, data=data)
 
-    def destroy(self, request, *args, **kwargs):
-        feature = services.feature_archive(actor=request.user, feature=self.get_object())
-        return Response(self.get_serializer(feature).data)
+    def archive_entity(self, instance):
+        return services.feature_archive(actor=self.request.user, feature=instance)
 
 
 class JobFilter(filters.FilterSet):
@@ -301,6 +308,7 @@ class JobFilter(filters.FilterSet):
         fields = ["namespace", "name", "archived"]
 
 
+@extend_schema_view(destroy=extend_schema(responses={200: s.JobSerializer}))
 class JobViewSet(CatalogueViewSet):
     """Jobs (namespace + name). DELETE archives."""
 
@@ -318,9 +326,8 @@ class JobViewSet(CatalogueViewSet):
     def update_entity(self, instance, data):
         return services.job_update(actor=self.request.user, job=instance, data=data)
 
-    def destroy(self, request, *args, **kwargs):
-        job = services.job_archive(actor=request.user, job=self.get_object())
-        return Response(self.get_serializer(job).data)
+    def archive_entity(self, instance):
+        return services.job_archive(actor=self.request.user, job=instance)
 
 
 class RunFilter(filters.FilterSet):

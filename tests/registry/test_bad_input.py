@@ -297,3 +297,20 @@ def test_finished_run_cannot_be_reopened(api, pipeline):
 
 def test_non_integer_version_in_path_is_404(api, owner, credit_version):
     assert api(owner).get(VERSIONS + "one/").status_code == 404
+
+
+def test_nul_characters_in_the_query_are_refused(api, owner):
+    response = api(owner).get("/api/v1/models/?name=a%00b")
+    assert response.status_code == 400
+    assert "NUL" in _errors(response)[0]["message"]
+
+
+def test_an_integer_beyond_the_database_range_is_a_400_not_a_500(api, pipeline):
+    response = api(pipeline).get("/api/v1/features/?dataset=99999999999999999999999")
+    assert response.status_code == 400
+
+
+def test_unknown_api_path_answers_json_404(api, owner):
+    response = api(owner).get("/api/v1/datasets/abc/versions/")
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] == "not_found"

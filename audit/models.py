@@ -51,3 +51,38 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}:{self.object_id} by {self.actor_username or '-'}"
+
+
+class AuditSeal(models.Model):
+    """The chain: event number `seq` (1, 2, 3 … no gap) links to the one before by hash.
+
+    Written once by the sealer, never updated (database triggers refuse UPDATE, DELETE and
+    TRUNCATE, as on events). hash = sha256(prev_hash + canonical JSON of the event).
+    """
+
+    seq = models.BigIntegerField(primary_key=True)
+    event = models.OneToOneField(AuditEvent, on_delete=models.PROTECT, related_name="seal")
+    prev_hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64, unique=True)
+    sealed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.hash[:12]}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement of the chain's head that an auditor keeps outside the system."""
+
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    mac = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint at #{self.seq}"

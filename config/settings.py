@@ -137,6 +137,15 @@ SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
+# --- Audit ----------------------------------------------------------------------------------
+# Key for HMAC-signed checkpoints (`manage.py audit_checkpoint`); keep a copy with the auditors.
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
+# Seal right after each commit that recorded events (non-blocking); the beat task sweeps too.
+AUDIT_SEAL_ON_COMMIT = env.bool("AUDIT_SEAL_ON_COMMIT", default=True)
+CELERY_BEAT_SCHEDULE = {
+    "audit-seal": {"task": "audit.tasks.seal_audit_log", "schedule": 1.0},
+}
+
 # --- Lineage --------------------------------------------------------------------------------
 LINEAGE_MAX_INFLATED_BYTES = env.int("LINEAGE_MAX_INFLATED_BYTES", default=20 * 1024 * 1024)
 LINEAGE_MAX_BATCH_EVENTS = env.int("LINEAGE_MAX_BATCH_EVENTS", default=500)

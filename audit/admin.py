@@ -1,8 +1,36 @@
 """Read-only audit log in the admin: no add, change or delete, for anyone."""
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 
 from audit.models import AuditEvent
+from core import context
+
+
+class ActingUserMixin:
+    """Saves made here name the signed-in admin as the actor of their audit events."""
+
+    def changeform_view(self, request, *args, **kwargs):
+        with context.bound(**{**context.current(), "admin_user": request.user}):
+            return super().changeform_view(request, *args, **kwargs)
+
+
+User = get_user_model()
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class AuditedUserAdmin(ActingUserMixin, UserAdmin):
+    def has_delete_permission(self, request, obj=None):
+        return False  # people leave; their accounts are deactivated, the record stays
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(ActingUserMixin, GroupAdmin):
+    pass
 
 
 @admin.register(AuditEvent)

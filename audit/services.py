@@ -57,6 +57,7 @@ def audit_record(
         raise RuntimeError("audit_record must run inside the writer's transaction")
     ctx = context.current()
     channel = ctx.pop("channel", "system")
+    ctx.pop("admin_user", None)
     default_type, default_id, default_repr = _describe(target)
     actor_user = actor if getattr(actor, "is_authenticated", False) else None
     event = AuditEvent.objects.create(

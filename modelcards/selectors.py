@@ -9,6 +9,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from audit.selectors import verify_chain
+from audit.services import audit_seal
 from lineage import nodes
 from lineage.models import Edge, Relation
 from lineage.selectors import lineage_svg
@@ -80,20 +82,39 @@ def training_data(version: ModelVersion) -> list[dict[str, Any]]:
 
 
 def audit_trail(version: ModelVersion) -> list[dict[str, Any]]:
-    """This version's audit events, oldest first."""
-    events = AuditEvent.objects.filter(
-        object_type="registry.modelversion", object_id=str(version.pk)
-    ).order_by("id")
-    return [
-        {
-            "seq": getattr(event, "seq", None) or event.pk,
-            "occurred_at": event.occurred_at,
-            "actor": event.actor_username or "system",
-            "action": event.action,
-            "hash": (getattr(event, "hash", "") or "")[:12] or "pending",
-        }
-        for event in events
-    ]
+    """This version's audit events, oldest first, with their place in the chain."""
+    events = (
+        AuditEvent.objects.filter(object_type="registry.modelversion", object_id=str(version.pk))
+        .select_related("seal")
+        .order_by("id")
+    )
+    trail = []
+    for event in events:
+        seal = getattr(event, "seal", None)
+        trail.append(
+            {
+                "seq": seal.seq if seal else "pending",
+                "occurred_at": event.occurred_at,
+                "actor": event.actor_username or "system",
+                "action": event.action,
+                "hash": seal.hash[:16] if seal else "not sealed yet",
+            }
+        )
+    return trail
+
+
+def chain_status() -> dict[str, Any]:
+    """The audit chain's verification at this moment (sealing first)."""
+    audit_seal(wait=True)
+    result = verify_chain()
+    if result.ok:
+        detail = (
+            f"{result.checked} events verified; head seq {result.head_seq}, "
+            f"hash {result.head_hash[:16]}…"
+        )
+    else:
+        detail = f"broken at seq {result.broken_seq}: {result.reason}"
+    return {"ok": result.ok, "detail": detail}
 
 
 def card_context(version: ModelVersion) -> dict[str, Any]:
@@ -119,5 +140,5 @@ def card_context(version: ModelVersion) -> dict[str, Any]:
         "lineage_drawing": _data_uri_svg(lineage_svg([node], node, max_drawn=40)),
         "approvals": [],
         "audit_trail": audit_trail(version),
-        "chain": {"ok": None, "detail": NOT_PROVIDED},
+        "chain": chain_status(),
     }

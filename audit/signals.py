@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_save
+from django.db.models.signals import m2m_changed, post_save, pre_save
 
 from audit.services import audit_record
 from core import context
@@ -51,15 +51,32 @@ def _admin_actor():
     return context.current().get("admin_user")
 
 
+def on_user_saving(sender, instance, raw=False, **kwargs):
+    """Remember the governed fields as they were, to record only real changes."""
+    if raw or instance.pk is None:
+        instance._audit_before = None
+        return
+    before = sender.objects.filter(pk=instance.pk).values(*USER_FIELDS).first()
+    instance._audit_before = before
+
+
 def on_user_saved(sender, instance, created, update_fields=None, raw=False, **kwargs):
     if raw or (update_fields is not None and set(update_fields) <= {"last_login"}):
         return  # a sign-in's last_login stamp is recorded as the sign-in itself
+    before = getattr(instance, "_audit_before", None) or {}
+    changes = {
+        f: [before.get(f), getattr(instance, f)]
+        for f in USER_FIELDS
+        if created or before.get(f) != getattr(instance, f)
+    }
+    if not changes and not created:
+        return  # saved without a governed change (a password change is recorded as such)
     with transaction.atomic():
         audit_record(
-            actor=None,
-            action="auth.user.created" if created else "auth.user.saved",
+            actor=_admin_actor(),
+            action="auth.user.created" if created else "auth.user.updated",
             target=instance,
-            changes={f: getattr(instance, f) for f in USER_FIELDS},
+            changes=changes,
         )
 
 
@@ -77,7 +94,7 @@ def on_groups_changed(sender, instance, action, reverse, model, pk_set, **kwargs
     with transaction.atomic():
         for user in users:
             audit_record(
-                actor=None,
+                actor=_admin_actor(),
                 action=f"auth.membership.{verb}",
                 target=user,
                 changes={"groups": sorted(g.name for g in groups)},
@@ -89,5 +106,6 @@ def connect() -> None:
     user_logged_in.connect(on_login, dispatch_uid="audit.login")
     user_logged_out.connect(on_logout, dispatch_uid="audit.logout")
     user_login_failed.connect(on_login_failed, dispatch_uid="audit.login_failed")
+    pre_save.connect(on_user_saving, sender=User, dispatch_uid="audit.user_saving")
     post_save.connect(on_user_saved, sender=User, dispatch_uid="audit.user_saved")
     m2m_changed.connect(on_groups_changed, sender=User.groups.through, dispatch_uid="audit.groups")

@@ -124,4 +124,6 @@ class CataloguePermissions(DjangoModelPermissions):
         "GET": ["%(app_label)s.view_%(model_name)s"],
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
         "OPTIONS": [],
+        # DELETE archives: a change, not a deletion.
+        "DELETE": ["%(app_label)s.change_%(model_name)s"],
     }

@@ -286,3 +286,40 @@ def test_verify_endpoint_reports_the_chain(api, auditor):
     _events(3)
     body = api(auditor).get("/api/v1/audit/verify").json()
     assert body["ok"] is True and body["checked"] >= 3 and body["pending"] == 0
+
+
+@pytest.mark.postgres
+def test_the_application_role_cannot_rewrite_or_unprotect_the_log(db):
+    """The role audit_db_role describes can append, but neither change nor disable triggers."""
+    from io import StringIO
+
+    out = StringIO()
+    call_command("audit_db_role", "modelgov_test_app", stdout=out)
+    _events(1)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP ROLE IF EXISTS modelgov_test_app")
+        for statement in out.getvalue().splitlines():
+            if statement and not statement.startswith("--"):
+                cursor.execute(statement)
+    try:
+        for sql, expected in [
+            (
+                "INSERT INTO audit_auditcheckpoint (seq, hash, mac, created_at) "
+                "VALUES (0, 'x', 'y', now())",
+                None,
+            ),
+            ("UPDATE audit_auditevent SET action = 'forged'", "permission denied"),
+            ("ALTER TABLE audit_auditevent DISABLE TRIGGER USER", "must be owner"),
+            ("TRUNCATE audit_auditevent", "permission denied"),
+        ]:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL ROLE modelgov_test_app")
+                if expected is None:
+                    cursor.execute(sql)
+                else:
+                    with pytest.raises(DatabaseError, match=expected):
+                        cursor.execute(sql)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP OWNED BY modelgov_test_app")
+            cursor.execute("DROP ROLE modelgov_test_app")

@@ -33,10 +33,27 @@ class AuditedGroupAdmin(ActingUserMixin, GroupAdmin):
     pass
 
 
+class SealedFilter(admin.SimpleListFilter):
+    title = "chain"
+    parameter_name = "sealed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Sealed"), ("no", "Pending")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(seal__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only for everyone; `?object_type=app.model&object_id=pk` lists one object's
+    history (the registry's "Audit history" links)."""
+
     list_display = [
         "id",
+        "seq",
         "occurred_at",
         "actor_username",
         "channel",
@@ -45,12 +62,29 @@ class AuditEventAdmin(admin.ModelAdmin):
         "object_id",
         "object_repr",
     ]
-    list_filter = ["channel", "actor_kind", "action", "object_type"]
-    search_fields = ["action", "actor_username", "object_repr", "object_id"]
+    list_filter = [SealedFilter, "channel", "actor_kind", "action", "object_type"]
+    search_fields = ["action", "actor_username", "object_repr", "=object_id"]
     date_hierarchy = "occurred_at"
+    list_select_related = ["seal"]
+    show_full_result_count = False  # counting millions of rows on every page is wasted work
+
+    @admin.display(description="seq", ordering="seal__seq")
+    def seq(self, obj):
+        seal = getattr(obj, "seal", None)
+        return seal.seq if seal else "pending"
+
+    @admin.display(description="prev hash")
+    def prev_hash(self, obj):
+        seal = getattr(obj, "seal", None)
+        return seal.prev_hash if seal else "-"
+
+    @admin.display(description="hash")
+    def hash(self, obj):
+        seal = getattr(obj, "seal", None)
+        return seal.hash if seal else "-"
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return [f.name for f in self.model._meta.fields] + ["seq", "prev_hash", "hash"]
 
     def has_view_permission(self, request, obj=None):
         user = request.user

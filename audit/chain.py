@@ -1,17 +1,33 @@
 """The hash chain (pure): the canonical form of an event and the hash that links it.
 
-Canonical form: the JSON (core.canonical: sorted keys, no spaces, UTF-8, UTC timestamps as
-`YYYY-MM-DDTHH:MM:SS.ffffffZ`, integers as integers, floats in shortest round-trip form, no
-NaN) of the object {seq, id, occurred_at, actor_id, actor_username, actor_kind, channel,
-action, object_type, object_id, object_repr, changes, context} built from the row *as read
-back from the database*, so that what is hashed is exactly what is stored.
-hash = sha256_hex(prev_hash + canonical JSON); the first event's prev_hash is 64 zeros.
+Canonical form of an event — the JSON text (core.canonical: keys sorted, no white space,
+UTF-8 not ASCII-escaped, NaN/Infinity refused) of the object
+
+    {action, actor_id, actor_kind, actor_username, changes, channel, context, id,
+     object_id, object_repr, object_type, occurred_at, seq}
+
+built from the row *as read back from the database*, so that what is hashed is exactly what
+is stored:
+
+* ``occurred_at``: UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` — always six fraction digits, which is
+  the column's precision on PostgreSQL (timestamptz) and SQLite (ISO text) alike;
+* ``changes`` and ``context``: the stored JSON parsed and re-serialised canonically (nested
+  keys sorted); integers print as integers, floats in Python's shortest round-trip form
+  (``0.1``, ``1e+20``), strings with JSON escapes only where JSON requires them;
+* ``actor_id``, ``id``, ``seq``: integers (``actor_id`` may be null); the rest strings.
+
+``hash = sha256_hex(prev_hash + canonical JSON)`` over UTF-8; the first event's ``prev_hash``
+is 64 zeros. ``event_document`` is the definition; ``document`` is the same text assembled
+directly from a database row (tests prove the two agree), fast enough to seal and verify
+hundreds of thousands of events per second.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 from core.canonical import canonical_json
@@ -32,13 +48,98 @@ FIELDS = (
     "context",
 )
 
+# The event columns, in FIELDS order, as the sealer and the verifier select them (alias e).
+_PG_COLUMNS = (
+    "e.id, to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+    "e.actor_id, e.actor_username, e.actor_kind, e.channel, e.action, e.object_type, "
+    "e.object_id, e.object_repr, e.changes, e.context"
+)
+_SQLITE_COLUMNS = (
+    "e.id, e.occurred_at, e.actor_id, e.actor_username, e.actor_kind, e.channel, e.action, "
+    "e.object_type, e.object_id, e.object_repr, e.changes, e.context"
+)
+
+
+def event_columns(vendor: str) -> str:
+    return _PG_COLUMNS if vendor == "postgresql" else _SQLITE_COLUMNS
+
 
 def event_document(seq: int, row: dict[str, Any]) -> str:
+    """The canonical form, by definition (row as the ORM reads it)."""
     return canonical_json({"seq": seq, **{field: row[field] for field in FIELDS}})
 
 
 def link(prev_hash: str, seq: int, row: dict[str, Any]) -> str:
-    return hashlib.sha256((prev_hash + event_document(seq, row)).encode("utf-8")).hexdigest()
+    return digest(prev_hash, event_document(seq, row))
+
+
+def digest(prev_hash: str, document_text: str) -> str:
+    return hashlib.sha256((prev_hash + document_text).encode("utf-8")).hexdigest()
+
+
+_string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) does to a str
+_canonical_value = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+if json.encoder.c_make_encoder is not None:
+    # The same C encoder JSONEncoder.encode builds on every call, built once (no circular
+    # check: JSON parsed from the database cannot be circular).
+    _chunks = json.encoder.c_make_encoder(None, None, _string, None, ":", ",", True, False, False)
+
+    def _canonical_value(value: Any) -> str:  # noqa: F811 - the fast twin of the above
+        return "".join(_chunks(value, 0))
+
+
+def _timestamp(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if len(value) == 27 and value[10] == "T" and value[-1] == "Z":
+        return value  # already canonical (PostgreSQL's to_char above)
+    # SQLite keeps naive UTC text, "YYYY-MM-DD HH:MM:SS[.ffffff]".
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return _timestamp(parsed)
+
+
+def _json(value: Any) -> str:
+    if isinstance(value, str):
+        if value == "{}":
+            return value
+        value = json.loads(value)
+    return _canonical_value(value)
+
+
+def _int(value: int | None) -> str:
+    return "null" if value is None else str(int(value))
+
+
+def document(seq: int, row: tuple) -> str:
+    """The canonical form assembled from a row selected with `event_columns` (keys in sorted
+    order, each value encoded exactly as canonical_json would)."""
+    (
+        event_id,
+        occurred_at,
+        actor_id,
+        actor_username,
+        actor_kind,
+        channel,
+        action,
+        object_type,
+        object_id,
+        object_repr,
+        changes,
+        context,
+    ) = row
+    return (
+        f'{{"action":{_string(action)},"actor_id":{_int(actor_id)},'
+        f'"actor_kind":{_string(actor_kind)},"actor_username":{_string(actor_username)},'
+        f'"changes":{_json(changes)},"channel":{_string(channel)},'
+        f'"context":{_json(context)},"id":{_int(event_id)},'
+        f'"object_id":{_string(object_id)},"object_repr":{_string(object_repr)},'
+        f'"object_type":{_string(object_type)},'
+        f'"occurred_at":"{_timestamp(occurred_at)}","seq":{int(seq)}}}'
+    )
 
 
 def checkpoint_mac(key: str, seq: int, head: str) -> str:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def audit_maintenance(connection) -> Iterator[None]:
-    """Let this session empty the audit tables. On PostgreSQL it works only for superusers."""
+    """Let this session empty the audit tables. On PostgreSQL it lets only TRUNCATE through,
+    and only for a superuser or the tables' owner (migration 0005)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET modelgov.audit_maintenance = 'on'")

@@ -42,12 +42,16 @@ class AuditEvent(models.Model):
     object_repr = models.CharField(max_length=200, blank=True)
     changes = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
-    # PostgreSQL transaction id of the writer; the sealer orders and gates on it.
-    txid = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # PostgreSQL transaction id of the writer; the sealer orders and gates on it (index below).
+    txid = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            # The sealer walks unsealed events in (txid, id) order from the last sealed one.
+            models.Index(fields=["txid", "id"], name="audit_txid_id_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}:{self.object_id} by {self.actor_username or '-'}"
@@ -61,7 +65,11 @@ class AuditSeal(models.Model):
     """
 
     seq = models.BigIntegerField(primary_key=True)
-    event = models.OneToOneField(AuditEvent, on_delete=models.PROTECT, related_name="seal")
+    # No database foreign key (migration 0007): events are never deleted, and verification
+    # reports a seal whose event is missing.
+    event = models.OneToOneField(
+        AuditEvent, on_delete=models.PROTECT, related_name="seal", db_constraint=False
+    )
     prev_hash = models.CharField(max_length=64, unique=True)
     hash = models.CharField(max_length=64, unique=True)
     sealed_at = models.DateTimeField()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from audit import chain
 from audit.models import AuditEvent, AuditSeal
@@ -32,6 +36,7 @@ class Verification:
     pending: int
     broken_seq: int | None = None
     reason: str = ""
+    pending_age: float | None = None  # seconds the oldest pending event has waited
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,12 +45,61 @@ class Verification:
             "head_seq": self.head_seq,
             "head_hash": self.head_hash,
             "pending": self.pending,
+            "pending_age_seconds": self.pending_age,
             "broken_seq": self.broken_seq,
             "reason": self.reason or None,
         }
 
 
-SEAL_COLUMNS = ["seq", "prev_hash", "hash", *[f"event__{f}" for f in chain.FIELDS]]
+VERIFY_BATCH = 20_000
+
+
+def _fetch_seal_rows(start: int, to_seq: int | None) -> list[tuple]:
+    columns = chain.event_columns(connection.vendor)
+    upper = "AND s.seq <= %s " if to_seq is not None else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.seq, s.prev_hash, s.hash, {columns} FROM audit_auditseal s "
+            "LEFT JOIN audit_auditevent e ON e.id = s.event_id "
+            f"WHERE s.seq >= %s {upper}ORDER BY s.seq LIMIT %s",
+            [start, *([to_seq] if to_seq is not None else []), VERIFY_BATCH],
+        )
+        return cursor.fetchall()
+
+
+def _close_connection() -> None:
+    connection.close()  # resolved in the calling thread: that thread's connection
+
+
+def _seal_rows(from_seq: int, to_seq: int | None) -> Iterator[tuple]:
+    """(seq, prev_hash, hash, *event columns) in seq order, in keyset batches (constant
+    memory, no server-side cursor). Event columns are None when the event row is gone.
+
+    Outside a transaction on PostgreSQL the next batch is fetched on a second connection
+    while this one is hashed (seals are append-only, so batches cannot disagree); inside a
+    transaction, whose uncommitted rows another connection would not see, one at a time."""
+    if connection.in_atomic_block or connection.vendor != "postgresql":
+        start = from_seq
+        while True:
+            rows = _fetch_seal_rows(start, to_seq)
+            yield from rows
+            if len(rows) < VERIFY_BATCH:
+                return
+            start = rows[-1][0] + 1
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-verify")
+    try:
+        future = pool.submit(_fetch_seal_rows, from_seq, to_seq)
+        while future is not None:
+            rows = future.result()
+            future = (
+                pool.submit(_fetch_seal_rows, rows[-1][0] + 1, to_seq)
+                if len(rows) == VERIFY_BATCH
+                else None
+            )
+            yield from rows
+    finally:
+        pool.submit(_close_connection).result()  # the helper thread's own connection
+        pool.shutdown()
 
 
 def verify_chain(*, from_seq: int = 1, to_seq: int | None = None) -> Verification:
@@ -58,12 +112,10 @@ def verify_chain(*, from_seq: int = 1, to_seq: int | None = None) -> Verificatio
             return _result(False, 0, from_seq - 1, "", from_seq - 1, "missing seq")
     else:
         previous = chain.GENESIS
-    seals = AuditSeal.objects.filter(seq__gte=from_seq).order_by("seq")
-    if to_seq is not None:
-        seals = seals.filter(seq__lte=to_seq)
     expected, checked, head_hash = from_seq, 0, previous
-    for row in seals.values_list(*SEAL_COLUMNS).iterator(chunk_size=10_000):
-        seq, prev_hash, digest = row[0], row[1], row[2]
+    document, digest = chain.document, chain.digest
+    for row in _seal_rows(from_seq, to_seq):
+        seq, prev_hash, stored = row[0], row[1], row[2]
         if seq != expected:
             return _result(
                 False, checked, expected - 1, head_hash, expected, f"missing seq {expected}"
@@ -77,8 +129,11 @@ def verify_chain(*, from_seq: int = 1, to_seq: int | None = None) -> Verificatio
                 seq,
                 "broken link: prev_hash does not match the previous hash",
             )
-        event = dict(zip(chain.FIELDS, row[3:], strict=True))
-        if chain.link(prev_hash, seq, event) != digest:
+        if row[3] is None:
+            return _result(
+                False, checked, expected - 1, head_hash, seq, f"missing event for seq {seq}"
+            )
+        if digest(prev_hash, document(seq, row[3:])) != stored:
             return _result(
                 False,
                 checked,
@@ -87,7 +142,7 @@ def verify_chain(*, from_seq: int = 1, to_seq: int | None = None) -> Verificatio
                 seq,
                 "changed content: the event no longer matches its hash",
             )
-        previous = head_hash = digest
+        previous = head_hash = stored
         expected += 1
         checked += 1
     if to_seq is not None and expected <= to_seq:
@@ -102,6 +157,7 @@ def _result(ok, checked, head_seq, head_hash, broken, reason) -> Verification:
         head_seq=head_seq,
         head_hash=head_hash,
         pending=pending_count(),
+        pending_age=oldest_pending_age(),
         broken_seq=broken,
         reason=reason,
     )
@@ -125,9 +181,28 @@ def verify_checkpoint(*, seq: int, head: str, mac: str) -> Verification:
     return result
 
 
+def _pending() -> QuerySet[AuditEvent]:
+    """Events after the last sealed one in the sealer's order (an index range scan)."""
+    head = AuditSeal.objects.order_by("-seq").values("event_id", "event__txid").first()
+    events = AuditEvent.objects.all()
+    if head is None:
+        return events
+    if connection.vendor == "postgresql":
+        return events.extra(
+            where=["(txid, id) > (%s, %s)"], params=[head["event__txid"], head["event_id"]]
+        )
+    return events.filter(id__gt=head["event_id"])
+
+
 def pending_count() -> int:
     """Events recorded but not sealed yet."""
-    return AuditEvent.objects.filter(seal__isnull=True).count()
+    return _pending().count()
+
+
+def oldest_pending_age() -> float | None:
+    """Sealing lag as it stands: how long the oldest unsealed event has waited (seconds)."""
+    oldest = _pending().order_by("occurred_at").values_list("occurred_at", flat=True).first()
+    return None if oldest is None else round((timezone.now() - oldest).total_seconds(), 3)
 
 
 def events_for(user: Any) -> QuerySet[AuditEvent]:

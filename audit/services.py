@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit import chain
-from audit.models import ActorKind, AuditCheckpoint, AuditEvent, AuditSeal
+from audit.models import ActorKind, AuditCheckpoint, AuditEvent
 from core import context
 
 logger = logging.getLogger(__name__)
@@ -60,38 +63,81 @@ def audit_record(
     ctx.pop("admin_user", None)
     default_type, default_id, default_repr = _describe(target)
     actor_user = actor if getattr(actor, "is_authenticated", False) else None
-    event = AuditEvent.objects.create(
+    event = AuditEvent(
         occurred_at=timezone.now(),
         actor=actor_user,
         actor_username=actor_user.get_username() if actor_user else "",
         actor_kind=_actor_kind(actor_user),
         channel=channel,
         action=action,
-        object_type=object_type if object_type is not None else default_type,
-        object_id=object_id if object_id is not None else default_id,
+        object_type=(object_type if object_type is not None else default_type)[:100],
+        object_id=(object_id if object_id is not None else default_id)[:64],
         object_repr=(object_repr if object_repr is not None else default_repr)[:200],
         changes=changes or {},
         context={k: v for k, v in ctx.items() if v is not None},
-        txid=_current_txid(),
     )
+    _insert(event)
     _seal_after_commit()
     return event
 
 
-def _current_txid() -> int | None:
-    if connection.vendor != "postgresql":
-        return None
+_INSERT = (
+    "INSERT INTO audit_auditevent (occurred_at, actor_id, actor_username, actor_kind, channel, "
+    "action, object_type, object_id, object_repr, changes, context, txid) VALUES "
+)
+# PostgreSQL: the writer's transaction id, evaluated inside the INSERT (no extra round trip).
+_PG_INSERT = _INSERT + (
+    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, "
+    "pg_current_xact_id()::text::bigint) RETURNING id, txid"
+)
+_SQLITE_INSERT = _INSERT + "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL)"
+
+
+def _insert(event: AuditEvent) -> None:
+    """One plain INSERT (the ORM's save machinery costs as much as the write it audits)."""
+    params = [
+        connection.ops.adapt_datetimefield_value(event.occurred_at),
+        event.actor_id,
+        event.actor_username,
+        event.actor_kind,
+        event.channel,
+        event.action,
+        event.object_type,
+        event.object_id,
+        event.object_repr,
+        # NaN/Infinity are not JSON: refused here on every database (PostgreSQL would refuse
+        # them anyway, SQLite would store text the chain cannot hash).
+        json.dumps(event.changes, cls=DjangoJSONEncoder, allow_nan=False),
+        json.dumps(event.context, cls=DjangoJSONEncoder, allow_nan=False),
+    ]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_xact_id()::text::bigint")
-        return cursor.fetchone()[0]
+        if connection.vendor == "postgresql":
+            cursor.execute(_PG_INSERT, params)
+            event.id, event.txid = cursor.fetchone()
+        else:
+            cursor.execute(_SQLITE_INSERT, params)
+            event.id = cursor.lastrowid
+    event._state.adding = False
+    event._state.db = connection.alias
+
+
+_last_seal_attempt = 0.0
 
 
 def _seal_hook() -> None:
-    if getattr(settings, "AUDIT_SEAL_ON_COMMIT", True):
-        try:
-            audit_seal(wait=False)
-        except Exception:  # noqa: BLE001 - the periodic sealer and verify catch up
-            logger.exception("sealing after commit failed; the periodic sealer will retry")
+    """After a commit that recorded events: seal now, unless this process already tried
+    within AUDIT_SEAL_INTERVAL seconds (then a later commit or the beat task does it)."""
+    global _last_seal_attempt
+    if not getattr(settings, "AUDIT_SEAL_ON_COMMIT", True):
+        return
+    now = time.monotonic()
+    if now - _last_seal_attempt < getattr(settings, "AUDIT_SEAL_INTERVAL", 0.0):
+        return
+    _last_seal_attempt = now
+    try:
+        audit_seal(wait=False)
+    except Exception:  # noqa: BLE001 - the periodic sealer and verify catch up
+        logger.exception("sealing after commit failed; the periodic sealer will retry")
 
 
 def _seal_after_commit() -> None:
@@ -107,7 +153,6 @@ class SealResult:
     head_seq: int = 0
     head_hash: str = chain.GENESIS
     skipped: bool = False
-    lags: list[float] = field(default_factory=list)
 
 
 def _lock(cursor, wait: bool) -> bool:
@@ -144,46 +189,60 @@ def audit_seal(*, wait: bool = True, batch: int = SEAL_BATCH) -> SealResult:
     return result
 
 
-EVENT_COLUMNS = ("id", *[f for f in chain.FIELDS if f != "id"])
-
-
 @transaction.atomic
 def _seal_batch(batch: int, result: SealResult) -> int:
-    head = (
-        AuditSeal.objects.order_by("-seq").values("seq", "hash", "event_id", "event__txid").first()
-    )
-    seq, prev = (head["seq"], head["hash"]) if head else (0, chain.GENESIS)
-    events = AuditEvent.objects.order_by("id")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            horizon = cursor.fetchone()[0]
-        events = AuditEvent.objects.filter(txid__lt=horizon).order_by("txid", "id")
-        if head:
-            last = (head["event__txid"], head["event_id"])
-            events = events.filter(
-                models.Q(txid__gt=last[0]) | models.Q(txid=last[0], id__gt=last[1])
-            )
-    elif head:
-        events = events.filter(id__gt=head["event_id"])
-    rows = list(events.values(*EVENT_COLUMNS)[:batch])
-    if not rows:
-        result.head_seq, result.head_hash = seq, prev
-        return 0
-    now = timezone.now()
-    seals = []
-    for row in rows:
-        seq += 1
-        digest = chain.link(prev, seq, row)
-        seals.append(
-            AuditSeal(seq=seq, event_id=row["id"], prev_hash=prev, hash=digest, sealed_at=now)
+    vendor = connection.vendor
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.seq, s.hash, s.event_id, e.txid FROM audit_auditseal s "
+            "JOIN audit_auditevent e ON e.id = s.event_id ORDER BY s.seq DESC LIMIT 1"
         )
-        result.lags.append((now - row["occurred_at"]).total_seconds())
-        prev = digest
-    AuditSeal.objects.bulk_create(seals)
+        head = cursor.fetchone()
+        seq, prev = (head[0], head[1]) if head else (0, chain.GENESIS)
+        columns = chain.event_columns(vendor)
+        if vendor == "postgresql":
+            # Only events no running transaction can still precede (txid below the snapshot's
+            # xmin), from the last sealed one on, in (txid, id) order: an index range scan.
+            after = "AND (e.txid, e.id) > (%s, %s) " if head else ""
+            cursor.execute(
+                f"SELECT {columns} FROM audit_auditevent e "
+                "WHERE e.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
+                f"{after}ORDER BY e.txid, e.id LIMIT %s",
+                [head[3], head[2], batch] if head else [batch],
+            )
+        else:
+            # SQLite serialises writers: every committed event, in id order.
+            cursor.execute(
+                f"SELECT {columns} FROM audit_auditevent e WHERE e.id > %s ORDER BY e.id LIMIT %s",
+                [head[2] if head else 0, batch],
+            )
+        rows = cursor.fetchall()
+        if not rows:
+            result.head_seq, result.head_hash = seq, prev
+            return 0
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        seals = []
+        for row in rows:
+            seq += 1
+            digest = chain.digest(prev, chain.document(seq, row))
+            seals.append((seq, row[0], prev, digest, now))
+            prev = digest
+        _insert_seals(cursor, seals)
     result.sealed += len(seals)
     result.head_seq, result.head_hash = seq, prev
     return len(seals)
+
+
+def _insert_seals(cursor, seals: list[tuple]) -> None:
+    columns = "(seq, event_id, prev_hash, hash, sealed_at)"
+    if connection.vendor == "postgresql":
+        with cursor.cursor.copy(f"COPY audit_auditseal {columns} FROM STDIN") as copy:
+            for seal in seals:
+                copy.write_row(seal)
+    else:
+        cursor.executemany(
+            f"INSERT INTO audit_auditseal {columns} VALUES (%s, %s, %s, %s, %s)", seals
+        )
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ from django.db import connection
 from audit import selectors
 from audit.models import AuditEvent, AuditSeal
 from audit.services import audit_seal
+from tests.audit.sealing import seal_all
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES, WRITES_PER_THREAD = 4, 125  # 4 processes × 4 threads × 125 = 2,000 writes
@@ -67,7 +68,7 @@ def test_concurrent_writers_and_sealers_give_a_gapless_verifiable_chain(tmp_path
     stop.set()
     for thread in sealers:
         thread.join(timeout=60)
-    audit_seal()
+    seal_all()
 
     rolled_back_per_thread = sum(1 for n in range(WRITES_PER_THREAD) if n % 10 == 3)
     assert committed == PROCESSES * 4 * (WRITES_PER_THREAD - rolled_back_per_thread)

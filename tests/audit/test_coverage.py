@@ -1,5 +1,7 @@
 """Every write path records exactly one audit event, with the right actor, channel and object."""
 
+from io import StringIO
+
 import pytest
 from django.contrib.auth.models import Group
 
@@ -280,3 +282,80 @@ def test_sign_in_failure_and_sign_out_are_recorded(client, owner):
         ("auth.login.succeeded", owner.pk, "auth"),
         ("auth.logout", owner.pk, "auth"),
     ]
+
+
+def test_revoking_a_grant_through_the_api_records_one_event(api, owner, pipeline, credit_model):
+    client = api(owner)
+    grant = {"user": pipeline.username, "permission": "view_registeredmodel"}
+    client.post("/api/v1/models/credit-scoring/grants/", grant, format="json")
+    before = AuditEvent.objects.count()
+    response = client.post("/api/v1/models/credit-scoring/grants/revoke/", grant, format="json")
+    assert response.status_code == 200, response.content
+    events = _new_events(before)
+    assert [(e.action, e.actor_id, e.channel, e.object_id) for e in events] == [
+        ("registry.permission.revoked", owner.pk, "api", str(credit_model.pk))
+    ]
+
+
+def test_adding_in_the_admin_records_one_event(client, pipeline):
+    client.force_login(pipeline)
+    before = AuditEvent.objects.count()
+    response = client.post(
+        "/admin/registry/job/add/", {"namespace": "airflow", "name": "nightly", "description": ""}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    events = _new_events(before)
+    assert [(e.action, e.actor_id, e.channel, e.object_repr) for e in events] == [
+        ("registry.job.created", pipeline.pk, "admin", "airflow:nightly")
+    ]
+
+
+def test_creating_a_user_in_the_admin_records_one_event_with_its_actor(client, superuser):
+    client.force_login(superuser)
+    before = AuditEvent.objects.count()
+    response = client.post(
+        "/admin/auth/user/add/",
+        {
+            "username": "newcomer",
+            "password1": "a-long-Passphrase-42",
+            "password2": "a-long-Passphrase-42",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    events = _new_events(before)
+    assert [(e.action, e.actor_id, e.channel, e.object_repr) for e in events] == [
+        ("auth.user.created", superuser.pk, "admin", "newcomer")
+    ]
+    assert "password" not in events[0].changes
+
+
+def test_minting_a_token_on_the_command_line_records_one_event(pipeline):
+    from django.core.management import call_command
+
+    before = AuditEvent.objects.count()
+    call_command("issue_token", pipeline.username, "--name", "airflow", stdout=StringIO())
+    events = _new_events(before)
+    assert [(e.action, e.actor_id, e.channel, e.object_repr) for e in events] == [
+        ("registry.api_token.issued", None, "cli", f"airflow for {pipeline.username}")
+    ]
+
+
+def test_the_registry_history_link_lists_that_objects_events(client, superuser, credit_model):
+    client.force_login(superuser)
+    page = client.get(f"/admin/registry/registeredmodel/{credit_model.pk}/change/")
+    link = (
+        f"/admin/audit/auditevent/?object_type=registry.registeredmodel&object_id={credit_model.pk}"
+    )
+    assert link in page.content.decode()
+    history = client.get(
+        "/admin/audit/auditevent/",
+        {"object_type": "registry.registeredmodel", "object_id": credit_model.pk},
+    )
+    assert history.status_code == 200
+    assert "registry.registered_model.created" in history.content.decode()
+    assert list(history.context["cl"].queryset) == list(
+        AuditEvent.objects.filter(
+            object_type="registry.registeredmodel", object_id=str(credit_model.pk)
+        )
+    )

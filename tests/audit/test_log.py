@@ -1,6 +1,8 @@
 """The audit log: recorded once per change, sealed into a chain, append-only, verifiable."""
 
 import json
+import time
+from io import StringIO
 
 import pytest
 from django.core.management import call_command
@@ -12,6 +14,7 @@ from audit.maintenance import audit_maintenance
 from audit.models import AuditEvent, AuditSeal
 from audit.services import audit_record, audit_seal
 from registry import services
+from tests.audit.sealing import seal_all
 
 # Committed transactions, as in production: on PostgreSQL an event can be sealed only once no
 # transaction that began before it is still running — the test's own included.
@@ -51,7 +54,7 @@ def test_recording_outside_a_transaction_is_refused():
 
 def test_sealing_numbers_events_without_gaps_and_links_them(db):
     _events(5)
-    result = audit_seal()
+    result = seal_all()
     seals = list(AuditSeal.objects.order_by("seq"))
     assert [s.seq for s in seals] == list(range(1, len(seals) + 1))
     assert result.head_seq == len(seals) >= 5
@@ -62,7 +65,7 @@ def test_sealing_numbers_events_without_gaps_and_links_them(db):
 
 def test_sealing_twice_seals_nothing_new(db):
     _events(3)
-    audit_seal()
+    seal_all()
     assert audit_seal().sealed == 0
 
 
@@ -72,7 +75,7 @@ def test_pending_events_are_visible_until_sealed(db, api, auditor, settings):
     assert selectors.pending_count() >= 2
     body = api(auditor).get("/api/v1/audit/events").json()
     assert body["results"][0]["sealed"] is False and body["results"][0]["seq"] is None
-    audit_seal()
+    seal_all()
     assert selectors.pending_count() == 0
 
 
@@ -87,7 +90,7 @@ def _raw(sql):
 @pytest.mark.parametrize("table", ["audit_auditevent", "audit_auditseal"])
 def test_raw_sql_update_of_audit_rows_is_refused(db, table):
     _events(1)
-    audit_seal()
+    seal_all()
     column = "action" if table == "audit_auditevent" else "hash"
     with pytest.raises(DatabaseError, match="append-only"):
         _raw(f"UPDATE {table} SET {column} = 'forged'")
@@ -96,7 +99,7 @@ def test_raw_sql_update_of_audit_rows_is_refused(db, table):
 @pytest.mark.parametrize("table", ["audit_auditevent", "audit_auditseal"])
 def test_raw_sql_delete_of_audit_rows_is_refused(db, table):
     _events(1)
-    audit_seal()
+    seal_all()
     with pytest.raises((DatabaseError, IntegrityError), match="append-only"):
         _raw(f"DELETE FROM {table}")
 
@@ -146,7 +149,7 @@ def _tamper(sql, params=()):
 
 def test_changing_one_field_of_one_event_is_named_by_seq(db, capsys):
     _events(6)
-    audit_seal()
+    seal_all()
     target = AuditSeal.objects.get(seq=4)
     _tamper("UPDATE audit_auditevent SET object_repr = 'forged' WHERE id = %s", [target.event_id])
     with pytest.raises(CommandError, match="BROKEN at seq 4: changed content"):
@@ -156,7 +159,7 @@ def test_changing_one_field_of_one_event_is_named_by_seq(db, capsys):
 
 def test_deleting_one_event_reports_the_missing_seq(db):
     _events(6)
-    audit_seal()
+    seal_all()
     target = AuditSeal.objects.get(seq=3)
     _tamper("DELETE FROM audit_auditseal WHERE seq = 3")
     _tamper("DELETE FROM audit_auditevent WHERE id = %s", [target.event_id])
@@ -169,6 +172,7 @@ def test_a_forged_chain_relinked_from_the_middle_fails_the_checkpoint(db, settin
 
     settings.AUDIT_SIGNING_KEY = "auditor-secret"
     _events(6)
+    seal_all()
     call_command("audit_checkpoint")
     checkpoint = json.loads(_last_line_of_checkpoint())
     # Rewrite event 3 and re-link every hash after it, so the chain is internally consistent.
@@ -176,15 +180,13 @@ def test_a_forged_chain_relinked_from_the_middle_fails_the_checkpoint(db, settin
     _tamper(
         "UPDATE audit_auditevent SET object_repr = 'forged' WHERE id = %s", [seals[2]["event_id"]]
     )
-    from audit.selectors import SEAL_COLUMNS
-
     previous = seals[1]["hash"]
-    for row in AuditSeal.objects.filter(seq__gte=3).order_by("seq").values_list(*SEAL_COLUMNS):
-        event = dict(zip(chain.FIELDS, row[3:], strict=True))
-        digest = chain.link(previous, row[0], event)
+    for seal in AuditSeal.objects.filter(seq__gte=3).order_by("seq").select_related("event"):
+        event = {f: getattr(seal.event, f) for f in chain.FIELDS}
+        digest = chain.link(previous, seal.seq, event)
         _tamper(
             "UPDATE audit_auditseal SET prev_hash = %s, hash = %s WHERE seq = %s",
-            [previous, digest, row[0]],
+            [previous, digest, seal.seq],
         )
         previous = digest
     assert selectors.verify_chain().ok  # the forgery is consistent with itself…
@@ -202,6 +204,7 @@ def _last_line_of_checkpoint():
 def test_a_checkpoint_with_a_wrong_signature_is_refused(db, settings):
     settings.AUDIT_SIGNING_KEY = "auditor-secret"
     _events(2)
+    seal_all()
     call_command("audit_checkpoint")
     data = json.loads(_last_line_of_checkpoint())
     data["mac"] = "0" * 64
@@ -212,6 +215,7 @@ def test_a_checkpoint_with_a_wrong_signature_is_refused(db, settings):
 def test_an_intact_chain_verifies_against_its_checkpoint(db, settings, capsys):
     settings.AUDIT_SIGNING_KEY = "auditor-secret"
     _events(3)
+    seal_all()
     call_command("audit_checkpoint")
     _events(2)
     call_command("audit_verify", "--checkpoint", _last_line_of_checkpoint())
@@ -220,7 +224,7 @@ def test_an_intact_chain_verifies_against_its_checkpoint(db, settings, capsys):
 
 def test_verify_from_a_seq(db):
     _events(5)
-    audit_seal()
+    seal_all()
     result = selectors.verify_chain(from_seq=3)
     assert result.ok and result.checked == AuditSeal.objects.count() - 2
 
@@ -271,7 +275,7 @@ def test_cursor_pagination_walks_the_whole_log(api, auditor):
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_export_streams_and_is_itself_recorded(api, auditor, fmt):
     _events(4)
-    audit_seal()
+    seal_all()
     response = api(auditor).get(f"/api/v1/audit/events/export?format={fmt}&action=test.")
     assert response.streaming
     body = b"".join(response.streaming_content).decode()
@@ -282,10 +286,18 @@ def test_export_streams_and_is_itself_recorded(api, auditor, fmt):
     assert AuditEvent.objects.filter(action="audit.export.created", actor=auditor).count() == 1
 
 
-def test_verify_endpoint_reports_the_chain(api, auditor):
+def test_verify_endpoint_seals_then_reports_the_chain(api, auditor, settings):
+    settings.AUDIT_SEAL_ON_COMMIT = False
     _events(3)
-    body = api(auditor).get("/api/v1/audit/verify").json()
-    assert body["ok"] is True and body["checked"] >= 3 and body["pending"] == 0
+    client = api(auditor)
+    body = client.get("/api/v1/audit/verify").json()
+    for _ in range(600):  # other sessions on a shared server may hold sealing back a while
+        if body["pending"] == 0:
+            break
+        time.sleep(0.05)
+        body = client.get("/api/v1/audit/verify").json()
+    assert body["ok"] is True and body["pending"] == 0
+    assert body["checked"] == AuditEvent.objects.count() >= 3
 
 
 @pytest.mark.postgres
@@ -323,3 +335,17 @@ def test_the_application_role_cannot_rewrite_or_unprotect_the_log(db):
         with connection.cursor() as cursor:
             cursor.execute("DROP OWNED BY modelgov_test_app")
             cursor.execute("DROP ROLE modelgov_test_app")
+
+
+def test_verify_endpoint_checks_a_checkpoint(api, auditor, settings):
+    settings.AUDIT_SIGNING_KEY = "auditor-secret"
+    _events(2)
+    seal_all()
+    call_command("audit_checkpoint", stdout=StringIO())
+    client = api(auditor)
+    good = client.get("/api/v1/audit/verify", {"checkpoint": _last_line_of_checkpoint()})
+    assert good.json()["ok"] is True
+    forged = json.loads(_last_line_of_checkpoint()) | {"hash": "f" * 64}
+    bad = client.get("/api/v1/audit/verify", {"checkpoint": json.dumps(forged)}).json()
+    assert bad["ok"] is False and "signature" in bad["reason"]
+    assert client.get("/api/v1/audit/verify", {"checkpoint": "nope"}).status_code == 400

@@ -33,6 +33,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"checked {result.checked} events; head seq {result.head_seq} hash "
             f"{result.head_hash or '-'}; pending {result.pending}"
+            + (f" (oldest {result.pending_age:.1f} s)" if result.pending_age is not None else "")
         )
         if not result.ok:
             raise CommandError(f"BROKEN at seq {result.broken_seq}: {result.reason}")

@@ -1,7 +1,8 @@
 """`flush` (used by test runners to empty databases) — past the audit triggers.
 
-On PostgreSQL the switch works only for a database superuser; the application's role, which
-should not be one, cannot empty the audit log this way either.
+On PostgreSQL the switch works only for a superuser or the tables' owner (who could disable
+the triggers anyway); the application's role is neither, so it cannot empty the audit log
+this way.
 """
 
 from django.core.management.commands.flush import Command as FlushCommand

@@ -142,9 +142,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
 # Seal right after each commit that recorded events (non-blocking); the beat task sweeps too.
 AUDIT_SEAL_ON_COMMIT = env.bool("AUDIT_SEAL_ON_COMMIT", default=True)
+# …at most once per this many seconds per process (later commits and the beat task catch up).
+AUDIT_SEAL_INTERVAL = env.float("AUDIT_SEAL_INTERVAL", default=0.2)
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.tasks.seal_audit_log", "schedule": 1.0},
+    "approvals-expire": {"task": "approvals.tasks.expire_promotion_requests", "schedule": 300.0},
 }
+
+# --- E-mail (promotion notifications) -------------------------------------------------------
+# Console by default (development); set EMAIL_BACKEND and EMAIL_HOST… for real delivery.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="modelgov@localhost")
 
 # --- Lineage --------------------------------------------------------------------------------
 LINEAGE_MAX_INFLATED_BYTES = env.int("LINEAGE_MAX_INFLATED_BYTES", default=20 * 1024 * 1024)

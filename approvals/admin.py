@@ -1,0 +1,290 @@
+"""Approvals in the admin, for risk officers and model validators.
+
+- Approval queue: only the pending requests the signed-in user may decide now (the count is
+  shown on the admin index).
+- A request page with the evidence on one screen — version details, metrics, lineage drawing,
+  gate status, model-card link, policy progress, history — and Approve / Reject buttons that
+  need a comment. Refusals are explained in plain words. Decisions go through the same
+  service as the API.
+- Promotion policies: editable by risk officers and superusers, every edit audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from approvals import selectors, services
+from approvals.models import ApprovalQueue, PromotionPolicy, PromotionRequest
+from approvals.permissions import user_roles
+from audit.models import AuditEvent
+from core.errors import Conflict
+from registry.admin import ServiceAdmin, ServiceForm
+from registry.permissions import can_view_model
+
+EVIDENCE_TEMPLATE = "admin/approvals/promotionrequest/evidence.html"
+
+
+# --- policies -----------------------------------------------------------------------------------
+
+
+class PromotionPolicyForm(ServiceForm):
+    class Meta:
+        model = PromotionPolicy
+        fields = ["required_approvals", "filing_gates", "approval_gates", "expiry_days"]
+
+    def call_service(self, actor):
+        return services.policy_update(actor=actor, policy=self.instance, data=self.changes())
+
+
+@admin.register(PromotionPolicy)
+class PromotionPolicyAdmin(ServiceAdmin):
+    form = PromotionPolicyForm
+    list_display = [
+        "to_stage",
+        "risk_tier",
+        "required_approvals",
+        "filing_gates",
+        "approval_gates",
+        "expiry_days",
+        "updated_at",
+    ]
+    list_filter = ["to_stage", "risk_tier"]
+    readonly_fields = ["to_stage", "risk_tier", "updated_at"]
+    fields = [
+        "to_stage",
+        "risk_tier",
+        "required_approvals",
+        "filing_gates",
+        "approval_gates",
+        "expiry_days",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False  # one policy per (stage, tier), created by the migrations
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("approvals.change_promotionpolicy")
+
+
+# --- requests and the evidence page ------------------------------------------------------------
+
+
+def _model_card_link(version) -> str | None:
+    try:
+        url = reverse("admin:modelcards_modelcard_changelist")
+    except NoReverseMatch:
+        return None
+    return f"{url}?{urlencode({'q': version.content_digest})}"
+
+
+def _lineage_drawing(version) -> str | None:
+    """The lineage drawing (SVG, every label escaped by lineage) or None if unavailable."""
+    try:
+        from lineage import nodes
+        from lineage.selectors import lineage_svg
+    except ImportError:
+        return None
+    node = nodes.model_id(version.model.name, version.version)
+    try:
+        return lineage_svg([node], node)
+    except Exception:  # noqa: BLE001 - the page must show the rest of the evidence
+        return None
+
+
+class DecisionForm(forms.Form):
+    comment = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        max_length=10_000,
+        help_text="Required: say what you checked.",
+    )
+    outcome = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+
+
+class EvidenceMixin:
+    """The one-screen evidence page with the decision form (GET shows, POST decides)."""
+
+    def evidence_view(self, request, object_id: str):
+        promotion = get_object_or_404(
+            selectors.requests_visible_to(request.user).prefetch_related("decisions__decider"),
+            pk=object_id,
+        )
+        if request.method == "POST":
+            return self._post_decision(request, promotion)
+        return self._render(request, promotion, DecisionForm())
+
+    def _post_decision(self, request, promotion: PromotionRequest):
+        form = DecisionForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Write a comment saying what you checked, then decide.")
+            return self._render(request, promotion, form)
+        outcome = form.cleaned_data["outcome"]
+        try:
+            services.promotion_decide(
+                actor=request.user,
+                request=promotion,
+                outcome=outcome,
+                comment=form.cleaned_data["comment"],
+            )
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+        except Conflict as exc:
+            messages.error(request, str(exc.detail))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            promotion.refresh_from_db()
+            version = promotion.version
+            version.refresh_from_db()
+            if promotion.status == "approved":
+                messages.success(
+                    request,
+                    f"Approved. The quorum is met: {version} is now in {version.stage}.",
+                )
+            elif promotion.status == "rejected":
+                messages.success(request, "Rejected. The request is closed.")
+            else:
+                messages.success(request, "Approved. The request waits for more approvals.")
+        return HttpResponseRedirect(request.path)
+
+    def _render(self, request, promotion: PromotionRequest, form: DecisionForm):
+        version = promotion.version
+        blockers = selectors.decision_blockers(request.user, promotion)
+        history = AuditEvent.objects.filter(
+            object_type="approvals.promotionrequest", object_id=str(promotion.pk)
+        ).order_by("id")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Promotion request #{promotion.pk}",
+            "opts": PromotionRequest._meta,
+            "promotion": promotion,
+            "version": version,
+            "model": version.model,
+            "metrics": sorted(version.metrics.items()),
+            "lineage_svg": _lineage_drawing(version),
+            "gates": selectors.gate_status(promotion),
+            "model_card_url": _model_card_link(version),
+            "version_url": reverse("admin:registry_modelversion_change", args=[version.pk]),
+            "progress": selectors.progress(promotion),
+            "decisions": promotion.decisions.all(),
+            "history": history,
+            "transitions": promotion.transitions.select_related("version"),
+            "digest_changed": version.content_digest != promotion.content_digest,
+            "blockers": blockers,
+            "can_decide": not (blockers["approve"] and blockers["reject"]),
+            "form": form,
+            "queue_url": reverse("admin:approvals_approvalqueue_changelist"),
+        }
+        return TemplateResponse(request, EVIDENCE_TEMPLATE, context)
+
+
+@admin.register(PromotionRequest)
+class PromotionRequestAdmin(EvidenceMixin, admin.ModelAdmin):
+    """Every request about a model the user may see; each opens on its evidence page."""
+
+    list_display = [
+        "id",
+        "version",
+        "from_stage",
+        "to_stage",
+        "status",
+        "requester",
+        "created_at",
+        "expires_at",
+    ]
+    list_filter = ["status", "to_stage", "version__model__risk_tier"]
+    search_fields = ["version__model__name", "requester__username", "justification"]
+    list_select_related = ["version__model", "requester"]
+
+    def get_queryset(self, request):
+        return selectors.requests_visible_to(request.user)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return self.evidence_view(request, object_id)
+
+    def has_view_permission(self, request, obj=None):
+        if obj is None:
+            return request.user.is_active and request.user.is_staff
+        return can_view_model(request.user, obj.version.model)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_add_permission(self, request):
+        return False  # filed through the API
+
+    def has_change_permission(self, request, obj=None):
+        return False  # decided on the evidence page, through the service
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApprovalQueue)
+class ApprovalQueueAdmin(admin.ModelAdmin):
+    """Pending requests the signed-in reviewer may decide now."""
+
+    list_display = ["open", "version", "from_stage", "to_stage", "requester", "expires_at"]
+    list_display_links = None
+    list_select_related = ["version__model", "requester"]
+    ordering = ["expires_at"]
+
+    def get_queryset(self, request):
+        return ApprovalQueue.objects.filter(
+            pk__in=selectors.awaiting(request.user).values("pk")
+        ).select_related("version__model", "requester")
+
+    @admin.display(description="Request")
+    def open(self, obj):
+        url = reverse("admin:approvals_promotionrequest_change", args=[obj.pk])
+        return format_html('<a href="{}">Review #{}</a>', url, obj.pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        url = reverse("admin:approvals_promotionrequest_change", args=[object_id])
+        return HttpResponseRedirect(url)
+
+    def _reviewer(self, request) -> bool:
+        user = request.user
+        return user.is_active and user.is_staff and (user.is_superuser or bool(user_roles(user)))
+
+    def has_module_permission(self, request):
+        return self._reviewer(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._reviewer(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# The admin index and sidebar show how many requests await the signed-in user.
+_get_app_list = admin.site.get_app_list
+
+
+def _app_list_with_queue_count(request, app_label: str | None = None) -> list[dict[str, Any]]:
+    app_list = _get_app_list(request, app_label)
+    for app in app_list:
+        for entry in app["models"]:
+            if entry.get("model") is ApprovalQueue:
+                count = selectors.awaiting(request.user).count()
+                entry["name"] = f"Approval queue ({count})"
+    return app_list
+
+
+admin.site.get_app_list = _app_list_with_queue_count

@@ -1,0 +1,62 @@
+"""Demo approvals for `manage.py seed_demo`: demo-validator and demo-risk decide the demo
+models' promotions; churn-predictor v2 waits in demo-risk's queue for the last approval to
+production, and credit-scoring v2 waits in demo-validator's queue for staging.
+Idempotent: a version that has requests already is left alone."""
+
+from django.contrib.auth import get_user_model
+
+from approvals import permissions, services
+from approvals.models import PromotionRequest
+from registry.models import ModelVersion, RegisteredModel
+
+DEMO_MODELS = ("credit-scoring", "churn-predictor", "fraud-detector")
+
+
+def seed(users: dict) -> None:
+    admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
+    scientist = users["demo-scientist"]
+    validator, risk = users["demo-validator"], users["demo-risk"]
+    for model in RegisteredModel.objects.filter(name__in=DEMO_MODELS):
+        for approver in (validator, risk):
+            if admin is not None and not permissions.holds_decide_permission(approver, model):
+                permissions.decide_permission_grant(actor=admin, model=model, grantee=approver)
+
+    churn = _version("churn-predictor", 2)
+    if churn is not None and not PromotionRequest.objects.filter(version=churn).exists():
+        staging = services.promotion_request_file(
+            actor=scientist,
+            version=churn,
+            to_stage="staging",
+            justification="Out-of-time AUC 0.81 on the latest quarter; ready for shadow runs.",
+        )
+        services.promotion_decide(
+            actor=validator,
+            request=staging,
+            outcome="approve",
+            comment="Reproduced the evaluation; metrics and lineage check out.",
+        )
+        production = services.promotion_request_file(
+            actor=scientist,
+            version=churn,
+            to_stage="production",
+            justification="Four weeks in staging without drift; replaces the manual rules.",
+        )
+        services.promotion_decide(
+            actor=validator,
+            request=production,
+            outcome="approve",
+            comment="Staging results match validation; no drift alerts.",
+        )  # the risk officer's approval completes it
+
+    credit = _version("credit-scoring", 2)
+    if credit is not None and not PromotionRequest.objects.filter(version=credit).exists():
+        services.promotion_request_file(
+            actor=scientist,
+            version=credit,
+            to_stage="staging",
+            justification="Retrained on 2026 applications; KS improved from 0.51 to 0.52.",
+        )
+
+
+def _version(model_name: str, number: int) -> ModelVersion | None:
+    return ModelVersion.objects.filter(model__name=model_name, version=number).first()

@@ -1,0 +1,94 @@
+"""E-mails about promotion requests: to eligible approvers when one is filed, to the requester
+when it is decided. Sent by Celery tasks after commit; each (request, kind) is sent once."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from guardian.shortcuts import get_users_with_perms
+
+from approvals.models import PromotionNotification, PromotionRequest, RequestStatus
+from approvals.permissions import DECIDE_CODENAME
+
+logger = logging.getLogger(__name__)
+FILED = "filed"
+DECIDED = "decided"
+
+
+def eligible_approvers(request: PromotionRequest) -> list[Any]:
+    """Active users with an approver role the policy asks for and the object permission on
+    the model, other than the requester and the version's creator."""
+    version = request.version
+    roles = [r for r, n in request.required.items() if n > 0]
+    holders = get_users_with_perms(
+        version.model,
+        only_with_perms_in=[DECIDE_CODENAME],
+        with_superusers=False,
+        with_group_users=True,
+    )
+    return list(
+        get_user_model()
+        .objects.filter(pk__in=[u.pk for u in holders], is_active=True, groups__name__in=roles)
+        .exclude(pk__in=[request.requester_id, version.created_by_id])
+        .distinct()
+        .order_by("username")
+    )
+
+
+def _message(request: PromotionRequest, kind: str) -> tuple[str, str]:
+    version = request.version
+    what = f"{version.model.name} v{version.version}: {request.from_stage} → {request.to_stage}"
+    if kind == FILED:
+        return (
+            f"[modelgov] Promotion request #{request.pk} awaits your decision: {what}",
+            f"{request.requester.get_username()} asks to move {what}.\n\n"
+            f"Justification:\n{request.justification}\n\n"
+            f"Decide it in the admin (Approvals → Approval queue) or through the API: "
+            f"POST /api/v1/promotions/{request.pk}/approve or /reject.\n"
+            f"It expires at {request.expires_at:%Y-%m-%d %H:%M} UTC.",
+        )
+    return (
+        f"[modelgov] Promotion request #{request.pk} {request.status}: {what}",
+        f"Your request to move {what} was {request.status}.\n\n"
+        + "\n".join(
+            f"- {d.outcome} by {d.decider.get_username()} ({d.role}): {d.comment}"
+            for d in request.decisions.select_related("decider")
+        ),
+    )
+
+
+def send(request_id: int, kind: str) -> int:
+    """Send one notification at most once; returns how many recipients it went to (0 when it
+    was sent before or has no one to go to)."""
+    request = (
+        PromotionRequest.objects.select_related("version__model", "requester")
+        .filter(pk=request_id)
+        .first()
+    )
+    if request is None:
+        return 0
+    if kind == FILED:
+        if request.status != RequestStatus.PENDING:
+            return 0
+        recipients = [u.email for u in eligible_approvers(request) if u.email]
+    else:
+        if request.status not in (RequestStatus.APPROVED, RequestStatus.REJECTED):
+            return 0
+        recipients = [request.requester.email] if request.requester.email else []
+    if not recipients:
+        return 0
+    subject, body = _message(request, kind)
+    try:
+        with transaction.atomic():
+            # The claim row commits only if sending succeeded: a failure is retried, a
+            # redelivered task after success finds the row and sends nothing.
+            PromotionNotification.objects.create(request=request, kind=kind, recipients=recipients)
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+    except IntegrityError:
+        return 0
+    return len(recipients)

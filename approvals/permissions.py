@@ -1,0 +1,142 @@
+"""Who may file and who may decide promotion requests.
+
+Deciding needs both a role and an object permission:
+
+- membership of a role group the request's policy asks for (model-validator, risk-officer);
+- the object permission `registry.decide_promotion` on that registered model, granted per
+  model (to a user or a group) with django-guardian, so approvers can be scoped to business
+  units. The permission is created by the approvals migrations on the content type of
+  `registry.RegisteredModel`: django-guardian stores an object permission against the content
+  type of the object it protects and refuses a permission of another app, so a permission
+  declared on an approvals model could not be granted on a registered model. A global grant of
+  the permission does not reach any model; superusers hold every permission, as in Django.
+
+And independence: the requester never decides their own request, nor does the person who
+created the version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from guardian.shortcuts import assign_perm, get_group_perms, get_user_perms, remove_perm
+
+from approvals import workflow
+from approvals.defaults import DECIDE_CODENAME
+from audit.services import audit_record
+from core.errors import Conflict
+from registry.models import ModelVersion, RegisteredModel
+from registry.permissions import can_change_model
+
+DECIDE_PROMOTION = f"registry.{DECIDE_CODENAME}"
+
+
+def user_roles(user: Any) -> set[str]:
+    """The approver roles (group names) a user holds."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return set()
+    cached = getattr(user, "_approver_roles", None)
+    if cached is None:
+        cached = set(
+            user.groups.filter(name__in=workflow.APPROVER_ROLES).values_list("name", flat=True)
+        )
+        user._approver_roles = cached
+    return set(cached)
+
+
+def holds_decide_permission(user: Any, model: RegisteredModel) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user.has_perm(DECIDE_PROMOTION, model)
+
+
+def decide_refusal(user: Any, request: Any, version: ModelVersion) -> str | None:
+    """Why `user` may not decide `request`, in plain words; None when they may.
+
+    Covers who the person is (403 through the API). What the request's state allows (pending,
+    open slots, earlier decisions: 409) is checked by the decision service under its lock.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return "Sign in to decide promotion requests."
+    if request.requester_id == user.pk:
+        return "You filed this request; another approver must decide it."
+    if version.created_by_id == user.pk:
+        return "You created this version; someone independent of its authors must decide it."
+    wanted = [r for r, n in request.required.items() if n > 0]
+    if not user_roles(user) & set(wanted):
+        return (
+            f"Deciding this request needs the role {' or '.join(wanted)}; you hold neither."
+            if len(wanted) > 1
+            else f"Deciding this request needs the role {wanted[0]}; you do not hold it."
+        )
+    if not holds_decide_permission(user, version.model):
+        return (
+            f"You are not an approver for model '{version.model.name}': you need the "
+            f"permission to decide its promotions (granted per model by an administrator)."
+        )
+    return None
+
+
+def may_file(user: Any, version: ModelVersion) -> bool:
+    """Those who may change the model, and approvers of it (e.g. to file a withdrawal)."""
+    return can_change_model(user, version.model) or bool(
+        user_roles(user) and holds_decide_permission(user, version.model)
+    )
+
+
+def _grantee(grantee: AbstractBaseUser | Group) -> dict[str, str]:
+    if isinstance(grantee, Group):
+        return {"group": grantee.name}
+    return {"user": grantee.get_username()}
+
+
+def _require_superuser(actor: Any) -> None:
+    """A superuser, or None for the command line (whoever runs manage.py is trusted)."""
+    if actor is None:
+        return
+    if not (getattr(actor, "is_authenticated", False) and actor.is_superuser):
+        raise PermissionDenied("Only an administrator (superuser) may appoint approvers.")
+
+
+@transaction.atomic
+def decide_permission_grant(
+    *, actor: Any, model: RegisteredModel, grantee: AbstractBaseUser | Group
+) -> None:
+    """Let a user or group decide the promotions of one model (administrators only: the
+    model's owners choosing their own approvers would defeat independence)."""
+    _require_superuser(actor)
+    if DECIDE_CODENAME in _direct_perms(grantee, model):
+        raise Conflict(f"{_grantee(grantee)} may already decide promotions of this model.")
+    assign_perm(DECIDE_PROMOTION, grantee, model)
+    audit_record(
+        actor=actor,
+        action="registry.permission.granted",
+        target=model,
+        changes={"permission": DECIDE_CODENAME, **_grantee(grantee)},
+    )
+
+
+@transaction.atomic
+def decide_permission_revoke(
+    *, actor: Any, model: RegisteredModel, grantee: AbstractBaseUser | Group
+) -> None:
+    """Withdraw a grant made with decide_permission_grant (administrators only)."""
+    _require_superuser(actor)
+    if DECIDE_CODENAME not in _direct_perms(grantee, model):
+        raise Conflict(f"{_grantee(grantee)} holds no grant to decide promotions of this model.")
+    remove_perm(DECIDE_PROMOTION, grantee, model)
+    audit_record(
+        actor=actor,
+        action="registry.permission.revoked",
+        target=model,
+        changes={"permission": DECIDE_CODENAME, **_grantee(grantee)},
+    )
+
+
+def _direct_perms(grantee: AbstractBaseUser | Group, model: RegisteredModel) -> set[str]:
+    if isinstance(grantee, Group):
+        return set(get_group_perms(grantee, model).values_list("codename", flat=True))
+    return set(get_user_perms(grantee, model).values_list("codename", flat=True))

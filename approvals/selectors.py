@@ -1,0 +1,196 @@
+"""Reads of the approvals workflow: visible requests, the approval queue, policy progress,
+evidence gates and the stage history (including which version was where at a given time)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F, QuerySet
+from django.utils import timezone
+from guardian.shortcuts import get_objects_for_user
+
+from approvals import gates, workflow
+from approvals.models import Outcome, PromotionRequest, RequestStatus, StageTransition
+from approvals.permissions import DECIDE_PROMOTION, user_roles
+from registry.models import RegisteredModel, Stage
+from registry.selectors import models_visible_to
+
+
+def requests_visible_to(user: Any) -> QuerySet[PromotionRequest]:
+    """Requests about versions of the models the user may see."""
+    return PromotionRequest.objects.select_related(
+        "version__model", "version__created_by", "requester", "replaces"
+    ).filter(version__model__in=models_visible_to(user).values("pk"))
+
+
+def decidable_models(user: Any) -> QuerySet[RegisteredModel]:
+    """Models on which the user holds the decide permission (directly or through a group)."""
+    return get_objects_for_user(
+        user,
+        DECIDE_PROMOTION,
+        klass=RegisteredModel,
+        use_groups=True,
+        with_superuser=True,
+        accept_global_perms=False,
+    )
+
+
+def awaiting(user: Any, *, now: datetime | None = None) -> QuerySet[PromotionRequest]:
+    """Pending requests this user may decide now: a role the policy asks for with an open
+    slot, the object permission, not filed nor authored by them, not decided by them yet,
+    not expired and still about the content and stage they were filed on."""
+    roles = user_roles(user)
+    if not roles:
+        return PromotionRequest.objects.none()
+    now = now or timezone.now()
+    candidates = (
+        requests_visible_to(user)
+        .filter(
+            status=RequestStatus.PENDING,
+            expires_at__gt=now,
+            version__model__in=decidable_models(user).values("pk"),
+            content_digest=F("version__content_digest"),
+            from_stage=F("version__stage"),
+        )
+        .exclude(requester=user)
+        .exclude(version__created_by=user)
+        .exclude(decisions__decider=user)
+        .prefetch_related("decisions")
+    )
+    ids = [
+        r.pk
+        for r in candidates
+        if workflow.pick_role(
+            r.required, [d.role for d in r.decisions.all() if d.outcome == Outcome.APPROVE], roles
+        )
+        is not None
+    ]
+    return requests_visible_to(user).filter(pk__in=ids)
+
+
+def progress(request: PromotionRequest) -> dict[str, Any]:
+    """Each slot of the request's policy (role, filled by whom, when), what remains, and
+    whether the quorum is met."""
+    approvals = [
+        (d.role, d.decider.get_username(), d.decided_at)
+        for d in request.decisions.all()
+        if d.outcome == Outcome.APPROVE
+    ]
+    required = request.required
+    filled = [role for role, _, _ in approvals]
+    return {
+        "required": required,
+        "slots": [
+            {
+                "role": slot.role,
+                "index": slot.index,
+                "filled_by": slot.filled_by,
+                "filled_at": slot.filled_at,
+            }
+            for slot in workflow.slots(required, approvals)
+        ],
+        "remaining": workflow.remaining(required, filled),
+        "complete": workflow.quorum_met(required, filled),
+    }
+
+
+def gate_status(request: PromotionRequest) -> list[gates.GateResult]:
+    """The approval gates of the request, evaluated on the version as it is now."""
+    return gates.evaluate(request.policy_snapshot.get("approval_gates", []), request.version)
+
+
+def stage_history(model: RegisteredModel) -> QuerySet[StageTransition]:
+    return StageTransition.objects.filter(model=model).select_related("version", "request")
+
+
+def stages_as_of(model: RegisteredModel, as_of: datetime) -> list[dict[str, Any]]:
+    """Each version that existed at `as_of`, with the stage it was in then and since when."""
+    last: dict[int, StageTransition] = {}
+    for transition in StageTransition.objects.filter(model=model, occurred_at__lte=as_of).order_by(
+        "occurred_at", "id"
+    ):
+        last[transition.version_id] = transition
+    rows = []
+    for version in model.versions.filter(created_at__lte=as_of).order_by("version"):
+        transition = last.get(version.pk)
+        rows.append(
+            {
+                "version": version.version,
+                "stage": transition.to_stage if transition else Stage.DEVELOPMENT,
+                "since": transition.occurred_at if transition else version.created_at,
+            }
+        )
+    return rows
+
+
+def decision_blockers(
+    user: Any, request: PromotionRequest, *, now: datetime | None = None
+) -> dict[str, str]:
+    """Why `user` cannot approve, and cannot reject, `request` right now, in plain words ("" for
+    each action they may take). The decision service enforces the same rules under its lock;
+    this is for explaining them before anyone presses a button."""
+    from approvals.permissions import decide_refusal
+
+    version = request.version
+    reason = decide_refusal(user, request, version)
+    if not reason and request.status != RequestStatus.PENDING:
+        reason = f"This request is {request.status}; it can no longer be decided."
+    if not reason and (now or timezone.now()) >= request.expires_at:
+        reason = "This request has expired; the requester must file a new one."
+    if not reason and version.content_digest != request.content_digest:
+        reason = (
+            "The version's content changed after this request was filed; deciding now marks "
+            "it superseded, and the requester must file a new one."
+        )
+    if not reason and version.stage != request.from_stage:
+        reason = f"The version is now in {version.stage}; this request no longer applies."
+    decisions = list(request.decisions.all())
+    if not reason and any(d.decider_id == user.pk for d in decisions):
+        reason = "You have already decided this request; one person fills one slot."
+    if reason:
+        return {"approve": reason, "reject": reason}
+    filled = [d.role for d in decisions if d.outcome == Outcome.APPROVE]
+    if workflow.pick_role(request.required, filled, user_roles(user)) is None:
+        waiting = ", ".join(
+            f"{n} {r}" for r, n in workflow.remaining(request.required, filled).items() if n
+        )
+        return {
+            "approve": f"The slots your role fills are taken; this request waits for {waiting}.",
+            "reject": "",
+        }
+    return {"approve": "", "reject": ""}
+
+
+def approval_history(version: Any) -> list[dict[str, Any]]:
+    """Every promotion request of a version, oldest first, with its decisions — the shape a
+    model card's "Approvals" section reads."""
+    requests = (
+        PromotionRequest.objects.filter(version=version)
+        .select_related("requester")
+        .prefetch_related("decisions__decider")
+        .order_by("created_at", "id")
+    )
+    return [
+        {
+            "id": r.pk,
+            "from_stage": r.from_stage,
+            "to_stage": r.to_stage,
+            "status": r.status,
+            "requester": r.requester.get_username(),
+            "created_at": r.created_at,
+            "justification": r.justification,
+            "content_digest": r.content_digest,
+            "decisions": [
+                {
+                    "outcome": d.outcome,
+                    "by": d.decider.get_username(),
+                    "role": d.role,
+                    "at": d.decided_at,
+                    "comment": d.comment,
+                }
+                for d in r.decisions.all()
+            ],
+        }
+        for r in requests
+    ]

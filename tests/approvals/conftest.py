@@ -1,0 +1,130 @@
+"""Approvals fixtures: a model with approvers appointed, versions with full evidence, and
+shortcuts to file and decide through the real services."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.core.exceptions import PermissionDenied
+
+from approvals import permissions, services
+from core.errors import Conflict
+from registry import services as registry
+from tests.conftest import SHA, _user
+
+DOCUMENTATION = {
+    "intended_use": "Loan decisions.",
+    "limitations": "Retail only.",
+    "training_data_summary": "Applications 2019-2026.",
+    "evaluation_summary": "Out-of-time validation.",
+}
+
+
+@pytest.fixture
+def validator_2(db):
+    return _user("validator-2", "model-validator")
+
+
+@pytest.fixture
+def training_run(pipeline):
+    job = registry.job_create(actor=pipeline, namespace="airflow", name=f"train-{uuid.uuid4()}")
+    return registry.run_create(actor=pipeline, job=job, state="COMPLETE")
+
+
+@pytest.fixture
+def make_version(owner, credit_model, training_run):
+    """make_version(**overrides) → a new version of the credit model with full evidence."""
+
+    def make(actor=None, model=None, **overrides):
+        data = {
+            "artifact_uri": f"s3://models/credit/{uuid.uuid4()}",
+            "artifact_sha256": SHA,
+            "framework": "xgboost",
+            "parameters": {"depth": 6},
+            "metrics": {"auc": 0.87},
+            "training_run": training_run,
+            **DOCUMENTATION,
+            **overrides,
+        }
+        return registry.model_version_create(
+            actor=actor or owner, model=model or credit_model, **data
+        )
+
+    return make
+
+
+@pytest.fixture
+def version(make_version):
+    """A version of the (high-risk) credit model, created and owned by `owner`."""
+    return make_version()
+
+
+@pytest.fixture
+def appoint(superuser):
+    """appoint(model, *users_or_groups): grant the per-model decide permission."""
+
+    def grant(model, *grantees):
+        for grantee in grantees:
+            permissions.decide_permission_grant(actor=superuser, model=model, grantee=grantee)
+
+    return grant
+
+
+@pytest.fixture
+def approvers(appoint, credit_model, validator, validator_2, risk_officer, risk_officer_2):
+    """Two validators and two risk officers appointed on the credit model."""
+    appoint(credit_model, validator, validator_2, risk_officer, risk_officer_2)
+    return {
+        "validator": validator,
+        "validator_2": validator_2,
+        "risk_officer": risk_officer,
+        "risk_officer_2": risk_officer_2,
+    }
+
+
+@pytest.fixture
+def file(owner):
+    """file(version, to_stage, actor=owner) → a pending request."""
+
+    def make(version, to_stage, actor=None, justification="Validated on Q3 data."):
+        return services.promotion_request_file(
+            actor=actor or owner, version=version, to_stage=to_stage, justification=justification
+        )
+
+    return make
+
+
+@pytest.fixture
+def decide():
+    """decide(request, user, outcome="approve") → the decision."""
+
+    def make(request, user, outcome="approve", comment="Checked the evidence."):
+        return services.promotion_decide(
+            actor=user, request=request, outcome=outcome, comment=comment
+        )
+
+    return make
+
+
+@pytest.fixture
+def promote(file, decide, approvers):
+    """promote(version, to_stage): file and have enough approvers approve."""
+    order = ["validator", "validator_2", "risk_officer", "risk_officer_2"]
+
+    def make(version, to_stage):
+        request = file(version, to_stage)
+        for key in order:
+            request.refresh_from_db()
+            if request.status != "pending":
+                break
+            try:
+                decide(request, approvers[key])
+            except (Conflict, PermissionDenied):  # a role not asked for, or its slots full
+                continue
+        request.refresh_from_db()
+        assert request.status == "approved", request.status
+        version.refresh_from_db()
+        return request
+
+    return make

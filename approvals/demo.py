@@ -1,6 +1,7 @@
-"""Demo approvals for `manage.py seed_demo`: demo-validator and demo-risk decide the demo
-models' promotions; churn-predictor v2 waits in demo-risk's queue for the last approval to
-production, and credit-scoring v2 waits in demo-validator's queue for staging.
+"""Demo approvals for `manage.py seed_demo`: demo-validator and demo-risk may decide the demo
+models' promotions; churn-predictor v2 is in staging with a production request filed (see
+modelcards.demo for its card and the validator's approval), and credit-scoring v2 waits in
+demo-validator's queue for staging.
 Idempotent: a version that has requests already is left alone."""
 
 from django.contrib.auth import get_user_model
@@ -35,18 +36,14 @@ def seed(users: dict) -> None:
             outcome="approve",
             comment="Reproduced the evaluation; metrics and lineage check out.",
         )
-        production = services.promotion_request_file(
+        # Approving it needs a model card of this content: modelcards' demo generates one,
+        # then demo-validator approves, and demo-risk's approval completes it.
+        services.promotion_request_file(
             actor=scientist,
             version=churn,
             to_stage="production",
             justification="Four weeks in staging without drift; replaces the manual rules.",
         )
-        services.promotion_decide(
-            actor=validator,
-            request=production,
-            outcome="approve",
-            comment="Staging results match validation; no drift alerts.",
-        )  # the risk officer's approval completes it
 
     credit = _version("credit-scoring", 2)
     if credit is not None and not PromotionRequest.objects.filter(version=credit).exists():

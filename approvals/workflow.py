@@ -88,23 +88,32 @@ MAX_PER_ROLE = 5
 TIERS = ("low", "medium", "high", "critical")
 GATES_PRODUCTION = ["training_lineage", "metrics_present", "model_card_fields"]
 GATES_STAGING = ["metrics_present"]
+# Registered by the modelcards app: approvers decide on a generated card of the very content
+# they approve (a policy naming it without that app installed fails closed).
+MODEL_CARD_GATE = "model_card_current"
 
 
-def _policy(required: dict[str, int], gates: list[str], expiry_days: int) -> dict[str, Any]:
+def _policy(
+    required: dict[str, int], gates: list[str], expiry_days: int, approve_also: tuple = ()
+) -> dict[str, Any]:
     return {
         "required_approvals": dict(required),
         "filing_gates": list(gates),
-        "approval_gates": list(gates),
+        "approval_gates": [*gates, *approve_also],
         "expiry_days": expiry_days,
     }
 
 
+def _production(required: dict[str, int]) -> dict[str, Any]:
+    return _policy(required, GATES_PRODUCTION, 30, approve_also=(MODEL_CARD_GATE,))
+
+
 DEFAULT_POLICIES: dict[tuple[str, str], dict[str, Any]] = {
     **{(STAGING, tier): _policy({VALIDATOR: 1}, GATES_STAGING, 30) for tier in TIERS},
-    (PRODUCTION, "low"): _policy({VALIDATOR: 1, RISK_OFFICER: 1}, GATES_PRODUCTION, 30),
-    (PRODUCTION, "medium"): _policy({VALIDATOR: 1, RISK_OFFICER: 1}, GATES_PRODUCTION, 30),
-    (PRODUCTION, "high"): _policy({VALIDATOR: 2, RISK_OFFICER: 1}, GATES_PRODUCTION, 30),
-    (PRODUCTION, "critical"): _policy({VALIDATOR: 1, RISK_OFFICER: 2}, GATES_PRODUCTION, 30),
+    (PRODUCTION, "low"): _production({VALIDATOR: 1, RISK_OFFICER: 1}),
+    (PRODUCTION, "medium"): _production({VALIDATOR: 1, RISK_OFFICER: 1}),
+    (PRODUCTION, "high"): _production({VALIDATOR: 2, RISK_OFFICER: 1}),
+    (PRODUCTION, "critical"): _production({VALIDATOR: 1, RISK_OFFICER: 2}),
     **{(ARCHIVED, tier): _policy({RISK_OFFICER: 1}, [], 7) for tier in TIERS},
 }
 

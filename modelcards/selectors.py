@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from approvals.selectors import approval_history
 from audit.models import AuditEvent
 from audit.selectors import verify_chain
 from audit.services import audit_seal
@@ -38,6 +39,21 @@ def ready_card(version: ModelVersion) -> ModelCard | None:
         )
         .order_by("-finished_at")
         .first()
+    )
+
+
+CARD_GATE = "model_card_current"
+CARD_GATE_LABEL = "Model card generated for the current content"
+
+
+def card_gate(version: ModelVersion) -> str | None:
+    """The promotion gate: None when a ready card documents the version's current content
+    digest, else what is missing (approvals.gates)."""
+    if ready_card(version) is not None:
+        return None
+    return (
+        f"No model card has been generated for this content (digest "
+        f"{version.content_digest[:12]}…); generate one and review it before deciding."
     )
 
 
@@ -138,7 +154,7 @@ def card_context(version: ModelVersion) -> dict[str, Any]:
         "training_run": version.training_run,
         "training_data": training_data(version),
         "lineage_drawing": _data_uri_svg(lineage_svg([node], node, max_drawn=40)),
-        "approvals": [],
+        "approvals": approval_history(version),
         "audit_trail": audit_trail(version),
         "chain": chain_status(),
     }

@@ -9,6 +9,8 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from approvals import permissions, services
+from approvals.models import PromotionPolicy
+from approvals.workflow import MODEL_CARD_GATE
 from core.errors import Conflict
 from registry import services as registry
 from tests.conftest import SHA, _user
@@ -19,6 +21,27 @@ DOCUMENTATION = {
     "training_data_summary": "Applications 2019-2026.",
     "evaluation_summary": "Out-of-time validation.",
 }
+
+
+@pytest.fixture(autouse=True)
+def _policies_without_card_gate(request):
+    """These tests exercise the approval rules themselves, under the default policies less
+    the model-card gate (a rendered PDF per promotion would only slow them down); that gate,
+    under the untouched defaults, is tested in tests/modelcards/test_gate.py. A test marked
+    `card_gate` keeps the defaults."""
+    if request.node.get_closest_marker("card_gate"):
+        return
+    uses_db = request.node.get_closest_marker("django_db") or {
+        "db",
+        "transactional_db",
+    } & set(request.fixturenames)
+    if not uses_db:
+        return
+    request.getfixturevalue("_django_db_helper")
+    for policy in PromotionPolicy.objects.filter(to_stage="production"):
+        if MODEL_CARD_GATE in policy.approval_gates:
+            policy.approval_gates = [g for g in policy.approval_gates if g != MODEL_CARD_GATE]
+            policy.save(update_fields=["approval_gates"])
 
 
 @pytest.fixture

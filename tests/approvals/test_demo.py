@@ -2,6 +2,7 @@
 
 import io
 
+import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
@@ -9,6 +10,7 @@ from approvals import selectors, services
 from tests.conftest import ensure_roles
 
 
+@pytest.mark.card_gate
 def test_demo_risk_officer_can_complete_the_pending_production_request(db):
     ensure_roles()
     call_command("seed_demo", stdout=io.StringIO())

@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.db import connections
 
 from approvals import permissions, services
+from modelcards import services as cards
 from registry import services as registry
 from tests.conftest import REQUIRE_SERVICES, SHA, _user
 
@@ -58,9 +59,11 @@ def chromium(monkeypatch):
 
 
 @pytest.fixture
-def awaiting_risk_officer(db):
+def awaiting_risk_officer(db, settings, tmp_path):
     """A medium-risk model whose version 1 needs only the risk officer's approval to reach
-    production (the validator has approved), built through the services."""
+    production (the validator has approved, having generated the model card), built through
+    the services."""
+    settings.MEDIA_ROOT = str(tmp_path)
     owner = _user("browser-owner", "data-scientist")
     validator = _user("browser-validator", "model-validator")
     risk = _user("browser-risk", "risk-officer")
@@ -88,6 +91,9 @@ def awaiting_risk_officer(db):
         request = services.promotion_request_file(
             actor=owner, version=version, to_stage=stage, justification="Validated."
         )
+        if stage == "production":  # approvers decide on a model card of this content
+            card, _ = cards.model_card_request(actor=validator, version=version)
+            cards.model_card_render(card_id=card.pk)
         services.promotion_decide(
             actor=validator, request=request, outcome="approve", comment="Reproduced."
         )

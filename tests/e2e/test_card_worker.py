@@ -15,10 +15,12 @@ from celery import current_app
 from django.db import connection
 from pypdf import PdfReader
 
+from approvals import permissions
+from approvals import services as approvals
 from audit.models import AuditEvent
 from modelcards.models import ModelCard
 from registry import services as registry
-from tests.conftest import REQUIRE_SERVICES
+from tests.conftest import REQUIRE_SERVICES, _user
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
@@ -133,8 +135,17 @@ def _card_status(card_id: int) -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_renders_a_card_requested_through_the_api(
-    broker, api, auditor, owner, validator, credit_version
+    broker, api, auditor, owner, superuser, credit_model, credit_version
 ):
+    # An approval history for the card to show: vera-validator approved staging.
+    vera = _user("vera-validator", "model-validator")
+    permissions.decide_permission_grant(actor=superuser, model=credit_model, grantee=vera)
+    staging = approvals.promotion_request_file(
+        actor=owner, version=credit_version, to_stage="staging", justification="Validated."
+    )
+    approvals.promotion_decide(
+        actor=vera, request=staging, outcome="approve", comment="Reproduced the AUC."
+    )
     worker = start_worker(broker, "cards1@%h")
     try:
         response = api(auditor).post(
@@ -151,6 +162,7 @@ def test_a_worker_renders_a_card_requested_through_the_api(
     pdf = b"".join(download.streaming_content)
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
     assert "credit-scoring" in text and "0.87" in text
+    assert "vera-validator" in text and "Reproduced the AUC." in text  # the approver
     event = AuditEvent.objects.get(action="modelcards.model_card.rendered")
     assert event.changes["sha256"] == hashlib.sha256(pdf).hexdigest() == card["sha256"]
     assert event.channel == "task"

@@ -21,15 +21,16 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
-from guardian.shortcuts import assign_perm, get_group_perms, get_user_perms, remove_perm
 
 from approvals import workflow
 from approvals.defaults import DECIDE_CODENAME
-from audit.services import audit_record
-from core.errors import Conflict
 from registry.models import ModelVersion, RegisteredModel
-from registry.permissions import can_change_model
+from registry.permissions import (
+    can_change_model,
+    grantee_label,
+    object_permission_assign,
+    object_permission_remove,
+)
 
 DECIDE_PROMOTION = f"registry.{DECIDE_CODENAME}"
 
@@ -87,12 +88,6 @@ def may_file(user: Any, version: ModelVersion) -> bool:
     )
 
 
-def _grantee(grantee: AbstractBaseUser | Group) -> dict[str, str]:
-    if isinstance(grantee, Group):
-        return {"group": grantee.name}
-    return {"user": grantee.get_username()}
-
-
 def _require_superuser(actor: Any) -> None:
     """A superuser, or None for the command line (whoever runs manage.py is trusted)."""
     if actor is None:
@@ -101,42 +96,30 @@ def _require_superuser(actor: Any) -> None:
         raise PermissionDenied("Only an administrator (superuser) may appoint approvers.")
 
 
-@transaction.atomic
 def decide_permission_grant(
     *, actor: Any, model: RegisteredModel, grantee: AbstractBaseUser | Group
 ) -> None:
     """Let a user or group decide the promotions of one model (administrators only: the
     model's owners choosing their own approvers would defeat independence)."""
     _require_superuser(actor)
-    if DECIDE_CODENAME in _direct_perms(grantee, model):
-        raise Conflict(f"{_grantee(grantee)} may already decide promotions of this model.")
-    assign_perm(DECIDE_PROMOTION, grantee, model)
-    audit_record(
+    object_permission_assign(
         actor=actor,
-        action="registry.permission.granted",
-        target=model,
-        changes={"permission": DECIDE_CODENAME, **_grantee(grantee)},
+        model=model,
+        grantee=grantee,
+        codename=DECIDE_CODENAME,
+        already=f"{grantee_label(grantee)} may already decide promotions of this model.",
     )
 
 
-@transaction.atomic
 def decide_permission_revoke(
     *, actor: Any, model: RegisteredModel, grantee: AbstractBaseUser | Group
 ) -> None:
     """Withdraw a grant made with decide_permission_grant (administrators only)."""
     _require_superuser(actor)
-    if DECIDE_CODENAME not in _direct_perms(grantee, model):
-        raise Conflict(f"{_grantee(grantee)} holds no grant to decide promotions of this model.")
-    remove_perm(DECIDE_PROMOTION, grantee, model)
-    audit_record(
+    object_permission_remove(
         actor=actor,
-        action="registry.permission.revoked",
-        target=model,
-        changes={"permission": DECIDE_CODENAME, **_grantee(grantee)},
+        model=model,
+        grantee=grantee,
+        codename=DECIDE_CODENAME,
+        missing=f"{grantee_label(grantee)} holds no grant to decide promotions of this model.",
     )
-
-
-def _direct_perms(grantee: AbstractBaseUser | Group, model: RegisteredModel) -> set[str]:
-    if isinstance(grantee, Group):
-        return set(get_group_perms(grantee, model).values_list("codename", flat=True))
-    return set(get_user_perms(grantee, model).values_list("codename", flat=True))

@@ -8,15 +8,18 @@ from celery import shared_task
 
 from core import context
 
+# E-mail tasks: acknowledged after they ran, retried with backoff while the mail server fails.
+NOTIFY_OPTIONS = {
+    "bind": True,
+    "acks_late": True,
+    "autoretry_for": (OSError, SMTPException),
+    "retry_backoff": True,
+    "max_retries": 5,
+    "ignore_result": True,
+}
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    autoretry_for=(OSError, SMTPException),
-    retry_backoff=True,
-    max_retries=5,
-    ignore_result=True,
-)
+
+@shared_task(**NOTIFY_OPTIONS)
 def notify_request_filed(self, request_id: int) -> int:
     """E-mail the eligible approvers of a newly filed request (once)."""
     from approvals import notifications
@@ -25,14 +28,7 @@ def notify_request_filed(self, request_id: int) -> int:
         return notifications.send(request_id, notifications.FILED)
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    autoretry_for=(OSError, SMTPException),
-    retry_backoff=True,
-    max_retries=5,
-    ignore_result=True,
-)
+@shared_task(**NOTIFY_OPTIONS)
 def notify_request_decided(self, request_id: int) -> int:
     """E-mail the requester the outcome of their request (once)."""
     from approvals import notifications

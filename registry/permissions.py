@@ -64,37 +64,74 @@ def require_global(user: Any, perm: str) -> None:
         raise PermissionDenied(f"You lack the permission '{perm}'.")
 
 
-@transaction.atomic
 def model_permission_grant(
     *, actor: Any, model: RegisteredModel, grantee: AbstractBaseUser | Group, permission: str
 ) -> None:
     """Grant `view_` or `change_registeredmodel` on one model to a user or group (audited)."""
     _check_grant(actor, model, permission)
-    if permission in _direct_perms(grantee, model):
-        raise Conflict(f"{_grantee(grantee)} already holds '{permission}' on this model.")
-    assign_perm(permission, grantee, model)
-    audit_record(
+    object_permission_assign(
         actor=actor,
-        action="registry.permission.granted",
-        target=model,
-        changes={"permission": permission, **_grantee(grantee)},
+        model=model,
+        grantee=grantee,
+        codename=permission,
+        already=f"{grantee_label(grantee)} already holds '{permission}' on this model.",
     )
 
 
-@transaction.atomic
 def model_permission_revoke(
     *, actor: Any, model: RegisteredModel, grantee: AbstractBaseUser | Group, permission: str
 ) -> None:
     """Withdraw an object permission granted with `model_permission_grant` (audited)."""
     _check_grant(actor, model, permission)
-    if permission not in _direct_perms(grantee, model):
-        raise Conflict(f"{_grantee(grantee)} holds no '{permission}' grant on this model.")
-    remove_perm(permission, grantee, model)
+    object_permission_remove(
+        actor=actor,
+        model=model,
+        grantee=grantee,
+        codename=permission,
+        missing=f"{grantee_label(grantee)} holds no '{permission}' grant on this model.",
+    )
+
+
+@transaction.atomic
+def object_permission_assign(
+    *,
+    actor: Any,
+    model: RegisteredModel,
+    grantee: AbstractBaseUser | Group,
+    codename: str,
+    already: str,
+) -> None:
+    """Grant an object permission on one model and record it. The caller has decided that
+    `actor` may; a grant already held directly is a Conflict saying `already`."""
+    if codename in _direct_perms(grantee, model):
+        raise Conflict(already)
+    assign_perm(codename, grantee, model)
+    audit_record(
+        actor=actor,
+        action="registry.permission.granted",
+        target=model,
+        changes={"permission": codename, **grantee_ref(grantee)},
+    )
+
+
+@transaction.atomic
+def object_permission_remove(
+    *,
+    actor: Any,
+    model: RegisteredModel,
+    grantee: AbstractBaseUser | Group,
+    codename: str,
+    missing: str,
+) -> None:
+    """Withdraw a direct object permission on one model and record it (see the above)."""
+    if codename not in _direct_perms(grantee, model):
+        raise Conflict(missing)
+    remove_perm(codename, grantee, model)
     audit_record(
         actor=actor,
         action="registry.permission.revoked",
         target=model,
-        changes={"permission": permission, **_grantee(grantee)},
+        changes={"permission": codename, **grantee_ref(grantee)},
     )
 
 
@@ -110,7 +147,13 @@ def _direct_perms(grantee: AbstractBaseUser | Group, model: RegisteredModel) -> 
     return set(get_user_perms(grantee, model).values_list("codename", flat=True))
 
 
-def _grantee(grantee: AbstractBaseUser | Group) -> dict[str, str]:
+def grantee_label(grantee: AbstractBaseUser | Group) -> str:
+    """'User alice' or 'Group risk-officer', for messages."""
+    ((kind, name),) = grantee_ref(grantee).items()
+    return f"{kind.capitalize()} '{name}'"
+
+
+def grantee_ref(grantee: AbstractBaseUser | Group) -> dict[str, str]:
     if isinstance(grantee, Group):
         return {"group": grantee.name}
     return {"user": grantee.get_username()}

@@ -562,23 +562,24 @@ class ImpactView(APIView):
         for node in model_nodes:
             parsed = nodes.parse(node)
             wanted.setdefault(parsed.name, set()).add(int(parsed.version))
+        # Plain rows, not model instances: a widely used dataset feeds thousands of versions.
         versions = ModelVersion.objects.filter(
             model__in=models_visible_to(request.user).filter(name__in=list(wanted))
-        ).select_related("model")
-        rows = [v for v in versions if v.version in wanted.get(v.model.name, ())]
-        rows.sort(key=lambda v: (STAGE_ORDER.get(v.stage, 9), v.model.name, v.version))
+        ).values_list("model__name", "version", "stage", "model__risk_tier")
+        rows = [row for row in versions if row[1] in wanted.get(row[0], ())]
+        rows.sort(key=lambda row: (STAGE_ORDER.get(row[2], 9), row[0], row[1]))
         return Response(
             {
                 "node": ref.id,
                 "models": [
                     {
-                        "node": nodes.model_id(v.model.name, v.version),
-                        "model": v.model.name,
-                        "version": v.version,
-                        "stage": v.stage,
-                        "risk_tier": v.model.risk_tier,
+                        "node": nodes.model_id(name, version),
+                        "model": name,
+                        "version": version,
+                        "stage": stage,
+                        "risk_tier": risk_tier,
                     }
-                    for v in rows
+                    for name, version, stage, risk_tier in rows
                 ],
             }
         )

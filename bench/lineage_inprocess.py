@@ -12,6 +12,7 @@ asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -43,6 +44,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=400)
     parser.add_argument("--profile", help="write a cProfile of the timed events to this file")
     parser.add_argument("--queries", action="store_true", help="print the SQL of one event pair")
+    parser.add_argument(
+        "--timings", action="store_true", help="print the time spent per kind of statement"
+    )
     args = parser.parse_args()
     recreate_database()
     import django
@@ -90,24 +94,42 @@ def main() -> None:
         for query in captured.captured_queries:
             print(query["sql"][:300])
 
+    timings: dict[str, list[float]] = {}
+
+    def timed(execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(sql.split())[:70]
+            timings.setdefault(key, []).append(time.perf_counter() - start)
+
+    wrapper = connection.execute_wrapper(timed) if args.timings else contextlib.nullcontext()
     profiler = None
     if args.profile:
         import cProfile
 
         profiler = cProfile.Profile()
         profiler.enable()
-    started = time.perf_counter()
-    for event in events[2:]:
-        post(event)
-    elapsed = time.perf_counter() - started
+    started, cpu = time.perf_counter(), time.process_time()
+    with wrapper:
+        for event in events[2:]:
+            post(event)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
     print(
         f"in-process, 1 client, {len(events) - 2} realistic events (3 inputs, 2 outputs, "
-        f"20-field schemas): {(len(events) - 2) / elapsed:.1f} events/s; "
+        f"20-field schemas): {(len(events) - 2) / elapsed:.1f} events/s, "
+        f"{cpu * 1000 / (len(events) - 2):.1f} ms of this process's CPU per event; "
         f"queries: START {first}, COMPLETE {second}"
     )
+    for key, spent in sorted(timings.items(), key=lambda item: -sum(item[1])):
+        print(
+            f"  {sum(spent) * 1000 / (len(events) - 2):6.2f} ms/event "
+            f"{len(spent) / (len(events) - 2):5.2f}×  {key}"
+        )
 
 
 if __name__ == "__main__":

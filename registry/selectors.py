@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from guardian.shortcuts import get_objects_for_user
 
-from registry.models import ModelVersion, RegisteredModel
+from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel, Run
 from registry.permissions import CHANGE_MODEL, VIEW_MODEL
 
 
@@ -52,3 +53,22 @@ def model_grants(model: RegisteredModel) -> list[dict[str, str]]:
     ):
         grants += [{"user": None, "group": group.name, "permission": p} for p in sorted(perms)]
     return grants
+
+
+def latest_dataset_versions(
+    dataset_ids: Iterable[int], *, not_produced_by: Run | None = None
+) -> dict[int, str]:
+    """For each dataset, its latest version (by creation), leaving out versions written by
+    `not_produced_by`: dataset id → version, one query for them all (datasets without such a
+    version are absent)."""
+    versions = DatasetVersion.objects.filter(dataset=OuterRef("pk"))
+    if not_produced_by is not None:
+        versions = versions.exclude(produced_by=not_produced_by)
+    latest = versions.order_by("-created_at", "-id").values("version")[:1]
+    rows = (
+        Dataset.objects.filter(pk__in=set(dataset_ids))
+        .order_by()
+        .annotate(latest=Subquery(latest))
+        .values_list("pk", "latest")
+    )
+    return {pk: version for pk, version in rows if version is not None}

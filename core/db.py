@@ -1,8 +1,16 @@
-"""Set-based writes the ORM does not offer (PostgreSQL and SQLite alike)."""
+"""Set-based writes the ORM does not offer, and plain statements for hot paths (PostgreSQL and
+SQLite alike).
+
+Compiling a queryset costs more CPU than the database spends answering a keyed lookup (about
+0.5–0.8 ms against 0.1–0.2 ms); lineage ingestion runs a dozen such statements per event, so
+its lookups and writes go through these helpers. Like bulk_create and queryset.update, they send
+no model signals.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.db import connection, models
 
@@ -32,6 +40,7 @@ def insert_new(
     columns = ", ".join(quote(field.column) for field in concrete)
     conflict = ", ".join(quote(meta.get_field(name).column) for name in unique_fields)
     returned = ", ".join(quote(meta.get_field(name).column) for name in returning)
+    returning_sql = f" RETURNING {returned}" if returning else ""
     row = "(" + ", ".join(["%s"] * len(concrete)) + ")"
     per_statement = max(1, INSERT_PARAMETERS // len(concrete))
     out: list[tuple] = []
@@ -45,9 +54,67 @@ def insert_new(
             ]
             cursor.execute(
                 f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "
-                f"{', '.join([row] * len(chunk))} ON CONFLICT ({conflict}) DO NOTHING "
-                f"RETURNING {returned}",
+                f"{', '.join([row] * len(chunk))} ON CONFLICT ({conflict}) DO NOTHING"
+                f"{returning_sql}",
                 params,
             )
-            out.extend(tuple(r) for r in cursor.fetchall())
+            if returning:
+                out.extend(tuple(r) for r in cursor.fetchall())
     return out
+
+
+KEYS_PER_STATEMENT = 1000
+
+
+def find(
+    model: type[models.Model],
+    key_fields: Sequence[str],
+    keys: Iterable[Sequence[Any]],
+    *,
+    for_update: bool = False,
+    defer: Sequence[str] = (),
+) -> list[models.Model]:
+    """The rows whose `key_fields` equal one of `keys`, as model instances (fields in `defer`
+    left unloaded), read with one plain statement per thousand keys; with `for_update`, under
+    row locks where the database has them."""
+    keys = list(keys)
+    if not keys:
+        return []
+    meta = model._meta
+    quote = connection.ops.quote_name
+    key_columns = [meta.get_field(name) for name in key_fields]
+    columns = ", ".join(
+        quote(field.column) for field in meta.concrete_fields if field.name not in defer
+    )
+    one = "(" + " AND ".join(f"{quote(field.column)} = %s" for field in key_columns) + ")"
+    lock = " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
+    out: list[models.Model] = []
+    for start in range(0, len(keys), KEYS_PER_STATEMENT):
+        chunk = keys[start : start + KEYS_PER_STATEMENT]
+        params = [
+            field.get_db_prep_value(value, connection)
+            for key in chunk
+            for field, value in zip(key_columns, key, strict=True)
+        ]
+        sql = (
+            f"SELECT {columns} FROM {quote(meta.db_table)} "
+            f"WHERE {' OR '.join([one] * len(chunk))}{lock}"
+        )
+        out.extend(model.objects.raw(sql, params))
+    return out
+
+
+def update_fields(obj: models.Model, fields: Sequence[str]) -> None:
+    """`obj.save(update_fields=fields)` as one plain UPDATE of those columns."""
+    if not fields:
+        return
+    meta = obj._meta
+    quote = connection.ops.quote_name
+    concrete = [meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in concrete)
+    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in concrete]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
+            [*params, obj.pk],
+        )

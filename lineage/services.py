@@ -302,7 +302,7 @@ def _add_edges(edges: set[tuple[str, str, str]]) -> None:
         path = graph.find_cycle(versioned, reach)
         if path is not None:
             raise CycleRefused(path)
-    Edge.objects.bulk_create(
+    insert_new(
         [
             Edge(
                 source=s,
@@ -311,7 +311,9 @@ def _add_edges(edges: set[tuple[str, str, str]]) -> None:
                 source_base=nodes.base_of(s),
                 target_base=nodes.base_of(t),
             )
-            for s, t, r in edges
+            for s, t, r in sorted(edges)
         ],
-        ignore_conflicts=True,
+        fields=("source", "target", "relation", "source_base", "target_base", "created_at"),
+        unique_fields=("source", "target", "relation"),
+        returning=(),
     )

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit.services import audit_record, audit_record_many
 from core.canonical import sha256_hex
-from core.db import insert_new
+from core.db import find, insert_new, update_fields
 from core.errors import Conflict
 from registry.models import (
     DOCUMENTATION_FIELDS,
@@ -691,6 +691,9 @@ def _created_many(
 @transaction.atomic(savepoint=False)
 def job_ensure(*, actor: AbstractBaseUser, namespace: str, name: str) -> Job:
     """The job with this namespace and name, catalogued on first sight."""
+    found = find(Job, ("namespace", "name"), [(namespace, name)])
+    if found:
+        return found[0]
     job, _ = _get_or_create(
         Job,
         {"namespace": namespace, "name": name},
@@ -708,10 +711,7 @@ def datasets_ensure(
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    found = {
-        (d.namespace, d.name): d
-        for d in Dataset.objects.filter(_keys_q(wanted, ("namespace", "name"))).order_by()
-    }
+    found = {(d.namespace, d.name): d for d in find(Dataset, ("namespace", "name"), wanted)}
     missing = [key for key in wanted if key not in found]
     if not missing:
         return found
@@ -764,8 +764,7 @@ def dataset_versions_ensure(
     if not specs:
         return {}
     out: dict[tuple[int, str], tuple[DatasetVersion, bool]] = {}
-    stored = DatasetVersion.objects.filter(_keys_q(specs, ("dataset_id", "version")))
-    for version in stored.defer("schema").order_by():
+    for version in find(DatasetVersion, ("dataset", "version"), specs, defer=("schema",)):
         version.dataset = specs[(version.dataset_id, version.version)][0]
         out[(version.dataset_id, version.version)] = (version, False)
     missing = [key for key in sorted(specs) if key not in out]
@@ -899,7 +898,8 @@ def run_record_event(
     order in which events arrive. The run is created on first sight (as `run_create` would,
     audited once) or read under a row lock, and written only when something changed."""
     require_global(actor, "registry.change_run")
-    run = Run.objects.select_for_update().filter(run_id=run_id).order_by().first()
+    found = find(Run, ("run_id",), [(run_id,)], for_update=True)
+    run = found[0] if found else None
     if run is None:
         require_global(actor, "registry.add_run")
         if job.archived:
@@ -959,8 +959,7 @@ def run_record_event(
         changes["parent"] = [None, str(parent.run_id)]
         run.parent = parent
         dirty.add("parent")
-    if dirty:
-        run.save(update_fields=sorted(dirty))
+    update_fields(run, sorted(dirty))
     if changes:
         audit_record(actor=actor, action="registry.run.updated", target=run, changes=changes)
     return run
@@ -980,14 +979,15 @@ def features_sync_many(
     schemas = [(dataset, fields) for dataset, fields in schemas if fields]
     if not schemas:
         return
-    existing = {
-        (dataset_id, name): [pk, dtype, description, archived]
-        for pk, dataset_id, name, dtype, description, archived in Feature.objects.filter(
-            dataset_id__in={dataset.pk for dataset, _ in schemas}
+    dataset_ids = sorted({dataset.pk for dataset, _ in schemas})
+    placeholders = ", ".join(["%s"] * len(dataset_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, dataset_id, name, dtype, description, archived FROM "
+            f"{Feature._meta.db_table} WHERE dataset_id IN ({placeholders})",
+            dataset_ids,
         )
-        .order_by()
-        .values_list("id", "dataset_id", "name", "dtype", "description", "archived")
-    }
+        existing = {(row[1], row[2]): [row[0], row[3], row[4], row[5]] for row in cursor}
     new: dict[tuple[int, str], Feature] = {}
     updates: dict[int, dict[str, str]] = {}
     for dataset, fields in schemas:

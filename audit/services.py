@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -29,13 +30,25 @@ def _actor_kind(actor: Any) -> str:
         return ActorKind.SYSTEM
     cached = getattr(actor, "_audit_actor_kind", None)
     if cached is None:
-        cached = (
-            ActorKind.SERVICE
-            if actor.groups.filter(name=PIPELINE_GROUP).exists()
-            else ActorKind.USER
-        )
+        cached = ActorKind.SERVICE if _in_group(actor, PIPELINE_GROUP) else ActorKind.USER
         actor._audit_actor_kind = cached
     return cached
+
+
+def _in_group(user: Any, name: str) -> bool:
+    """Whether the user is a member of the named group (one plain statement: it runs on the
+    first event of every request)."""
+    membership = user._meta.get_field("groups")
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {quote(membership.m2m_db_table())} ug "
+            f"JOIN {quote(Group._meta.db_table)} g "
+            f"ON g.{quote('id')} = ug.{quote(membership.m2m_reverse_name())} "
+            f"WHERE ug.{quote(membership.m2m_column_name())} = %s AND g.{quote('name')} = %s",
+            [user.pk, name],
+        )
+        return cursor.fetchone() is not None
 
 
 def _describe(target: models.Model | None) -> tuple[str, str, str]:

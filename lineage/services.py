@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, OperationalError, connection, transaction
 
 from audit.services import audit_record
-from core.canonical import sha256_hex
+from core.canonical import canonical_json
 from core.db import insert_new
 from lineage import graph, nodes, selectors
 from lineage.models import VERSION_RELATIONS, Edge, LineageEvent, Relation
@@ -65,7 +66,10 @@ def _strip_nulls(value: Any) -> Any:
 def event_hash(payload: Any) -> str:
     """Identity of an event for de-duplication: canonical JSON with nulls removed, so the same
     event re-sent by a client (sorted or unsorted keys, escaped or raw UTF-8) matches."""
-    return sha256_hex(_strip_nulls(payload))
+    text = canonical_json(payload)
+    if "null" in text:  # else no value is null: nothing to strip (the usual case)
+        text = canonical_json(_strip_nulls(payload))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def lineage_event_ingest(*, actor: AbstractBaseUser, payload: Any) -> IngestResult:

@@ -66,6 +66,47 @@ def insert_new(
 KEYS_PER_STATEMENT = 1000
 
 
+def columns(model: type[models.Model], defer: Sequence[str] = ()) -> list[str]:
+    """The concrete fields' names of a model, bar `defer`, for `select` and `load`."""
+    return [field.name for field in model._meta.concrete_fields if field.name not in defer]
+
+
+def select_list(model: type[models.Model], names: Sequence[str], alias: str = "") -> str:
+    """The quoted columns of `names`, optionally qualified by a table alias."""
+    quote = connection.ops.quote_name
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + quote(model._meta.get_field(name).column) for name in names)
+
+
+_LOADERS: dict[tuple, tuple] = {}
+
+
+def load(model: type[models.Model], names: Sequence[str], values: Sequence[Any]) -> models.Model:
+    """A model instance from a row of the columns `names` (as `select_list` lists them), the
+    database's values converted as the ORM converts them (other fields deferred)."""
+    key = (model, tuple(names), connection.vendor)
+    loader = _LOADERS.get(key)
+    if loader is None:
+        meta = model._meta
+        converters = []
+        for index, name in enumerate(names):
+            col = meta.get_field(name).get_col(meta.db_table)
+            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if found:
+                converters.append((index, col, found))
+        attnames = [meta.get_field(name).attname for name in names]
+        loader = _LOADERS[key] = (converters, attnames)
+    converters, attnames = loader
+    if converters:
+        values = list(values)
+        for index, col, functions in converters:
+            value = values[index]
+            for function in functions:
+                value = function(value, col, connection)
+            values[index] = value
+    return model.from_db(connection.alias, attnames, values)
+
+
 def find(
     model: type[models.Model],
     key_fields: Sequence[str],
@@ -83,24 +124,24 @@ def find(
     meta = model._meta
     quote = connection.ops.quote_name
     key_columns = [meta.get_field(name) for name in key_fields]
-    columns = ", ".join(
-        quote(field.column) for field in meta.concrete_fields if field.name not in defer
-    )
+    names = columns(model, defer=defer)
     one = "(" + " AND ".join(f"{quote(field.column)} = %s" for field in key_columns) + ")"
     lock = " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
     out: list[models.Model] = []
-    for start in range(0, len(keys), KEYS_PER_STATEMENT):
-        chunk = keys[start : start + KEYS_PER_STATEMENT]
-        params = [
-            field.get_db_prep_value(value, connection)
-            for key in chunk
-            for field, value in zip(key_columns, key, strict=True)
-        ]
-        sql = (
-            f"SELECT {columns} FROM {quote(meta.db_table)} "
-            f"WHERE {' OR '.join([one] * len(chunk))}{lock}"
-        )
-        out.extend(model.objects.raw(sql, params))
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), KEYS_PER_STATEMENT):
+            chunk = keys[start : start + KEYS_PER_STATEMENT]
+            params = [
+                field.get_db_prep_value(value, connection)
+                for key in chunk
+                for field, value in zip(key_columns, key, strict=True)
+            ]
+            cursor.execute(
+                f"SELECT {select_list(model, names)} FROM {quote(meta.db_table)} "
+                f"WHERE {' OR '.join([one] * len(chunk))}{lock}",
+                params,
+            )
+            out.extend(load(model, names, row) for row in cursor.fetchall())
     return out
 
 

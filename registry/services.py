@@ -987,7 +987,8 @@ def features_sync_many(
             f"{Feature._meta.db_table} WHERE dataset_id IN ({placeholders})",
             dataset_ids,
         )
-        existing = {(row[1], row[2]): [row[0], row[3], row[4], row[5]] for row in cursor}
+        rows = cursor.fetchall()
+    existing = {(row[1], row[2]): [row[0], row[3], row[4], row[5]] for row in rows}
     new: dict[tuple[int, str], Feature] = {}
     updates: dict[int, dict[str, str]] = {}
     for dataset, fields in schemas:

@@ -2,9 +2,11 @@
 
 import random
 
+import networkx as nx
 import pytest
 
 from core.canonical import sha256_hex
+from lineage.graph import find_cycle
 from lineage.openlineage import _deeper_than
 from lineage.services import _strip_nulls, event_hash
 
@@ -59,3 +61,22 @@ def test_event_hash_is_the_canonical_hash_without_nulls(payload):
 
 def test_nulls_do_not_change_the_event_hash():
     assert event_hash({"a": 1, "b": None, "c": [{"d": None}]}) == event_hash({"a": 1, "c": [{}]})
+
+
+def test_find_cycle_agrees_with_networkx_and_returns_a_real_cycle():
+    rng = random.Random(11)
+    for _ in range(3000):
+        nodes = [f"n{i}" for i in range(rng.randint(1, 7))]
+        edges = [(rng.choice(nodes), rng.choice(nodes)) for _ in range(rng.randint(0, 9))]
+        reach = {
+            n: {rng.choice(nodes) for _ in range(rng.randint(0, 2))}
+            for n in nodes
+            if rng.random() < 0.3
+        }
+        graph = nx.DiGraph(edges)
+        graph.add_edges_from((n, o) for n, others in reach.items() for o in others if o != n)
+        path = find_cycle(edges, reach)
+        assert (path is not None) == (not nx.is_directed_acyclic_graph(graph)), (edges, reach)
+        if path is not None:
+            assert path[0] == path[-1] and len(path) >= 2
+            assert all(graph.has_edge(a, b) for a, b in zip(path, path[1:], strict=False))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,8 +83,7 @@ def audit_record(
         object_id=object_id,
         object_repr=object_repr,
     )
-    _insert([event])
-    _seal_after_commit()
+    _store([event])
     return event
 
 
@@ -91,11 +93,58 @@ def audit_record_many(*, actor: Any, records: Iterable[Mapping[str, Any]]) -> li
     audit_record would store, inserted in that order with one multi-row INSERT per batch."""
     ctx = _request_context()
     events = [_build(actor, ctx, **record) for record in records]
+    _store(events)
+    return events
+
+
+_deferred: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "audit_deferred", default=None
+)
+
+
+@contextlib.contextmanager
+def audit_deferred() -> Iterator[None]:
+    """Inside the writer's transaction: the events that audit_record and audit_record_many
+    record within the block are inserted together when it ends — one statement for a whole
+    unit of work instead of one per call, still in the same transaction and in the order
+    recorded. The events of a savepoint rolled back within the block are dropped (their insert
+    would have been rolled back with it); if the block raises, nothing is inserted. Events are
+    returned before they are inserted, so without an id until the block ends."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_deferred must run inside the writer's transaction")
+    if _deferred.get() is not None:  # nested: the outer block inserts
+        yield
+        return
+    pending: list[tuple[Any, list[AuditEvent]]] = []
+    token = _deferred.set(pending)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    # Django drops the on-commit callbacks registered inside a savepoint it rolls back: each
+    # batch's marker still being there says its changes stand.
+    standing = {id(func) for _, func, _ in connection.run_on_commit}
+    events = [e for marker, batch in pending if id(marker) in standing for e in batch]
     for start in range(0, len(events), INSERT_BATCH):
         _insert(events[start : start + INSERT_BATCH])
-    if events:
-        _seal_after_commit()
-    return events
+
+
+def _noop() -> None:
+    pass
+
+
+def _store(events: list[AuditEvent]) -> None:
+    if not events:
+        return
+    pending = _deferred.get()
+    if pending is not None:
+        marker = functools.partial(_noop)
+        transaction.on_commit(marker)
+        pending.append((marker, events))
+    else:
+        for start in range(0, len(events), INSERT_BATCH):
+            _insert(events[start : start + INSERT_BATCH])
+    _seal_after_commit()
 
 
 def _request_context() -> tuple[str, dict[str, Any]]:

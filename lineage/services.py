@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, OperationalError, connection, transaction
 
-from audit.services import audit_record
+from audit.services import audit_deferred, audit_record
 from core.canonical import canonical_json
 from core.db import insert_new
 from lineage import graph, nodes, selectors
@@ -136,30 +136,32 @@ def _ingest(
     event.pk = inserted[0][0]
     event._state.adding = False
     event._state.db = connection.alias
-    edges: set[tuple[str, str, str]] = set()
-    summary: dict[str, Any] = {"kind": parsed.kind, "event_type": parsed.event_type}
-    if parsed.kind == "RunEvent":
-        _map_run_event(actor, parsed, edges, summary)
-    elif parsed.kind == "DatasetEvent":
-        datasets = _map_datasets(actor, [parsed.dataset])
-        if parsed.dataset.version:
-            registry.dataset_versions_ensure(
-                actor=actor,
-                wanted=[
-                    (
-                        datasets[parsed.dataset.key],
-                        parsed.dataset.version,
-                        parsed.dataset.fields,
-                        None,
-                    )
-                ],
-            )
-    else:  # JobEvent: declared, design-time lineage; no run, so no versioned edges
-        registry.job_ensure(actor=actor, namespace=parsed.job_namespace, name=parsed.job_name)
-        _map_datasets(actor, parsed.inputs + parsed.outputs)
-    _add_edges(edges)
-    summary["edges"] = len(edges)
-    audit_record(actor=actor, action="lineage.event.ingested", target=event, changes=summary)
+    # Every audit event of the ingestion goes in with one statement at the end.
+    with audit_deferred():
+        edges: set[tuple[str, str, str]] = set()
+        summary: dict[str, Any] = {"kind": parsed.kind, "event_type": parsed.event_type}
+        if parsed.kind == "RunEvent":
+            _map_run_event(actor, parsed, edges, summary)
+        elif parsed.kind == "DatasetEvent":
+            datasets = _map_datasets(actor, [parsed.dataset])
+            if parsed.dataset.version:
+                registry.dataset_versions_ensure(
+                    actor=actor,
+                    wanted=[
+                        (
+                            datasets[parsed.dataset.key],
+                            parsed.dataset.version,
+                            parsed.dataset.fields,
+                            None,
+                        )
+                    ],
+                )
+        else:  # JobEvent: declared, design-time lineage; no run, so no versioned edges
+            registry.job_ensure(actor=actor, namespace=parsed.job_namespace, name=parsed.job_name)
+            _map_datasets(actor, parsed.inputs + parsed.outputs)
+        _add_edges(edges)
+        summary["edges"] = len(edges)
+        audit_record(actor=actor, action="lineage.event.ingested", target=event, changes=summary)
     return IngestResult(event, duplicate=False)
 
 

@@ -38,6 +38,12 @@ def _actor_kind(actor: Any) -> str:
     return cached
 
 
+def remember_actor_kind(user: Any, *, in_pipeline_group: bool) -> None:
+    """For a caller that read the user's pipeline-group membership anyway (the token
+    authenticator does, in the statement that loads the user): the recorder then need not."""
+    user._audit_actor_kind = ActorKind.SERVICE if in_pipeline_group else ActorKind.USER
+
+
 def _in_group(user: Any, name: str) -> bool:
     """Whether the user is a member of the named group (one plain statement: it runs on the
     first event of every request)."""

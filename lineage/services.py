@@ -168,11 +168,7 @@ def _ingest(
 def _map_datasets(actor: AbstractBaseUser, refs: list[DatasetRef]) -> dict:
     """The datasets of these references, catalogued on first sight, features synced to the
     schemas given: (namespace, name) → Dataset."""
-    datasets = registry.datasets_ensure(actor=actor, keys=[ref.key for ref in refs])
-    registry.features_sync_many(
-        actor=actor, schemas=[(datasets[ref.key], ref.fields) for ref in refs if ref.fields]
-    )
-    return datasets
+    return registry.datasets_sync(actor=actor, schemas=[(ref.key, ref.fields) for ref in refs])
 
 
 def _map_run_event(actor, parsed: ParsedEvent, edges: set, summary: dict) -> None:

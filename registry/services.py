@@ -3,6 +3,7 @@ records exactly one audit event in the same transaction."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -17,7 +18,8 @@ from django.utils import timezone
 
 from audit.services import audit_record, audit_record_many
 from core.canonical import sha256_hex
-from core.db import find, insert_new, update_fields
+from core.db import columns as db_columns
+from core.db import find, insert_new, load, select_list, update_fields
 from core.errors import Conflict
 from registry.models import (
     DOCUMENTATION_FIELDS,
@@ -712,9 +714,16 @@ def datasets_ensure(
     if not wanted:
         return {}
     found = {(d.namespace, d.name): d for d in find(Dataset, ("namespace", "name"), wanted)}
-    missing = [key for key in wanted if key not in found]
+    _datasets_create(actor, [key for key in wanted if key not in found], found)
+    return found
+
+
+def _datasets_create(
+    actor: AbstractBaseUser, missing: list[tuple[str, str]], found: dict[tuple[str, str], Dataset]
+) -> None:
+    """Catalogue the missing datasets into `found` (a concurrent winner's row read back)."""
     if not missing:
-        return found
+        return
     require_global(actor, "registry.add_dataset")
     new = [Dataset(namespace=namespace, name=name, owner=actor) for namespace, name in missing]
     for dataset in new:
@@ -739,7 +748,55 @@ def datasets_ensure(
         for dataset in Dataset.objects.filter(_keys_q(keys_lost, ("namespace", "name"))):
             found[(dataset.namespace, dataset.name)] = dataset
     _created_many(actor, "registry.dataset.created", inserted, DATASET_AUDITED)
+
+
+@transaction.atomic(savepoint=False)
+def datasets_sync(
+    *,
+    actor: AbstractBaseUser,
+    schemas: Iterable[tuple[tuple[str, str], Iterable[Mapping[str, str]]]],
+) -> dict[tuple[str, str], Dataset]:
+    """`datasets_ensure` and `features_sync_many` together, for (namespace, name) keys each
+    with a schema (possibly empty): one statement reads the datasets and their features."""
+    schemas = [(key, list(fields)) for key, fields in schemas]
+    wanted = sorted({key for key, _ in schemas})
+    if not wanted:
+        return {}
+    if not any(fields for _, fields in schemas):
+        return datasets_ensure(actor=actor, keys=wanted)
+    names = db_columns(Dataset)
+    head, one = _datasets_with_features_sql(connection.vendor)
+    found: dict[tuple[str, str], Dataset] = {}
+    existing: dict[tuple[int, str], list] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            head + " OR ".join([one] * len(wanted)), [part for key in wanted for part in key]
+        )
+        rows = cursor.fetchall()
+    width, namespace, name = len(names), names.index("namespace"), names.index("name")
+    for row in rows:
+        key = (row[namespace], row[name])
+        dataset = found.get(key)
+        if dataset is None:
+            dataset = found[key] = load(Dataset, names, row[:width])
+        if row[width] is not None:
+            existing[(dataset.pk, row[width + 1])] = [row[width], *row[width + 2 :]]
+    _datasets_create(actor, [key for key in wanted if key not in found], found)
+    _features_sync(
+        actor, [(found[key], fields) for key, fields in schemas if fields], existing=existing
+    )
     return found
+
+
+@functools.cache
+def _datasets_with_features_sql(vendor: str) -> tuple[str, str]:
+    names = db_columns(Dataset)
+    return (
+        f"SELECT {select_list(Dataset, names, 'd')}, f.id, f.name, f.dtype, f.description, "
+        f"f.archived FROM {Dataset._meta.db_table} d LEFT JOIN {Feature._meta.db_table} f "
+        "ON f.dataset_id = d.id WHERE ",
+        "(d.namespace = %s AND d.name = %s)",
+    )
 
 
 @transaction.atomic(savepoint=False)
@@ -975,20 +1032,22 @@ def features_sync_many(
     types and descriptions. One read for every dataset; the missing features are inserted
     together, each audited once; each update is audited on its own. A feature named twice
     (a dataset both read and written) takes the later non-empty type and description."""
+    _features_sync(actor, schemas)
+
+
+def _features_sync(
+    actor: AbstractBaseUser,
+    schemas: Iterable[tuple[Dataset, Iterable[Mapping[str, str]]]],
+    existing: dict[tuple[int, str], list] | None = None,
+) -> None:
+    """features_sync_many, given the datasets' features if already read: (dataset id, name)
+    → [id, dtype, description, archived]."""
     schemas = [(dataset, list(fields)) for dataset, fields in schemas]
     schemas = [(dataset, fields) for dataset, fields in schemas if fields]
     if not schemas:
         return
-    dataset_ids = sorted({dataset.pk for dataset, _ in schemas})
-    placeholders = ", ".join(["%s"] * len(dataset_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, dataset_id, name, dtype, description, archived FROM "
-            f"{Feature._meta.db_table} WHERE dataset_id IN ({placeholders})",
-            dataset_ids,
-        )
-        rows = cursor.fetchall()
-    existing = {(row[1], row[2]): [row[0], row[3], row[4], row[5]] for row in rows}
+    if existing is None:
+        existing = _features_of(sorted({dataset.pk for dataset, _ in schemas}))
     new: dict[tuple[int, str], Feature] = {}
     updates: dict[int, dict[str, str]] = {}
     for dataset, fields in schemas:
@@ -1032,6 +1091,18 @@ def features_sync_many(
         _created_many(actor, "registry.feature.created", inserted, FEATURE_AUDITED)
     for pk, data in sorted(updates.items()):
         feature_update(actor=actor, feature=Feature(pk=pk), data=data)
+
+
+def _features_of(dataset_ids: list[int]) -> dict[tuple[int, str], list]:
+    placeholders = ", ".join(["%s"] * len(dataset_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, dataset_id, name, dtype, description, archived FROM "
+            f"{Feature._meta.db_table} WHERE dataset_id IN ({placeholders})",
+            dataset_ids,
+        )
+        rows = cursor.fetchall()
+    return {(row[1], row[2]): [row[0], row[3], row[4], row[5]] for row in rows}
 
 
 @transaction.atomic(savepoint=False)

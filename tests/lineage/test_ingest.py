@@ -309,7 +309,7 @@ def test_raw_events_are_listed_like_marquez(post, api, auditor):
     assert api(auditor).get("/api/v1/events/lineage?sortDirection=up").status_code == 400
 
 
-QUERIES_PER_EVENT = 16  # token, permissions, savepoint pair, then 12 for the event
+QUERIES_PER_EVENT = 15  # token, permissions, savepoint pair, then 11 for the event
 REALISTIC_FIELDS = [
     {"name": f"c{i}", "type": "DOUBLE", "description": f"column {i}"} for i in range(20)
 ]
@@ -434,3 +434,19 @@ def test_a_realistic_event_takes_a_bounded_number_of_queries(post, django_assert
         assert post(_realistic("START", run_id)).status_code == 201
     with django_assert_max_num_queries(QUERIES_PER_EVENT):
         assert post(_realistic("COMPLETE", run_id, "2026-11-01T10:05:00Z")).status_code == 201
+
+
+def test_datasets_with_and_without_schemas_in_one_event(post):
+    post(run_event(outputs=[dataset("s3://lake", "known", schema=schema_facet({"name": "k"}))]))
+    response = post(
+        run_event(
+            inputs=[("s3://lake", "known"), ("s3://lake", "bare")],
+            outputs=[dataset("s3://lake", "fresh", schema=schema_facet({"name": "f"}))],
+        )
+    )
+    assert response.status_code == 201
+    assert sorted(Feature.objects.values_list("dataset__name", "name")) == [
+        ("fresh", "f"),
+        ("known", "k"),
+    ]
+    assert sorted(Dataset.objects.values_list("name", flat=True)) == ["bare", "fresh", "known"]

@@ -17,7 +17,6 @@ from core.db import insert_new
 from lineage import graph, nodes, selectors
 from lineage.models import VERSION_RELATIONS, Edge, LineageEvent, Relation
 from lineage.openlineage import DatasetRef, EventInvalid, Limits, ParsedEvent, parse_event
-from registry import selectors as selectors_registry
 from registry import services as registry
 from registry.models import ModelVersion, RegisteredModel, Run, RunState
 
@@ -204,27 +203,17 @@ def _map_run_event(actor, parsed: ParsedEvent, edges: set, summary: dict) -> Non
     # Unversioned inputs read the latest version not written by this same run (a run that
     # reads and writes one dataset reads version n and writes n+1: never a cycle), or the
     # "external" state when there is none.
-    latest = (
-        selectors_registry.latest_dataset_versions(
-            [datasets[ref.key].pk for ref in parsed.inputs if not ref.version],
-            not_produced_by=run,
-        )
-        if any(not ref.version for ref in parsed.inputs)
-        else {}
+    versions = registry.dataset_versions_ensure(
+        actor=actor,
+        wanted=[(datasets[ref.key], ref.version, ref.fields, None) for ref in parsed.inputs]
+        + [
+            (datasets[ref.key], ref.version or f"run:{run.run_id}", ref.fields, run)
+            for ref in parsed.outputs
+        ],
+        not_produced_by=run,
+        fallback=EXTERNAL_VERSION,
     )
-    input_versions = []
-    wanted = []
-    for ref in parsed.inputs:
-        dataset = datasets[ref.key]
-        version = ref.version or latest.get(dataset.pk)
-        if version is None:
-            version = EXTERNAL_VERSION
-        if ref.version or version == EXTERNAL_VERSION:
-            wanted.append((dataset, version, ref.fields, None))
-        input_versions.append(version)
-    for ref in parsed.outputs:
-        wanted.append((datasets[ref.key], ref.version or f"run:{run.run_id}", ref.fields, run))
-    registry.dataset_versions_ensure(actor=actor, wanted=wanted)
+    input_versions = [version.version for version, _ in versions[: len(parsed.inputs)]]
     input_nodes = []
     for ref, version in zip(parsed.inputs, input_versions, strict=True):
         node = nodes.dataset_id(ref.namespace, ref.name, version)

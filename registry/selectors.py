@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from django.db import connection
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
-from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel, Run
+from registry.models import ModelVersion, RegisteredModel
 from registry.permissions import CHANGE_MODEL, VIEW_MODEL
 
 
@@ -54,30 +52,3 @@ def model_grants(model: RegisteredModel) -> list[dict[str, str]]:
     ):
         grants += [{"user": None, "group": group.name, "permission": p} for p in sorted(perms)]
     return grants
-
-
-def latest_dataset_versions(
-    dataset_ids: Iterable[int], *, not_produced_by: Run | None = None
-) -> dict[int, str]:
-    """For each dataset, its latest version (by creation), leaving out versions written by
-    `not_produced_by`: dataset id → version, one query for them all (datasets without such a
-    version are absent)."""
-    ids = sorted(set(dataset_ids))
-    if not ids:
-        return {}
-    # A correlated subquery: for each dataset, a scan of its versions on the dataset_id index.
-    other_run = (
-        ""
-        if not_produced_by is None
-        else (" AND (v.produced_by_id IS NULL OR v.produced_by_id <> %s)")
-    )
-    sql = (
-        f"SELECT d.id, (SELECT v.version FROM {DatasetVersion._meta.db_table} v "
-        f"WHERE v.dataset_id = d.id{other_run} ORDER BY v.created_at DESC, v.id DESC LIMIT 1) "
-        f"FROM {Dataset._meta.db_table} d WHERE d.id IN ({', '.join(['%s'] * len(ids))})"
-    )
-    params = ([] if not_produced_by is None else [not_produced_by.pk]) + ids
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return {pk: version for pk, version in rows if version is not None}

@@ -809,28 +809,96 @@ def dataset_ensure(*, actor: AbstractBaseUser, namespace: str, name: str) -> Dat
 def dataset_versions_ensure(
     *,
     actor: AbstractBaseUser,
-    wanted: Iterable[tuple[Dataset, str, list | None, Run | None]],
-) -> dict[tuple[int, str], tuple[DatasetVersion, bool]]:
-    """The versions with these (dataset, version, schema, produced_by) keys, each recorded on
-    first sight with its schema and producing run (the first mention of a key wins), by
-    (dataset id, version): (the version, whether this call created it). Versions that existed
-    are read without their schema (deferred)."""
+    wanted: Iterable[tuple[Dataset, str | None, list | None, Run | None]],
+    not_produced_by: Run | None = None,
+    fallback: str = "",
+) -> list[tuple[DatasetVersion, bool]]:
+    """For each (dataset, version, schema, produced_by): the version with that key, recorded on
+    first sight with its schema and producing run (the first mention of a key wins), and
+    whether this call created it. A version of None asks for the dataset's latest version (by
+    creation) not produced by `not_produced_by` or, when there is none, the `fallback` version
+    (recorded as above, with no producing run). One statement reads them all; versions that
+    existed are read without their schema (deferred)."""
+    wanted = list(wanted)
+    exact = sorted({(spec[0].pk, spec[1]) for spec in wanted if spec[1] is not None})
+    latest_of = sorted({spec[0].pk for spec in wanted if spec[1] is None})
+    stored, latest = _versions_read(exact, latest_of, not_produced_by)
     specs: dict[tuple[int, str], tuple] = {}
-    for spec in wanted:
-        specs.setdefault((spec[0].pk, spec[1]), spec)
+    keys = []
+    for dataset, version, schema, produced_by in wanted:
+        if version is None:
+            found = latest.get(dataset.pk)
+            if found is not None:
+                found.dataset = dataset
+                stored[(dataset.pk, found.version)] = found
+                keys.append((dataset.pk, found.version))
+                continue
+            version, produced_by = fallback, None
+        key = (dataset.pk, version)
+        specs.setdefault(key, (dataset, version, schema, produced_by))
+        keys.append(key)
+    for key, version in stored.items():
+        if key in specs:
+            version.dataset = specs[key][0]
+    missing = [key for key in sorted(specs) if key not in stored]
+    created = _versions_create(actor, [specs[key] for key in missing], stored)
+    return [(stored[key], key in created) for key in keys]
+
+
+def _versions_read(
+    exact: list[tuple[int, str]], latest_of: list[int], not_produced_by: Run | None
+) -> tuple[dict[tuple[int, str], DatasetVersion], dict[int, DatasetVersion]]:
+    """The versions with these (dataset id, version) keys, and the latest version (by
+    creation) of each dataset in `latest_of` not produced by `not_produced_by`: one statement,
+    each latest one a scan of its dataset's versions on the dataset_id index."""
+    if not exact and not latest_of:
+        return {}, {}
+    table = DatasetVersion._meta.db_table
+    names = db_columns(DatasetVersion, defer=("schema",))
+    columns = select_list(DatasetVersion, names)
+    parts, params = [], []
+    if exact:
+        parts.append(
+            f"SELECT 0, {columns} FROM {table} WHERE "
+            + " OR ".join(["(dataset_id = %s AND version = %s)"] * len(exact))
+        )
+        params += [part for key in exact for part in key]
+    if latest_of:
+        other = (
+            ""
+            if not_produced_by is None
+            else (" AND (v.produced_by_id IS NULL OR v.produced_by_id <> %s)")
+        )
+        parts.append(
+            f"SELECT 1, {columns} FROM {table} WHERE id IN (SELECT (SELECT v.id FROM {table} v "
+            f"WHERE v.dataset_id = d.id{other} ORDER BY v.created_at DESC, v.id DESC LIMIT 1) "
+            f"FROM {Dataset._meta.db_table} d "
+            f"WHERE d.id IN ({', '.join(['%s'] * len(latest_of))}))"
+        )
+        params += ([] if not_produced_by is None else [not_produced_by.pk]) + latest_of
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    stored, latest = {}, {}
+    for row in rows:
+        version = load(DatasetVersion, names, row[1:])
+        if row[0]:
+            latest[version.dataset_id] = version
+        else:
+            stored[(version.dataset_id, version.version)] = version
+    return stored, latest
+
+
+def _versions_create(
+    actor: AbstractBaseUser, specs: list[tuple], stored: dict[tuple[int, str], DatasetVersion]
+) -> set[tuple[int, str]]:
+    """Record the versions of these specs into `stored` (a concurrent winner's row read back);
+    the keys of those this call created."""
     if not specs:
-        return {}
-    out: dict[tuple[int, str], tuple[DatasetVersion, bool]] = {}
-    for version in find(DatasetVersion, ("dataset", "version"), specs, defer=("schema",)):
-        version.dataset = specs[(version.dataset_id, version.version)][0]
-        out[(version.dataset_id, version.version)] = (version, False)
-    missing = [key for key in sorted(specs) if key not in out]
-    if not missing:
-        return out
+        return set()
     require_global(actor, "registry.add_datasetversion")
     new = []
-    for key in missing:
-        dataset, version, schema, produced_by = specs[key]
+    for dataset, version, schema, produced_by in specs:
         if dataset.archived:
             raise Conflict(f"Dataset '{dataset}' is archived and takes no new versions.")
         obj = DatasetVersion(
@@ -849,14 +917,15 @@ def dataset_versions_ensure(
         unique_fields=("dataset", "version"),
     )
     for obj in inserted:
-        out[(obj.dataset_id, obj.version)] = (obj, True)
+        stored[(obj.dataset_id, obj.version)] = obj
     if lost:
+        datasets = {obj.dataset_id: obj.dataset for obj in lost}
         keys_lost = [(obj.dataset_id, obj.version) for obj in lost]
         for version in DatasetVersion.objects.filter(_keys_q(keys_lost, ("dataset_id", "version"))):
-            version.dataset = specs[(version.dataset_id, version.version)][0]
-            out[(version.dataset_id, version.version)] = (version, False)
+            version.dataset = datasets[version.dataset_id]
+            stored[(version.dataset_id, version.version)] = version
     _created_many(actor, "registry.dataset_version.created", inserted, VERSION_AUDITED)
-    return out
+    return {(obj.dataset_id, obj.version) for obj in inserted}
 
 
 @transaction.atomic(savepoint=False)
@@ -869,9 +938,7 @@ def dataset_version_ensure(
     produced_by: Run | None = None,
 ) -> tuple[DatasetVersion, bool]:
     """The version of a dataset with this key, recorded on first sight."""
-    return dataset_versions_ensure(actor=actor, wanted=[(dataset, version, schema, produced_by)])[
-        (dataset.pk, version)
-    ]
+    return dataset_versions_ensure(actor=actor, wanted=[(dataset, version, schema, produced_by)])[0]
 
 
 @transaction.atomic(savepoint=False)

@@ -119,7 +119,8 @@ def parse_time(value: Any) -> tuple[datetime, bool] | None:
 def _deeper_than(value: Any, limit: int) -> bool:
     """Whether some value inside `value` sits more than `limit` levels down (the items of a
     top-level object or list are one level down). Iterative: no recursion limit to hit."""
-    stack = [(value, 0)] if isinstance(value, dict | list) else []
+    containers = (dict, list)
+    stack = [(value, 0)] if isinstance(value, containers) else []
     while stack:
         container, level = stack.pop()
         children = container.values() if isinstance(container, dict) else container
@@ -127,9 +128,7 @@ def _deeper_than(value: Any, limit: int) -> bool:
             continue
         if level >= limit:
             return True
-        for child in children:
-            if isinstance(child, dict | list):
-                stack.append((child, level + 1))
+        stack.extend((child, level + 1) for child in children if isinstance(child, containers))
     return False
 
 

@@ -765,22 +765,21 @@ def datasets_sync(
     if not any(fields for _, fields in schemas):
         return datasets_ensure(actor=actor, keys=wanted)
     names = db_columns(Dataset)
-    head, one = _datasets_with_features_sql(connection.vendor)
+    datasets_sql, features_sql, one = _datasets_with_features_sql(connection.vendor)
+    where = " OR ".join([one] * len(wanted))
+    params = [part for key in wanted for part in key]
     found: dict[tuple[str, str], Dataset] = {}
     existing: dict[tuple[int, str], list] = {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            head + " OR ".join([one] * len(wanted)), [part for key in wanted for part in key]
-        )
+        cursor.execute(f"{datasets_sql}{where} UNION ALL {features_sql}{where}", params * 2)
         rows = cursor.fetchall()
-    width, namespace, name = len(names), names.index("namespace"), names.index("name")
+    width = len(names)
     for row in rows:
-        key = (row[namespace], row[name])
-        dataset = found.get(key)
-        if dataset is None:
-            dataset = found[key] = load(Dataset, names, row[:width])
-        if row[width] is not None:
-            existing[(dataset.pk, row[width + 1])] = [row[width], *row[width + 2 :]]
+        if row[width] is None:  # a dataset
+            dataset = load(Dataset, names, row[:width])
+            found[(dataset.namespace, dataset.name)] = dataset
+        else:  # a feature: dataset id, id, name, dtype, description, archived
+            existing[(row[width], row[width + 2])] = [row[width + 1], *row[width + 3 :]]
     _datasets_create(actor, [key for key in wanted if key not in found], found)
     _features_sync(
         actor, [(found[key], fields) for key, fields in schemas if fields], existing=existing
@@ -789,12 +788,17 @@ def datasets_sync(
 
 
 @functools.cache
-def _datasets_with_features_sql(vendor: str) -> tuple[str, str]:
+def _datasets_with_features_sql(vendor: str) -> tuple[str, str, str]:
+    """The datasets' rows, then their features' (each part's other columns null, so that a
+    dataset's columns are sent once, not once per feature)."""
     names = db_columns(Dataset)
+    datasets, features = Dataset._meta.db_table, Feature._meta.db_table
     return (
-        f"SELECT {select_list(Dataset, names, 'd')}, f.id, f.name, f.dtype, f.description, "
-        f"f.archived FROM {Dataset._meta.db_table} d LEFT JOIN {Feature._meta.db_table} f "
-        "ON f.dataset_id = d.id WHERE ",
+        f"SELECT {select_list(Dataset, names, 'd')}, NULL, NULL, NULL, NULL, NULL, NULL "
+        f"FROM {datasets} d WHERE ",
+        f"SELECT {', '.join(['NULL'] * len(names))}, f.dataset_id, f.id, f.name, f.dtype, "
+        f"f.description, f.archived FROM {features} f JOIN {datasets} d ON d.id = f.dataset_id "
+        "WHERE ",
         "(d.namespace = %s AND d.name = %s)",
     )
 

@@ -24,6 +24,31 @@ def _connection():
     return connections[DEFAULT_DB_ALIAS]
 
 
+_AS_GIVEN = {
+    "AutoField",
+    "BigAutoField",
+    "BigIntegerField",
+    "CharField",
+    "ForeignKey",
+    "IntegerField",
+    "PositiveIntegerField",
+    "TextField",
+}
+
+
+@functools.cache
+def _stores_as_given(field: models.Field) -> bool:
+    return field.get_internal_type() in _AS_GIVEN
+
+
+def _prepared(field: models.Field, value: Any, conn) -> Any:
+    """`field.get_db_prep_save(value)`, short-circuited for the plain strings and integers that
+    text and integer fields store as given (most of an insert's values)."""
+    if type(value) in (str, int) and _stores_as_given(field):
+        return value
+    return field.get_db_prep_save(value, conn)
+
+
 @functools.cache
 def _insert_sql(
     model: type[models.Model],
@@ -73,7 +98,7 @@ def insert_new(
         for start in range(0, len(objs), per_statement):
             chunk = objs[start : start + per_statement]
             params = [
-                field.get_db_prep_save(field.pre_save(obj, True), conn)
+                _prepared(field, field.pre_save(obj, True), conn)
                 for obj in chunk
                 for field in concrete
             ]

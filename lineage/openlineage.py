@@ -128,7 +128,9 @@ def _deeper_than(value: Any, limit: int) -> bool:
             continue
         if level >= limit:
             return True
-        stack.extend((child, level + 1) for child in children if isinstance(child, containers))
+        for child in children:
+            if isinstance(child, containers):
+                stack.append((child, level + 1))
     return False
 
 

@@ -17,26 +17,48 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
 
-def _permissions_sql() -> str:
+def _permissions_sql(user: str = "%s", select: str = "") -> str:
+    """The user's permissions, own and their groups': rows of (app_label, codename), or with
+    `select` that one expression of ct (content type) and p (permission). `user` is the SQL
+    for the user's id (a parameter by default, or a column of an enclosing statement)."""
     user_model = get_user_model()
     own = user_model._meta.get_field("user_permissions")
     groups = user_model._meta.get_field("groups")
     granted = Group._meta.get_field("permissions")
     quote = connection.ops.quote_name
+    select = select or f"ct.{quote('app_label')}, p.{quote('codename')}"
     return (
-        f"SELECT ct.{quote('app_label')}, p.{quote('codename')} "
+        f"SELECT {select} "
         f"FROM {quote(Permission._meta.db_table)} p "
         f"JOIN {quote(ContentType._meta.db_table)} ct "
         f"ON ct.{quote('id')} = p.{quote('content_type_id')} "
         f"WHERE p.{quote('id')} IN ("
         f"SELECT {quote(own.m2m_reverse_name())} FROM {quote(own.m2m_db_table())} "
-        f"WHERE {quote(own.m2m_column_name())} = %s "
+        f"WHERE {quote(own.m2m_column_name())} = {user} "
         f"UNION SELECT gp.{quote(granted.m2m_reverse_name())} "
         f"FROM {quote(granted.m2m_db_table())} gp "
         f"JOIN {quote(groups.m2m_db_table())} ug "
         f"ON ug.{quote(groups.m2m_reverse_name())} = gp.{quote(granted.m2m_column_name())} "
-        f"WHERE ug.{quote(groups.m2m_column_name())} = %s)"
+        f"WHERE ug.{quote(groups.m2m_column_name())} = {user})"
     )
+
+
+def permissions_column(user: str) -> str:
+    """A scalar subquery of a user's permissions ('app_label.codename', newline-separated,
+    NULL for none), for a statement that loads the user anyway; `user` is the SQL of the
+    user's id there. Hand its value to `remember_permissions`."""
+    quote = connection.ops.quote_name
+    perm = f"ct.{quote('app_label')} || '.' || p.{quote('codename')}"
+    separator = "chr(10)" if connection.vendor == "postgresql" else "char(10)"
+    function = "string_agg" if connection.vendor == "postgresql" else "group_concat"
+    return f"({_permissions_sql(user, f'{function}({perm}, {separator})')})"
+
+
+def remember_permissions(user: Any, listed: str | None) -> None:
+    """Cache on the user what `permissions_column` read, as this backend would have read it on
+    the first permission check (superusers and inactive users are left to the backend)."""
+    if user.is_active and not user.is_superuser:
+        user._perm_cache = set(listed.split("\n")) if listed else set()
 
 
 class ModelBackend(backends.ModelBackend):

@@ -18,6 +18,7 @@ from rest_framework import exceptions
 
 from audit.services import PIPELINE_GROUP, remember_actor_kind
 from core import context, db
+from core.auth import permissions_column, remember_permissions
 from registry.models import ApiToken
 
 LAST_USED_RESOLUTION = timedelta(minutes=5)
@@ -69,7 +70,9 @@ def _live_tokens(token_key: str, now) -> list[ApiToken]:
             f"JOIN {quote(Group._meta.db_table)} g "
             f"ON g.{quote('id')} = ug.{quote(groups.m2m_reverse_name())} "
             f"WHERE ug.{quote(groups.m2m_column_name())} = u.{quote(user_model._meta.pk.column)} "
-            f"AND g.{quote('name')} = %s) "
+            f"AND g.{quote('name')} = %s), "
+            # The user's permissions, for the permission checks to come (saves their read).
+            f"{permissions_column('u.' + quote(user_model._meta.pk.column))} "
             f"FROM {quote(ApiToken._meta.db_table)} t JOIN {quote(user_model._meta.db_table)} u "
             f"ON u.{quote(user_model._meta.pk.column)} = {column('user')} "
             f"WHERE {column('token_key')} = %s AND {column('revoked_at')} IS NULL "
@@ -80,7 +83,8 @@ def _live_tokens(token_key: str, now) -> list[ApiToken]:
     tokens = []
     for row in rows:
         token = db.load(ApiToken, token_names, row[: len(token_names)])
-        token.user = db.load(user_model, user_names, row[len(token_names) : -1])
-        remember_actor_kind(token.user, in_pipeline_group=bool(row[-1]))
+        token.user = db.load(user_model, user_names, row[len(token_names) : -2])
+        remember_actor_kind(token.user, in_pipeline_group=bool(row[-2]))
+        remember_permissions(token.user, row[-1])
         tokens.append(token)
     return tokens

@@ -44,3 +44,27 @@ def test_inactive_anonymous_superuser_and_object_checks_are_django_s(db):
         _fresh(root)
     )
     assert len(backend.get_all_permissions(_fresh(root))) == Permission.objects.count()
+
+
+def test_the_permissions_column_reads_what_the_backend_reads(django_assert_num_queries):
+    from django.db import connection
+
+    from core.auth import permissions_column, remember_permissions
+
+    user = get_user_model().objects.create_user("column-user")
+    group = Group.objects.create(name="column-group")
+    user.user_permissions.add(Permission.objects.get(codename="view_dataset"))
+    group.permissions.add(*Permission.objects.filter(codename__in=["add_job", "change_run"]))
+    user.groups.add(group)
+    nobody = get_user_model().objects.create_user("no-perms")
+    for who in (user, nobody):
+        expected = backends.ModelBackend().get_all_permissions(_fresh(who))
+        fresh = _fresh(who)
+        table = get_user_model()._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {permissions_column('u.id')} FROM {table} u WHERE u.id = %s", [who.pk]
+            )
+            remember_permissions(fresh, cursor.fetchone()[0])
+        with django_assert_num_queries(0):
+            assert ModelBackend().get_all_permissions(fresh) == expected

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import json
 import logging
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -28,13 +33,31 @@ def _actor_kind(actor: Any) -> str:
         return ActorKind.SYSTEM
     cached = getattr(actor, "_audit_actor_kind", None)
     if cached is None:
-        cached = (
-            ActorKind.SERVICE
-            if actor.groups.filter(name=PIPELINE_GROUP).exists()
-            else ActorKind.USER
-        )
+        cached = ActorKind.SERVICE if _in_group(actor, PIPELINE_GROUP) else ActorKind.USER
         actor._audit_actor_kind = cached
     return cached
+
+
+def remember_actor_kind(user: Any, *, in_pipeline_group: bool) -> None:
+    """For a caller that read the user's pipeline-group membership anyway (the token
+    authenticator does, in the statement that loads the user): the recorder then need not."""
+    user._audit_actor_kind = ActorKind.SERVICE if in_pipeline_group else ActorKind.USER
+
+
+def _in_group(user: Any, name: str) -> bool:
+    """Whether the user is a member of the named group (one plain statement: it runs on the
+    first event of every request)."""
+    membership = user._meta.get_field("groups")
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {quote(membership.m2m_db_table())} ug "
+            f"JOIN {quote(Group._meta.db_table)} g "
+            f"ON g.{quote('id')} = ug.{quote(membership.m2m_reverse_name())} "
+            f"WHERE ug.{quote(membership.m2m_column_name())} = %s AND g.{quote('name')} = %s",
+            [user.pk, name],
+        )
+        return cursor.fetchone() is not None
 
 
 def _describe(target: models.Model | None) -> tuple[str, str, str]:
@@ -56,14 +79,104 @@ def audit_record(
 ) -> AuditEvent:
     """Insert one event in the caller's transaction; no lock, no hash (the sealer chains it
     after commit), so a change that rolls back leaves no event."""
+    event = _build(
+        actor,
+        _request_context(),
+        action=action,
+        target=target,
+        changes=changes,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr,
+    )
+    _store([event])
+    return event
+
+
+def audit_record_many(*, actor: Any, records: Iterable[Mapping[str, Any]]) -> list[AuditEvent]:
+    """`audit_record` for many changes made by one actor in one transaction: one event per
+    record (each a mapping of audit_record's keyword arguments but actor), identical to what
+    audit_record would store, inserted in that order with one multi-row INSERT per batch."""
+    ctx = _request_context()
+    events = [_build(actor, ctx, **record) for record in records]
+    _store(events)
+    return events
+
+
+_deferred: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "audit_deferred", default=None
+)
+
+
+@contextlib.contextmanager
+def audit_deferred() -> Iterator[None]:
+    """Inside the writer's transaction: the events that audit_record and audit_record_many
+    record within the block are inserted together when it ends — one statement for a whole
+    unit of work instead of one per call, still in the same transaction and in the order
+    recorded. The events of a savepoint rolled back within the block are dropped (their insert
+    would have been rolled back with it); if the block raises, nothing is inserted. Events are
+    returned before they are inserted, so without an id until the block ends."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_deferred must run inside the writer's transaction")
+    if _deferred.get() is not None:  # nested: the outer block inserts
+        yield
+        return
+    pending: list[tuple[Any, list[AuditEvent]]] = []
+    token = _deferred.set(pending)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    # Django drops the on-commit callbacks registered inside a savepoint it rolls back: each
+    # batch's marker still being there says its changes stand.
+    standing = {id(func) for _, func, _ in connection.run_on_commit}
+    events = [e for marker, batch in pending if id(marker) in standing for e in batch]
+    for start in range(0, len(events), INSERT_BATCH):
+        _insert(events[start : start + INSERT_BATCH])
+
+
+def _noop() -> None:
+    pass
+
+
+def _store(events: list[AuditEvent]) -> None:
+    if not events:
+        return
+    pending = _deferred.get()
+    if pending is not None:
+        marker = functools.partial(_noop)
+        transaction.on_commit(marker)
+        pending.append((marker, events))
+    else:
+        for start in range(0, len(events), INSERT_BATCH):
+            _insert(events[start : start + INSERT_BATCH])
+    _seal_after_commit()
+
+
+def _request_context() -> tuple[str, dict[str, Any]]:
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the writer's transaction")
     ctx = context.current()
     channel = ctx.pop("channel", "system")
     ctx.pop("admin_user", None)
+    return channel, {k: v for k, v in ctx.items() if v is not None}
+
+
+def _build(
+    actor: Any,
+    request_context: tuple[str, dict[str, Any]],
+    *,
+    action: str,
+    target: models.Model | None = None,
+    changes: dict[str, Any] | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    object_repr: str | None = None,
+) -> AuditEvent:
+    channel, ctx = request_context
     default_type, default_id, default_repr = _describe(target)
     actor_user = actor if getattr(actor, "is_authenticated", False) else None
-    event = AuditEvent(
+    return AuditEvent(
         occurred_at=timezone.now(),
         actor=actor_user,
         actor_username=actor_user.get_username() if actor_user else "",
@@ -74,11 +187,8 @@ def audit_record(
         object_id=(object_id if object_id is not None else default_id)[:64],
         object_repr=(object_repr if object_repr is not None else default_repr)[:200],
         changes=changes or {},
-        context={k: v for k, v in ctx.items() if v is not None},
+        context=dict(ctx),
     )
-    _insert(event)
-    _seal_after_commit()
-    return event
 
 
 _INSERT = (
@@ -86,16 +196,15 @@ _INSERT = (
     "action, object_type, object_id, object_repr, changes, context, txid) VALUES "
 )
 # PostgreSQL: the writer's transaction id, evaluated inside the INSERT (no extra round trip).
-_PG_INSERT = _INSERT + (
-    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, "
-    "pg_current_xact_id()::text::bigint) RETURNING id, txid"
+_PG_ROW = (
+    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, pg_current_xact_id()::text::bigint)"
 )
-_SQLITE_INSERT = _INSERT + "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL)"
+_SQLITE_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL)"
+INSERT_BATCH = 500  # rows per INSERT: 11 parameters each, under every database's limit
 
 
-def _insert(event: AuditEvent) -> None:
-    """One plain INSERT (the ORM's save machinery costs as much as the write it audits)."""
-    params = [
+def _params(event: AuditEvent) -> list[Any]:
+    return [
         connection.ops.adapt_datetimefield_value(event.occurred_at),
         event.actor_id,
         event.actor_username,
@@ -110,15 +219,26 @@ def _insert(event: AuditEvent) -> None:
         json.dumps(event.changes, cls=DjangoJSONEncoder, allow_nan=False),
         json.dumps(event.context, cls=DjangoJSONEncoder, allow_nan=False),
     ]
+
+
+def _insert(events: list[AuditEvent]) -> None:
+    """Plain INSERTs, one statement for the lot (the ORM's save machinery costs as much as the
+    write it audits). Ids are drawn in row order, so the sorted returned ids follow `events`."""
+    params = [value for event in events for value in _params(event)]
+    postgres = connection.vendor == "postgresql"
+    row = _PG_ROW if postgres else _SQLITE_ROW
+    returning = " RETURNING id, txid" if postgres else " RETURNING id, NULL"
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(_PG_INSERT, params)
-            event.id, event.txid = cursor.fetchone()
+        if len(events) == 1 and not postgres:
+            cursor.execute(_INSERT + row, params)
+            returned = [(cursor.lastrowid, None)]
         else:
-            cursor.execute(_SQLITE_INSERT, params)
-            event.id = cursor.lastrowid
-    event._state.adding = False
-    event._state.db = connection.alias
+            cursor.execute(_INSERT + ", ".join([row] * len(events)) + returning, params)
+            returned = sorted(cursor.fetchall())
+    for event, (event_id, txid) in zip(events, returned, strict=True):
+        event.id, event.txid = event_id, txid
+        event._state.adding = False
+        event._state.db = connection.alias
 
 
 _last_seal_attempt = 0.0

@@ -20,17 +20,37 @@ def find_cycle(
     are stored paths, so a graph of new edges plus those reachability shortcuts has a cycle
     exactly when the whole graph would.
     """
-    graph = nx.DiGraph()
-    graph.add_edges_from(new_edges)
+    successors: dict[str, list[str]] = {}
+    for source, target in new_edges:
+        successors.setdefault(source, []).append(target)
     for node, reached in reach.items():
-        for other in reached:
+        for other in sorted(reached):
             if other != node:
-                graph.add_edge(node, other)
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return None
-    return [edge[0] for edge in cycle] + [cycle[-1][1]]
+                successors.setdefault(node, []).append(other)
+    # Depth-first search without recursion (a plain walk: a handful of nodes per event, where
+    # building a networkx graph cost more than the search).
+    done: set[str] = set()
+    for root in successors:
+        if root in done:
+            continue
+        path, on_path = [root], {root: 0}
+        stack = [iter(successors.get(root, ()))]
+        while stack:
+            node = next(stack[-1], None)
+            if node is None:
+                stack.pop()
+                finished = path.pop()
+                del on_path[finished]
+                done.add(finished)
+                continue
+            if node in on_path:
+                return path[on_path[node] :] + [node]
+            if node in done:
+                continue
+            on_path[node] = len(path)
+            path.append(node)
+            stack.append(iter(successors.get(node, ())))
+    return None
 
 
 def digraph(edges: Iterable[EdgeRow], nodes: Iterable[str] = ()) -> nx.DiGraph:

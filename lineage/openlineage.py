@@ -116,14 +116,22 @@ def parse_time(value: Any) -> tuple[datetime, bool] | None:
     return parsed.astimezone(UTC), False
 
 
-def _depth(value: Any, limit: int, level: int = 0) -> int:
-    if level > limit:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, limit, level + 1) for v in value.values()), default=level)
-    if isinstance(value, list):
-        return max((_depth(v, limit, level + 1) for v in value), default=level)
-    return level
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether some value inside `value` sits more than `limit` levels down (the items of a
+    top-level object or list are one level down). Iterative: no recursion limit to hit."""
+    containers = (dict, list)
+    stack = [(value, 0)] if isinstance(value, containers) else []
+    while stack:
+        container, level = stack.pop()
+        children = container.values() if isinstance(container, dict) else container
+        if not children:
+            continue
+        if level >= limit:
+            return True
+        for child in children:
+            if isinstance(child, containers):
+                stack.append((child, level + 1))
+    return False
 
 
 def _text(c: _Collector, obj: dict, key: str, path: str, max_length: int) -> str | None:
@@ -147,7 +155,7 @@ def _facets(c: _Collector, obj: dict, key: str, path: str, limits: Limits) -> di
     if not isinstance(value, dict):
         c.add(f"{path}.{key}", "must be an object")
         return {}
-    if _depth(value, limits.max_facet_depth) > limits.max_facet_depth:
+    if _deeper_than(value, limits.max_facet_depth):
         c.add(f"{path}.{key}", f"is nested deeper than {limits.max_facet_depth} levels")
         return {}
     return value

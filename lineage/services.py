@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
-from audit.services import audit_record
-from core.canonical import sha256_hex
+from audit.services import audit_deferred, audit_record
+from core.canonical import canonical_json
+from core.db import insert_new
 from lineage import graph, nodes, selectors
 from lineage.models import VERSION_RELATIONS, Edge, LineageEvent, Relation
 from lineage.openlineage import DatasetRef, EventInvalid, Limits, ParsedEvent, parse_event
 from registry import services as registry
-from registry.models import DatasetVersion, ModelVersion, RegisteredModel, Run, RunState
+from registry.models import ModelVersion, RegisteredModel, Run, RunState
 
 INGEST_PERMISSION = "lineage.add_lineageevent"
 RETRIES = 3
@@ -63,7 +65,10 @@ def _strip_nulls(value: Any) -> Any:
 def event_hash(payload: Any) -> str:
     """Identity of an event for de-duplication: canonical JSON with nulls removed, so the same
     event re-sent by a client (sorted or unsorted keys, escaped or raw UTF-8) matches."""
-    return sha256_hex(_strip_nulls(payload))
+    text = canonical_json(payload)
+    if "null" in text:  # else no value is null: nothing to strip (the usual case)
+        text = canonical_json(_strip_nulls(payload))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def lineage_event_ingest(*, actor: AbstractBaseUser, payload: Any) -> IngestResult:
@@ -74,9 +79,6 @@ def lineage_event_ingest(*, actor: AbstractBaseUser, payload: Any) -> IngestResu
         )
     parsed = parse_event(payload, limits())
     digest = event_hash(payload)
-    existing = LineageEvent.objects.filter(event_hash=digest).first()
-    if existing is not None:
-        return IngestResult(existing, duplicate=True)
     for attempt in range(1, RETRIES + 1):
         try:
             return _ingest(actor, payload, parsed, digest)
@@ -94,54 +96,78 @@ def lineage_event_ingest(*, actor: AbstractBaseUser, payload: Any) -> IngestResu
     raise AssertionError("unreachable")
 
 
+EVENT_FIELDS = (
+    "event_hash",
+    "kind",
+    "event_type",
+    "event_time",
+    "received_at",
+    "run_id",
+    "job_namespace",
+    "job_name",
+    "producer",
+    "payload",
+    "submitted_by",
+)
+
+
 @transaction.atomic
 def _ingest(
     actor: AbstractBaseUser, payload: Any, parsed: ParsedEvent, digest: str
 ) -> IngestResult:
-    with transaction.atomic():
-        event = LineageEvent.objects.create(
-            event_hash=digest,
-            kind=parsed.kind,
-            event_type=parsed.event_type or "",
-            event_time=parsed.event_time,
-            run_id=parsed.run_id,
-            job_namespace=parsed.job_namespace or "",
-            job_name=parsed.job_name or "",
-            producer=parsed.producer[:1000],
-            payload=payload,
-            submitted_by=actor,
-        )
-    edges: set[tuple[str, str, str]] = set()
-    summary: dict[str, Any] = {"kind": parsed.kind, "event_type": parsed.event_type}
-    if parsed.kind == "RunEvent":
-        _map_run_event(actor, parsed, edges, summary)
-    elif parsed.kind == "DatasetEvent":
-        _map_dataset(actor, parsed.dataset)
-        if parsed.dataset.version:
-            dataset = registry.dataset_ensure(
-                actor=actor, namespace=parsed.dataset.namespace, name=parsed.dataset.name
-            )
-            registry.dataset_version_ensure(
-                actor=actor,
-                dataset=dataset,
-                version=parsed.dataset.version,
-                schema=parsed.dataset.fields,
-            )
-    else:  # JobEvent: declared, design-time lineage; no run, so no versioned edges
-        registry.job_ensure(actor=actor, namespace=parsed.job_namespace, name=parsed.job_name)
-        for ref in parsed.inputs + parsed.outputs:
-            _map_dataset(actor, ref)
-    _add_edges(edges)
-    summary["edges"] = len(edges)
-    audit_record(actor=actor, action="lineage.event.ingested", target=event, changes=summary)
+    event = LineageEvent(
+        event_hash=digest,
+        kind=parsed.kind,
+        event_type=parsed.event_type or "",
+        event_time=parsed.event_time,
+        run_id=parsed.run_id,
+        job_namespace=parsed.job_namespace or "",
+        job_name=parsed.job_name or "",
+        producer=parsed.producer[:1000],
+        payload=payload,
+        submitted_by=actor,
+    )
+    # The raw event first, skipped if its hash is stored: a duplicate (also one a concurrent
+    # post committed while this one waited on the unique index) writes nothing.
+    inserted = insert_new([event], fields=EVENT_FIELDS, unique_fields=("event_hash",))
+    if not inserted:
+        return IngestResult(LineageEvent.objects.get(event_hash=digest), duplicate=True)
+    event.pk = inserted[0][0]
+    event._state.adding = False
+    event._state.db = connection.alias
+    # Every audit event of the ingestion goes in with one statement at the end.
+    with audit_deferred():
+        edges: set[tuple[str, str, str]] = set()
+        summary: dict[str, Any] = {"kind": parsed.kind, "event_type": parsed.event_type}
+        if parsed.kind == "RunEvent":
+            _map_run_event(actor, parsed, edges, summary)
+        elif parsed.kind == "DatasetEvent":
+            datasets = _map_datasets(actor, [parsed.dataset])
+            if parsed.dataset.version:
+                registry.dataset_versions_ensure(
+                    actor=actor,
+                    wanted=[
+                        (
+                            datasets[parsed.dataset.key],
+                            parsed.dataset.version,
+                            parsed.dataset.fields,
+                            None,
+                        )
+                    ],
+                )
+        else:  # JobEvent: declared, design-time lineage; no run, so no versioned edges
+            registry.job_ensure(actor=actor, namespace=parsed.job_namespace, name=parsed.job_name)
+            _map_datasets(actor, parsed.inputs + parsed.outputs)
+        _add_edges(edges)
+        summary["edges"] = len(edges)
+        audit_record(actor=actor, action="lineage.event.ingested", target=event, changes=summary)
     return IngestResult(event, duplicate=False)
 
 
-def _map_dataset(actor: AbstractBaseUser, ref: DatasetRef):
-    dataset = registry.dataset_ensure(actor=actor, namespace=ref.namespace, name=ref.name)
-    if ref.fields:
-        registry.features_sync(actor=actor, dataset=dataset, fields=ref.fields)
-    return dataset
+def _map_datasets(actor: AbstractBaseUser, refs: list[DatasetRef]) -> dict:
+    """The datasets of these references, catalogued on first sight, features synced to the
+    schemas given: (namespace, name) → Dataset."""
+    return registry.datasets_sync(actor=actor, schemas=[(ref.key, ref.fields) for ref in refs])
 
 
 def _map_run_event(actor, parsed: ParsedEvent, edges: set, summary: dict) -> None:
@@ -173,25 +199,29 @@ def _map_run_event(actor, parsed: ParsedEvent, edges: set, summary: dict) -> Non
     run_node = nodes.run_id(run.run_id)
     if parent is not None:
         edges.add((nodes.run_id(parent.run_id), run_node, Relation.PARENT))
+    datasets = _map_datasets(actor, parsed.inputs + parsed.outputs)
+    # Unversioned inputs read the latest version not written by this same run (a run that
+    # reads and writes one dataset reads version n and writes n+1: never a cycle), or the
+    # "external" state when there is none.
+    versions = registry.dataset_versions_ensure(
+        actor=actor,
+        wanted=[(datasets[ref.key], ref.version, ref.fields, None) for ref in parsed.inputs]
+        + [
+            (datasets[ref.key], ref.version or f"run:{run.run_id}", ref.fields, run)
+            for ref in parsed.outputs
+        ],
+        not_produced_by=run,
+        fallback=EXTERNAL_VERSION,
+    )
+    input_versions = [version.version for version, _ in versions[: len(parsed.inputs)]]
     input_nodes = []
-    for ref in parsed.inputs:
-        dataset = _map_dataset(actor, ref)
-        version = _input_version(actor, dataset, ref, run)
-        node = nodes.dataset_id(ref.namespace, ref.name, version.version)
+    for ref, version in zip(parsed.inputs, input_versions, strict=True):
+        node = nodes.dataset_id(ref.namespace, ref.name, version)
         input_nodes.append(node)
         edges.add((node, run_node, Relation.INPUT))
     for ref in parsed.outputs:
-        dataset = _map_dataset(actor, ref)
-        version, _ = registry.dataset_version_ensure(
-            actor=actor,
-            dataset=dataset,
-            version=ref.version or f"run:{run.run_id}",
-            schema=ref.fields,
-            produced_by=run,
-        )
-        edges.add(
-            (run_node, nodes.dataset_id(ref.namespace, ref.name, version.version), Relation.OUTPUT)
-        )
+        version = ref.version or f"run:{run.run_id}"
+        edges.add((run_node, nodes.dataset_id(ref.namespace, ref.name, version), Relation.OUTPUT))
         for in_ns, in_name, in_field, out_field in ref.column_lineage:
             edges.add(
                 (
@@ -207,28 +237,6 @@ def _map_run_event(actor, parsed: ParsedEvent, edges: set, summary: dict) -> Non
             for node in input_nodes:
                 edges.add((node, model_node, Relation.TRAINED_ON))
             summary.setdefault("models", []).append(model_node)
-
-
-def _input_version(actor, dataset, ref: DatasetRef, run: Run) -> DatasetVersion:
-    if ref.version:
-        version, _ = registry.dataset_version_ensure(
-            actor=actor, dataset=dataset, version=ref.version, schema=ref.fields
-        )
-        return version
-    # The latest version not written by this same run (a run that reads and writes one
-    # dataset reads version n and writes n+1: never a cycle).
-    latest = (
-        DatasetVersion.objects.filter(dataset=dataset)
-        .exclude(produced_by=run)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if latest is not None:
-        return latest
-    version, _ = registry.dataset_version_ensure(
-        actor=actor, dataset=dataset, version=EXTERNAL_VERSION, schema=ref.fields
-    )
-    return version
 
 
 def _register_model(actor, facet: dict, run: Run) -> ModelVersion:
@@ -285,7 +293,7 @@ def _add_edges(edges: set[tuple[str, str, str]]) -> None:
         path = graph.find_cycle(versioned, reach)
         if path is not None:
             raise CycleRefused(path)
-    Edge.objects.bulk_create(
+    insert_new(
         [
             Edge(
                 source=s,
@@ -294,7 +302,9 @@ def _add_edges(edges: set[tuple[str, str, str]]) -> None:
                 source_base=nodes.base_of(s),
                 target_base=nodes.base_of(t),
             )
-            for s, t, r in edges
+            for s, t, r in sorted(edges)
         ],
-        ignore_conflicts=True,
+        fields=("source", "target", "relation", "source_base", "target_base", "created_at"),
+        unique_fields=("source", "target", "relation"),
+        returning=(),
     )

@@ -12,12 +12,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, models, transaction
-from django.db.models import Max
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_record_many
 from core.canonical import sha256_hex
+from core.db import columns as db_columns
+from core.db import find, insert_new, load, select_list, update_fields
 from core.errors import Conflict
 from registry.models import (
     DOCUMENTATION_FIELDS,
@@ -613,10 +615,18 @@ def api_token_revoke(*, actor: AbstractBaseUser | None, token: ApiToken) -> ApiT
 
 
 # --- idempotent upserts used by lineage ingestion ---------------------------------------------
-# Ingestion must be idempotent and safe under concurrent posts about the same entities: each
-# helper reads first, creates inside a savepoint, and on a unique clash re-reads the winner's row.
+# Ingestion must be idempotent and safe under concurrent posts about the same entities. The
+# set-based helpers read every key they are given in one query, insert what is missing with
+# ON CONFLICT DO NOTHING (no error, so no savepoint), read back the rows a concurrent writer
+# won, and audit only the rows this transaction inserted, with one multi-row audit insert.
+# Rows are inserted in key order, so concurrent writers take their locks in the same order.
 # Their own atomic blocks take no savepoint: nobody catches their errors to carry on, so the
 # savepoint round trips on every event would buy nothing.
+
+DATASET_AUDITED = ("namespace", "name", "description", "contains_pii")
+FEATURE_AUDITED = ("dataset", "name", "dtype", "description", "pii")
+VERSION_AUDITED = ("dataset", "version", "schema", "produced_by")
+RUN_AUDITED = ("run_id", "job", "state", "started_at", "ended_at", "parent")
 
 
 def _get_or_create(model: type[models.Model], lookup: dict, create) -> tuple[Any, bool]:
@@ -627,12 +637,65 @@ def _get_or_create(model: type[models.Model], lookup: dict, create) -> tuple[Any
         with transaction.atomic():
             return create(), True
     except (IntegrityError, Conflict):
-        return model.objects.get(**lookup), False
+        found = model.objects.filter(**lookup).first()
+        if found is None:
+            raise  # a refusal (e.g. an archived parent), not a lost race: 409, never a 500
+        return found, False
+
+
+def _keys_q(keys: Iterable[tuple], names: tuple[str, ...]) -> Q:
+    q = Q()
+    for key in keys:
+        q |= Q(**dict(zip(names, key, strict=True)))
+    return q
+
+
+def _insert_missing(
+    objs: list[models.Model], *, fields: tuple[str, ...], unique_fields: tuple[str, ...]
+) -> tuple[list, list]:
+    """Insert the objects, skipping keys that exist: (those inserted, now saved with their
+    primary key; those a concurrent writer inserted first)."""
+    attnames = [objs[0]._meta.get_field(name).attname for name in unique_fields]
+    returned = insert_new(
+        objs, fields=fields, unique_fields=unique_fields, returning=("id", *unique_fields)
+    )
+    ids = {tuple(row[1:]): row[0] for row in returned}
+    inserted, lost = [], []
+    for obj in objs:
+        pk = ids.get(tuple(getattr(obj, name) for name in attnames))
+        if pk is None:
+            lost.append(obj)
+            continue
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = connection.alias
+        inserted.append(obj)
+    return inserted, lost
+
+
+def _created_many(
+    actor: Any, action: str, instances: list[models.Model], fields: Iterable[str]
+) -> None:
+    """One `_created` event per instance, recorded with one insert."""
+    audit_record_many(
+        actor=actor,
+        records=[
+            {
+                "action": action,
+                "target": instance,
+                "changes": {f: [None, _plain(getattr(instance, f))] for f in fields},
+            }
+            for instance in instances
+        ],
+    )
 
 
 @transaction.atomic(savepoint=False)
 def job_ensure(*, actor: AbstractBaseUser, namespace: str, name: str) -> Job:
     """The job with this namespace and name, catalogued on first sight."""
+    found = find(Job, ("namespace", "name"), [(namespace, name)])
+    if found:
+        return found[0]
     job, _ = _get_or_create(
         Job,
         {"namespace": namespace, "name": name},
@@ -642,14 +705,231 @@ def job_ensure(*, actor: AbstractBaseUser, namespace: str, name: str) -> Job:
 
 
 @transaction.atomic(savepoint=False)
+def datasets_ensure(
+    *, actor: AbstractBaseUser, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Dataset]:
+    """The datasets with these (namespace, name) keys, each catalogued on first sight (as
+    `dataset_create` would: owned by the actor, audited once)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    found = {(d.namespace, d.name): d for d in find(Dataset, ("namespace", "name"), wanted)}
+    _datasets_create(actor, [key for key in wanted if key not in found], found)
+    return found
+
+
+def _datasets_create(
+    actor: AbstractBaseUser, missing: list[tuple[str, str]], found: dict[tuple[str, str], Dataset]
+) -> None:
+    """Catalogue the missing datasets into `found` (a concurrent winner's row read back)."""
+    if not missing:
+        return
+    require_global(actor, "registry.add_dataset")
+    new = [Dataset(namespace=namespace, name=name, owner=actor) for namespace, name in missing]
+    for dataset in new:
+        dataset.full_clean(exclude=["owner"], validate_unique=False, validate_constraints=False)
+    inserted, lost = _insert_missing(
+        new,
+        fields=(
+            "namespace",
+            "name",
+            "description",
+            "owner",
+            "contains_pii",
+            "archived",
+            "created_at",
+        ),
+        unique_fields=("namespace", "name"),
+    )
+    for dataset in inserted:
+        found[(dataset.namespace, dataset.name)] = dataset
+    if lost:
+        keys_lost = [(d.namespace, d.name) for d in lost]
+        for dataset in Dataset.objects.filter(_keys_q(keys_lost, ("namespace", "name"))):
+            found[(dataset.namespace, dataset.name)] = dataset
+    _created_many(actor, "registry.dataset.created", inserted, DATASET_AUDITED)
+
+
+@transaction.atomic(savepoint=False)
+def datasets_sync(
+    *,
+    actor: AbstractBaseUser,
+    schemas: Iterable[tuple[tuple[str, str], Iterable[Mapping[str, str]]]],
+) -> dict[tuple[str, str], Dataset]:
+    """`datasets_ensure` and `features_sync_many` together, for (namespace, name) keys each
+    with a schema (possibly empty): one statement reads the datasets and their features."""
+    schemas = [(key, list(fields)) for key, fields in schemas]
+    wanted = sorted({key for key, _ in schemas})
+    if not wanted:
+        return {}
+    if not any(fields for _, fields in schemas):
+        return datasets_ensure(actor=actor, keys=wanted)
+    names = db_columns(Dataset)
+    datasets_sql, features_sql, one = _datasets_with_features_sql(connection.vendor)
+    where = " OR ".join([one] * len(wanted))
+    params = [part for key in wanted for part in key]
+    found: dict[tuple[str, str], Dataset] = {}
+    existing: dict[tuple[int, str], list] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(f"{datasets_sql}{where} UNION ALL {features_sql}{where}", params * 2)
+        rows = cursor.fetchall()
+    width = len(names)
+    for row in rows:
+        if row[width] is None:  # a dataset
+            dataset = load(Dataset, names, row[:width])
+            found[(dataset.namespace, dataset.name)] = dataset
+        else:  # a feature: dataset id, id, name, dtype, description, archived
+            existing[(row[width], row[width + 2])] = [row[width + 1], *row[width + 3 :]]
+    _datasets_create(actor, [key for key in wanted if key not in found], found)
+    _features_sync(
+        actor, [(found[key], fields) for key, fields in schemas if fields], existing=existing
+    )
+    return found
+
+
+@functools.cache
+def _datasets_with_features_sql(vendor: str) -> tuple[str, str, str]:
+    """The datasets' rows, then their features' (each part's other columns null, so that a
+    dataset's columns are sent once, not once per feature)."""
+    names = db_columns(Dataset)
+    datasets, features = Dataset._meta.db_table, Feature._meta.db_table
+    return (
+        f"SELECT {select_list(Dataset, names, 'd')}, NULL, NULL, NULL, NULL, NULL, NULL "
+        f"FROM {datasets} d WHERE ",
+        f"SELECT {', '.join(['NULL'] * len(names))}, f.dataset_id, f.id, f.name, f.dtype, "
+        f"f.description, f.archived FROM {features} f JOIN {datasets} d ON d.id = f.dataset_id "
+        "WHERE ",
+        "(d.namespace = %s AND d.name = %s)",
+    )
+
+
+@transaction.atomic(savepoint=False)
 def dataset_ensure(*, actor: AbstractBaseUser, namespace: str, name: str) -> Dataset:
     """The dataset with this namespace and name, catalogued on first sight."""
-    dataset, _ = _get_or_create(
-        Dataset,
-        {"namespace": namespace, "name": name},
-        lambda: dataset_create(actor=actor, namespace=namespace, name=name),
+    return datasets_ensure(actor=actor, keys=[(namespace, name)])[(namespace, name)]
+
+
+@transaction.atomic(savepoint=False)
+def dataset_versions_ensure(
+    *,
+    actor: AbstractBaseUser,
+    wanted: Iterable[tuple[Dataset, str | None, list | None, Run | None]],
+    not_produced_by: Run | None = None,
+    fallback: str = "",
+) -> list[tuple[DatasetVersion, bool]]:
+    """For each (dataset, version, schema, produced_by): the version with that key, recorded on
+    first sight with its schema and producing run (the first mention of a key wins), and
+    whether this call created it. A version of None asks for the dataset's latest version (by
+    creation) not produced by `not_produced_by` or, when there is none, the `fallback` version
+    (recorded as above, with no producing run). One statement reads them all; versions that
+    existed are read without their schema (deferred)."""
+    wanted = list(wanted)
+    exact = sorted({(spec[0].pk, spec[1]) for spec in wanted if spec[1] is not None})
+    latest_of = sorted({spec[0].pk for spec in wanted if spec[1] is None})
+    stored, latest = _versions_read(exact, latest_of, not_produced_by)
+    specs: dict[tuple[int, str], tuple] = {}
+    keys = []
+    for dataset, version, schema, produced_by in wanted:
+        if version is None:
+            found = latest.get(dataset.pk)
+            if found is not None:
+                found.dataset = dataset
+                stored[(dataset.pk, found.version)] = found
+                keys.append((dataset.pk, found.version))
+                continue
+            version, produced_by = fallback, None
+        key = (dataset.pk, version)
+        specs.setdefault(key, (dataset, version, schema, produced_by))
+        keys.append(key)
+    for key, version in stored.items():
+        if key in specs:
+            version.dataset = specs[key][0]
+    missing = [key for key in sorted(specs) if key not in stored]
+    created = _versions_create(actor, [specs[key] for key in missing], stored)
+    return [(stored[key], key in created) for key in keys]
+
+
+def _versions_read(
+    exact: list[tuple[int, str]], latest_of: list[int], not_produced_by: Run | None
+) -> tuple[dict[tuple[int, str], DatasetVersion], dict[int, DatasetVersion]]:
+    """The versions with these (dataset id, version) keys, and the latest version (by
+    creation) of each dataset in `latest_of` not produced by `not_produced_by`: one statement,
+    each latest one a scan of its dataset's versions on the dataset_id index."""
+    if not exact and not latest_of:
+        return {}, {}
+    table = DatasetVersion._meta.db_table
+    names = db_columns(DatasetVersion, defer=("schema",))
+    columns = select_list(DatasetVersion, names)
+    parts, params = [], []
+    if exact:
+        parts.append(
+            f"SELECT 0, {columns} FROM {table} WHERE "
+            + " OR ".join(["(dataset_id = %s AND version = %s)"] * len(exact))
+        )
+        params += [part for key in exact for part in key]
+    if latest_of:
+        other = (
+            ""
+            if not_produced_by is None
+            else (" AND (v.produced_by_id IS NULL OR v.produced_by_id <> %s)")
+        )
+        parts.append(
+            f"SELECT 1, {columns} FROM {table} WHERE id IN (SELECT (SELECT v.id FROM {table} v "
+            f"WHERE v.dataset_id = d.id{other} ORDER BY v.created_at DESC, v.id DESC LIMIT 1) "
+            f"FROM {Dataset._meta.db_table} d "
+            f"WHERE d.id IN ({', '.join(['%s'] * len(latest_of))}))"
+        )
+        params += ([] if not_produced_by is None else [not_produced_by.pk]) + latest_of
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    stored, latest = {}, {}
+    for row in rows:
+        version = load(DatasetVersion, names, row[1:])
+        if row[0]:
+            latest[version.dataset_id] = version
+        else:
+            stored[(version.dataset_id, version.version)] = version
+    return stored, latest
+
+
+def _versions_create(
+    actor: AbstractBaseUser, specs: list[tuple], stored: dict[tuple[int, str], DatasetVersion]
+) -> set[tuple[int, str]]:
+    """Record the versions of these specs into `stored` (a concurrent winner's row read back);
+    the keys of those this call created."""
+    if not specs:
+        return set()
+    require_global(actor, "registry.add_datasetversion")
+    new = []
+    for dataset, version, schema, produced_by in specs:
+        if dataset.archived:
+            raise Conflict(f"Dataset '{dataset}' is archived and takes no new versions.")
+        obj = DatasetVersion(
+            dataset=dataset,
+            version=version,
+            schema=[] if schema is None else schema,
+            produced_by=produced_by,
+        )
+        obj.full_clean(
+            exclude=["dataset", "produced_by"], validate_unique=False, validate_constraints=False
+        )
+        new.append(obj)
+    inserted, lost = _insert_missing(
+        new,
+        fields=("dataset", "version", "schema", "produced_by", "created_at"),
+        unique_fields=("dataset", "version"),
     )
-    return dataset
+    for obj in inserted:
+        stored[(obj.dataset_id, obj.version)] = obj
+    if lost:
+        datasets = {obj.dataset_id: obj.dataset for obj in lost}
+        keys_lost = [(obj.dataset_id, obj.version) for obj in lost]
+        for version in DatasetVersion.objects.filter(_keys_q(keys_lost, ("dataset_id", "version"))):
+            version.dataset = datasets[version.dataset_id]
+            stored[(version.dataset_id, version.version)] = version
+    _created_many(actor, "registry.dataset_version.created", inserted, VERSION_AUDITED)
+    return {(obj.dataset_id, obj.version) for obj in inserted}
 
 
 @transaction.atomic(savepoint=False)
@@ -662,13 +942,7 @@ def dataset_version_ensure(
     produced_by: Run | None = None,
 ) -> tuple[DatasetVersion, bool]:
     """The version of a dataset with this key, recorded on first sight."""
-    return _get_or_create(
-        DatasetVersion,
-        {"dataset": dataset, "version": version},
-        lambda: dataset_version_create(
-            actor=actor, dataset=dataset, version=version, schema=schema, produced_by=produced_by
-        ),
-    )
+    return dataset_versions_ensure(actor=actor, wanted=[(dataset, version, schema, produced_by)])[0]
 
 
 @transaction.atomic(savepoint=False)
@@ -722,6 +996,20 @@ def run_state_wins(new: tuple[str, datetime], current: tuple[str, datetime | Non
     )
 
 
+RUN_FIELDS = (
+    "run_id",
+    "job",
+    "state",
+    "started_at",
+    "ended_at",
+    "facets",
+    "parent",
+    "state_time",
+    "external_id",
+    "created_at",
+)
+
+
 @transaction.atomic(savepoint=False)
 def run_record_event(
     *,
@@ -735,41 +1023,56 @@ def run_record_event(
     external_id: str = "",
 ) -> Run:
     """Fold one lineage event into its run: state, times and facets converge whatever the
-    order in which events arrive."""
+    order in which events arrive. The run is created on first sight (as `run_create` would,
+    audited once) or read under a row lock, and written only when something changed."""
     require_global(actor, "registry.change_run")
-    run, created = _get_or_create(
-        Run,
-        {"run_id": run_id},
-        lambda: run_create(
-            actor=actor,
+    found = find(Run, ("run_id",), [(run_id,)], for_update=True)
+    run = found[0] if found else None
+    if run is None:
+        require_global(actor, "registry.add_run")
+        if job.archived:
+            raise Conflict("This job is archived and takes no new runs.")
+        run = Run(
             job=job,
             run_id=run_id,
             state=state,
             started_at=event_time,
+            ended_at=event_time if state in TERMINAL_RUN_STATES else None,
             facets=facets or {},
             parent=parent,
-            ended_at=event_time if state in TERMINAL_RUN_STATES else None,
-        ),
-    )
-    if created:
-        Run.objects.filter(pk=run.pk).update(state_time=event_time, external_id=external_id)
-        run.state_time, run.external_id = event_time, external_id
-        return run
-    run = Run.objects.select_for_update().get(pk=run.pk)
+            state_time=event_time,
+            external_id=external_id,
+        )
+        _check_run_times(run)
+        run.full_clean(exclude=["job", "parent"], validate_unique=False, validate_constraints=False)
+        returned = insert_new([run], fields=RUN_FIELDS, unique_fields=("run_id",))
+        if returned:
+            run.pk = returned[0][0]
+            run._state.adding = False
+            run._state.db = connection.alias
+            _created_many(actor, "registry.run.created", [run], RUN_AUDITED)
+            return run
+        # A concurrent post created it first: fold this event into the winner's row.
+        run = Run.objects.select_for_update().get(run_id=run_id)
     if run.job_id != job.pk:
         raise ValidationError({"run.runId": "This run id belongs to another job."})
+    run.job = job
     changes: dict[str, Any] = {}
+    dirty: set[str] = set()
     if run_state_wins((state, event_time), (run.state, run.state_time)):
         if state != run.state:
             changes["state"] = [run.state, state]
         run.state = state
         run.state_time = event_time
+        dirty |= {"state", "state_time"}
         if state in TERMINAL_RUN_STATES and run.ended_at != event_time:
             changes["ended_at"] = [_plain(run.ended_at), _plain(event_time)]
             run.ended_at = event_time
+            dirty.add("ended_at")
     if run.started_at is None or event_time < run.started_at:
         changes["started_at"] = [_plain(run.started_at), _plain(event_time)]
         run.started_at = event_time
+        dirty.add("started_at")
     if facets:
         merged = (
             {**run.facets, **facets}
@@ -779,13 +1082,98 @@ def run_record_event(
         if merged != run.facets:
             changes["facets"] = sorted(set(merged) - set(run.facets)) or sorted(facets)
             run.facets = merged
+            dirty.add("facets")
     if parent is not None and run.parent_id is None:
         changes["parent"] = [None, str(parent.run_id)]
         run.parent = parent
-    run.save()
+        dirty.add("parent")
+    update_fields(run, sorted(dirty))
     if changes:
         audit_record(actor=actor, action="registry.run.updated", target=run, changes=changes)
     return run
+
+
+@transaction.atomic(savepoint=False)
+def features_sync_many(
+    *,
+    actor: AbstractBaseUser,
+    schemas: Iterable[tuple[Dataset, Iterable[Mapping[str, str]]]],
+) -> None:
+    """Make each dataset's features match its schema: create missing ones, update changed
+    types and descriptions. One read for every dataset; the missing features are inserted
+    together, each audited once; each update is audited on its own. A feature named twice
+    (a dataset both read and written) takes the later non-empty type and description."""
+    _features_sync(actor, schemas)
+
+
+def _features_sync(
+    actor: AbstractBaseUser,
+    schemas: Iterable[tuple[Dataset, Iterable[Mapping[str, str]]]],
+    existing: dict[tuple[int, str], list] | None = None,
+) -> None:
+    """features_sync_many, given the datasets' features if already read: (dataset id, name)
+    → [id, dtype, description, archived]."""
+    schemas = [(dataset, list(fields)) for dataset, fields in schemas]
+    schemas = [(dataset, fields) for dataset, fields in schemas if fields]
+    if not schemas:
+        return
+    if existing is None:
+        existing = _features_of(sorted({dataset.pk for dataset, _ in schemas}))
+    new: dict[tuple[int, str], Feature] = {}
+    updates: dict[int, dict[str, str]] = {}
+    for dataset, fields in schemas:
+        for item in fields:
+            name, dtype, description = (
+                item["name"],
+                item.get("type", ""),
+                item.get("description", ""),
+            )
+            key = (dataset.pk, name)
+            row = existing.get(key)
+            if row is not None:
+                if row[3]:
+                    continue  # archived features are left as they are
+                for index, attr, value in ((1, "dtype", dtype), (2, "description", description)):
+                    if value and row[index] != value:
+                        row[index] = value
+                        updates.setdefault(row[0], {})[attr] = value
+            elif key in new:
+                feature = new[key]
+                feature.dtype = dtype or feature.dtype
+                feature.description = description or feature.description
+            else:
+                new[key] = Feature(dataset=dataset, name=name, dtype=dtype, description=description)
+    if new:
+        require_global(actor, "registry.add_feature")
+        objs = [new[key] for key in sorted(new)]
+        for feature in objs:
+            if feature.dataset.archived:
+                raise Conflict(
+                    f"Dataset '{feature.dataset}' is archived and takes no new features."
+                )
+            feature.full_clean(
+                exclude=["dataset"], validate_unique=False, validate_constraints=False
+            )
+        inserted, _ = _insert_missing(
+            objs,
+            fields=("dataset", "name", "dtype", "description", "pii", "archived", "created_at"),
+            unique_fields=("dataset", "name"),
+        )
+        _created_many(actor, "registry.feature.created", inserted, FEATURE_AUDITED)
+    for pk, data in sorted(updates.items()):
+        feature_update(actor=actor, feature=Feature(pk=pk), data=data)
+
+
+def _features_of(dataset_ids: list[int]) -> dict[tuple[int, str], list]:
+    placeholders = ", ".join(["%s"] * len(dataset_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, dataset_id, name, dtype, description, archived FROM "
+            f"{Feature._meta.db_table} WHERE dataset_id IN ({placeholders})",
+            dataset_ids,
+        )
+        rows = cursor.fetchall()
+    return {(row[1], row[2]): [row[0], row[3], row[4], row[5]] for row in rows}
 
 
 @transaction.atomic(savepoint=False)
@@ -794,28 +1182,4 @@ def features_sync(
 ) -> None:
     """Make the dataset's features match a schema: create missing ones, update changed types
     and descriptions (one read for the whole schema; each change audited on its own)."""
-    existing = {f.name: f for f in Feature.objects.filter(dataset=dataset)}
-    for item in fields:
-        name, dtype, description = item["name"], item.get("type", ""), item.get("description", "")
-        feature = existing.get(name)
-        if feature is None:
-            _get_or_create(
-                Feature,
-                {"dataset": dataset, "name": name},
-                functools.partial(
-                    feature_create,
-                    actor=actor,
-                    dataset=dataset,
-                    name=name,
-                    dtype=dtype,
-                    description=description,
-                ),
-            )
-        elif not feature.archived:
-            changes = {
-                k: v
-                for k, v in (("dtype", dtype), ("description", description))
-                if v and getattr(feature, k) != v
-            }
-            if changes:
-                feature_update(actor=actor, feature=feature, data=changes)
+    features_sync_many(actor=actor, schemas=[(dataset, fields)])

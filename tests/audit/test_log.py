@@ -12,7 +12,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from audit import selectors
 from audit.maintenance import audit_maintenance
 from audit.models import AuditEvent, AuditSeal
-from audit.services import audit_record, audit_seal
+from audit.services import audit_deferred, audit_record, audit_record_many, audit_seal
+from core import context
 from registry import services
 from tests.audit.sealing import seal_all
 
@@ -50,6 +51,122 @@ def test_a_change_that_rolls_back_leaves_no_event(owner):
 def test_recording_outside_a_transaction_is_refused():
     with pytest.raises(RuntimeError, match="inside the writer's transaction"):
         audit_record(actor=None, action="test.event")
+
+
+SHAPE = (
+    "actor_id",
+    "actor_username",
+    "actor_kind",
+    "channel",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "changes",
+    "context",
+)
+
+
+def test_recording_many_stores_what_recording_one_by_one_stores(owner, pipeline):
+    model = services.registered_model_create(actor=owner, name="shape")
+    records = [
+        {"action": "test.many", "target": model, "changes": {"n": 1, "x": 0.1}},
+        {"action": "test.many", "object_type": "test.thing", "object_id": "7", "changes": {}},
+        {"action": "test.many", "target": model, "object_repr": "r" * 300},
+    ]
+    before = AuditEvent.objects.count()
+    with context.bound(channel="api", remote_addr="10.0.0.1"), transaction.atomic():
+        for record in records:
+            audit_record(actor=pipeline, **record)
+        returned = audit_record_many(actor=pipeline, records=records)
+    one_by_one = list(AuditEvent.objects.order_by("id")[before : before + 3])
+    many = list(AuditEvent.objects.order_by("id")[before + 3 :])
+    assert [e.id for e in returned] == [e.id for e in many]
+    assert len(many) == 3
+    for a, b in zip(one_by_one, many, strict=True):
+        assert {f: getattr(a, f) for f in SHAPE} == {f: getattr(b, f) for f in SHAPE}
+        assert b.context.pop("request_id") and b.context == {"remote_addr": "10.0.0.1"}
+    assert [e.object_repr for e in many] == [str(model), "", "r" * 200]
+    seal_all()
+    assert selectors.verify_chain().ok
+
+
+def test_recording_many_needs_a_transaction_and_records_nothing_for_no_records(db):
+    with pytest.raises(RuntimeError, match="inside the writer's transaction"):
+        audit_record_many(actor=None, records=[{"action": "test.event"}])
+    before = AuditEvent.objects.count()
+    with transaction.atomic():
+        assert audit_record_many(actor=None, records=[]) == []
+    assert AuditEvent.objects.count() == before
+
+
+def test_recording_many_that_rolls_back_leaves_no_event(db):
+    before = AuditEvent.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_record_many(actor=None, records=[{"action": "test.event"}] * 3)
+        raise RuntimeError("roll back")
+    assert AuditEvent.objects.count() == before
+
+
+def test_recording_many_in_batches_keeps_the_order(db, monkeypatch):
+    from audit import services as audit_services
+
+    monkeypatch.setattr(audit_services, "INSERT_BATCH", 2)
+    with transaction.atomic():
+        events = audit_record_many(
+            actor=None,
+            records=[{"action": "test.batch", "object_id": str(i)} for i in range(5)],
+        )
+    stored = list(AuditEvent.objects.filter(action="test.batch").order_by("id"))
+    assert [e.object_id for e in stored] == ["0", "1", "2", "3", "4"]
+    assert [e.id for e in events] == [e.id for e in stored]
+    seal_all()
+    assert selectors.verify_chain().ok
+
+
+def test_deferred_events_go_in_together_at_the_end_of_the_block(db, django_assert_num_queries):
+    before = AuditEvent.objects.count()
+    with transaction.atomic():
+        with django_assert_num_queries(1), audit_deferred():
+            first = audit_record(actor=None, action="test.deferred", object_id="1")
+            audit_record_many(
+                actor=None,
+                records=[{"action": "test.deferred", "object_id": str(i)} for i in (2, 3)],
+            )
+            assert first.id is None
+        assert first.id is not None
+    stored = list(AuditEvent.objects.order_by("id")[before:])
+    assert [(e.action, e.object_id) for e in stored] == [
+        ("test.deferred", str(i)) for i in (1, 2, 3)
+    ]
+    seal_all()
+    assert selectors.verify_chain().ok
+
+
+def test_deferred_events_of_a_rolled_back_savepoint_are_dropped(db):
+    before = AuditEvent.objects.count()
+    with transaction.atomic(), audit_deferred():
+        audit_record(actor=None, action="test.kept", object_id="1")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            audit_record(actor=None, action="test.dropped")
+            with transaction.atomic():
+                audit_record(actor=None, action="test.dropped")
+            raise RuntimeError("roll back the savepoint")
+        with transaction.atomic():
+            audit_record(actor=None, action="test.kept", object_id="2")
+    stored = list(AuditEvent.objects.order_by("id")[before:])
+    assert [(e.action, e.object_id) for e in stored] == [("test.kept", "1"), ("test.kept", "2")]
+
+
+def test_deferred_events_of_a_failed_block_are_not_inserted(db):
+    before = AuditEvent.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic(), audit_deferred():
+        audit_record(actor=None, action="test.event")
+        raise RuntimeError("fail")
+    assert AuditEvent.objects.count() == before
+    with pytest.raises(RuntimeError, match="inside the writer's transaction"):
+        with audit_deferred():
+            pass
 
 
 def test_sealing_numbers_events_without_gaps_and_links_them(db):

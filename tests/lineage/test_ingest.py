@@ -307,3 +307,146 @@ def test_raw_events_are_listed_like_marquez(post, api, auditor):
     )
     assert [e["job"]["name"] for e in body["events"]] == ["b"]
     assert api(auditor).get("/api/v1/events/lineage?sortDirection=up").status_code == 400
+
+
+QUERIES_PER_EVENT = 13  # token with permissions, savepoint pair, then 10 for the event
+REALISTIC_FIELDS = [
+    {"name": f"c{i}", "type": "DOUBLE", "description": f"column {i}"} for i in range(20)
+]
+
+
+def _realistic(event_type, run_id, time="2026-11-01T10:00:00Z"):
+    """bench/lineage.py's event: 3 inputs and 2 outputs with 20-field schemas."""
+    facet = schema_facet(*REALISTIC_FIELDS)
+    return run_event(
+        event_type,
+        run_id=run_id,
+        time=time,
+        inputs=[dataset("postgres://wh:5432", f"raw.t{k}", schema=facet) for k in range(3)],
+        outputs=[dataset("s3://lake", f"curated/o{k}", schema=facet) for k in range(2)],
+    )
+
+
+def _actions(before):
+    return sorted(AuditEvent.objects.order_by("id")[before:].values_list("action", flat=True))
+
+
+def test_each_created_or_changed_entity_is_audited_exactly_once(post):
+    run_id = uuid.uuid4()
+    before = AuditEvent.objects.count()
+    assert post(_realistic("START", run_id)).status_code == 201
+    counts = {}
+    for action in _actions(before):
+        counts[action] = counts.get(action, 0) + 1
+    assert counts == {
+        "lineage.event.ingested": 1,
+        "registry.job.created": 1,
+        "registry.run.created": 1,
+        "registry.dataset.created": 5,
+        "registry.feature.created": 100,
+        "registry.dataset_version.created": 5,  # 3 external inputs, 2 outputs
+    }
+    assert Feature.objects.count() == 100 and DatasetVersion.objects.count() == 5
+    created = AuditEvent.objects.filter(action="registry.feature.created").order_by("id").first()
+    feature = Feature.objects.get(pk=created.object_id)
+    assert created.object_type == "registry.feature"
+    assert created.object_repr == str(feature)
+    assert created.changes == {
+        "dataset": [None, str(feature.dataset_id)],
+        "name": [None, feature.name],
+        "dtype": [None, "DOUBLE"],
+        "description": [None, feature.description],
+        "pii": [None, False],
+    }
+    before = AuditEvent.objects.count()
+    assert post(_realistic("COMPLETE", run_id, "2026-11-01T10:05:00Z")).status_code == 201
+    assert _actions(before) == ["lineage.event.ingested", "registry.run.updated"]
+
+
+def test_a_changed_schema_updates_only_the_changed_features(post):
+    post(_realistic("COMPLETE", uuid.uuid4()))
+    fields = [dict(f) for f in REALISTIC_FIELDS]
+    fields[3]["type"] = "BIGINT"
+    fields.append({"name": "extra", "type": "STRING"})
+    before = AuditEvent.objects.count()
+    post(run_event(inputs=[dataset("s3://lake", "curated/o0", schema=schema_facet(*fields))]))
+    assert _actions(before) == [
+        "lineage.event.ingested",
+        "registry.feature.created",
+        "registry.feature.updated",
+        "registry.run.created",
+    ]
+    assert Feature.objects.get(dataset__name="curated/o0", name="c3").dtype == "BIGINT"
+
+
+def test_a_dataset_read_and_written_with_two_schemas_gets_each_feature_once(post):
+    first = schema_facet({"name": "a", "type": "INT", "description": "old"})
+    second = schema_facet({"name": "a", "type": "", "description": "new"}, {"name": "b"})
+    response = post(
+        run_event(
+            inputs=[dataset("s3://lake", "t", schema=first)],
+            outputs=[dataset("s3://lake", "t", schema=second)],
+        )
+    )
+    assert response.status_code == 201
+    assert sorted(Feature.objects.values_list("name", "dtype", "description")) == [
+        ("a", "INT", "new"),
+        ("b", "", ""),
+    ]
+    assert AuditEvent.objects.filter(action="registry.feature.created").count() == 2
+
+
+def test_an_archived_dataset_refuses_new_features_and_versions_with_409(post, pipeline):
+    from registry import services
+
+    post(run_event(outputs=[dataset("s3://lake", "old", schema=schema_facet({"name": "a"}))]))
+    services.dataset_archive(actor=pipeline, dataset=Dataset.objects.get(name="old"))
+    before = _stored()
+    response = post(run_event(outputs=[("s3://lake", "old")]))
+    assert response.status_code == 409
+    assert "archived" in response.json()["errors"][0]["message"]
+    response = post(
+        run_event(inputs=[dataset("s3://lake", "old", schema=schema_facet({"name": "new"}))])
+    )
+    assert response.status_code == 409
+    assert _stored() == before
+    # what exists is still readable: reading the archived dataset's latest version is fine
+    assert post(run_event(inputs=[("s3://lake", "old")])).status_code == 201
+
+
+def test_an_archived_job_refuses_new_runs_with_409(post, pipeline):
+    from registry import services
+
+    post(run_event(job="retired"))
+    services.job_archive(actor=pipeline, job=Job.objects.get(name="retired"))
+    response = post(run_event(job="retired"))
+    assert response.status_code == 409
+    assert Run.objects.count() == 1
+
+
+def test_a_realistic_event_takes_a_bounded_number_of_queries(post, django_assert_max_num_queries):
+    """bench/lineage.py's event (3 inputs, 2 outputs, 20-field schemas) once its datasets and
+    features exist: a fixed number of statements, whatever the number of fields (the request's
+    token and permission reads included)."""
+    post(_realistic("COMPLETE", uuid.uuid4()))
+    run_id = uuid.uuid4()
+    with django_assert_max_num_queries(QUERIES_PER_EVENT):
+        assert post(_realistic("START", run_id)).status_code == 201
+    with django_assert_max_num_queries(QUERIES_PER_EVENT):
+        assert post(_realistic("COMPLETE", run_id, "2026-11-01T10:05:00Z")).status_code == 201
+
+
+def test_datasets_with_and_without_schemas_in_one_event(post):
+    post(run_event(outputs=[dataset("s3://lake", "known", schema=schema_facet({"name": "k"}))]))
+    response = post(
+        run_event(
+            inputs=[("s3://lake", "known"), ("s3://lake", "bare")],
+            outputs=[dataset("s3://lake", "fresh", schema=schema_facet({"name": "f"}))],
+        )
+    )
+    assert response.status_code == 201
+    assert sorted(Feature.objects.values_list("dataset__name", "name")) == [
+        ("fresh", "f"),
+        ("known", "k"),
+    ]
+    assert sorted(Dataset.objects.values_list("name", flat=True)) == ["bare", "fresh", "known"]

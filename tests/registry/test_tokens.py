@@ -141,3 +141,12 @@ def test_admin_revoke_action_takes_effect_at_once(client, superuser, pipeline):
     client.post("/admin/registry/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     assert _bearer(plain).get("/api/v1/models/").status_code == 401
     assert RegisteredModel.objects.count() == 0
+
+
+def test_a_person_s_token_records_events_as_a_user_not_a_service(owner):
+    _, plain = services.api_token_issue(actor=None, user=owner, name="laptop")
+    assert (
+        _bearer(plain).post("/api/v1/models/", {"name": "mine"}, format="json").status_code == 201
+    )
+    event = AuditEvent.objects.get(action="registry.registered_model.created")
+    assert (event.actor_id, event.actor_kind) == (owner.pk, "user")

@@ -1,0 +1,154 @@
+"""Single-process lineage ingestion figures on PostgreSQL: events/s and SQL queries per event for
+the realistic events of bench/lineage.py section (a), posted in-process through the DRF test
+client (token authentication, the full middleware stack, no HTTP server).
+
+    .venv/bin/python bench/lineage_inprocess.py [--events 400] [--profile out.prof]
+
+It creates (and drops first) its own database `modelgov_bench_lineage_inprocess` on
+127.0.0.1:5432 as user postgres; set BENCH_DATABASE_URL to use another. Prints figures,
+asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+DB_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/modelgov_bench_lineage_inprocess"
+)
+os.environ.update(
+    {
+        "DATABASE_URL": DB_URL,
+        "SECRET_KEY": "bench-only",
+        "LOG_LEVEL": "WARNING",
+        "ALLOWED_HOSTS": "127.0.0.1,testserver",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+)
+
+from bench.lineage import realistic_event, recreate_database  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=400)
+    parser.add_argument("--profile", help="write a cProfile of the timed events to this file")
+    parser.add_argument("--queries", action="store_true", help="print the SQL of one event pair")
+    parser.add_argument(
+        "--timings", action="store_true", help="print the time spent per kind of statement"
+    )
+    args = parser.parse_args()
+    recreate_database()
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    from core import context
+    from registry import services
+
+    call_command("migrate", verbosity=0)
+    user = get_user_model().objects.create_user("bench-pipeline")
+    user.groups.add(Group.objects.get(name="pipeline"))
+    with context.bound(channel="cli"):
+        _, token = services.api_token_issue(actor=None, user=user, name="bench")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    def post(event: dict) -> None:
+        body = json.dumps(event)
+        response = client.post("/api/v1/lineage", body, content_type="application/json")
+        assert response.status_code == 201, response.content[:300]
+
+    # Warm-up, as bench/lineage.py: datasets and features exist from the first events on.
+    for lane in range(60):
+        post(realistic_event(str(uuid.uuid4()), "COMPLETE", lane, 0))
+
+    events = []
+    for step in range(args.events // 2):
+        run_id = str(uuid.uuid4())
+        for event_type in ("START", "COMPLETE"):
+            events.append(realistic_event(run_id, event_type, step % 56, step))
+
+    with CaptureQueriesContext(connection) as captured:
+        post(events[0])
+        first = len(captured.captured_queries)
+        post(events[1])
+    second = len(captured.captured_queries) - first
+    if args.queries:
+        for query in captured.captured_queries:
+            print(query["sql"][:300])
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+
+    def backend_cpu() -> float:
+        """CPU seconds of this connection's PostgreSQL backend (same machine)."""
+        try:
+            fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    timings: dict[str, list[float]] = {}
+    db_timings: dict[str, float] = {}
+
+    def timed(execute, sql, params, many, context):
+        start, db_start = time.perf_counter(), backend_cpu()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(sql.split())[:70]
+            timings.setdefault(key, []).append(time.perf_counter() - start)
+            # /proc accounts CPU in clock ticks: summed over hundreds of statements, a fair share
+            db_timings[key] = db_timings.get(key, 0.0) + backend_cpu() - db_start
+
+    wrapper = connection.execute_wrapper(timed) if args.timings else contextlib.nullcontext()
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU only: waits on the database excluded
+        profiler.enable()
+    started, cpu, db_cpu = time.perf_counter(), time.process_time(), backend_cpu()
+    with wrapper:
+        for event in events[2:]:
+            post(event)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    db_cpu = backend_cpu() - db_cpu
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    print(
+        f"in-process, 1 client, {len(events) - 2} realistic events (3 inputs, 2 outputs, "
+        f"20-field schemas): {(len(events) - 2) / elapsed:.1f} events/s, "
+        f"{cpu * 1000 / (len(events) - 2):.1f} ms of this process's CPU and "
+        f"{db_cpu * 1000 / (len(events) - 2):.1f} ms of its PostgreSQL backend's per event; "
+        f"queries: START {first}, COMPLETE {second}"
+    )
+    for key, spent in sorted(timings.items(), key=lambda item: -sum(item[1])):
+        print(
+            f"  {sum(spent) * 1000 / (len(events) - 2):6.2f} ms/event "
+            f"(PostgreSQL CPU {db_timings[key] * 1000 / (len(events) - 2):5.2f}) "
+            f"{len(spent) / (len(events) - 2):5.2f}×  {key}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -38,26 +37,8 @@ def _actor_kind(actor: Any) -> str:
     return cached
 
 
-def remember_actor_kind(user: Any, *, in_pipeline_group: bool) -> None:
-    """For a caller that read the user's pipeline-group membership anyway (the token
-    authenticator does, in the statement that loads the user): the recorder then need not."""
-    user._audit_actor_kind = ActorKind.SERVICE if in_pipeline_group else ActorKind.USER
-
-
 def _in_group(user: Any, name: str) -> bool:
-    """Whether the user is a member of the named group (one plain statement: it runs on the
-    first event of every request)."""
-    membership = user._meta.get_field("groups")
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {quote(membership.m2m_db_table())} ug "
-            f"JOIN {quote(Group._meta.db_table)} g "
-            f"ON g.{quote('id')} = ug.{quote(membership.m2m_reverse_name())} "
-            f"WHERE ug.{quote(membership.m2m_column_name())} = %s AND g.{quote('name')} = %s",
-            [user.pk, name],
-        )
-        return cursor.fetchone() is not None
+    return user.groups.filter(name=name).exists()
 
 
 def _describe(target: models.Model | None) -> tuple[str, str, str]:

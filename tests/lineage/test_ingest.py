@@ -309,7 +309,9 @@ def test_raw_events_are_listed_like_marquez(post, api, auditor):
     assert api(auditor).get("/api/v1/events/lineage?sortDirection=up").status_code == 400
 
 
-QUERIES_PER_EVENT = 13  # token with permissions, savepoint pair, then 10 for the event
+# The token, the caller's own and group permissions and service-account check (4), a
+# savepoint pair, then 10 for the event.
+QUERIES_PER_EVENT = 16
 REALISTIC_FIELDS = [
     {"name": f"c{i}", "type": "DOUBLE", "description": f"column {i}"} for i in range(20)
 ]

@@ -20,6 +20,24 @@ def _placeholders(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _edges_from(frontier: str, column: str, near: str, rel: str) -> str:
+    """FROM clause of a recursive step: the edges whose `near` end is `frontier`.`column`, as
+    alias e. On PostgreSQL a LATERAL subquery (OFFSET 0 keeps the planner from flattening it
+    into a join), so that each frontier node is one index lookup: the planner cannot estimate
+    a recursive work table and, on a large graph, would otherwise hash the whole edge table at
+    every step."""
+    if connection.vendor == "postgresql":
+        return (
+            f"{frontier} CROSS JOIN LATERAL (SELECT * FROM {EDGE_TABLE} "
+            f"WHERE {EDGE_TABLE}.{near} = {frontier.split()[-1]}.{column} "
+            f"AND {EDGE_TABLE}.relation IN ({rel}) OFFSET 0) e"
+        )
+    alias = frontier.split()[-1]
+    return (
+        f"{EDGE_TABLE} e JOIN {frontier} ON e.{near} = {alias}.{column} AND e.relation IN ({rel})"
+    )
+
+
 def walk(
     start: Sequence[str],
     *,
@@ -47,12 +65,12 @@ def walk(
             WHERE {start_column} IN ({_placeholders(start)}) AND relation IN ({rel})
             UNION
             SELECT e.source, e.target, e.relation, w.depth + 1
-            FROM {EDGE_TABLE} e JOIN walk w ON e.{near} = w.{far}
-            WHERE w.depth < %s AND e.relation IN ({rel})
+            FROM {_edges_from("walk w", far, near, rel)}
+            WHERE w.depth < %s
         )
         SELECT DISTINCT source, target, relation FROM walk LIMIT %s
     """
-    params = [*start, *relations, depth, *relations, limit]
+    params = [*start, *relations, *relations, depth, limit]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -77,8 +95,7 @@ def reachable(
             SELECT {far} FROM {EDGE_TABLE}
             WHERE {near} IN ({_placeholders(start)}) AND relation IN ({rel})
             UNION
-            SELECT e.{far} FROM {EDGE_TABLE} e JOIN reach r ON e.{near} = r.node
-            WHERE e.relation IN ({rel})
+            SELECT e.{far} FROM {_edges_from("reach r", "node", near, rel)}
         )
         SELECT node FROM reach
     """
@@ -100,8 +117,7 @@ def reaches(
             SELECT source, target FROM {EDGE_TABLE}
             WHERE source IN ({_placeholders(origins)}) AND relation IN ({rel})
             UNION
-            SELECT r.origin, e.target FROM {EDGE_TABLE} e JOIN reach r ON e.source = r.node
-            WHERE e.relation IN ({rel})
+            SELECT r.origin, e.target FROM {_edges_from("reach r", "node", "source", rel)}
         )
         SELECT origin, node FROM reach
     """

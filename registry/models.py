@@ -170,6 +170,11 @@ class DatasetVersion(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["dataset", "version"], name="uniq_dataset_version"),
         ]
+        # A dataset's latest version (what an unversioned lineage input reads) without sorting
+        # every version of a dataset that is written daily for years.
+        indexes = [
+            models.Index(fields=["dataset", "-created_at", "-id"], name="dataset_version_latest")
+        ]
 
     def __str__(self) -> str:
         return f"{self.dataset}@{self.version}"

@@ -245,7 +245,7 @@ CELERY_TASK_EAGER = not CELERY_BROKER_URL
 # No broker configured: tasks run eagerly, in-process (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = CELERY_TASK_EAGER
 if CELERY_TASK_EAGER:
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"  # a host named: kombu warns without one
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_ACKS_LATE = True

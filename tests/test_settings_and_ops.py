@@ -153,3 +153,12 @@ def test_swagger_ui_is_served_from_local_assets(client, superuser):
     html = client.get("/api/v1/docs/").content.decode()
     assert "swagger-ui" in html
     assert "cdn" not in html.lower()
+
+
+def test_an_sqlite_too_old_for_insert_returning_is_named_by_the_system_check():
+    from core.checks import sqlite_version_errors
+
+    (error,) = sqlite_version_errors("3.31.1")
+    assert error.id == "core.E001" and "3.31.1" in error.msg and "3.35.0" in error.msg
+    assert sqlite_version_errors("3.35.0") == []
+    assert sqlite_version_errors("3.45.1") == []

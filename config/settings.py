@@ -104,6 +104,11 @@ else:
     # No JIT compilation: it pays off for long analytic scans, and costs a graph query or a
     # keyed lookup tens of milliseconds of compiling for nothing.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+    # Server-side parameter binding: psycopg then prepares a statement a connection runs
+    # repeatedly (every request runs the same few), and the server skips re-planning it.
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "server_side_binding", env.bool("DB_SERVER_SIDE_BINDING", default=True)
+    )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

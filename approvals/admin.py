@@ -27,6 +27,7 @@ from approvals import selectors, services
 from approvals.models import ApprovalQueue, PromotionPolicy, PromotionRequest
 from approvals.permissions import user_roles
 from audit.models import AuditEvent
+from core.admin import ReadOnlyAdmin
 from core.errors import Conflict
 from registry.admin import ServiceAdmin, ServiceForm
 from registry.permissions import can_view_model
@@ -189,8 +190,9 @@ class EvidenceMixin:
 
 
 @admin.register(PromotionRequest)
-class PromotionRequestAdmin(EvidenceMixin, admin.ModelAdmin):
-    """Every request about a model the user may see; each opens on its evidence page."""
+class PromotionRequestAdmin(EvidenceMixin, ReadOnlyAdmin):
+    """Every request about a model the user may see; each opens on its evidence page. Filed
+    through the API and decided on that page, through the service: read-only here."""
 
     list_display = [
         "id",
@@ -220,18 +222,9 @@ class PromotionRequestAdmin(EvidenceMixin, admin.ModelAdmin):
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff
 
-    def has_add_permission(self, request):
-        return False  # filed through the API
-
-    def has_change_permission(self, request, obj=None):
-        return False  # decided on the evidence page, through the service
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ApprovalQueue)
-class ApprovalQueueAdmin(admin.ModelAdmin):
+class ApprovalQueueAdmin(ReadOnlyAdmin):
     """Pending requests the signed-in reviewer may decide now."""
 
     list_display = ["open", "version", "from_stage", "to_stage", "requester", "expires_at"]
@@ -262,15 +255,6 @@ class ApprovalQueueAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return self._reviewer(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # The admin index and sidebar show how many requests await the signed-in user.

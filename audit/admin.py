@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 
 from audit.models import AuditEvent
 from core import context
+from core.admin import ReadOnlyAdmin
 
 
 class ActingUserMixin:
@@ -47,7 +48,7 @@ class SealedFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only for everyone; `?object_type=app.model&object_id=pk` lists one object's
     history (the registry's "Audit history" links)."""
 
@@ -92,12 +93,3 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

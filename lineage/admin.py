@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.safestring import mark_safe
 
+from core.admin import ReadOnlyAdmin
 from lineage import nodes, services
 from lineage.models import Edge, LineageEvent
 from lineage.selectors import lineage_svg
@@ -50,7 +51,7 @@ class LineageDatasetAdmin(DatasetAdmin):
 
 
 @admin.register(LineageEvent)
-class LineageEventAdmin(admin.ModelAdmin):
+class LineageEventAdmin(ReadOnlyAdmin):
     """Raw events as received: read-only, never deleted."""
 
     list_display = [
@@ -68,15 +69,6 @@ class LineageEventAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Edge)

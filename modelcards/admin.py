@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from core.admin import ReadOnlyAdmin
 from modelcards import selectors, services
 from modelcards.models import ModelCard
 from registry.models import ModelVersion
@@ -72,7 +73,7 @@ class ModelCardVersionAdmin(VersionAdminBase):
 
 
 @admin.register(ModelCard)
-class ModelCardAdmin(admin.ModelAdmin):
+class ModelCardAdmin(ReadOnlyAdmin):
     """Read-only: cards are made by the rendering task, never edited or deleted."""
 
     list_display = [
@@ -122,12 +123,3 @@ class ModelCardAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

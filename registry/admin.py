@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from core.admin import ReadOnlyAdmin
 from core.errors import Conflict
 from registry import selectors, services
 from registry.models import (
@@ -420,7 +421,7 @@ class JobAdmin(HistoryLinkMixin, ServiceAdmin):
 
 
 @admin.register(Run)
-class RunAdmin(HistoryLinkMixin, admin.ModelAdmin):
+class RunAdmin(HistoryLinkMixin, ReadOnlyAdmin):
     """Runs are written by pipelines; the admin shows them read-only."""
 
     list_display = ["run_id", "job", "state", "started_at", "ended_at"]
@@ -438,15 +439,6 @@ class RunAdmin(HistoryLinkMixin, admin.ModelAdmin):
         "created_at",
         "audit_history",
     ]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- API tokens ------------------------------------------------------------------------------

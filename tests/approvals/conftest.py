@@ -31,13 +31,16 @@ def _policies_without_card_gate(request):
     `card_gate` keeps the defaults."""
     if request.node.get_closest_marker("card_gate"):
         return
-    uses_db = request.node.get_closest_marker("django_db") or {
-        "db",
-        "transactional_db",
-    } & set(request.fixturenames)
-    if not uses_db:
-        return
-    request.getfixturevalue("_django_db_helper")
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or (
+        marker is not None and marker.kwargs.get("transaction", False)
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+    elif marker is not None or "db" in request.fixturenames:
+        request.getfixturevalue("db")
+    else:
+        return  # no database in this test
     for policy in PromotionPolicy.objects.filter(to_stage="production"):
         if MODEL_CARD_GATE in policy.approval_gates:
             policy.approval_gates = [g for g in policy.approval_gates if g != MODEL_CARD_GATE]

@@ -756,7 +756,7 @@ def datasets_sync(
     actor: AbstractBaseUser,
     schemas: Iterable[tuple[tuple[str, str], Iterable[Mapping[str, str]]]],
 ) -> dict[tuple[str, str], Dataset]:
-    """`datasets_ensure` and `features_sync_many` together, for (namespace, name) keys each
+    """`datasets_ensure` and the features' sync together, for (namespace, name) keys each
     with a schema (possibly empty): one statement reads the datasets and their features."""
     schemas = [(key, list(fields)) for key, fields in schemas]
     wanted = sorted({key for key, _ in schemas})
@@ -932,47 +932,6 @@ def _versions_create(
     return {(obj.dataset_id, obj.version) for obj in inserted}
 
 
-@transaction.atomic(savepoint=False)
-def dataset_version_ensure(
-    *,
-    actor: AbstractBaseUser,
-    dataset: Dataset,
-    version: str,
-    schema: list | None = None,
-    produced_by: Run | None = None,
-) -> tuple[DatasetVersion, bool]:
-    """The version of a dataset with this key, recorded on first sight."""
-    return dataset_versions_ensure(actor=actor, wanted=[(dataset, version, schema, produced_by)])[0]
-
-
-@transaction.atomic(savepoint=False)
-def feature_ensure(
-    *,
-    actor: AbstractBaseUser,
-    dataset: Dataset,
-    name: str,
-    dtype: str = "",
-    description: str = "",
-) -> Feature:
-    """The feature of this name, created on first sight; type and description kept current."""
-    feature, created = _get_or_create(
-        Feature,
-        {"dataset": dataset, "name": name},
-        lambda: feature_create(
-            actor=actor, dataset=dataset, name=name, dtype=dtype, description=description
-        ),
-    )
-    if not created and not feature.archived:
-        changes = {
-            k: v
-            for k, v in (("dtype", dtype), ("description", description))
-            if v and getattr(feature, k) != v
-        }
-        if changes:
-            feature = feature_update(actor=actor, feature=feature, data=changes)
-    return feature
-
-
 _STATE_RANK = {
     RunState.OTHER: 0,
     RunState.START: 1,
@@ -1093,25 +1052,14 @@ def run_record_event(
     return run
 
 
-@transaction.atomic(savepoint=False)
-def features_sync_many(
-    *,
-    actor: AbstractBaseUser,
-    schemas: Iterable[tuple[Dataset, Iterable[Mapping[str, str]]]],
-) -> None:
-    """Make each dataset's features match its schema: create missing ones, update changed
-    types and descriptions. One read for every dataset; the missing features are inserted
-    together, each audited once; each update is audited on its own. A feature named twice
-    (a dataset both read and written) takes the later non-empty type and description."""
-    _features_sync(actor, schemas)
-
-
 def _features_sync(
     actor: AbstractBaseUser,
     schemas: Iterable[tuple[Dataset, Iterable[Mapping[str, str]]]],
     existing: dict[tuple[int, str], list] | None = None,
 ) -> None:
-    """features_sync_many, given the datasets' features if already read: (dataset id, name)
+    """Make each dataset's features match its schema (missing ones created, changed types and
+    descriptions updated; a feature named twice takes the later non-empty values), given the
+    datasets' features if already read: (dataset id, name)
     → [id, dtype, description, archived]."""
     schemas = [(dataset, list(fields)) for dataset, fields in schemas]
     schemas = [(dataset, fields) for dataset, fields in schemas if fields]
@@ -1174,12 +1122,3 @@ def _features_of(dataset_ids: list[int]) -> dict[tuple[int, str], list]:
         )
         rows = cursor.fetchall()
     return {(row[1], row[2]): [row[0], row[3], row[4], row[5]] for row in rows}
-
-
-@transaction.atomic(savepoint=False)
-def features_sync(
-    *, actor: AbstractBaseUser, dataset: Dataset, fields: Iterable[Mapping[str, str]]
-) -> None:
-    """Make the dataset's features match a schema: create missing ones, update changed types
-    and descriptions (one read for the whole schema; each change audited on its own)."""
-    features_sync_many(actor=actor, schemas=[(dataset, fields)])

@@ -98,6 +98,10 @@ class PromotionRequest(models.Model):
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_reason = models.CharField(max_length=500, blank=True)
+    # PostgreSQL: the transaction that closed the request, written by a trigger (whatever the
+    # application sends); the stage trigger lets a stage change through only in the
+    # transaction that approved a request for it.
+    decided_txid = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -108,7 +112,10 @@ class PromotionRequest(models.Model):
                 name="one_pending_request_per_version",
             ),
         ]
-        indexes = [models.Index(fields=["status", "expires_at"], name="approvals_status_exp")]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="approvals_status_exp"),
+            models.Index(fields=["decided_txid"], name="approvals_decided_txid"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.version} → {self.to_stage}"

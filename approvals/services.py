@@ -13,23 +13,22 @@ State changes happen under row locks (request → model → versions, always in 
 conditional updates, re-checked inside the lock; a change that lost a race is a Conflict
 (409). Notifications are queued after commit.
 
-On PostgreSQL a trigger refuses any change of `registry_modelversion.stage` unless the
-transaction-local setting `modelgov.stage_change` is on; only `_stage_change_allowed` sets it,
-for the few statements that apply an approved transition.
+On PostgreSQL triggers refuse any change of `registry_modelversion.stage` that is not the
+consequence of a request approved in the same transaction, and any change of a request's
+status that the workflow does not allow (migration approvals/0005).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals import gates, workflow
@@ -49,27 +48,11 @@ from registry.permissions import can_view_model
 
 logger = logging.getLogger(__name__)
 
-STAGE_FLAG = "modelgov.stage_change"
 MAX_TEXT = 10_000
 POLICY_FIELDS = ("required_approvals", "filing_gates", "approval_gates", "expiry_days")
 
 
 # --- shared mechanics ------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _stage_change_allowed() -> Iterator[None]:
-    """Open the stage trigger for the statements inside (transaction-local, PostgreSQL)."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config(%s, 'on', true)", [STAGE_FLAG])
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config(%s, 'off', true)", [STAGE_FLAG])
 
 
 def _on_commit(task: Any, *args: Any) -> None:
@@ -446,7 +429,7 @@ def _set_stage(
 ) -> None:
     from_stage = version.stage
     try:
-        with transaction.atomic(), _stage_change_allowed():
+        with transaction.atomic():
             updated = ModelVersion.objects.filter(pk=version.pk, stage=from_stage).update(
                 stage=to_stage, updated_at=now
             )

@@ -151,6 +151,11 @@ SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
+# Names no one may register (answered like a name held by a model the caller cannot see).
+MODEL_NAMES_RESERVED = frozenset(
+    env.list("MODEL_NAMES_RESERVED", default=["admin", "api", "latest", "new", "none", "null"])
+)
+
 # --- Audit ----------------------------------------------------------------------------------
 # Key for HMAC-signed checkpoints (`manage.py audit_checkpoint`); keep a copy with the auditors.
 AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")

@@ -111,6 +111,10 @@ class RegisteredModelForm(ServiceForm):
         model = RegisteredModel
         fields = ["name", "description", "owner", "business_unit", "risk_tier", "tags"]
 
+    def validate_unique(self):
+        # The service decides, without confirming a model the user may not see.
+        pass
+
     def call_service(self, actor):
         if self.instance.pk is None:
             return services.registered_model_create(actor=actor, **self.cleaned_data)

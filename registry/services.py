@@ -4,6 +4,7 @@ records exactly one audit event in the same transaction."""
 from __future__ import annotations
 
 import functools
+import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -34,7 +35,9 @@ from registry.models import (
     Run,
     RunState,
 )
-from registry.permissions import ADD_MODEL, require_change_model, require_global
+from registry.permissions import ADD_MODEL, can_view_model, require_change_model, require_global
+
+security_log = logging.getLogger("modelgov.security")
 
 MODEL_EDITABLE = ("description", "business_unit", "risk_tier", "tags", "owner")
 VERSION_EDITABLE = GOVERNED_IMMUTABLE_FIELDS + DOCUMENTATION_FIELDS
@@ -90,6 +93,30 @@ def _tags_index(tags: list[str]) -> str:
     return "".join(f",{tag}" for tag in tags) + ("," if tags else "")
 
 
+def _refuse_taken_model_name(actor: AbstractBaseUser, name: str) -> None:
+    """Refuse a name that is reserved or held by another model, without confirming a model
+    the actor may not see: one namespace cannot hide that a name is taken, only by what.
+
+    A model the actor can see is a plain 409 naming it. A model they cannot see, and a
+    reserved name, get the same 400 as any other unusable name; the refusal is logged so
+    that someone probing names shows up.
+    """
+    holder = RegisteredModel.objects.filter(name=name).first()
+    if holder is not None and can_view_model(actor, holder):
+        raise Conflict(f"A model named '{name}' exists.", code="duplicate", field="name")
+    if holder is not None or name in settings.MODEL_NAMES_RESERVED:
+        security_log.warning(
+            "model name refused: user=%s name=%s held=%s",
+            actor.get_username(),
+            name,
+            "yes" if holder is not None else "reserved",
+        )
+        raise ValidationError({"name": ValidationError(MODEL_NAME_UNAVAILABLE, code="unavailable")})
+
+
+MODEL_NAME_UNAVAILABLE = "This name is not available; choose another."
+
+
 @transaction.atomic
 def registered_model_create(
     *,
@@ -114,10 +141,13 @@ def registered_model_create(
         owner=owner or actor,
     )
     model.tags_index = _tags_index(model.tags) if isinstance(model.tags, list) else ""
-    _exists_conflict(
-        RegisteredModel.objects.filter(name=name), f"A model named '{name}' exists.", "name"
-    )
-    _save(model, conflict_message=f"A model named '{name}' exists.", conflict_field="name")
+    _refuse_taken_model_name(actor, name)
+    try:
+        _save(model, conflict_message="", conflict_field="name")
+    except Conflict:
+        # Taken between the check and the insert: answer as if the check had seen it.
+        _refuse_taken_model_name(actor, name)
+        raise
     audit_record(
         actor=actor,
         action="registry.registered_model.created",

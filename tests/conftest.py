@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 from collections.abc import Callable
+from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.core.management import call_command
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from core import context
@@ -191,3 +195,38 @@ def credit_version(owner, credit_model):
         metrics={"auc": 0.87},
         intended_use="Loan decisions.",
     )
+
+
+@pytest.fixture
+def app_role(db):
+    """as_app() → a cursor whose statements (and the ORM's, inside the block) run as the
+    PostgreSQL role `manage.py audit_db_role` describes: what the application runs as in
+    production. A failing statement rolls the block back; the role is dropped afterwards."""
+    require_postgres()
+    name = connection.settings_dict["NAME"].lower()
+    role = re.sub(r"[^a-z0-9_]", "_", f"modelgov_app_{name}")[:63]
+    out = StringIO()
+    call_command("audit_db_role", role, stdout=out)
+
+    def drop() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+            if cursor.fetchone():
+                cursor.execute(f"DROP OWNED BY {role}")
+                cursor.execute(f"DROP ROLE {role}")
+
+    drop()
+    with connection.cursor() as cursor:
+        for statement in out.getvalue().splitlines():
+            if statement and not statement.startswith("--"):
+                cursor.execute(statement)
+
+    @contextlib.contextmanager
+    def as_app():
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL ROLE {role}")
+            yield cursor
+            cursor.execute("RESET ROLE")
+
+    yield as_app
+    drop()

@@ -217,8 +217,10 @@ def lineage_svg(
     by_base: bool = False,
     depth: int = DRAWING_DEPTH,
     max_drawn: int = 120,
+    viewer=None,
 ) -> str:
-    """An SVG drawing of what is upstream and downstream of the start nodes."""
+    """An SVG drawing of what is upstream and downstream of the start nodes; given a viewer,
+    without the model versions that viewer may not see."""
     from django.conf import settings
 
     from lineage import drawing, graph
@@ -244,6 +246,8 @@ def lineage_svg(
         )
     except TooLarge:
         return "The lineage around this node is too large to draw here; use the API."
+    if viewer is not None:
+        rows = hide_invisible_models(rows, viewer)
     sub = graph.digraph(sorted(rows), nodes=[] if by_base else start)
     return drawing.draw(sub, focus=focus, max_nodes=max_drawn)
 

@@ -10,6 +10,16 @@ def mark_stored_events_mapped(apps, schema_editor):
     apps.get_model("lineage", "LineageEvent").objects.update(state="mapped")
 
 
+def name_models_of_edges(apps, schema_editor):
+    # Edges touching a model version carry its name, to be listed only to who may see it.
+    Edge = apps.get_model("lineage", "Edge")
+    for end in ("source", "target"):
+        for pk, node in Edge.objects.filter(**{f"{end}__startswith": "model:"}).values_list(
+            "pk", end
+        ):
+            Edge.objects.filter(pk=pk).update(model_name=node.split(":", 2)[1])
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("lineage", "0002_roles"),
@@ -106,4 +116,5 @@ class Migration(migrations.Migration):
                 fields=("event", "model_name"), name="uniq_model_mention"
             ),
         ),
+        migrations.RunPython(name_models_of_edges, migrations.RunPython.noop),
     ]

@@ -73,41 +73,45 @@ def typical_version(user):
         for i in range(10)
     ]
     for i in range(5):  # upstream ETL, so the drawing holds ~30 nodes
-        lineage.lineage_event_ingest(
+        lineage.lineage_events_accept(
             actor=user,
-            payload={
-                "eventType": "COMPLETE",
-                "eventTime": "2026-11-01T00:00:00Z",
-                "producer": "bench",
-                "run": {"runId": str(uuid.uuid4())},
-                "job": {"namespace": "airflow", "name": f"etl_{i}"},
-                "inputs": [{"namespace": "s3://raw", "name": f"dump_{i}"}],
-                "outputs": [inputs[2 * i], inputs[2 * i + 1]],
-            },
-        )
-    lineage.lineage_event_ingest(
-        actor=user,
-        payload={
-            "eventType": "COMPLETE",
-            "eventTime": "2026-11-01T01:00:00Z",
-            "producer": "bench",
-            "run": {"runId": str(run_id)},
-            "job": {"namespace": "airflow", "name": "train"},
-            "inputs": inputs,
-            "outputs": [
+            payloads=[
                 {
-                    "namespace": "s3://models",
-                    "name": "bench-credit",
-                    "facets": {
-                        "modelgov_model": {
-                            "name": "bench-credit",
-                            "sha256": "a" * 64,
-                            "metrics": {f"metric_{i}": 0.5 + i / 50 for i in range(20)},
-                        }
-                    },
+                    "eventType": "COMPLETE",
+                    "eventTime": "2026-11-01T00:00:00Z",
+                    "producer": "bench",
+                    "run": {"runId": str(uuid.uuid4())},
+                    "job": {"namespace": "airflow", "name": f"etl_{i}"},
+                    "inputs": [{"namespace": "s3://raw", "name": f"dump_{i}"}],
+                    "outputs": [inputs[2 * i], inputs[2 * i + 1]],
                 }
             ],
-        },
+        )
+    lineage.lineage_events_accept(
+        actor=user,
+        payloads=[
+            {
+                "eventType": "COMPLETE",
+                "eventTime": "2026-11-01T01:00:00Z",
+                "producer": "bench",
+                "run": {"runId": str(run_id)},
+                "job": {"namespace": "airflow", "name": "train"},
+                "inputs": inputs,
+                "outputs": [
+                    {
+                        "namespace": "s3://models",
+                        "name": "bench-credit",
+                        "facets": {
+                            "modelgov_model": {
+                                "name": "bench-credit",
+                                "sha256": "a" * 64,
+                                "metrics": {f"metric_{i}": 0.5 + i / 50 for i in range(20)},
+                            }
+                        },
+                    }
+                ],
+            }
+        ],
     )
     version = model.versions.get()
     for i in range(49):

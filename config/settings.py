@@ -166,6 +166,7 @@ AUDIT_SEAL_INTERVAL = env.float("AUDIT_SEAL_INTERVAL", default=0.2)
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.tasks.seal_audit_log", "schedule": 1.0},
     "approvals-expire": {"task": "approvals.tasks.expire_promotion_requests", "schedule": 300.0},
+    "lineage-map": {"task": "lineage.tasks.map_lineage_events", "schedule": 5.0},
 }
 
 # --- E-mail (promotion notifications) -------------------------------------------------------
@@ -177,9 +178,14 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="modelgov@localhost")
 
 # --- Lineage --------------------------------------------------------------------------------
 LINEAGE_MAX_INFLATED_BYTES = env.int("LINEAGE_MAX_INFLATED_BYTES", default=20 * 1024 * 1024)
+MAX_INFLATED_BYTES = LINEAGE_MAX_INFLATED_BYTES  # any gzip request body (core.api's parser)
 LINEAGE_MAX_BATCH_EVENTS = env.int("LINEAGE_MAX_BATCH_EVENTS", default=500)
 LINEAGE_MAX_DATASETS = env.int("LINEAGE_MAX_DATASETS", default=100)
-LINEAGE_MAX_FACET_DEPTH = env.int("LINEAGE_MAX_FACET_DEPTH", default=32)
+LINEAGE_MAX_FACET_DEPTH = env.int("LINEAGE_MAX_FACET_DEPTH", default=64)
+# One event's size as received (canonical JSON), whether posted alone or in a batch (422 beyond).
+LINEAGE_MAX_EVENT_BYTES = env.int("LINEAGE_MAX_EVENT_BYTES", default=2 * 1024 * 1024)
+# Accepted events are mapped into the graph after commit, this many per transaction.
+LINEAGE_MAP_BATCH = env.int("LINEAGE_MAP_BATCH", default=500)
 LINEAGE_MAX_DEPTH = env.int("LINEAGE_MAX_DEPTH", default=50)
 LINEAGE_MAX_NODES = env.int("LINEAGE_MAX_NODES", default=5000)
 
@@ -257,6 +263,9 @@ CELERY_TASK_ALWAYS_EAGER = CELERY_TASK_EAGER
 if CELERY_TASK_EAGER:
     CELERY_BROKER_URL = "memory://localhost/"  # a host named: kombu warns without one
 CELERY_TASK_EAGER_PROPAGATES = True
+# Map accepted lineage events inline, right after they are stored (the embedded default, so
+# the graph shows them at once); otherwise a worker maps them after commit.
+LINEAGE_MAP_INLINE = env.bool("LINEAGE_MAP_INLINE", default=CELERY_TASK_EAGER)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

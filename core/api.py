@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -30,24 +33,98 @@ MAX_PAGE_SIZE = 500
 
 
 class StrictJSONParser(JSONParser):
-    """JSON only; NaN/Infinity, invalid UTF-8 and pathological nesting become 400, never 500."""
+    """JSON only, optionally gzip (`Content-Encoding: gzip`, inflated size capped). Anything
+    that is not one well-formed JSON document becomes 400, never 500: NaN/Infinity, invalid
+    UTF-8, a lone surrogate escape (`"\\ud800"`),
+    pathological nesting, a malformed or truncated gzip stream or data after it."""
 
     def parse(self, stream, media_type=None, parser_context=None):
+        request = (parser_context or {}).get("request")
+        encoding = request.META.get("HTTP_CONTENT_ENCODING", "") if request is not None else ""
         try:
             raw = stream.read() if stream is not None else b""
         except RequestDataTooBig as exc:
             raise PayloadTooLarge() from exc
-        if not raw:
-            raise exceptions.ParseError("Request body is empty; a JSON document is required.")
-        try:
-            text = raw.decode("utf-8")
-            return json.loads(text, parse_constant=_refuse_constant)
-        except UnicodeDecodeError as exc:
-            raise exceptions.ParseError("Request body is not valid UTF-8.") from exc
-        except RecursionError as exc:
-            raise exceptions.ParseError("JSON is nested too deeply.") from exc
-        except ValueError as exc:
-            raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
+        return parse_json_body(raw, content_encoding=encoding)
+
+
+class UnsupportedEncoding(exceptions.UnsupportedMediaType):
+    """A Content-Encoding other than gzip or identity (415)."""
+
+    def __init__(self, encoding: str):
+        super().__init__(
+            encoding, detail=f"Content-Encoding {encoding!r} is not supported; use gzip."
+        )
+
+
+def parse_json_body(raw: bytes, *, content_encoding: str = "") -> Any:
+    """The one JSON document in a request body, gunzipped first when the body says gzip."""
+    encoding = content_encoding.strip().lower()
+    if encoding == "gzip":
+        raw = _inflate(raw, settings.MAX_INFLATED_BYTES)
+    elif encoding not in ("", "identity"):
+        raise UnsupportedEncoding(encoding)
+    if not raw:
+        raise exceptions.ParseError("Request body is empty; a JSON document is required.")
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:
+        raise exceptions.ParseError("Request body is not valid UTF-8.") from exc
+    except RecursionError as exc:
+        raise exceptions.ParseError("JSON is nested too deeply.") from exc
+    except ValueError as exc:
+        raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
+        raise exceptions.ParseError(
+            "Malformed JSON: a string holds a lone surrogate escape (\\ud800–\\udfff "
+            "without its pair), which is not Unicode text."
+        )
+    return data
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether some string (key or value) holds a surrogate json.loads left unpaired.
+    Iterative: the document may be deeply nested."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            strings = [item]
+        elif isinstance(item, dict):
+            strings = list(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+            continue
+        else:
+            continue
+        for string in strings:
+            try:
+                string.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
+
+
+def _inflate(raw: bytes, cap: int) -> bytes:
+    """One gzip member, inflated up to `cap` bytes (413 beyond); truncation or anything after
+    the member's end is a 400."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(raw, cap + 1)
+    except zlib.error as exc:
+        raise exceptions.ParseError(f"Malformed gzip body: {exc}") from exc
+    if len(data) > cap or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"The decompressed body exceeds {cap} bytes.")
+    if not inflater.eof:
+        raise exceptions.ParseError("Malformed gzip body: truncated stream.")
+    if inflater.unused_data:
+        raise exceptions.ParseError("Malformed gzip body: data follows the end of the gzip stream.")
+    return data
 
 
 def _refuse_constant(name: str) -> None:

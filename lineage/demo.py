@@ -34,14 +34,16 @@ def seed(users: dict) -> None:
     if len(datasets) < 3:
         return
     loans, events = datasets["public.loan_applications"], datasets["public.customer_events"]
-    services.lineage_event_ingest(
+    services.lineage_events_accept(
         actor=pipeline,
-        payload=_event(
-            uuid.uuid5(DEMO_NAMESPACE, "etl-churn"),
-            "build_churn_features",
-            [("postgres://warehouse:5432", events.name)],
-            [("s3://ml-features", "churn/features_v2")],
-        ),
+        payloads=[
+            _event(
+                uuid.uuid5(DEMO_NAMESPACE, "etl-churn"),
+                "build_churn_features",
+                [("postgres://warehouse:5432", events.name)],
+                [("s3://ml-features", "churn/features_v2")],
+            )
+        ],
     )
     sources = {
         "credit-scoring": loans,
@@ -55,8 +57,11 @@ def seed(users: dict) -> None:
         if source is None:
             continue
         run = version.training_run
-        services.lineage_event_ingest(
+        services.lineage_events_accept(
             actor=pipeline,
-            payload=_event(run.run_id, run.job.name, [(source.namespace, source.name)], []),
+            payloads=[_event(run.run_id, run.job.name, [(source.namespace, source.name)], [])],
         )
+        # Mapped now even when a worker would (the training runs' inputs must be in the
+        # graph before the versions are linked to them).
+        services.lineage_events_map_all()
         services.model_version_link_run(actor=pipeline, version=version)

@@ -4,8 +4,15 @@ from django.conf import settings
 from django.db import models
 
 
+class EventState(models.TextChoices):
+    PENDING = "pending", "Pending (accepted, not yet in the graph)"
+    MAPPED = "mapped", "Mapped into the graph"
+    REJECTED = "rejected", "Rejected by the graph (see reason)"
+
+
 class LineageEvent(models.Model):
-    """An accepted OpenLineage event, kept exactly as received (append-only)."""
+    """An accepted OpenLineage event, kept exactly as received (the payload never changes);
+    mapped into the graph after commit, which records its state and any rejection reason."""
 
     event_hash = models.CharField(max_length=64, unique=True)
     kind = models.CharField(max_length=12)  # RunEvent | DatasetEvent | JobEvent
@@ -20,12 +27,40 @@ class LineageEvent(models.Model):
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
+    state = models.CharField(max_length=8, choices=EventState.choices, default=EventState.PENDING)
+    reason = models.TextField(blank=True)
+    mapped_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["received_at", "id"]
+        indexes = [
+            # The mapper's claim: pending events, oldest event time first.
+            models.Index(
+                fields=["event_time", "id"],
+                name="lineage_event_pending_idx",
+                condition=models.Q(state="pending"),
+            ),
+            models.Index(fields=["submitted_by", "state"], name="lineage_event_poster_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.event_type or '-'} {self.job_namespace}:{self.job_name}"
+
+
+class ModelMention(models.Model):
+    """A registered model named by an event's `modelgov_model` facet: the event (and its raw
+    payload) is shown only to those who may see every model it names."""
+
+    event = models.ForeignKey(LineageEvent, on_delete=models.PROTECT, related_name="mentions")
+    model_name = models.CharField(max_length=100, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "model_name"], name="uniq_model_mention")
+        ]
+
+    def __str__(self) -> str:
+        return self.model_name
 
 
 class Relation(models.TextChoices):
@@ -49,6 +84,13 @@ class Edge(models.Model):
     # Unversioned ids, to start walks from "any version of this dataset".
     source_base = models.CharField(max_length=1100)
     target_base = models.CharField(max_length=1100)
+    # The model an edge touches (model nodes only), so that edges are listed only to those
+    # who may see that model.
+    model_name = models.CharField(max_length=100, blank=True, default="")
+    # Event time: of the write for an output edge, of the read for an input edge resolved by
+    # time (an unversioned input). Inputs resolve to the latest version written at or before
+    # the read, whatever order the events arrive in.
+    at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -59,6 +101,16 @@ class Edge(models.Model):
             models.Index(fields=["target", "relation"], name="edge_target_idx"),
             models.Index(fields=["source_base"], name="edge_source_base_idx"),
             models.Index(fields=["target_base"], name="edge_target_base_idx"),
+            models.Index(
+                fields=["source_base", "at"],
+                name="edge_timed_input_idx",
+                condition=models.Q(relation="input", at__isnull=False),
+            ),
+            models.Index(
+                fields=["target_base", "at"],
+                name="edge_output_at_idx",
+                condition=models.Q(relation="output"),
+            ),
         ]
 
     def __str__(self) -> str:

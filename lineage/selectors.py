@@ -217,8 +217,10 @@ def lineage_svg(
     by_base: bool = False,
     depth: int = DRAWING_DEPTH,
     max_drawn: int = 120,
+    viewer=None,
 ) -> str:
-    """An SVG drawing of what is upstream and downstream of the start nodes."""
+    """An SVG drawing of what is upstream and downstream of the start nodes; given a viewer,
+    without the model versions that viewer may not see."""
     from django.conf import settings
 
     from lineage import drawing, graph
@@ -244,5 +246,36 @@ def lineage_svg(
         )
     except TooLarge:
         return "The lineage around this node is too large to draw here; use the API."
+    if viewer is not None:
+        rows = hide_invisible_models(rows, viewer)
     sub = graph.digraph(sorted(rows), nodes=[] if by_base else start)
     return drawing.draw(sub, focus=focus, max_nodes=max_drawn)
+
+
+def events_visible_to(user):
+    """Raw events the user may read: those naming no model, or only models the user may see
+    (an event's payload holds its models' names, artifacts and metrics), and the user's own."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from lineage.models import LineageEvent, ModelMention
+    from registry.selectors import models_visible_to
+
+    events = LineageEvent.objects.all()
+    if user.is_superuser or user.has_perm("registry.view_registeredmodel"):
+        return events
+    hidden = ModelMention.objects.filter(event=OuterRef("pk")).exclude(
+        model_name__in=models_visible_to(user).values("name")
+    )
+    return events.filter(Q(submitted_by=user) | ~Exists(hidden))
+
+
+def edges_visible_to(user):
+    """Edges the user may read: those touching no model version, or one the user may see."""
+    from django.db.models import Q
+
+    from registry.selectors import models_visible_to
+
+    edges = Edge.objects.all()
+    if user.is_superuser or user.has_perm("registry.view_registeredmodel"):
+        return edges
+    return edges.filter(Q(model_name="") | Q(model_name__in=models_visible_to(user).values("name")))

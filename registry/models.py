@@ -226,7 +226,9 @@ class Run(models.Model):
     state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.START)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
-    facets = models.JSONField(default=dict, blank=True, validators=[validate_parameters])
+    # Stored as the producer sent them (lineage checks its own limits): never the model
+    # parameter rules.
+    facets = models.JSONField(default=dict, blank=True)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )

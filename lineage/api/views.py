@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import zlib
 from typing import Any
 
 from django.conf import settings
@@ -12,69 +10,34 @@ from django.http import HttpResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
-from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
+from rest_framework import serializers
+from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import PayloadTooLarge
+from core.api import PayloadTooLarge, parse_json_body
 from lineage import drawing, graph, nodes, selectors, services
-from lineage.models import LineageEvent
-from lineage.openlineage import EventInvalid
+from lineage.models import EventState
 from registry.api.views import ModelVersionViewSet
 from registry.models import Dataset, ModelVersion, Run, Stage
 
-
-class UnsupportedEncoding(Exception):
-    pass
-
-
-def _inflate(raw: bytes, cap: int) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(raw, cap + 1)
-    except zlib.error as exc:
-        raise ParseError(f"Malformed gzip body: {exc}") from exc
-    if len(data) > cap or inflater.unconsumed_tail:
-        raise PayloadTooLarge(f"The decompressed body exceeds {cap} bytes.")
-    if not inflater.eof:
-        raise ParseError("Malformed gzip body: truncated stream.")
-    return data
+# What OpenLineage clients send; no Content-Type at all is read as JSON too.
+EVENT_CONTENT_TYPES = ("application/json", "text/plain", "application/octet-stream")
 
 
-def read_json_body(request) -> Any:
-    """The request's JSON document, gunzipped when sent with Content-Encoding: gzip."""
+def read_events_body(request) -> Any:
+    """The request's JSON document, through the API's one parser (gzip-aware)."""
     content_type = request.META.get("CONTENT_TYPE", "")
-    if content_type and content_type.split(";")[0].strip().lower() not in (
-        "application/json",
-        "text/plain",
-        "application/octet-stream",
-    ):
-        raise UnsupportedEncoding(f"Content-Type {content_type!r} is not supported; send JSON.")
-    encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    if content_type and content_type.split(";")[0].strip().lower() not in EVENT_CONTENT_TYPES:
+        raise UnsupportedMediaType(
+            content_type, detail=f"Content-Type {content_type!r} is not supported; send JSON."
+        )
     try:
         raw = request.body
     except RequestDataTooBig as exc:
         raise PayloadTooLarge() from exc
-    if encoding == "gzip":
-        raw = _inflate(raw, settings.LINEAGE_MAX_INFLATED_BYTES)
-    elif encoding not in ("", "identity"):
-        raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported; use gzip.")
-    if not raw:
-        raise ParseError("Request body is empty; a JSON document is required.")
-    try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-    except UnicodeDecodeError as exc:
-        raise ParseError("Request body is not valid UTF-8.") from exc
-    except RecursionError as exc:
-        raise ParseError("JSON is nested too deeply.") from exc
-    except ValueError as exc:
-        raise ParseError(f"Malformed JSON: {exc}") from exc
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
+    return parse_json_body(raw, content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""))
 
 
 def _error(status_code: int, message: str, field: str | None = None, code: str = "invalid"):
@@ -83,11 +46,11 @@ def _error(status_code: int, message: str, field: str | None = None, code: str =
     )
 
 
-def _unprocessable(exc: EventInvalid) -> Response:
-    return Response(
-        {"errors": [{**e, "code": "invalid"} for e in exc.errors]},
-        status=status.HTTP_422_UNPROCESSABLE_ENTITY,
-    )
+def _refusal(exc: Exception) -> tuple[int, list[dict]]:
+    """(status, errors in the common shape) of an event refused at accept time."""
+    if isinstance(exc, services.ModelRefused):
+        return 403, [{"field": exc.field, "message": str(exc), "code": "permission_denied"}]
+    return 422, [{**e, "code": "invalid"} for e in exc.errors]
 
 
 class CanReadLineage(BasePermission):
@@ -235,20 +198,17 @@ class LineageView(APIView):
         "clients send it (optionally gzip). 201 with an empty body, also for a duplicate.",
     )
     def post(self, request):
-        try:
-            payload = read_json_body(request)
-        except UnsupportedEncoding as exc:
-            return _error(415, str(exc), code="unsupported")
+        payload = read_events_body(request)
         if isinstance(payload, list):
             return _error(
                 400,
                 "A JSON array was sent; post one event here, or a list to /api/v1/lineage/batch.",
                 code="invalid",
             )
-        try:
-            services.lineage_event_ingest(actor=request.user, payload=payload)
-        except EventInvalid as exc:
-            return _unprocessable(exc)
+        result = services.lineage_events_accept(actor=request.user, payloads=[payload])
+        if result.refused:
+            code, errors = _refusal(result.refused[0])
+            return Response({"errors": errors}, status=code)
         return HttpResponse(status=201)
 
     @extend_schema(
@@ -391,10 +351,7 @@ class BatchView(APIView):
         },
     )
     def post(self, request):
-        try:
-            payload = read_json_body(request)
-        except UnsupportedEncoding as exc:
-            return _error(415, str(exc), code="unsupported")
+        payload = read_events_body(request)
         if not isinstance(payload, list):
             return _error(400, "The batch endpoint takes a JSON array of events.")
         if len(payload) > settings.LINEAGE_MAX_BATCH_EVENTS:
@@ -403,23 +360,22 @@ class BatchView(APIView):
                 f"A batch holds at most {settings.LINEAGE_MAX_BATCH_EVENTS} events.",
                 code="too_large",
             )
-        if not request.user.has_perm(services.INGEST_PERMISSION):
-            raise PermissionDenied("Posting lineage needs the pipeline role.")
+        result = services.lineage_events_accept(actor=request.user, payloads=payload)
         failed = []
-        for index, event in enumerate(payload):
-            try:
-                services.lineage_event_ingest(actor=request.user, payload=event)
-            except EventInvalid as exc:
-                failed.append({"index": index, "reason": str(exc), "retriable": False})
-            except Exception as exc:  # noqa: BLE001 - one event's failure must not fail the rest
-                failed.append(
-                    {
-                        "index": index,
-                        "reason": f"{type(exc).__name__}: {exc}",
-                        "retriable": _retriable(exc),
-                    }
-                )
-        retriable = sum(1 for f in failed if f["retriable"])
+        for index, exc in sorted(result.refused.items()):
+            code, errors = _refusal(exc)
+            failed.append(
+                {
+                    "index": index,
+                    "status": code,
+                    "reason": "; ".join(
+                        f"{e['field']}: {e['message']}" if e["field"] else e["message"]
+                        for e in errors
+                    ),
+                    "errors": errors,
+                    "retriable": False,
+                }
+            )
         return Response(
             {
                 "status": "success" if not failed else "partial_success",
@@ -427,18 +383,12 @@ class BatchView(APIView):
                     "received": len(payload),
                     "successful": len(payload) - len(failed),
                     "failed": len(failed),
-                    "retriable": retriable,
-                    "non_retriable": len(failed) - retriable,
+                    "retriable": 0,
+                    "non_retriable": len(failed),
                 },
                 "failed_events": failed,
             }
         )
-
-
-def _retriable(exc: Exception) -> bool:
-    from django.db import OperationalError
-
-    return isinstance(exc, OperationalError)
 
 
 class EventsView(APIView):
@@ -454,12 +404,18 @@ class EventsView(APIView):
             OpenApiParameter("sortDirection", str, enum=["asc", "desc"]),
             OpenApiParameter("limit", int),
             OpenApiParameter("offset", int),
+            OpenApiParameter("state", str, enum=EventState.values),
+            OpenApiParameter("mine", OpenApiTypes.BOOL, description="Only events you posted"),
         ],
+        description="Raw events as received (Marquez's listing), those naming a model you may "
+        "not see left out; `mapping[i]` is the state of `events[i]` in the graph (pending, "
+        "mapped, rejected) and the reason of a rejection.",
         responses={
             200: inline_serializer(
                 "LineageEvents",
                 fields={
                     "events": serializers.ListField(child=serializers.DictField()),
+                    "mapping": serializers.ListField(child=serializers.DictField()),
                     "totalCount": serializers.IntegerField(),
                 },
             ),
@@ -468,13 +424,25 @@ class EventsView(APIView):
     )
     def get(self, request):
         params = request.query_params
-        qs = LineageEvent.objects.all()
+        qs = selectors.events_visible_to(request.user)
         for key, lookup in (("before", "event_time__lt"), ("after", "event_time__gt")):
             if params.get(key):
-                moment = parse_datetime(params[key])
+                try:
+                    moment = parse_datetime(params[key])
+                except ValueError:  # well-formed but impossible: 2026-02-30, hour 25
+                    moment = None
                 if moment is None:
-                    raise ValidationError({key: "Must be an ISO-8601 date-time."})
+                    raise ValidationError({key: "Must be an ISO-8601 date-time that exists."})
                 qs = qs.filter(**{lookup: moment})
+        if params.get("state"):
+            if params["state"] not in EventState.values:
+                raise ValidationError({"state": f"Must be one of {', '.join(EventState.values)}."})
+            qs = qs.filter(state=params["state"])
+        if params.get("mine"):
+            if params["mine"] not in ("true", "false"):
+                raise ValidationError({"mine": "Must be true or false."})
+            if params["mine"] == "true":
+                qs = qs.filter(submitted_by=request.user)
         direction = params.get("sortDirection", "desc")
         if direction not in ("asc", "desc"):
             raise ValidationError({"sortDirection": "Must be asc or desc."})
@@ -483,12 +451,20 @@ class EventsView(APIView):
             offset = int(params.get("offset", 0))
         except ValueError as exc:
             raise ValidationError({"limit": "limit and offset are whole numbers."}) from exc
-        if not 1 <= limit <= 1000 or offset < 0:
-            raise ValidationError({"limit": "limit is 1–1000 and offset ≥ 0."})
+        if not 1 <= limit <= 1000 or not 0 <= offset <= 10**9:
+            raise ValidationError({"limit": "limit is 1–1000 and offset 0–10⁹."})
         order = ["event_time", "id"] if direction == "asc" else ["-event_time", "-id"]
         total = qs.count()
-        page = qs.order_by(*order).values_list("payload", flat=True)[offset : offset + limit]
-        return Response({"events": list(page), "totalCount": total})
+        page = list(
+            qs.order_by(*order).values_list("payload", "state", "reason")[offset : offset + limit]
+        )
+        return Response(
+            {
+                "events": [payload for payload, _, _ in page],
+                "mapping": [{"state": state, "reason": reason} for _, state, reason in page],
+                "totalCount": total,
+            }
+        )
 
 
 class WalkView(APIView):

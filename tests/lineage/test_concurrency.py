@@ -71,7 +71,7 @@ def test_database_outage_answers_503_with_retry_after(post, monkeypatch):
     def unavailable(**kwargs):
         raise OperationalError("could not connect to server")
 
-    monkeypatch.setattr(lineage_services, "lineage_event_ingest", unavailable)
+    monkeypatch.setattr(lineage_services, "lineage_events_accept", unavailable)
     response = post(run_event())
     assert response.status_code == 503
     assert response["Retry-After"] == "5"

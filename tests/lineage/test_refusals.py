@@ -147,7 +147,7 @@ def test_body_over_the_limit_is_refused_with_413(pipeline_client, settings):
 
 
 def test_gzip_bomb_is_refused_with_413(pipeline_client, settings):
-    settings.LINEAGE_MAX_INFLATED_BYTES = 100_000
+    settings.MAX_INFLATED_BYTES = 100_000
     bomb = gzip.compress(b'{"a": "' + b"0" * 5_000_000 + b'"}')
     assert len(bomb) < 10_000
     response = pipeline_client.post(

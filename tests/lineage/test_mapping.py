@@ -1,0 +1,228 @@
+"""Accept, then map: raw events are stored pending and mapped after commit, in batches, by a
+mapper that loses nothing and maps nothing twice."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from audit.models import AuditEvent
+from lineage import services
+from lineage.models import Edge, LineageEvent
+from registry.models import Run
+from tests.lineage.conftest import dataset, run_event
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def deferred(settings):
+    """A deployment with workers: accepting does not map."""
+    settings.LINEAGE_MAP_INLINE = False
+    return settings
+
+
+@pytest.mark.django_db
+def test_an_accepted_event_is_pending_until_mapped(post, deferred):
+    run_id = uuid.uuid4()
+    assert post(run_event(run_id=run_id, outputs=[("s3://x", "out")])).status_code == 201
+    event = LineageEvent.objects.get()
+    assert event.state == "pending" and not Run.objects.exists()
+    result = services.lineage_events_map()
+    assert (result.mapped, result.rejected) == (1, 0)
+    event.refresh_from_db()
+    assert event.state == "mapped" and event.mapped_at is not None
+    assert Run.objects.filter(run_id=run_id).exists()
+    assert Edge.objects.filter(source=f"run:{run_id}").exists()
+
+
+@pytest.mark.django_db
+def test_the_embedded_default_maps_inline_so_the_graph_shows_at_once(post, settings):
+    assert settings.LINEAGE_MAP_INLINE  # no broker configured in the test settings
+    post(run_event(outputs=[("s3://x", "out")]))
+    assert LineageEvent.objects.get().state == "mapped"
+
+
+@pytest.mark.django_db
+def test_with_workers_the_mapping_task_is_enqueued_when_the_post_commits(
+    post, deferred, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert post(run_event()).status_code == 201
+    assert callbacks  # the task was sent on commit (run eagerly here: no broker in tests)
+    assert LineageEvent.objects.get().state == "mapped"
+
+
+def test_beat_sweeps_pending_events_with_the_mapping_task(settings):
+    from config.celery import app
+    from lineage import tasks  # noqa: F401 - registers the task
+
+    entry = settings.CELERY_BEAT_SCHEDULE["lineage-map"]
+    assert entry["task"] in app.tasks
+    assert entry["schedule"] <= 60
+
+
+@pytest.mark.django_db
+def test_the_mapper_claims_the_oldest_event_time_first(post, deferred):
+    for day in ("03", "01", "02"):
+        post(run_event(job=f"day{day}", time=f"2026-11-{day}T10:00:00Z"))
+    services.lineage_events_map(limit=1)
+    assert list(LineageEvent.objects.filter(state="mapped").values_list("job_name", flat=True)) == [
+        "day01"
+    ]
+
+
+@pytest.mark.django_db
+def test_a_rejected_event_keeps_its_reason_and_the_rest_of_the_batch_maps(post, deferred):
+    v = {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}
+    post(run_event(inputs=[dataset("s3://a", "x", **v)], outputs=[dataset("s3://a", "y", **v)]))
+    post(
+        run_event(
+            inputs=[dataset("s3://a", "y", **v)],
+            outputs=[dataset("s3://a", "x", **v)],
+            time="2026-11-01T11:00:00Z",
+        )
+    )
+    post(run_event(job="fine", time="2026-11-01T12:00:00Z"))
+    result = services.lineage_events_map()
+    assert (result.mapped, result.rejected) == (2, 1)
+    rejected = LineageEvent.objects.get(state="rejected")
+    assert "cycle" in rejected.reason
+    assert AuditEvent.objects.filter(
+        action="lineage.event.rejected", object_id=str(rejected.pk)
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_the_events_list_shows_state_and_reason_and_filters_my_rejected_events(
+    api, pipeline, pipeline_client, owner
+):
+    v = {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}
+    pipeline_client.post(
+        "/api/v1/lineage",
+        run_event(inputs=[dataset("s3://a", "x", **v)], outputs=[dataset("s3://a", "y", **v)]),
+        format="json",
+    )
+    cycle = run_event(inputs=[dataset("s3://a", "y", **v)], outputs=[dataset("s3://a", "x", **v)])
+    pipeline_client.post("/api/v1/lineage", cycle, format="json")
+    # someone else's rejected event
+    api(owner).post(
+        "/api/v1/lineage",
+        run_event(
+            job="other",
+            inputs=[dataset("s3://a", "y", **v)],
+            outputs=[dataset("s3://a", "x", **v)],
+        ),
+        format="json",
+    )
+    body = api(pipeline).get("/api/v1/events/lineage?sortDirection=asc").json()
+    assert [m["state"] for m in body["mapping"]] == ["mapped", "rejected", "rejected"]
+    assert "cycle" in body["mapping"][1]["reason"]
+    mine = api(pipeline).get("/api/v1/events/lineage?state=rejected&mine=true").json()
+    assert mine["totalCount"] == 1
+    assert mine["events"][0]["run"]["runId"] == cycle["run"]["runId"]
+    assert api(pipeline).get("/api/v1/events/lineage?state=lost").status_code == 400
+
+
+def _post_pending(pipeline, count, monkeypatch):
+    """Accepted events left pending: no worker picks them up meanwhile."""
+    monkeypatch.setattr(services, "schedule_mapping", lambda: None)
+    accepted = services.lineage_events_accept(
+        actor=pipeline,
+        payloads=[
+            run_event(
+                run_id=uuid.uuid4(),
+                job=f"job{i}",
+                time=f"2026-11-01T10:{i:02d}:00Z",
+                inputs=[("s3://lake", "in")],
+                outputs=[("s3://lake", f"out{i}")],
+            )
+            for i in range(count)
+        ],
+    )
+    assert len(accepted.stored) == count
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_mapper_killed_mid_batch_loses_nothing_and_maps_nothing_twice(
+    pipeline, tmp_path, monkeypatch
+):
+    _post_pending(pipeline, 5, monkeypatch)
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "SECRET_KEY": "mapper-test",
+        "LOG_LEVEL": "WARNING",
+        "LINEAGE_MAP_INLINE": "0",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
+    ready = tmp_path / "ready"
+    mapper = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests/lineage/killable_mapper.py"), str(ready)], env=env
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert mapper.poll() is None, "the mapper exited before stalling"
+            assert time.monotonic() < deadline, "the mapper never mapped its first event"
+            time.sleep(0.05)
+        # mid-batch: the batch is claimed (locked), its first event written, not committed
+        assert set(LineageEvent.objects.values_list("state", flat=True)) == {"pending"}
+        os.kill(mapper.pid, signal.SIGKILL)
+    finally:
+        mapper.kill()
+        mapper.wait(timeout=30)
+    # The server rolls the dead mapper's transaction back; the next mapper gets every event.
+    deadline = time.monotonic() + 30
+    while True:
+        result = services.lineage_events_map_all()
+        if result.claimed or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)  # the killed backend may still hold its row locks for a moment
+    assert result.claimed == 5
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
+    assert AuditEvent.objects.filter(action="lineage.event.mapped").count() == 5
+    assert AuditEvent.objects.filter(action="registry.run.created").count() == 5
+    assert Run.objects.count() == 5
+    assert Edge.objects.count() == len(set(Edge.objects.values_list("source", "target")))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_mappers_take_disjoint_batches(pipeline, monkeypatch):
+    _post_pending(pipeline, 6, monkeypatch)
+    original = services._map_event
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(actor, event):
+        inside.set()
+        release.wait(timeout=30)
+        return original(actor, event)
+
+    results = {}
+
+    def first():
+        try:
+            results["first"] = services.lineage_events_map(limit=3)
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(services, "_map_event", slow)
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert inside.wait(timeout=30)
+    monkeypatch.setattr(services, "_map_event", original)
+    # the first mapper holds its batch: the second skips it instead of waiting
+    results["second"] = services.lineage_events_map()
+    release.set()
+    thread.join(timeout=60)
+    assert results["first"].claimed == 3 and results["second"].claimed == 3
+    assert AuditEvent.objects.filter(action="lineage.event.mapped").count() == 6

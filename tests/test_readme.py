@@ -149,11 +149,17 @@ def test_readme_shell_blocks_run_in_order_against_a_served_instance(tmp_path, fr
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "CELERY_", "PYTEST", "AUDIT_"))
     }
+    # The keys as `make setup` writes them: the README's commands read them from var/.env.
+    (work / "var").mkdir()
+    env_file = work / "var" / ".env"
+    env_file.write_text(
+        "SECRET_KEY=readme-test-secret-key-" + "x" * 30 + "\n"
+        "AUDIT_SIGNING_KEY=readme-test-audit-signing-key\n"
+    )
+    env.pop("SECRET_KEY", None)
     env.update(
         DATABASE_URL=fresh_database,
-        ENV_FILE="",  # the keys come from here, not from the developer's var/.env
-        SECRET_KEY="readme-test-secret-key-" + "x" * 30,
-        AUDIT_SIGNING_KEY="readme-test-audit-signing-key",
+        ENV_FILE=str(env_file),
         MEDIA_ROOT=str(tmp_path / "media"),
         LOG_LEVEL="WARNING",
         DB_CONN_MAX_AGE="0",

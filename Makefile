@@ -18,14 +18,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 setup: $(STAMP)
 	@mkdir -p var/media
-	@test -s var/secret_key || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > var/secret_key
+	@# The keys every command reads (config/settings.py loads var/.env); an older
+	@# var/secret_key is carried over so existing sessions stay valid.
+	@test -s var/.env || (umask 077 && $(BIN)/python -c "import pathlib, secrets; old = pathlib.Path('var/secret_key'); key = old.read_text().strip() if old.is_file() else secrets.token_urlsafe(50); pathlib.Path('var/.env').write_text(f'SECRET_KEY={key}\nAUDIT_SIGNING_KEY={secrets.token_urlsafe(32)}\n')")
 
 # The embedded default: SQLite under var/, tasks in-process, demo data and users.
 run: setup
-	SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" $(BIN)/python manage.py migrate --noinput
-	SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" $(BIN)/python manage.py collectstatic --noinput -v 0
-	SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" $(BIN)/python manage.py seed_demo
-	SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" $(BIN)/gunicorn config.wsgi:application \
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v 0
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/gunicorn config.wsgi:application \
 		--bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - --graceful-timeout 5
 
 test: setup

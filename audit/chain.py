@@ -102,6 +102,9 @@ def _timestamp(value: Any) -> str:
     return _timestamp(parsed)
 
 
+canonical_timestamp = _timestamp  # the public name, for exports
+
+
 def _json(value: Any) -> str:
     if isinstance(value, str):
         if value == "{}":

@@ -1,5 +1,6 @@
 """modelgov settings. Every value comes from the environment (see README, "Configuration")."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +11,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# The keys `make setup` generated live in var/.env, so every `manage.py` command finds them from
+# any shell; variables already in the environment win. ENV_FILE names another file ("" for none).
+ENV_FILE = os.environ.get("ENV_FILE", str(VAR_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE)
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -18,9 +24,9 @@ if not SECRET_KEY:
         SECRET_KEY = "insecure-development-key-never-use-in-production"
     else:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set the SECRET_KEY environment variable to a long random "
-            "string (`make run` generates one in var/secret_key), or set DEBUG=1 for local "
-            "development only."
+            "SECRET_KEY is not set: run `make setup` (it writes var/.env), or set the "
+            "SECRET_KEY environment variable to a long random string (DEBUG=1 for local "
+            "development only)."
         )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])

@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("ENV_FILE", "")  # the suite never reads var/.env
 
 from config.settings import *  # noqa: E402,F403
 

@@ -1,8 +1,39 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
+
+from core.entry import ApiRootView, DocsView
+
+# The admin is the product's UI: its name, and "View site" leads to the API docs.
+admin.site.site_header = "modelgov"
+admin.site.site_title = "modelgov"
+admin.site.index_title = "Governance and lineage"
+admin.site.site_url = "/api/v1/docs/"
+
+# What /api/v1/ lists: resource → route name.
+API_ROOT = {
+    "models": "registeredmodel-list",
+    "datasets": "dataset-list",
+    "features": "feature-list",
+    "jobs": "job-list",
+    "runs": "run-list",
+    "lineage": "lineage",
+    "lineage/batch": "lineage-batch",
+    "lineage/upstream": "lineage-upstream",
+    "lineage/downstream": "lineage-downstream",
+    "lineage/impact": "lineage-impact",
+    "events/lineage": "lineage-events",
+    "promotions": "promotion-list",
+    "model-cards": "modelcard-list",
+    "audit/events": "auditevent-list",
+    "audit/verify": "audit-verify",
+    "health": "health",
+    "schema": "schema",
+    "docs": "docs",
+}
 
 api_v1 = [
+    path("", ApiRootView.as_view(api_root_dict=API_ROOT), name="api-root"),
     # lineage first: it extends the registry's version endpoint with graph links.
     path("", include("lineage.api.urls")),
     path("", include("registry.api.urls")),
@@ -10,7 +41,7 @@ api_v1 = [
     path("", include("modelcards.api.urls")),
     path("", include("audit.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs/", DocsView.as_view(url_name="schema"), name="docs"),
 ]
 
 urlpatterns = [

@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextvars
 
 from django.contrib import admin
+from django.http import Http404, HttpResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from core.admin import ReadOnlyAdmin
@@ -41,6 +44,10 @@ class LineageModelVersionAdmin(ViewerDrawingMixin, ModelVersionAdmin):
     """The registry's version admin, with its lineage drawn and training runs linked."""
 
     readonly_fields = [*ModelVersionAdmin.readonly_fields, "lineage"]
+
+    class Media:
+        css = {"all": ["lineage/drawing.css"]}
+
     fieldsets = [*ModelVersionAdmin.fieldsets, ("Lineage", {"fields": ["lineage"]})]
 
     @admin.display(description="Lineage (upstream and downstream)")
@@ -48,8 +55,17 @@ class LineageModelVersionAdmin(ViewerDrawingMixin, ModelVersionAdmin):
         if obj.pk is None:
             return "-"
         node = nodes.model_id(obj.model.name, obj.version)
-        drawing = lineage_svg([node], node, viewer=_viewer.get())
-        return mark_safe(drawing)  # noqa: S308 - every label is escaped
+        return _figure(lineage_svg([node], node, viewer=_viewer.get()), _full_size_url(self, obj))
+
+    def get_urls(self):
+        return _full_size_urls(self) + super().get_urls()
+
+    def lineage_svg_view(self, request, object_id):
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_view_permission(request, obj):
+            raise Http404
+        node = nodes.model_id(obj.model.name, obj.version)
+        return _svg(lineage_svg([node], node, full_size=True, viewer=request.user))
 
     def save_form(self, request, form, change):
         version = super().save_form(request, form, change)
@@ -64,13 +80,62 @@ admin.site.unregister(Dataset)
 class LineageDatasetAdmin(ViewerDrawingMixin, DatasetAdmin):
     readonly_fields = [*DatasetAdmin.readonly_fields, "lineage"]
 
+    class Media:
+        css = {"all": ["lineage/drawing.css"]}
+
     @admin.display(description="Lineage (all versions)")
     def lineage(self, obj):
         if obj.pk is None:
             return "-"
         base = nodes.dataset_id(obj.namespace, obj.name)
-        drawing = lineage_svg([base], base, by_base=True, viewer=_viewer.get())
-        return mark_safe(drawing)  # noqa: S308 - every label is escaped
+        return _figure(lineage_svg([base], base, by_base=True, viewer=_viewer.get()), _full_size_url(self, obj))
+
+    def get_urls(self):
+        return _full_size_urls(self) + super().get_urls()
+
+    def lineage_svg_view(self, request, object_id):
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_view_permission(request, obj):
+            raise Http404
+        base = nodes.dataset_id(obj.namespace, obj.name)
+        return _svg(lineage_svg([base], base, by_base=True, full_size=True, viewer=request.user))
+
+
+def _figure(svg: str, full_size_url: str):
+    """The drawing, scaled to the page, and a link to it at full size."""
+    if not svg.startswith("<svg"):
+        return svg  # a sentence saying why there is no drawing
+    link = format_html(
+        '<p class="lineage-full-size"><a href="{}" target="_blank" rel="noopener">'
+        "Open the drawing at full size</a></p>",
+        full_size_url,
+    )
+    # every label in the drawing is escaped by lineage.drawing
+    return mark_safe(f'<div class="lineage-figure">{svg}</div>{link}')  # noqa: S308
+
+
+def _full_size_url(model_admin, obj) -> str:
+    meta = model_admin.model._meta
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_lineage_svg", args=[obj.pk])
+
+
+def _full_size_urls(model_admin) -> list:
+    meta = model_admin.model._meta
+    return [
+        path(
+            "<path:object_id>/lineage.svg",
+            model_admin.admin_site.admin_view(model_admin.lineage_svg_view),
+            name=f"{meta.app_label}_{meta.model_name}_lineage_svg",
+        )
+    ]
+
+
+def _svg(svg: str) -> HttpResponse:
+    if not svg.startswith("<svg"):
+        raise Http404(svg)
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
 
 
 @admin.register(LineageEvent)

@@ -3,6 +3,7 @@ and SQLite alike), so a query touches only the subgraph it returns."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 
 from django.db import connection
@@ -217,10 +218,13 @@ def lineage_svg(
     by_base: bool = False,
     depth: int = DRAWING_DEPTH,
     max_drawn: int = 120,
+    for_print: bool = False,
+    full_size: bool = False,
     viewer=None,
 ) -> str:
-    """An SVG drawing of what is upstream and downstream of the start nodes; given a viewer,
-    without the model versions that viewer may not see."""
+    """An SVG drawing of what is upstream and downstream of the start nodes: scaled to its
+    container on a page, fixed at the card's text width `for_print`, or at its natural size
+    (never turned) `full_size`; given a viewer, without the model versions it may not see."""
     from django.conf import settings
 
     from lineage import drawing, graph
@@ -249,7 +253,34 @@ def lineage_svg(
     if viewer is not None:
         rows = hide_invisible_models(rows, viewer)
     sub = graph.digraph(sorted(rows), nodes=[] if by_base else start)
-    return drawing.draw(sub, focus=focus, max_nodes=max_drawn)
+    return drawing.draw(
+        sub,
+        focus=focus,
+        max_nodes=max_drawn,
+        run_jobs=run_jobs(sub.nodes),
+        max_width=None
+        if full_size
+        else (drawing.PRINT_WIDTH if for_print else drawing.SCREEN_WIDTH),
+        fixed=for_print or full_size,
+    )
+
+
+def run_jobs(node_ids) -> dict[str, tuple[str, str]]:
+    """The (namespace, name) of the job of each run among the node ids, by run uuid: runs are
+    labelled by what they ran."""
+    from registry.models import Run
+
+    uuids = []
+    for node in node_ids:
+        if node.startswith("run:"):
+            try:
+                uuids.append(uuid.UUID(node[4:]))
+            except ValueError:
+                continue
+    if not uuids:
+        return {}
+    rows = Run.objects.filter(run_id__in=uuids).values_list("run_id", "job__namespace", "job__name")
+    return {str(run_uuid): (namespace, name) for run_uuid, namespace, name in rows}
 
 
 def events_visible_to(user):

@@ -153,7 +153,7 @@ def card_context(version: ModelVersion) -> dict[str, Any]:
         "parameters": version.parameters,
         "training_run": version.training_run,
         "training_data": training_data(version),
-        "lineage_drawing": _data_uri_svg(lineage_svg([node], node, max_drawn=40)),
+        "lineage_drawing": _data_uri_svg(lineage_svg([node], node, max_drawn=40, for_print=True)),
         "approvals": approval_history(version),
         "audit_trail": audit_trail(version),
         "chain": chain_status(),

@@ -35,6 +35,40 @@ def test_refuses_to_start_without_secret_key_when_debug_is_off():
     assert "SECRET_KEY is not set" in result.stderr
 
 
+def test_refusal_is_one_clear_line_on_stderr_and_a_non_zero_exit():
+    result = _django_check({"DEBUG": "0"})
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: SECRET_KEY is not set")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_command_failing_at_run_time_says_so_in_one_line(tmp_path):
+    empty = f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "issue_token", "demo-pipeline", "--name", "x"],
+        cwd=ROOT,
+        env={**os.environ, "SECRET_KEY": "k" * 50, "DATABASE_URL": empty},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "error: no such table: auth_user (OperationalError)"
+    ]
+
+
+def test_the_secret_key_is_read_from_the_env_file_make_setup_writes(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("SECRET_KEY=" + "f" * 50 + "\n")
+    result = _django_check({"DEBUG": "0", "ENV_FILE": str(env_file)})
+    assert result.returncode == 0, result.stderr
+    env_file.write_text("")
+    assert _django_check({"DEBUG": "0", "ENV_FILE": str(env_file)}).returncode != 0
+
+
 def test_starts_with_a_secret_key():
     result = _django_check({"SECRET_KEY": "k" * 50})
     assert result.returncode == 0, result.stderr

@@ -7,6 +7,7 @@ import io
 import json
 
 from django.db import transaction
+from django.db.models import F
 from django.http import StreamingHttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -19,15 +20,18 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit import selectors
+from audit import chain, selectors
 from audit.models import AuditEvent
 from audit.services import audit_record, audit_seal
 from core.canonical import canonical_json
 
+# Every field that enters an event's hash (audit/chain.py), then the links: an export can be
+# verified offline by scripts/verify_audit_export.py with nothing but the file and the key.
 EXPORT_FIELDS = [
     "seq",
     "id",
     "occurred_at",
+    "actor_id",
     "actor_username",
     "actor_kind",
     "channel",
@@ -129,7 +133,6 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
         fmt = request.query_params.get("format", "jsonl")
         if fmt not in ("jsonl", "csv"):
             raise ValidationError({"format": "Must be jsonl or csv."})
-        queryset = self.filter_queryset(self.get_queryset()).order_by("id")
         with transaction.atomic():
             audit_record(
                 actor=request.user,
@@ -139,9 +142,16 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
                 object_repr="export",
                 changes={"format": fmt, "filters": dict(request.query_params)},
             )
+        # Sealed first, so the export (this export's own event included, when nothing holds
+        # sealing back) carries seqs and hashes; chain order, events still pending last.
+        audit_seal(wait=True)
+        queryset = self.filter_queryset(self.get_queryset()).order_by(
+            F("seal__seq").asc(nulls_last=True), "id"
+        )
         rows = queryset.values(
             "id",
             "occurred_at",
+            "actor_id",
             "actor_username",
             "actor_kind",
             "channel",
@@ -163,10 +173,12 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 def _record(row) -> dict:
+    """An exported record: the hashed fields in their canonical form, then the links."""
     return {
         "seq": row["seal__seq"],
         "id": row["id"],
-        "occurred_at": row["occurred_at"],
+        "occurred_at": chain.canonical_timestamp(row["occurred_at"]),
+        "actor_id": row["actor_id"],
         "actor_username": row["actor_username"],
         "actor_kind": row["actor_kind"],
         "channel": row["channel"],
@@ -195,9 +207,8 @@ def _csv(rows):
         buffer.seek(0)
         buffer.truncate()
         record = _record(row)
-        record["changes"] = json.dumps(record["changes"], sort_keys=True)
-        record["context"] = json.dumps(record["context"], sort_keys=True)
-        record["occurred_at"] = record["occurred_at"].isoformat()
+        record["changes"] = canonical_json(record["changes"])
+        record["context"] = canonical_json(record["context"])
         writer.writerow(record)
         yield buffer.getvalue()
 

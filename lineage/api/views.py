@@ -487,7 +487,8 @@ class WalkView(APIView):
         if fmt == "graphml":
             return HttpResponse(graph.graphml(sub), content_type="application/graphml+xml")
         if fmt == "svg":
-            return HttpResponse(drawing.draw(sub, focus=ref.id), content_type="image/svg+xml")
+            svg = drawing.draw(sub, focus=ref.id, run_jobs=selectors.run_jobs(sub.nodes))
+            return HttpResponse(svg, content_type="image/svg+xml")
         return Response(graph.node_link(sub))
 
 

@@ -1,0 +1,159 @@
+"""Lineage drawings people can read: they fit their container, name what each node is (with its
+namespace, a run by its job), keep the full id in a tooltip, and stay legible in print."""
+
+from __future__ import annotations
+
+import re
+import uuid
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from lineage import drawing, graph
+from registry.models import ModelVersion
+from tests.lineage.conftest import PRODUCER, dataset, run_event
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _chain(length: int) -> graph.nx.DiGraph:
+    """dataset → run → dataset → run … → model: `length` generations, one node each."""
+    nodes = []
+    for index in range(length - 1):
+        if index % 2:
+            nodes.append(f"run:{uuid.UUID(int=index)}")
+        else:
+            nodes.append(f"dataset:postgres://warehouse:5432:public.step_{index}")
+    nodes.append("model:churn:3")
+    edges = [(a, b, "input") for a, b in zip(nodes, nodes[1:], strict=False)]
+    return graph.digraph(edges)
+
+
+def _texts(svg: str) -> list[ET.Element]:
+    return ET.fromstring(svg).findall(f".//{SVG}text")
+
+
+def _font_px(element: ET.Element, root: ET.Element) -> float:
+    return float(element.get("font-size") or root.get("font-size"))
+
+
+def test_a_screen_drawing_scales_to_its_container_and_is_never_blown_up():
+    svg = drawing.draw(_chain(5), focus="model:churn:3")
+    root = ET.fromstring(svg)
+    assert root.get("width") == "100%"
+    width = float(root.get("viewBox").split()[2])
+    assert f"max-width:{width:g}px" in root.get("style")
+    assert root.get("height") is None
+
+
+def test_a_wide_graph_turns_top_to_bottom_instead_of_running_off_the_screen():
+    svg = drawing.draw(_chain(12), focus="model:churn:3")
+    width = float(ET.fromstring(svg).get("viewBox").split()[2])
+    assert width <= drawing.SCREEN_WIDTH
+    narrow = drawing.draw(_chain(3), focus="model:churn:3")
+    assert float(ET.fromstring(narrow).get("viewBox").split()[2]) < width or width < 1000
+
+
+def test_full_names_stay_in_the_tooltips_when_the_label_is_shortened():
+    long_name = "public.customer_events_enriched_with_marketing_consent_2026"
+    node = f"dataset:postgres://warehouse:5432:{long_name}"
+    svg = drawing.draw(graph.digraph([(node, "model:churn:1", "trained_on")]))
+    root = ET.fromstring(svg)
+    group = next(g for g in root.iter(f"{SVG}g") if g.get("data-node") == node)
+    assert group.find(f"{SVG}title").text == node
+    shown = group.findall(f"{SVG}text")[0].text
+    assert shown.endswith("…") and long_name.startswith(shown[:-1])
+
+
+def test_namespaces_are_shown_under_the_names():
+    node = "dataset:postgres://warehouse:5432:public.loans"
+    job = "job:airflow-prod:nightly_etl"
+    svg = drawing.draw(graph.digraph([(node, job, "input")]))
+    texts = [t.text for t in _texts(svg)]
+    assert "public.loans" in texts and "postgres://warehouse:5432" in texts
+    assert "nightly_etl" in texts and "airflow-prod" in texts
+
+
+def test_runs_are_labelled_by_their_job_so_a_dag_run_and_its_task_run_differ():
+    dag_run, task_run = uuid.UUID(int=1), uuid.UUID(int=2)
+    edges = [(f"run:{dag_run}", f"run:{task_run}", "parent")]
+    jobs = {str(dag_run): ("airflow", "etl_dag"), str(task_run): ("airflow", "etl_dag.extract")}
+    svg = drawing.draw(graph.digraph(edges), run_jobs=jobs)
+    names = [t.text for t in _texts(svg) if t.get("font-weight") == "bold"]
+    assert sorted(names) == ["etl_dag", "etl_dag.extract"]
+    without = drawing.draw(graph.digraph(edges))
+    assert len({t.text for t in _texts(without)}) == 1  # what the job names fix: "run 00000000"
+
+
+def test_in_print_a_wide_graph_wraps_and_its_text_is_at_least_7_points():
+    svg = drawing.draw(_chain(14), focus="model:churn:3", max_width=drawing.PRINT_WIDTH, fixed=True)
+    root = ET.fromstring(svg)
+    width = float(root.get("width"))
+    assert width == float(root.get("viewBox").split()[2]) <= drawing.PRINT_WIDTH
+    # The card's text column (A4 less 16 mm margins, in CSS px at 96 per inch) holds the
+    # drawing at its own size or larger, so a px of the drawing prints at 0.75 pt or more.
+    column_px = (210 - 16 - 16) / 25.4 * 96
+    scale = min(1.0, column_px / width)
+    for text in _texts(svg):
+        assert _font_px(text, root) * 0.75 * scale >= 7, text.text
+
+
+def test_the_model_card_template_keeps_the_margins_the_print_width_assumes():
+    from pathlib import Path
+
+    template = Path(__file__).resolve().parents[2] / "templates/modelcards/model_card.html"
+    margin = re.search(r"@page \{\s*size: A4;\s*margin: ([^;]+);", template.read_text())
+    right, left = (float(v.rstrip("m")) for v in margin.group(1).split()[1::2])
+    assert (210 - right - left) / 25.4 * 96 >= drawing.PRINT_WIDTH
+
+
+@pytest.mark.django_db
+def test_drawings_from_the_database_label_airflow_runs_by_their_task(client, post, superuser):
+    dag_run, task_run = uuid.uuid4(), uuid.uuid4()
+    post(run_event(run_id=dag_run, job="etl_dag", event_type="START"))
+    parent = {
+        "_producer": PRODUCER,
+        "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/ParentRunFacet.json",
+        "run": {"runId": str(dag_run)},
+        "job": {"namespace": "airflow", "name": "etl_dag"},
+    }
+    facet = {"name": "churn", "sha256": "f" * 64}
+    post(
+        run_event(
+            run_id=task_run,
+            job="etl_dag.train",
+            run_facets={"parent": parent},
+            inputs=[("s3://lake", "features")],
+            outputs=[dataset("s3://models", "churn", modelgov_model=facet)],
+        )
+    )
+    client.force_login(superuser)
+    version = ModelVersion.objects.get()
+    html = client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
+    svg = re.search(r'<svg[^>]*class="lineage-drawing".*?</svg>', html, re.S).group(0)
+    names = [t.text for t in _texts(svg) if t.get("font-weight") == "bold"]
+    assert "etl_dag.train" in names
+    assert f"run {str(dag_run)[:8]}" not in names and f"run {str(task_run)[:8]}" not in names
+
+
+@pytest.mark.django_db
+def test_the_version_page_links_to_the_drawing_at_full_size(client, post, superuser, outsider):
+    facet = {"name": "churn", "sha256": "f" * 64}
+    post(
+        run_event(
+            inputs=[("s3://x", "raw")],
+            outputs=[dataset("s3://m", "churn", **{"modelgov_model": facet})],
+        )
+    )
+    version = ModelVersion.objects.get()
+    client.force_login(superuser)
+    page = f"/admin/registry/modelversion/{version.pk}/change/"
+    html = client.get(page).content.decode()
+    link = f"/admin/registry/modelversion/{version.pk}/lineage.svg"
+    assert f'href="{link}"' in html
+    response = client.get(link)
+    assert response["Content-Type"] == "image/svg+xml"
+    root = ET.fromstring(response.content)
+    assert root.get("width") != "100%" and float(root.get("width")) > 0
+    client.force_login(outsider)
+    assert client.get(link).status_code in (302, 403, 404)

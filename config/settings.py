@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "lineage",
     "approvals",
     "modelcards",
+    "mlflow_api",
 ]
 
 MIDDLEWARE = [
@@ -177,6 +178,13 @@ LINEAGE_MAX_DATASETS = env.int("LINEAGE_MAX_DATASETS", default=100)
 LINEAGE_MAX_FACET_DEPTH = env.int("LINEAGE_MAX_FACET_DEPTH", default=32)
 LINEAGE_MAX_DEPTH = env.int("LINEAGE_MAX_DEPTH", default=50)
 LINEAGE_MAX_NODES = env.int("LINEAGE_MAX_NODES", default=5000)
+
+# Model aliases that name the version in a stage and so move only by approved promotions.
+GOVERNED_ALIASES = {
+    alias: "production"
+    for alias in env.list("GOVERNED_ALIASES", default=["champion", "production"])
+    if alias
+}
 
 # --- I18N / static / media ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -17,6 +17,7 @@ class Channel(models.TextChoices):
     TASK = "task", "Task"
     CLI = "cli", "Command line"
     AUTH = "auth", "Authentication"
+    MLFLOW = "mlflow", "MLflow API"
     SYSTEM = "system", "System"
 
 

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "lineage",
     "approvals",
     "modelcards",
+    "mlflow_api",
 ]
 
 MIDDLEWARE = [
@@ -194,6 +195,13 @@ LINEAGE_MAX_EVENT_BYTES = env.int("LINEAGE_MAX_EVENT_BYTES", default=2 * 1024 * 
 LINEAGE_MAP_BATCH = env.int("LINEAGE_MAP_BATCH", default=500)
 LINEAGE_MAX_DEPTH = env.int("LINEAGE_MAX_DEPTH", default=50)
 LINEAGE_MAX_NODES = env.int("LINEAGE_MAX_NODES", default=5000)
+
+# Model aliases that name the version in a stage and so move only by approved promotions.
+GOVERNED_ALIASES = {
+    alias: "production"
+    for alias in env.list("GOVERNED_ALIASES", default=["champion", "production"])
+    if alias
+}
 
 # --- I18N / static / media ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -47,6 +47,7 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("api/2.0/mlflow/", include("mlflow_api.urls")),
 ]
 
 handler400 = "core.views.bad_request"

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-CHANNELS = ("api", "admin", "task", "cli", "auth", "system")
+CHANNELS = ("api", "admin", "task", "cli", "auth", "mlflow", "system")
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "modelgov_request_context", default=None

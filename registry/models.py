@@ -10,6 +10,8 @@ from django.db.models import Q
 from knox.models import AbstractAuthToken
 
 from registry.validators import (
+    validate_alias,
+    validate_labels,
     validate_metrics,
     validate_model_name,
     validate_parameters,
@@ -54,6 +56,8 @@ class RegisteredModel(models.Model):
     tags = models.JSONField(default=list, blank=True, validators=[validate_tags])
     # Denormalised "tag,tag," form so that tag filters work the same on SQLite and PostgreSQL.
     tags_index = models.CharField(max_length=1100, blank=True, editable=False, db_index=True)
+    # Key → value tags, as MLflow clients set them (`tags` above are plain labels).
+    labels = models.JSONField(default=dict, blank=True, validators=[validate_labels])
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -108,6 +112,16 @@ class ModelVersion(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
     )
+    # Not governed content (outside the digest): a note and key → value tags, editable in
+    # every stage, and where the version came from in an external tracking server.
+    description = models.TextField(blank=True, max_length=20_000)
+    labels = models.JSONField(default=dict, blank=True, validators=[validate_labels])
+    source_run_id = models.CharField(
+        max_length=100, blank=True, help_text="Run id in the tracking server that logged it."
+    )
+    source_model_id = models.CharField(
+        max_length=100, blank=True, help_text="Logged-model id in the tracking server."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     content_digest = models.CharField(max_length=64, editable=False)
@@ -125,6 +139,27 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.name} v{self.version}"
+
+
+class ModelAlias(models.Model):
+    """A named pointer from a registered model to one of its versions (`@challenger`).
+
+    Governed aliases (settings.GOVERNED_ALIASES) are never stored: they name the version in
+    production, so only an approved promotion moves them.
+    """
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="aliases")
+    alias = models.CharField(max_length=255, validators=[validate_alias])
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model_id", "alias"]
+        constraints = [models.UniqueConstraint(fields=["model", "alias"], name="uniq_model_alias")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}@{self.alias}"
 
 
 class Dataset(models.Model):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
-from registry.models import ModelVersion, RegisteredModel
+from registry.models import ModelAlias, ModelVersion, RegisteredModel
 from registry.permissions import CHANGE_MODEL, VIEW_MODEL
 
 
@@ -52,3 +53,30 @@ def model_grants(model: RegisteredModel) -> list[dict[str, str]]:
     ):
         grants += [{"user": None, "group": group.name, "permission": p} for p in sorted(perms)]
     return grants
+
+
+def alias_rows(models: Any) -> list[tuple[int, int, int, str]]:
+    """(model id, version id, version number, alias) of every alias of the given models:
+    stored aliases, plus the governed ones (settings.GOVERNED_ALIASES), which always name the
+    version in their stage."""
+    rows = list(
+        ModelAlias.objects.filter(model__in=models).values_list(
+            "model_id", "version_id", "version__version", "alias"
+        )
+    )
+    governed = settings.GOVERNED_ALIASES
+    if governed:
+        for model_id, version_id, number, stage in ModelVersion.objects.filter(
+            model__in=models, stage__in=set(governed.values())
+        ).values_list("model_id", "pk", "version", "stage"):
+            rows += [(model_id, version_id, number, a) for a, s in governed.items() if s == stage]
+    return rows
+
+
+def version_by_alias(model: RegisteredModel, alias: str) -> ModelVersion | None:
+    """The version an alias of a model names (a governed alias: the latest in its stage)."""
+    stage = settings.GOVERNED_ALIASES.get(alias)
+    versions = ModelVersion.objects.select_related("model", "created_by", "training_run")
+    if stage is not None:
+        return versions.filter(model=model, stage=stage).order_by("-version").first()
+    return versions.filter(model=model, aliases__alias=alias).first()

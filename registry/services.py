@@ -30,17 +30,19 @@ from registry.models import (
     DatasetVersion,
     Feature,
     Job,
+    ModelAlias,
     ModelVersion,
     RegisteredModel,
     Run,
     RunState,
 )
 from registry.permissions import ADD_MODEL, can_view_model, require_change_model, require_global
+from registry.validators import validate_alias, validate_label_key, validate_labels
 
 security_log = logging.getLogger("modelgov.security")
 
 MODEL_EDITABLE = ("description", "business_unit", "risk_tier", "tags", "owner")
-VERSION_EDITABLE = GOVERNED_IMMUTABLE_FIELDS + DOCUMENTATION_FIELDS
+VERSION_EDITABLE = GOVERNED_IMMUTABLE_FIELDS + DOCUMENTATION_FIELDS + ("description",)
 TERMINAL_RUN_STATES = {RunState.COMPLETE, RunState.FAIL, RunState.ABORT}
 
 
@@ -127,6 +129,7 @@ def registered_model_create(
     risk_tier: str = "medium",
     tags: list[str] | None = None,
     owner: AbstractBaseUser | None = None,
+    labels: dict[str, str] | None = None,
 ) -> RegisteredModel:
     """Register a model; the actor owns it unless another owner is named."""
     require_global(actor, ADD_MODEL)
@@ -139,6 +142,7 @@ def registered_model_create(
         risk_tier=risk_tier,
         tags=list(tags or []),
         owner=owner or actor,
+        labels={} if labels is None else labels,
     )
     model.tags_index = _tags_index(model.tags) if isinstance(model.tags, list) else ""
     _refuse_taken_model_name(actor, name)
@@ -152,7 +156,10 @@ def registered_model_create(
         actor=actor,
         action="registry.registered_model.created",
         target=model,
-        changes={f: [None, _plain(getattr(model, f))] for f in ("name",) + MODEL_EDITABLE},
+        changes={
+            **{f: [None, _plain(getattr(model, f))] for f in ("name",) + MODEL_EDITABLE},
+            **({"labels": [None, model.labels]} if model.labels else {}),
+        },
     )
     return model
 
@@ -235,6 +242,10 @@ def model_version_create(
     parameters: dict | None = None,
     metrics: dict | None = None,
     training_run: Run | None = None,
+    description: str = "",
+    labels: dict[str, str] | None = None,
+    source_run_id: str = "",
+    source_model_id: str = "",
     **documentation: str,
 ) -> ModelVersion:
     """Register the next version of a model (numbered under a lock on the model row)."""
@@ -256,6 +267,10 @@ def model_version_create(
         metrics={} if metrics is None else metrics,
         training_run=training_run,
         created_by=actor,
+        description=description,
+        labels={} if labels is None else labels,
+        source_run_id=source_run_id,
+        source_model_id=source_model_id,
         **documentation,
     )
     version.full_clean(
@@ -271,6 +286,11 @@ def model_version_create(
             "version": [None, version.version],
             "content_digest": [None, version.content_digest],
             **{f: [None, _plain(getattr(version, f))] for f in VERSION_EDITABLE},
+            **{
+                f: [None, getattr(version, f)]
+                for f in ("labels", "source_run_id", "source_model_id")
+                if getattr(version, f)
+            },
         },
     )
     return version
@@ -303,13 +323,168 @@ def model_version_update(
         exclude=["content_digest"], validate_unique=False, validate_constraints=False
     )
     digest = content_digest(version)
-    changes["content_digest"] = [version.content_digest, digest]
+    if digest != version.content_digest:
+        changes["content_digest"] = [version.content_digest, digest]
     version.content_digest = digest
     version.save()
     audit_record(
         actor=actor, action="registry.model_version.updated", target=version, changes=changes
     )
     return version
+
+
+# --- names, key → value tags and aliases -----------------------------------------------------
+
+
+@transaction.atomic
+def registered_model_rename(
+    *, actor: AbstractBaseUser, model: RegisteredModel, new_name: str
+) -> RegisteredModel:
+    """Rename a model. Versions keep their content digests: an approval or a model card
+    stays tied to the content it saw."""
+    model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    require_change_model(actor, model)
+    if model.archived:
+        raise Conflict(f"Model '{model.name}' is archived and cannot be changed.")
+    old_name = model.name
+    if new_name == old_name:
+        return model
+    model.name = new_name
+    message = f"A model named '{new_name}' exists."
+    _exists_conflict(RegisteredModel.objects.filter(name=new_name), message, "name")
+    _save(model, conflict_message=message, conflict_field="name")
+    audit_record(
+        actor=actor,
+        action="registry.registered_model.renamed",
+        target=model,
+        changes={"name": [old_name, new_name]},
+    )
+    return model
+
+
+def _label_change(
+    instance: RegisteredModel | ModelVersion, key: str, value: str | None
+) -> dict[str, Any] | None:
+    """Set (value) or remove (None) one key → value tag; the audit change, or None."""
+    validate_label_key(key)
+    labels = dict(instance.labels)
+    before = labels.get(key)
+    if before == value:
+        return None
+    if value is None:
+        del labels[key]
+    else:
+        labels[key] = value
+    try:
+        validate_labels(labels)
+    except ValidationError as exc:
+        raise ValidationError({"value" if value is not None else "key": exc.messages}) from exc
+    instance.labels = labels
+    instance.save(update_fields=["labels", "updated_at"])
+    return {f"labels.{key}": [before, value]}
+
+
+@transaction.atomic
+def registered_model_label_set(
+    *, actor: AbstractBaseUser, model: RegisteredModel, key: str, value: str | None
+) -> RegisteredModel:
+    """Set a key → value tag on a model, or remove it (value None); a no-op writes nothing."""
+    model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    require_change_model(actor, model)
+    if model.archived:
+        raise Conflict(f"Model '{model.name}' is archived and cannot be changed.")
+    changes = _label_change(model, key, value)
+    if changes:
+        audit_record(
+            actor=actor,
+            action="registry.registered_model.tagged",
+            target=model,
+            changes=changes,
+        )
+    return model
+
+
+@transaction.atomic
+def model_version_label_set(
+    *, actor: AbstractBaseUser, version: ModelVersion, key: str, value: str | None
+) -> ModelVersion:
+    """Set a key → value tag on a version, or remove it (value None). Tags are not governed
+    content: the digest stays, in every stage."""
+    version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    require_change_model(actor, version.model)
+    changes = _label_change(version, key, value)
+    if changes:
+        audit_record(
+            actor=actor, action="registry.model_version.tagged", target=version, changes=changes
+        )
+    return version
+
+
+def governed_aliases() -> dict[str, str]:
+    """Alias → the stage whose version it names; set only by approved promotions."""
+    return dict(settings.GOVERNED_ALIASES)
+
+
+def _require_ungoverned(alias: str, model: RegisteredModel) -> None:
+    stage = governed_aliases().get(alias)
+    if stage is not None:
+        raise PermissionDenied(
+            f"Alias '{alias}' is governed: it always names the version of '{model.name}' in "
+            f"{stage}, and moves only when a promotion request to {stage} is approved. File "
+            f"one (MLflow: transition_model_version_stage(name, version, '{stage.title()}'); "
+            f"API: POST /api/v1/models/{model.name}/versions/<n>/promotions)."
+        )
+
+
+@transaction.atomic
+def model_alias_set(
+    *, actor: AbstractBaseUser, model: RegisteredModel, alias: str, version: ModelVersion
+) -> ModelAlias:
+    """Point an (ungoverned) alias of a model at one of its versions."""
+    model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    require_change_model(actor, model)
+    _require_ungoverned(alias, model)
+    validate_alias(alias)
+    if version.model_id != model.pk:
+        raise ValidationError({"version": "The version belongs to another model."})
+    if model.archived:
+        raise Conflict(f"Model '{model.name}' is archived and cannot be changed.")
+    current = ModelAlias.objects.filter(model=model, alias=alias).first()
+    if current is not None and current.version_id == version.pk:
+        return current
+    before = current.version.version if current is not None else None
+    if current is None:
+        current = ModelAlias.objects.create(model=model, alias=alias, version=version)
+    else:
+        current.version = version
+        current.save(update_fields=["version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="registry.model_alias.set",
+        target=model,
+        changes={f"aliases.{alias}": [before, version.version]},
+    )
+    return current
+
+
+@transaction.atomic
+def model_alias_delete(*, actor: AbstractBaseUser, model: RegisteredModel, alias: str) -> None:
+    """Remove an (ungoverned) alias; removing one that does not exist is a no-op."""
+    model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    require_change_model(actor, model)
+    _require_ungoverned(alias, model)
+    current = ModelAlias.objects.filter(model=model, alias=alias).select_related("version").first()
+    if current is None:
+        return
+    before = current.version.version
+    # Aliases are pointers, not records: the audit log keeps what they named and when.
+    current.delete()
+    audit_record(
+        actor=actor,
+        action="registry.model_alias.deleted",
+        target=model,
+        changes={f"aliases.{alias}": [before, None]},
+    )
 
 
 # --- datasets, features, jobs, runs ----------------------------------------------------------

@@ -85,3 +85,37 @@ def validate_tags(value: Any) -> None:
         raise ValidationError("Tags must be unique.", code="duplicate")
     for tag in value:
         validate_tag(tag)
+
+
+MAX_LABELS = 100
+MAX_LABEL_KEY = 250
+MAX_LABEL_VALUE = 5000
+validate_alias = RegexValidator(
+    r"^(?!latest$)(?![vV][0-9]+$)[A-Za-z0-9_-]{1,255}$",
+    "Aliases are 1–255 letters, digits, '-' or '_'; 'latest' and 'v<number>' are reserved.",
+    code="invalid_alias",
+)
+
+
+def validate_label_key(key: Any) -> None:
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_LABEL_KEY:
+        raise ValidationError(
+            f"A tag key is 1–{MAX_LABEL_KEY} characters, not only spaces.", code="invalid_key"
+        )
+
+
+def validate_labels(value: Any) -> None:
+    """Key → value tags (MLflow's tags): strings, keys up to 250 and values up to 5,000
+    characters, at most 100 of them."""
+    if not isinstance(value, dict):
+        raise ValidationError("Must be a JSON object of key → text.", code="invalid_type")
+    if len(value) > MAX_LABELS:
+        raise ValidationError(f"At most {MAX_LABELS} tags.", code="too_many")
+    for key, text in value.items():
+        validate_label_key(key)
+        if not isinstance(text, str) or len(text) > MAX_LABEL_VALUE:
+            raise ValidationError(
+                f"The value of tag '{key[:100]}' must be text of at most {MAX_LABEL_VALUE} "
+                "characters.",
+                code="invalid_value",
+            )

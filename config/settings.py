@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "registry",
     "lineage",
     "approvals",
+    "oversight",
     "modelcards",
 ]
 
@@ -161,6 +162,7 @@ AUDIT_SEAL_INTERVAL = env.float("AUDIT_SEAL_INTERVAL", default=0.2)
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.tasks.seal_audit_log", "schedule": 1.0},
     "approvals-expire": {"task": "approvals.tasks.expire_promotion_requests", "schedule": 300.0},
+    "oversight-reviews": {"task": "oversight.tasks.open_periodic_reviews", "schedule": 3600.0},
 }
 
 # --- E-mail (promotion notifications) -------------------------------------------------------
@@ -177,6 +179,10 @@ LINEAGE_MAX_DATASETS = env.int("LINEAGE_MAX_DATASETS", default=100)
 LINEAGE_MAX_FACET_DEPTH = env.int("LINEAGE_MAX_FACET_DEPTH", default=32)
 LINEAGE_MAX_DEPTH = env.int("LINEAGE_MAX_DEPTH", default=50)
 LINEAGE_MAX_NODES = env.int("LINEAGE_MAX_NODES", default=5000)
+
+# --- Oversight (monitoring, periodic review) -------------------------------------------------
+OVERSIGHT_MAX_POINTS = env.int("OVERSIGHT_MAX_POINTS", default=1000)
+OVERSIGHT_REVIEW_NOTICE_DAYS = env.int("OVERSIGHT_REVIEW_NOTICE_DAYS", default=30)
 
 # --- I18N / static / media ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -105,7 +105,7 @@ class ReportSerializer(serializers.ModelSerializer):
         ]
 
 
-class PointInputSerializer(serializers.Serializer):
+class MonitoringPointInputSerializer(serializers.Serializer):
     """Documentation of a point (the endpoint parses batches with oversight.monitoring)."""
 
     metric = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,99}$")
@@ -115,11 +115,11 @@ class PointInputSerializer(serializers.Serializer):
     segment = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
-class BatchInputSerializer(serializers.Serializer):
-    points = PointInputSerializer(many=True, help_text="1 to OVERSIGHT_MAX_POINTS points.")
+class MonitoringBatchSerializer(serializers.Serializer):
+    points = MonitoringPointInputSerializer(many=True, help_text="1 to OVERSIGHT_MAX_POINTS points.")
 
 
-class BatchResultSerializer(serializers.Serializer):
+class MonitoringBatchResultSerializer(serializers.Serializer):
     recorded = serializers.IntegerField()
     breaching = serializers.IntegerField(
         help_text="Points beyond a threshold rule; alerts are evaluated after commit."
@@ -128,7 +128,7 @@ class BatchResultSerializer(serializers.Serializer):
     last_id = serializers.IntegerField()
 
 
-class PointSerializer(serializers.ModelSerializer):
+class MonitoringPointSerializer(serializers.ModelSerializer):
     class Meta:
         model = MonitoringPoint
         fields = ["id", "metric", "segment", "value", "window_start", "window_end", "recorded_at"]

@@ -144,7 +144,7 @@ class MonitoringView(generics.ListAPIView):
     window end. POST: append a batch of points (who may change the model: its owner and
     those granted change on it, e.g. pipelines)."""
 
-    serializer_class = s.PointSerializer
+    serializer_class = s.MonitoringPointSerializer
     filter_backends = [filters.DjangoFilterBackend]
     filterset_class = PointFilter
 
@@ -154,7 +154,7 @@ class MonitoringView(generics.ListAPIView):
         version = _visible_version(self.request, self.kwargs["model_name"], self.kwargs["version"])
         return MonitoringPoint.objects.filter(version=version).order_by("window_end", "id")
 
-    @extend_schema(request=s.BatchInputSerializer, responses={201: s.BatchResultSerializer})
+    @extend_schema(request=s.MonitoringBatchSerializer, responses={201: s.MonitoringBatchResultSerializer})
     def post(self, request, model_name: str, version: int):
         target = (
             ModelVersion.objects.select_related("model")

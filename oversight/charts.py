@@ -66,8 +66,8 @@ def metric_chart(
         parts.append(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
             'stroke="#dc2626" stroke-width="1.2" stroke-dasharray="5,3"/>'
-            f'<text x="{left + plot_w - 4}" y="{y(value) - 3:.1f}" text-anchor="end" '
-            f'fill="#dc2626">{escape(label[:60])}</text>'
+            f'<text x="{left + 4}" y="{y(value) - 3:.1f}" fill="#dc2626">'
+            f"{escape(label[:60])}</text>"
         )
     legend_x = left + 8 + len(metric[:80]) * 7
     for index, (name, points) in enumerate(shown):

@@ -116,7 +116,9 @@ class MonitoringPointInputSerializer(serializers.Serializer):
 
 
 class MonitoringBatchSerializer(serializers.Serializer):
-    points = MonitoringPointInputSerializer(many=True, help_text="1 to OVERSIGHT_MAX_POINTS points.")
+    points = MonitoringPointInputSerializer(
+        many=True, help_text="1 to OVERSIGHT_MAX_POINTS points."
+    )
 
 
 class MonitoringBatchResultSerializer(serializers.Serializer):

@@ -154,7 +154,9 @@ class MonitoringView(generics.ListAPIView):
         version = _visible_version(self.request, self.kwargs["model_name"], self.kwargs["version"])
         return MonitoringPoint.objects.filter(version=version).order_by("window_end", "id")
 
-    @extend_schema(request=s.MonitoringBatchSerializer, responses={201: s.MonitoringBatchResultSerializer})
+    @extend_schema(
+        request=s.MonitoringBatchSerializer, responses={201: s.MonitoringBatchResultSerializer}
+    )
     def post(self, request, model_name: str, version: int):
         target = (
             ModelVersion.objects.select_related("model")

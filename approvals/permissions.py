@@ -82,9 +82,43 @@ def decide_refusal(user: Any, request: Any, version: ModelVersion) -> str | None
 
 
 def may_file(user: Any, version: ModelVersion) -> bool:
-    """Those who may change the model, and approvers of it (e.g. to file a withdrawal)."""
-    return can_change_model(user, version.model) or bool(
-        user_roles(user) and holds_decide_permission(user, version.model)
+    """Those who may change the model, approvers of it (e.g. to file a withdrawal), and the
+    system account (re-validation and review requests filed by monitoring)."""
+    return (
+        can_change_model(user, version.model)
+        or is_system_account(user)
+        or bool(user_roles(user) and holds_decide_permission(user, version.model))
+    )
+
+
+# --- the system account ---------------------------------------------------------------------
+# Requests the system files on its own (monitoring breaches) need a requester row. The system
+# account has no usable password, no role and no object permission: it may file for any model
+# but never decide, sign in, or appear as an eligible approver; people decide as usual.
+SYSTEM_USERNAME = "modelgov-system"
+
+
+def system_account() -> Any:
+    """The system account, created on first use."""
+    from django.contrib.auth import get_user_model
+
+    user, created = get_user_model().objects.get_or_create(
+        username=SYSTEM_USERNAME,
+        defaults={"is_active": True, "is_staff": False, "first_name": "modelgov"},
+    )
+    if created:
+        user.set_unusable_password()
+        user.last_name = "(system)"
+        user.save(update_fields=["password", "last_name"])
+    return user
+
+
+def is_system_account(user: Any) -> bool:
+    return (
+        getattr(user, "is_authenticated", False)
+        and getattr(user, "username", None) == SYSTEM_USERNAME
+        and not user.has_usable_password()
+        and not user.is_superuser
     )
 
 

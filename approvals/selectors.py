@@ -162,6 +162,13 @@ def decision_blockers(
     return {"approve": "", "reject": ""}
 
 
+def person_name(user: Any) -> str:
+    """A person as documents name them: "Full Name (username)" where the user record has a
+    name, else the username."""
+    full = user.get_full_name().strip() if hasattr(user, "get_full_name") else ""
+    return f"{full} ({user.get_username()})" if full else user.get_username()
+
+
 def approval_history(version: Any) -> list[dict[str, Any]]:
     """Every promotion request of a version, oldest first, with its decisions — the shape a
     model card's "Approvals" section reads."""
@@ -178,13 +185,17 @@ def approval_history(version: Any) -> list[dict[str, Any]]:
             "to_stage": r.to_stage,
             "status": r.status,
             "requester": r.requester.get_username(),
+            "requester_name": person_name(r.requester),
             "created_at": r.created_at,
             "justification": r.justification,
             "content_digest": r.content_digest,
+            "closed_at": r.closed_at,
+            "closed_reason": r.closed_reason,
             "decisions": [
                 {
                     "outcome": d.outcome,
                     "by": d.decider.get_username(),
+                    "by_name": person_name(d.decider),
                     "role": d.role,
                     "at": d.decided_at,
                     "comment": d.comment,

@@ -40,7 +40,7 @@ from approvals.models import (
     RequestStatus,
     StageTransition,
 )
-from approvals.permissions import decide_refusal, may_file, user_roles
+from approvals.permissions import decide_refusal, is_system_account, may_file, user_roles
 from audit.services import audit_record
 from core.errors import Conflict
 from registry.models import ModelVersion, RegisteredModel, Stage
@@ -131,7 +131,8 @@ def promotion_request_file(
         .get(pk=version.pk)
     )
     model = version.model
-    if not can_view_model(actor, model) or not may_file(actor, version):
+    sees = can_view_model(actor, model) or is_system_account(actor)
+    if not sees or not may_file(actor, version):
         raise PermissionDenied(
             f"You may not file promotions of model '{model.name}': its owner, users granted "
             "change permission on it and its approvers may."

@@ -32,6 +32,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (PRODUCTION, ARCHIVED): WITHDRAWAL,
     (ARCHIVED, PRODUCTION): ROLLBACK,
     (ARCHIVED, STAGING): REVALIDATION,
+    # Monitoring found the production version out of bounds: back to staging, if approved.
+    (PRODUCTION, STAGING): REVALIDATION,
 }
 # Stages a request may target; one policy per (target stage, risk tier).
 TARGET_STAGES = (STAGING, PRODUCTION, ARCHIVED)

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "registry",
     "lineage",
     "approvals",
+    "oversight",
     "modelcards",
     "mlflow_api",
 ]
@@ -174,6 +175,7 @@ CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.tasks.seal_audit_log", "schedule": 1.0},
     "approvals-expire": {"task": "approvals.tasks.expire_promotion_requests", "schedule": 300.0},
     "lineage-map": {"task": "lineage.tasks.map_lineage_events", "schedule": 5.0},
+    "oversight-reviews": {"task": "oversight.tasks.open_periodic_reviews", "schedule": 3600.0},
 }
 
 # --- E-mail (promotion notifications) -------------------------------------------------------
@@ -202,6 +204,10 @@ GOVERNED_ALIASES = {
     for alias in env.list("GOVERNED_ALIASES", default=["champion", "production"])
     if alias
 }
+
+# --- Oversight (monitoring, periodic review) -------------------------------------------------
+OVERSIGHT_MAX_POINTS = env.int("OVERSIGHT_MAX_POINTS", default=1000)
+OVERSIGHT_REVIEW_NOTICE_DAYS = env.int("OVERSIGHT_REVIEW_NOTICE_DAYS", default=30)
 
 # --- I18N / static / media ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -38,6 +38,7 @@ api_v1 = [
     path("", include("lineage.api.urls")),
     path("", include("registry.api.urls")),
     path("", include("approvals.api.urls")),
+    path("", include("oversight.api.urls")),
     path("", include("modelcards.api.urls")),
     path("", include("audit.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from approvals.selectors import approval_history
+from approvals.selectors import approval_history, person_name
 from audit.models import AuditEvent
 from audit.selectors import verify_chain
 from audit.services import audit_seal
@@ -17,6 +17,8 @@ from lineage.models import Edge, Relation
 from lineage.selectors import lineage_svg
 from modelcards.models import CardStatus, ModelCard
 from modelcards.render import metrics_chart
+from oversight import charts as oversight_charts
+from oversight import selectors as oversight
 from registry.models import DOCUMENTATION_FIELDS, DatasetVersion, ModelVersion
 
 NOT_PROVIDED = "not provided"
@@ -133,6 +135,98 @@ def chain_status() -> dict[str, Any]:
     return {"ok": result.ok, "detail": detail}
 
 
+ROLE_TITLES = {
+    "data-scientist": "Data scientist",
+    "pipeline": "Pipeline (service account)",
+    "model-validator": "Model validator",
+    "risk-officer": "Risk officer",
+    "auditor": "Auditor",
+}
+
+
+def person(user: Any) -> str:
+    """ "Full Name (username), Title" as far as the user record says (titles: role groups)."""
+    if user is None:
+        return NOT_PROVIDED
+    titles = [
+        ROLE_TITLES[g] for g in user.groups.values_list("name", flat=True) if g in ROLE_TITLES
+    ]
+    return person_name(user) + (", " + ", ".join(sorted(titles)) if titles else "")
+
+
+def validation(version: ModelVersion) -> list[dict[str, Any]]:
+    """The version's validation reports with their findings (the card's section)."""
+    return [
+        {
+            "validator": person(report.validator),
+            "created_at": report.created_at,
+            "scope": report.scope,
+            "methods": report.methods,
+            "conclusion": report.conclusion or NOT_PROVIDED,
+            "conditions_of_use": report.conditions_of_use or NOT_PROVIDED,
+            "findings": [
+                {
+                    "title": f.title,
+                    "description": f.description,
+                    "severity": f.severity,
+                    "status": f.get_status_display(),
+                    "owner": person_name(f.owner) if f.owner else NOT_PROVIDED,
+                    "due_date": f.due_date,
+                    "closed": (
+                        f"{person_name(f.closed_by)} on {f.closed_at:%Y-%m-%d}: {f.closing_comment}"
+                        if f.closed_by
+                        else ""
+                    ),
+                }
+                for f in report.findings.all()
+            ],
+        }
+        for report in oversight.version_reports(version)
+    ]
+
+
+def monitoring(version: ModelVersion) -> dict[str, Any]:
+    """The monitoring plan (threshold rules), the latest results with a small chart per
+    metric, the alerts and the periodic reviews of the version."""
+    from oversight.models import MonitoringAlert, PeriodicReview
+
+    series = oversight.monitoring_series(version)
+    return {
+        "rules": [
+            {
+                "rule": str(rule),
+                "scope": rule.model.name if rule.model_id else f"all {rule.risk_tier}-risk models",
+                "revalidate": rule.revalidate,
+            }
+            for entry in series
+            for rule in entry["rules"]
+        ],
+        "metrics": [
+            {
+                "metric": entry["metric"],
+                "latest": [
+                    {"segment": seg or "all", "value": value, "at": when}
+                    for seg, (when, value) in entry["latest"].items()
+                ],
+                "chart": _data_uri_svg(oversight_charts.series_chart(entry, width=520, height=150))
+                if entry["segments"]
+                else "",
+            }
+            for entry in series
+        ],
+        "alerts": list(
+            MonitoringAlert.objects.filter(version=version)
+            .select_related("revalidation_request")
+            .order_by("opened_at", "id")
+        ),
+        "reviews": list(
+            PeriodicReview.objects.filter(version=version)
+            .select_related("completed_by")
+            .order_by("due_at", "id")
+        ),
+    }
+
+
 def card_context(version: ModelVersion) -> dict[str, Any]:
     """The template context of a model card for the version as it is now."""
     model = version.model
@@ -155,6 +249,10 @@ def card_context(version: ModelVersion) -> dict[str, Any]:
         "training_data": training_data(version),
         "lineage_drawing": _data_uri_svg(lineage_svg([node], node, max_drawn=40, for_print=True)),
         "approvals": approval_history(version),
+        "owner": person(model.owner),
+        "registered_by": person(version.created_by),
+        "validation": validation(version),
+        "monitoring": monitoring(version),
         "audit_trail": audit_trail(version),
         "chain": chain_status(),
     }

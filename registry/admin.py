@@ -205,6 +205,8 @@ class ModelVersionForm(ServiceForm):
             "ethical_considerations",
             "training_data_summary",
             "evaluation_summary",
+            "methodology",
+            "assumptions",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -262,6 +264,8 @@ class ModelVersionAdmin(HistoryLinkMixin, ServiceAdmin):
                     "ethical_considerations",
                     "training_data_summary",
                     "evaluation_summary",
+                    "methodology",
+                    "assumptions",
                 ]
             },
         ),

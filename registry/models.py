@@ -84,7 +84,12 @@ DOCUMENTATION_FIELDS = (
     "ethical_considerations",
     "training_data_summary",
     "evaluation_summary",
+    "methodology",
+    "assumptions",
 )
+# Documentation fields added after versions were first recorded: they enter the content
+# digest only once they hold text, so digests recorded before they existed stay valid.
+DIGEST_WHEN_SET_FIELDS = ("methodology", "assumptions")
 
 
 class ModelVersion(models.Model):
@@ -106,6 +111,14 @@ class ModelVersion(models.Model):
     ethical_considerations = models.TextField(blank=True, max_length=20_000)
     training_data_summary = models.TextField(blank=True, max_length=20_000)
     evaluation_summary = models.TextField(blank=True, max_length=20_000)
+    methodology = models.TextField(
+        blank=True, max_length=20_000, help_text="How the model was built and why this way."
+    )
+    assumptions = models.TextField(
+        blank=True,
+        max_length=20_000,
+        help_text="What the model takes for granted about its data and use.",
+    )
     training_run = models.ForeignKey(
         "registry.Run", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -23,6 +23,7 @@ from core.db import columns as db_columns
 from core.db import find, insert_new, load, select_list, update_fields
 from core.errors import Conflict
 from registry.models import (
+    DIGEST_WHEN_SET_FIELDS,
     DOCUMENTATION_FIELDS,
     GOVERNED_IMMUTABLE_FIELDS,
     ApiToken,
@@ -223,7 +224,11 @@ def content_digest(version: ModelVersion) -> str:
             "parameters": version.parameters,
             "metrics": version.metrics,
             "training_run": str(version.training_run.run_id) if version.training_run else None,
-            **{field: getattr(version, field) for field in DOCUMENTATION_FIELDS},
+            **{
+                field: getattr(version, field)
+                for field in DOCUMENTATION_FIELDS
+                if field not in DIGEST_WHEN_SET_FIELDS or getattr(version, field)
+            },
         }
     )
 

@@ -102,6 +102,8 @@ class ModelVersionSerializer(StrictModelSerializer):
             "ethical_considerations",
             "training_data_summary",
             "evaluation_summary",
+            "methodology",
+            "assumptions",
             "training_run",
             "created_by",
             "created_at",

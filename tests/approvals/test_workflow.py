@@ -20,6 +20,7 @@ def test_transition_table_lists_exactly_the_allowed_moves():
         (PRODUCTION, ARCHIVED): "withdrawal",
         (ARCHIVED, PRODUCTION): "rollback",
         (ARCHIVED, STAGING): "re-validation",
+        (PRODUCTION, STAGING): "re-validation",
     }
 
 

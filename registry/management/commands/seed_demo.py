@@ -22,6 +22,13 @@ DEMO_USERS = [
     ("demo-risk", "risk-officer"),
     ("demo-auditor", "auditor"),
 ]
+# Full names, so that documents (model cards) name people as a reviewer expects.
+DEMO_NAMES = {
+    "demo-scientist": ("Dana", "Scientist"),
+    "demo-validator": ("Victor", "Validator"),
+    "demo-risk": ("Rita", "Risk"),
+    "demo-auditor": ("Aubrey", "Auditor"),
+}
 
 
 class Command(BaseCommand):
@@ -57,8 +64,15 @@ class Command(BaseCommand):
             admin.set_password(password)
             admin.save()
         for username, role in DEMO_USERS:
+            first, last = DEMO_NAMES.get(username, ("", ""))
             user, created = User.objects.get_or_create(
-                username=username, defaults={"is_staff": True, "email": f"{username}@example.com"}
+                username=username,
+                defaults={
+                    "is_staff": True,
+                    "email": f"{username}@example.com",
+                    "first_name": first,
+                    "last_name": last,
+                },
             )
             if created:
                 user.set_password(password)

@@ -1,0 +1,110 @@
+"""Parsing a batch of monitoring points (pure: no database), strictly and fast.
+
+A batch is `{"points": [{"metric", "value", "window_start", "window_end", "segment"?}, …]}`.
+Every problem is reported with its dotted field (`points.3.value`); one bad point refuses
+the whole batch, so nothing is written from it. Hand-written rather than a DRF serializer
+per point: ingest is the hot path (batches of hundreds, many per second).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+METRIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,99}$")
+MAX_SEGMENT = 200
+FIELDS = {"metric", "value", "window_start", "window_end", "segment"}
+REQUIRED = ("metric", "value", "window_start", "window_end")
+
+
+@dataclass(frozen=True)
+class Point:
+    metric: str
+    value: float
+    window_start: datetime
+    window_end: datetime
+    segment: str = ""
+
+
+class BatchInvalid(ValueError):
+    """The batch is refused; `errors` maps dotted fields to messages."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class BatchTooLarge(ValueError):
+    pass
+
+
+def _time(raw: Any) -> datetime | None:
+    if not isinstance(raw, str) or not 10 <= len(raw) <= 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:  # no offset: UTC, as everywhere in modelgov
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def parse_batch(data: Any, *, max_points: int) -> list[Point]:
+    """The points of a batch, or BatchInvalid naming every problem (BatchTooLarge beyond
+    `max_points`)."""
+    if not isinstance(data, dict):
+        raise BatchInvalid({"": 'Must be an object: {"points": [...]}.'})
+    unknown = sorted(set(data) - {"points"})
+    if unknown:
+        raise BatchInvalid({key: "Unknown field." for key in unknown})
+    raw_points = data.get("points")
+    if not isinstance(raw_points, list) or not raw_points:
+        raise BatchInvalid({"points": "Must be a non-empty list of points."})
+    if len(raw_points) > max_points:
+        raise BatchTooLarge(f"At most {max_points} points per batch; got {len(raw_points)}.")
+    errors: dict[str, str] = {}
+    points: list[Point] = []
+    for index, raw in enumerate(raw_points):
+        where = f"points.{index}"
+        if not isinstance(raw, dict):
+            errors[where] = "Must be an object."
+            continue
+        for key in sorted(set(raw) - FIELDS):
+            errors[f"{where}.{key}"] = "Unknown field."
+        for key in REQUIRED:
+            if key not in raw:
+                errors[f"{where}.{key}"] = "This field is required."
+        metric, value = raw.get("metric"), raw.get("value")
+        if "metric" in raw and (not isinstance(metric, str) or not METRIC_RE.match(metric)):
+            errors[f"{where}.metric"] = (
+                "Must be 1–100 characters: letters, digits and _ . : / @ - "
+                "(starting with a letter or digit)."
+            )
+        if "value" in raw and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            errors[f"{where}.value"] = "Must be a finite number."
+        start, end = _time(raw.get("window_start")), _time(raw.get("window_end"))
+        for key, parsed in (("window_start", start), ("window_end", end)):
+            if key in raw and parsed is None:
+                errors[f"{where}.{key}"] = "Must be an ISO 8601 time, e.g. 2026-11-30T12:00:00Z."
+        if start and end and start > end:
+            errors[f"{where}.window_end"] = "Must not be before window_start."
+        segment = raw.get("segment", "")
+        if segment is None:
+            segment = ""
+        if not isinstance(segment, str) or len(segment) > MAX_SEGMENT or "\x00" in segment:
+            errors[f"{where}.segment"] = f"Must be a string of at most {MAX_SEGMENT} characters."
+        if len(errors) >= 50:
+            break  # enough to fix; a batch of a thousand broken points gets no essay
+        if not errors:
+            points.append(Point(metric, float(value), start, end, segment))
+    if errors:
+        raise BatchInvalid(errors)
+    return points

@@ -1,0 +1,388 @@
+"""Monitoring ingest (strict, all-or-nothing, permission-checked, audited), threshold
+breaches opening alerts and filing re-validation requests by the system account."""
+
+import pytest
+from django.core import mail
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.db.utils import DatabaseError
+
+from approvals import permissions as approval_permissions
+from approvals import services as approvals
+from approvals.models import PromotionRequest
+from audit.models import AuditEvent
+from core.errors import Conflict
+from oversight import monitoring, services
+from oversight.models import MonitoringAlert, MonitoringPoint
+from tests.oversight.conftest import point
+
+pytestmark = pytest.mark.django_db
+
+
+def _url(version):
+    return f"/api/v1/models/{version.model.name}/versions/{version.version}/monitoring"
+
+
+_capture = None
+
+
+@pytest.fixture(autouse=True)
+def _run_after_commit(django_capture_on_commit_callbacks):
+    """What services queue after commit runs when the test's request returns (the test's
+    transaction never commits; tasks are eager in the embedded default)."""
+    global _capture
+    _capture = django_capture_on_commit_callbacks
+
+
+def _post(client, version, points):
+    with _capture(execute=True):
+        return client.post(_url(version), {"points": points}, format="json")
+
+
+# --- ingest -----------------------------------------------------------------------------------
+
+
+def test_owner_posts_a_batch_recorded_with_one_audit_event(api, owner, credit_version):
+    before = AuditEvent.objects.count()
+    batch = [point("auc", 0.81), point("psi", 0.1, segment="income"), point("latency_ms", 42)]
+    response = _post(api(owner), credit_version, batch)
+    assert response.status_code == 201, response.content
+    assert response.json()["recorded"] == 3
+    rows = list(MonitoringPoint.objects.order_by("id").values_list("metric", "segment", "value"))
+    assert rows == [("auc", "", 0.81), ("psi", "income", 0.1), ("latency_ms", "", 42.0)]
+    event = AuditEvent.objects.order_by("id")[before:].get()
+    assert (event.action, event.object_type, event.changes["points"]) == (
+        "oversight.monitoring.recorded",
+        "registry.modelversion",
+        3,
+    )
+
+
+def test_pipeline_with_a_change_grant_may_post(api, owner, pipeline, credit_version):
+    response = api(owner).post(
+        "/api/v1/models/credit-scoring/grants/",
+        {"user": pipeline.username, "permission": "change_registeredmodel"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert _post(api(pipeline), credit_version, [point()]).status_code == 201
+
+
+def test_a_viewer_who_may_not_change_the_model_gets_403(api, validator, credit_version):
+    response = _post(api(validator), credit_version, [point()])
+    assert response.status_code == 403
+    assert not MonitoringPoint.objects.exists()
+
+
+def test_a_hidden_model_is_404_and_unknown_versions_too(api, outsider, owner, credit_version):
+    assert _post(api(outsider), credit_version, [point()]).status_code == 404
+    assert api(outsider).get(_url(credit_version)).status_code == 404
+    response = api(owner).post(
+        "/api/v1/models/credit-scoring/versions/99/monitoring", {"points": [point()]}, format="json"
+    )
+    assert response.status_code == 404
+    assert not MonitoringPoint.objects.exists()
+
+
+def test_anonymous_is_401(api, credit_version):
+    assert _post(api(), credit_version, [point()]).status_code == 401
+
+
+BAD = [
+    ([point(value="0.8")], "points.0.value"),
+    ([point(value=True)], "points.0.value"),
+    ([point(value=None)], "points.0.value"),
+    ([point(metric="")], "points.0.metric"),
+    ([point(metric="a b")], "points.0.metric"),
+    ([point(metric="m" * 101)], "points.0.metric"),
+    ([point(metric=3)], "points.0.metric"),
+    ([point(start="yesterday")], "points.0.window_start"),
+    ([point(end="2026-13-01T00:00:00Z")], "points.0.window_end"),
+    ([point(start="2026-11-03T00:00:00Z")], "points.0.window_end"),
+    ([point(segment=5)], "points.0.segment"),
+    ([point(segment="s" * 201)], "points.0.segment"),
+    ([{**point(), "extra": 1}], "points.0.extra"),
+    ([{"metric": "auc", "value": 1}], "points.0.window_start"),
+    ([point(), "not an object"], "points.1"),
+    ([], "points"),
+]
+
+
+@pytest.mark.parametrize("points,field", BAD)
+def test_bad_points_are_400_and_the_whole_batch_is_refused(
+    api, owner, credit_version, points, field
+):
+    before = AuditEvent.objects.count()
+    good_then_bad = [point("auc", 0.9), *points] if points else points
+    if field and field.startswith("points.") and points:
+        index = int(field.split(".")[1]) + 1
+        field = ".".join(["points", str(index), *field.split(".")[2:]])
+    response = _post(api(owner), credit_version, good_then_bad)
+    assert response.status_code == 400, response.content
+    if field:
+        assert field in [e["field"] for e in response.json()["errors"]], response.json()
+    assert not MonitoringPoint.objects.exists()
+    assert AuditEvent.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [({"points": [point()], "more": 1}, "more"), ({"pts": []}, "pts"), ([point()], None)],
+)
+def test_a_body_that_is_not_a_batch_is_400(api, owner, credit_version, body, field):
+    response = api(owner).post(_url(credit_version), body, format="json")
+    assert response.status_code == 400
+    if field:
+        assert field in [e["field"] for e in response.json()["errors"]]
+    assert not MonitoringPoint.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{nope",
+        '{"points": [{"metric": "auc", "value": NaN, "window_start": "2026-11-01T00:00:00Z", '
+        '"window_end": "2026-11-01T00:00:00Z"}]}',
+        "",
+    ],
+)
+def test_malformed_json_and_nan_are_400(api, owner, credit_version, raw):
+    response = api(owner).post(_url(credit_version), raw, content_type="application/json")
+    assert response.status_code == 400
+    assert not MonitoringPoint.objects.exists()
+
+
+def test_a_batch_over_the_limit_is_413(api, owner, credit_version, settings):
+    settings.OVERSIGHT_MAX_POINTS = 3
+    response = _post(api(owner), credit_version, [point()] * 4)
+    assert response.status_code == 413
+    assert not MonitoringPoint.objects.exists()
+
+
+def test_an_archived_model_takes_no_monitoring(api, owner, credit_version):
+    api(owner).delete("/api/v1/models/credit-scoring/")
+    assert _post(api(owner), credit_version, [point()]).status_code == 409
+    assert not MonitoringPoint.objects.exists()
+
+
+def test_points_are_listed_and_filtered(api, owner, validator, credit_version):
+    _post(api(owner), credit_version, [point("auc", 0.8), point("psi", 0.2, segment="age")])
+    data = api(validator).get(_url(credit_version) + "?metric=psi").json()
+    assert [(p["metric"], p["segment"], p["value"]) for p in data["results"]] == [
+        ("psi", "age", 0.2)
+    ]
+    assert api(validator).get(_url(credit_version) + "?since=garbage").status_code == 400
+
+
+def test_naive_times_are_read_as_utc():
+    (parsed,) = monitoring.parse_batch(
+        {"points": [point(start="2026-11-01T00:00:00", end="2026-11-01T01:00:00")]}, max_points=5
+    )
+    assert parsed.window_start.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.postgres
+def test_points_are_append_only_in_the_database(api, owner, credit_version):
+    _post(api(owner), credit_version, [point()])
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        MonitoringPoint.objects.update(value=0.1)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        MonitoringPoint.objects.all().delete()
+    assert MonitoringPoint.objects.get().value == 0.8
+    assert connection.vendor == "postgresql"
+
+
+# --- thresholds, alerts, re-validation --------------------------------------------------------
+
+
+def test_a_breach_opens_an_alert_and_files_a_revalidation_by_the_system(
+    api, owner, production_version, rule
+):
+    rule("auc", "lt", 0.75, revalidate=True)
+    mail.outbox.clear()
+    response = _post(api(owner), production_version, [point("auc", 0.8), point("auc", 0.7)])
+    assert response.json()["breaching"] == 1
+    alert = MonitoringAlert.objects.get()
+    assert (alert.metric, alert.value, alert.status, alert.breaches) == ("auc", 0.7, "open", 1)
+    request = alert.revalidation_request
+    assert (request.from_stage, request.to_stage, request.status) == (
+        "production",
+        "staging",
+        "pending",
+    )
+    assert request.requester.username == approval_permissions.SYSTEM_USERNAME
+    assert approval_permissions.is_system_account(request.requester)
+    opened = AuditEvent.objects.get(action="oversight.monitoring_alert.opened")
+    assert opened.actor_id is None and opened.changes["revalidation_request"] == request.pk
+    filed = AuditEvent.objects.get(
+        action="approvals.promotion_request.filed", object_id=str(request.pk)
+    )
+    assert filed.actor_username == approval_permissions.SYSTEM_USERNAME
+    alert_mail = [m for m in mail.outbox if "Monitoring alert" in m.subject]
+    assert len(alert_mail) == 1
+    assert {
+        "owner-scientist@example.com",
+        "validator@example.com",
+        "risk-officer-1@example.com",
+    } <= set(alert_mail[0].to)
+
+
+def test_people_decide_the_revalidation_as_usual(
+    api, owner, production_version, rule, approvers, decide
+):
+    rule("auc", "lt", 0.75, revalidate=True)
+    _post(api(owner), production_version, [point("auc", 0.6)])
+    request = MonitoringAlert.objects.get().revalidation_request
+    decide(request, approvers["validator"])
+    production_version.refresh_from_db()
+    assert production_version.stage == "staging"
+
+
+def test_the_system_account_can_neither_decide_nor_sign_in(production_version, rule, api, owner):
+    rule("auc", "lt", 0.75, revalidate=True)
+    _post(api(owner), production_version, [point("auc", 0.6)])
+    system = approval_permissions.system_account()
+    assert not system.has_usable_password()
+    request = MonitoringAlert.objects.get().revalidation_request
+    with pytest.raises(PermissionDenied):
+        approvals.promotion_decide(actor=system, request=request, outcome="approve", comment="x")
+
+
+def test_further_breaches_count_on_the_open_alert(api, owner, production_version, rule):
+    rule("psi", "gt", 0.25, revalidate=True)
+    _post(api(owner), production_version, [point("psi", 0.3, segment="age")])
+    _post(api(owner), production_version, [point("psi", 0.4, segment="income"), point("psi", 0.5)])
+    alert = MonitoringAlert.objects.get()
+    assert alert.breaches == 3
+    assert PromotionRequest.objects.filter(to_stage="staging", from_stage="production").count() == 1
+
+
+def test_evaluating_the_same_points_again_changes_nothing(api, owner, production_version, rule):
+    rule("auc", "lt", 0.75)
+    _post(api(owner), production_version, [point("auc", 0.6)])
+    ids = list(MonitoringPoint.objects.values_list("pk", flat=True))
+    events = AuditEvent.objects.count()
+    assert (
+        services.monitoring_breaches_evaluate(version_id=production_version.pk, point_ids=ids) == []
+    )
+    assert MonitoringAlert.objects.get().breaches == 1
+    assert AuditEvent.objects.count() == events
+
+
+def test_a_rule_for_a_segment_ignores_other_segments(api, owner, production_version, rule):
+    rule("psi", "gt", 0.25, segment="income")
+    response = _post(api(owner), production_version, [point("psi", 0.9, segment="age")])
+    assert response.json()["breaching"] == 0
+    assert not MonitoringAlert.objects.exists()
+
+
+def test_a_risk_tier_rule_applies_to_the_tiers_models(api, owner, production_version, rule):
+    rule("latency_ms", "ge", 500, model=None, risk_tier="high")
+    _post(api(owner), production_version, [point("latency_ms", 500)])
+    assert MonitoringAlert.objects.get().metric == "latency_ms"
+
+
+def test_an_alert_without_revalidation_files_nothing(api, owner, production_version, rule):
+    rule("auc", "lt", 0.75, revalidate=False)
+    _post(api(owner), production_version, [point("auc", 0.5)])
+    alert = MonitoringAlert.objects.get()
+    assert alert.revalidation_request is None and alert.revalidation_note == ""
+    assert not PromotionRequest.objects.filter(from_stage="production").exists()
+
+
+def test_a_breach_outside_production_opens_an_alert_but_files_nothing(
+    api, owner, credit_version, rule
+):
+    rule("auc", "lt", 0.75, revalidate=True)
+    _post(api(owner), credit_version, [point("auc", 0.5)])
+    alert = MonitoringAlert.objects.get()
+    assert alert.revalidation_request is None
+    assert "development" in alert.revalidation_note
+
+
+def test_when_approvals_refuses_the_filing_the_alert_says_why(
+    api, owner, production_version, rule, file
+):
+    # A withdrawal is already pending: approvals refuses a second request for the version.
+    file(production_version, "archived")
+    rule("auc", "lt", 0.75, revalidate=True)
+    before = PromotionRequest.objects.count()
+    _post(api(owner), production_version, [point("auc", 0.5)])
+    alert = MonitoringAlert.objects.get()
+    assert alert.revalidation_request is None
+    assert alert.revalidation_note.startswith("Not filed:") and "pending" in alert.revalidation_note
+    assert PromotionRequest.objects.count() == before
+    event = AuditEvent.objects.get(action="oversight.monitoring_alert.opened")
+    assert event.changes["revalidation_note"] == alert.revalidation_note
+
+
+def test_a_request_nobody_may_decide_is_refused_and_the_alert_records_it(
+    api, owner, production_version, rule, monkeypatch
+):
+    """Approvals may refuse a request that no one (and no fallback approver) could decide;
+    whatever approvals refuses, the alert stays open with the reason and nothing is filed."""
+
+    def refuse(**kwargs):
+        raise Conflict("No one may decide this request and no fallback approver is set.")
+
+    monkeypatch.setattr(approvals, "promotion_request_file", refuse)
+    rule("auc", "lt", 0.75, revalidate=True)
+    before = PromotionRequest.objects.count()
+    _post(api(owner), production_version, [point("auc", 0.5)])
+    alert = MonitoringAlert.objects.get()
+    assert alert.status == "open" and alert.revalidation_request is None
+    assert "no fallback approver" in alert.revalidation_note
+    assert PromotionRequest.objects.count() == before
+
+
+def test_alert_resolution_needs_a_comment_and_the_right_person(
+    api, owner, outsider, validator, production_version, rule
+):
+    rule("auc", "lt", 0.75)
+    _post(api(owner), production_version, [point("auc", 0.5)])
+    alert = MonitoringAlert.objects.get()
+    url = f"/api/v1/monitoring-alerts/{alert.pk}/resolve"
+    assert api(outsider).post(url, {"comment": "x"}, format="json").status_code == 404
+    assert api(owner).post(url, {}, format="json").status_code == 400
+    response = api(validator).post(url, {"comment": "Recalibrated."}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "resolved"
+    assert api(validator).post(url, {"comment": "again"}, format="json").status_code == 409
+
+
+def test_alerts_are_listed_for_those_who_see_the_model(
+    api, owner, outsider, auditor, production_version, rule
+):
+    rule("auc", "lt", 0.75)
+    _post(api(owner), production_version, [point("auc", 0.5)])
+    listed = api(auditor).get("/api/v1/monitoring-alerts?status=open").json()["results"]
+    assert [(a["model"], a["metric"]) for a in listed] == [("credit-scoring", "auc")]
+    assert api(outsider).get("/api/v1/monitoring-alerts").json()["results"] == []
+
+
+def test_rules_are_edited_by_risk_officers_only_and_audited(risk_officer, owner, credit_model):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(PermissionDenied):
+        services.threshold_rule_create(
+            actor=owner, model=credit_model, metric="auc", comparator="lt", threshold=0.7
+        )
+    with pytest.raises(ValidationError):
+        services.threshold_rule_create(
+            actor=risk_officer,
+            model=credit_model,
+            risk_tier="high",
+            metric="auc",
+            comparator="lt",
+            threshold=0.7,
+        )
+    rule = services.threshold_rule_create(
+        actor=risk_officer, model=credit_model, metric="auc", comparator="lt", threshold=0.7
+    )
+    services.threshold_rule_update(actor=risk_officer, rule=rule, data={"threshold": 0.72})
+    actions = list(
+        AuditEvent.objects.filter(object_type="oversight.thresholdrule").values_list(
+            "action", flat=True
+        )
+    )
+    assert actions == ["oversight.threshold_rule.created", "oversight.threshold_rule.updated"]

@@ -88,7 +88,9 @@ class LineageDatasetAdmin(ViewerDrawingMixin, DatasetAdmin):
         if obj.pk is None:
             return "-"
         base = nodes.dataset_id(obj.namespace, obj.name)
-        return _figure(lineage_svg([base], base, by_base=True, viewer=_viewer.get()), _full_size_url(self, obj))
+        return _figure(
+            lineage_svg([base], base, by_base=True, viewer=_viewer.get()), _full_size_url(self, obj)
+        )
 
     def get_urls(self):
         return _full_size_urls(self) + super().get_urls()

@@ -10,7 +10,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # Left to right: an app may import any app before it, never one after it.
-LAYERS = ["core", "audit", "registry", "lineage", "approvals", "oversight", "modelcards", "mlflow_api"]
+LAYERS = [
+    "core",
+    "audit",
+    "registry",
+    "lineage",
+    "approvals",
+    "oversight",
+    "modelcards",
+    "mlflow_api",
+]
 
 
 def _imported_apps(path: Path) -> set[str]:

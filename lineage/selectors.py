@@ -413,3 +413,33 @@ def _hidden_model_nodes(model_nodes: list[str], user) -> set[str]:
     names = {node.split(":", 2)[1] for node in model_nodes}
     visible = set(models_visible_to(user).filter(name__in=names).values_list("name", flat=True))
     return {node for node in model_nodes if node.split(":", 2)[1] not in visible}
+
+
+def versions_at(reads: Sequence[tuple[str, object, str]]) -> dict[tuple, str]:
+    """For each (dataset base, time, reading run node): the node of the latest version of the
+    dataset written at or before that time by another run (ties: the greatest node id) —
+    one statement for all reads, each an index scan of the dataset's output edges. Reads with
+    no such version are left out."""
+    if not reads:
+        return {}
+    reads = list(dict.fromkeys(reads))
+    ops = connection.ops
+    cast = "CAST(%s AS timestamp with time zone)" if connection.vendor == "postgresql" else "%s"
+    rows = ", ".join([f"(%s, %s, {cast}, %s)"] * len(reads))
+    sql = f"""
+        WITH wanted(i, base, at, reader) AS (VALUES {rows})
+        SELECT w.i, (
+            SELECT e.target FROM {EDGE_TABLE} e
+            WHERE e.relation = %s AND e.target_base = w.base AND e.at <= w.at
+              AND e.source <> w.reader
+            ORDER BY e.at DESC, e.target DESC LIMIT 1
+        ) FROM wanted w
+    """
+    params: list = []
+    for index, (base, at, reader) in enumerate(reads):
+        params += [index, base, ops.adapt_datetimefield_value(at), reader]
+    params.append(str(Relation.OUTPUT))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return {reads[index]: node for index, node in found if node is not None}

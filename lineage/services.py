@@ -362,7 +362,13 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
                     "actor": event.submitted_by,
                 }
             )
-        LineageEvent.objects.bulk_update(batch, ["state", "reason", "mapped_at"])
+        mapped = [event.pk for event in batch if event.state == EventState.MAPPED]
+        LineageEvent.objects.filter(pk__in=mapped).update(state=EventState.MAPPED, mapped_at=now)
+        for event in batch:  # rejections are rare and each has its own reason
+            if event.state == EventState.REJECTED:
+                LineageEvent.objects.filter(pk=event.pk).update(
+                    state=event.state, reason=event.reason, mapped_at=now
+                )
         for actor in {id(r["actor"]): r["actor"] for r in records}.values():
             audit_record_many(
                 actor=actor,

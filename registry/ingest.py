@@ -19,7 +19,6 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Q
 
 from audit.services import audit_record_many
 from core.db import insert_new
@@ -69,11 +68,23 @@ class RunEventSpec:
     external_id: str = ""
 
 
-def _keys_q(keys: Iterable[tuple], names: tuple[str, ...]) -> Q:
-    q = Q(pk__in=[])
-    for key in keys:
-        q |= Q(**dict(zip(names, key, strict=True)))
-    return q
+def _with_keys(
+    queryset: models.QuerySet, keys: Iterable[tuple], names: tuple[str, str]
+) -> list[models.Model]:
+    """The rows whose (names) pair is one of `keys`: read by each column's IN list (one plain
+    statement on the unique index, however many keys), the pairs then matched here."""
+    keys = set(keys)
+    if not keys:
+        return []
+    first, second = names
+    rows = queryset.filter(
+        **{
+            f"{first}__in": sorted({k[0] for k in keys}),
+            f"{second}__in": sorted({k[1] for k in keys}),
+        }
+    )
+    attnames = [queryset.model._meta.get_field(name).attname for name in names]
+    return [row for row in rows if tuple(getattr(row, a) for a in attnames) in keys]
 
 
 def _created_many(
@@ -127,7 +138,7 @@ def jobs_ensure(*, actor: AbstractBaseUser, keys: Iterable[Key]) -> dict[Key, Jo
     if not wanted:
         return {}
     found = {
-        (j.namespace, j.name): j for j in Job.objects.filter(_keys_q(wanted, ("namespace", "name")))
+        (j.namespace, j.name): j for j in _with_keys(Job.objects, wanted, ("namespace", "name"))
     }
     missing = [key for key in wanted if key not in found]
     if missing:
@@ -143,7 +154,7 @@ def jobs_ensure(*, actor: AbstractBaseUser, keys: Iterable[Key]) -> dict[Key, Jo
         found.update({(j.namespace, j.name): j for j in inserted})
         if lost:
             keys_lost = [(j.namespace, j.name) for j in lost]
-            for job in Job.objects.filter(_keys_q(keys_lost, ("namespace", "name"))):
+            for job in _with_keys(Job.objects, keys_lost, ("namespace", "name")):
                 found[(job.namespace, job.name)] = job
         _created_many(actor, "registry.job.created", inserted, ("namespace", "name", "description"))
     return found
@@ -164,8 +175,7 @@ def datasets_sync(
     if not wanted:
         return {}
     found = {
-        (d.namespace, d.name): d
-        for d in Dataset.objects.filter(_keys_q(wanted, ("namespace", "name")))
+        (d.namespace, d.name): d for d in _with_keys(Dataset.objects, wanted, ("namespace", "name"))
     }
     missing = [key for key in wanted if key not in found]
     if missing:
@@ -197,7 +207,7 @@ def _datasets_create(actor: AbstractBaseUser, missing: list[Key], found: dict) -
     found.update({(d.namespace, d.name): d for d in inserted})
     if lost:
         keys_lost = [(d.namespace, d.name) for d in lost]
-        for dataset in Dataset.objects.filter(_keys_q(keys_lost, ("namespace", "name"))):
+        for dataset in _with_keys(Dataset.objects, keys_lost, ("namespace", "name")):
             found[(dataset.namespace, dataset.name)] = dataset
     _created_many(actor, "registry.dataset.created", inserted, DATASET_AUDITED)
 
@@ -272,11 +282,12 @@ def dataset_versions_ensure(
         first.setdefault((datasets[spec.dataset].pk, spec.version), spec)
     if not first:
         return
-    stored = set(
-        DatasetVersion.objects.filter(_keys_q(first, ("dataset_id", "version"))).values_list(
-            "dataset_id", "version"
+    stored = {
+        (v.dataset_id, v.version)
+        for v in _with_keys(
+            DatasetVersion.objects.only("dataset_id", "version"), first, ("dataset", "version")
         )
-    )
+    }
     missing = [key for key in sorted(first) if key not in stored]
     if not missing:
         return

@@ -1,11 +1,22 @@
-"""Lineage figures on PostgreSQL: (a) ingestion throughput from 8 concurrent clients against
-gunicorn on 127.0.0.1, (b) upstream query latency of a model version at depth 10 in graphs of
-10k, 100k and 1M edges, (c) impact query latency for a dataset feeding 1,000 model versions.
+"""Lineage figures on PostgreSQL:
 
-    .venv/bin/python bench/lineage.py [--events 2000] [--sizes 10000,100000,1000000]
+(a) the accept path: single-event POSTs from 8 concurrent clients against gunicorn on
+    127.0.0.1 — this tree, and (with --baseline DIR, a checkout of an earlier commit) that
+    commit's code in the same run, each on its own database;
+(b) the batch endpoint: 8 clients posting 100 events per request;
+(c) the mapper: events mapped per second by one process, on the events (a) and (b) accepted;
+(d) the lag from 201 to mapped at a sustained rate (default 300 events/s), with one Celery
+    worker (concurrency 1) mapping after each commit;
+(e) upstream query latency of a model version at depth 10 in graphs of 10k, 100k and 1M
+    edges; (f) impact query latency for a dataset feeding 1,000 model versions.
 
-It creates (and drops first) its own database `modelgov_bench_lineage` on 127.0.0.1:5432 as
-user postgres; set BENCH_DATABASE_URL to use another. Prints figures, asserts nothing.
+    .venv/bin/python bench/lineage.py [--events 2000] [--batches 200] [--rate 300]
+        [--seconds 10] [--sizes 10000,100000,1000000] [--baseline /path/to/old/checkout]
+
+It creates (and drops first) its own databases `modelgov_bench_lineage` (and
+`modelgov_bench_lineage_base`) on 127.0.0.1:5432 as user postgres; set BENCH_DATABASE_URL to
+use another. The broker is BENCH_BROKER_URL (default redis://127.0.0.1:6379/12; the bench
+empties that Redis database). Prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -28,9 +39,12 @@ ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DB_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/modelgov_bench_lineage"
 )
+BASE_DB_URL = DB_URL + "_base"
+BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/12")
 os.environ.update(
     {
         "DATABASE_URL": DB_URL,
+        "CELERY_BROKER_URL": BROKER_URL,
         "SECRET_KEY": "bench-only",
         "LOG_LEVEL": "WARNING",
         "ALLOWED_HOSTS": "127.0.0.1,testserver",
@@ -38,16 +52,94 @@ os.environ.update(
         "LINEAGE_MAX_NODES": "100000",
     }
 )
-PORT = 8765
+PORT = int(os.environ.get("BENCH_PORT", "8125"))
 
 
-def recreate_database() -> None:
+def recreate_database(url: str = DB_URL) -> None:
     import psycopg
 
-    name = DB_URL.rsplit("/", 1)[1]
+    name = url.rsplit("/", 1)[1]
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def flush_broker() -> None:
+    import redis
+
+    redis.Redis.from_url(BROKER_URL).flushdb()
+
+
+BASELINE_SETUP = """
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from core import context
+from registry import services
+call_command("migrate", verbosity=0)
+user = get_user_model().objects.create_user("bench-pipeline", is_superuser=True)
+user.groups.add(Group.objects.get(name="pipeline"))
+with context.bound(channel="cli"):
+    print(services.api_token_issue(actor=None, user=user, name="bench")[1])
+"""
+
+
+def baseline_token(directory: str) -> str:
+    """Migrate the baseline's database with the baseline's code; a token for its pipeline."""
+    recreate_database(BASE_DB_URL)
+    env = {**os.environ, "DATABASE_URL": BASE_DB_URL, "PYTHONPATH": directory}
+    out = subprocess.run(
+        [sys.executable, "-c", BASELINE_SETUP],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def start_server(directory: Path | str, env: dict) -> subprocess.Popen:
+    import requests
+
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "config.wsgi:application",
+            "--chdir",
+            str(directory),
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--workers",
+            "4",
+            "--threads",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=directory,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(150):
+        try:
+            requests.get(f"http://127.0.0.1:{PORT}/api/v1/health", timeout=5)
+            break
+        except (requests.ConnectionError, requests.Timeout):
+            time.sleep(0.2)
+    return server
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -96,91 +188,203 @@ def realistic_event(run_id: str, event_type: str, lane: int, step: int) -> dict:
     }
 
 
-def bench_ingestion(total_events: int, token: str) -> None:
+def post_concurrently(
+    token: str, per_client: int, batch: int, events_per_step=None
+) -> tuple[int, float, list[float], list[str]]:
+    """8 clients, each posting `per_client` requests (single events, or arrays of `batch`
+    events to /batch): (events sent, seconds, request latencies, errors)."""
+    import json
+
     import requests
 
+    clients = 8
+    latencies: list[float] = []
+    errors: list[str] = []
+    barrier = threading.Barrier(clients)
+    sent = [0] * clients
+
+    def client(index: int) -> None:
+        session = requests.Session()
+        session.headers.update(
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        )
+        barrier.wait()
+        for step in range(per_client):
+            run_id = str(uuid.uuid4())
+            lane = index * 7 + step % 7
+            if batch:
+                events = [
+                    realistic_event(run_id if k % 2 else str(uuid.uuid4()), "COMPLETE", lane, k)
+                    for k in range(batch)
+                ]
+                url, body = f"http://127.0.0.1:{PORT}/api/v1/lineage/batch", json.dumps(events)
+            else:
+                event_type = ("START", "COMPLETE")[step % 2]
+                url = f"http://127.0.0.1:{PORT}/api/v1/lineage"
+                body = json.dumps(realistic_event(run_id, event_type, lane, step))
+            start = time.perf_counter()
+            response = session.post(url, data=body, timeout=60)
+            latencies.append(time.perf_counter() - start)
+            sent[index] += batch or 1
+            expected = 200 if batch else 201
+            if response.status_code != expected or (batch and response.json()["summary"]["failed"]):
+                errors.append(f"{response.status_code} {response.text[:200]}")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(sent), time.perf_counter() - started, latencies, errors
+
+
+def warm_up(token: str) -> None:
+    import requests
+
+    warm = requests.Session()
+    warm.headers.update({"Authorization": f"Bearer {token}"})
+    for lane in range(60):
+        warm.post(
+            f"http://127.0.0.1:{PORT}/api/v1/lineage",
+            json=realistic_event(str(uuid.uuid4()), "COMPLETE", lane, 0),
+            timeout=30,
+        )
+
+
+def bench_accept(label: str, directory, env: dict, token: str, events: int) -> float:
+    server = start_server(directory, env)
+    try:
+        warm_up(token)
+        sent, elapsed, latencies, errors = post_concurrently(token, events // 8, 0)
+    finally:
+        stop(server)
+    rate = sent / elapsed
+    print(
+        f"(a) accept path, {label}: 8 clients → gunicorn (4 workers × 2 threads), {sent} "
+        f"single-event POSTs (3 inputs, 2 outputs, 20-field schemas): {rate:.0f} events/s; "
+        f"latency p50 {percentile(latencies, 50) * 1000:.0f} ms, p95 "
+        f"{percentile(latencies, 95) * 1000:.0f} ms, p99 "
+        f"{percentile(latencies, 99) * 1000:.0f} ms; errors {len(errors)}"
+    )
+    if errors:
+        print("    first error:", errors[0])
+    return rate
+
+
+def bench_batch(token: str, requests_per_client: int) -> float:
+    server = start_server(ROOT, dict(os.environ))
+    try:
+        sent, elapsed, latencies, errors = post_concurrently(token, requests_per_client, 100)
+    finally:
+        stop(server)
+    rate = sent / elapsed
+    print(
+        f"(b) batch endpoint: 8 clients, {sent} events in arrays of 100: {rate:.0f} events/s; "
+        f"request latency p50 {percentile(latencies, 50) * 1000:.0f} ms, p95 "
+        f"{percentile(latencies, 95) * 1000:.0f} ms; errors {len(errors)}"
+    )
+    if errors:
+        print("    first error:", errors[0])
+    return rate
+
+
+def bench_mapper() -> None:
+    from lineage.models import LineageEvent
+    from lineage.services import lineage_events_map_all
+
+    pending = LineageEvent.objects.filter(state="pending").count()
+    started = time.perf_counter()
+    result = lineage_events_map_all()
+    elapsed = time.perf_counter() - started
+    print(
+        f"(c) mapper, one process, batches of 500: {result.claimed} pending events "
+        f"(of {pending}) mapped in {elapsed:.1f} s: {result.claimed / elapsed:.0f} events/s "
+        f"({result.rejected} rejected)"
+    )
+
+
+def bench_lag(token: str, rate: int, seconds: int) -> None:
+    """Sustained `rate` events/s (paced, 16 sending threads) against gunicorn, one Celery
+    worker mapping after each commit; the lag of each event from its 201 to mapped."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import timedelta
+
+    import requests
+    from django.db.models import F
+
+    from lineage.models import LineageEvent
+
+    flush_broker()
     env = dict(os.environ)
-    server = subprocess.Popen(
+    server = start_server(ROOT, env)
+    worker = subprocess.Popen(
         [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{PORT}",
-            "--workers",
-            "4",
-            "--threads",
-            "2",
-            "--log-level",
-            "warning",
+            str(ROOT / ".venv/bin/celery"),
+            "-A",
+            "config",
+            "worker",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
         ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        for _ in range(100):
-            try:
-                requests.get(f"http://127.0.0.1:{PORT}/api/v1/health", timeout=5)
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                time.sleep(0.2)
-        clients, per_client = 8, total_events // 8
-        latencies: list[float] = []
-        errors: list[str] = []
-        barrier = threading.Barrier(clients)
+    before = LineageEvent.objects.count()
+    local = threading.local()
+    errors: list[str] = []
 
-        def client(index: int) -> None:
-            session = requests.Session()
+    def send(step: int) -> None:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
             session.headers.update(
                 {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             )
-            import json
+        body = json.dumps(realistic_event(str(uuid.uuid4()), "COMPLETE", step % 56, step))
+        response = session.post(f"http://127.0.0.1:{PORT}/api/v1/lineage", data=body, timeout=30)
+        if response.status_code != 201:
+            errors.append(str(response.status_code))
 
-            barrier.wait()
-            for step in range(per_client // 2):
-                run_id = str(uuid.uuid4())
-                for event_type in ("START", "COMPLETE"):
-                    body = json.dumps(
-                        realistic_event(run_id, event_type, index * 7 + step % 7, step)
-                    )
-                    start = time.perf_counter()
-                    response = session.post(
-                        f"http://127.0.0.1:{PORT}/api/v1/lineage", data=body, timeout=30
-                    )
-                    latencies.append(time.perf_counter() - start)
-                    if response.status_code != 201:
-                        errors.append(f"{response.status_code} {response.text[:200]}")
-
-        # Warm-up: datasets and features exist from the first events on.
-        warm = requests.Session()
-        warm.headers.update({"Authorization": f"Bearer {token}"})
-        for lane in range(60):
-            warm.post(
-                f"http://127.0.0.1:{PORT}/api/v1/lineage",
-                json=realistic_event(str(uuid.uuid4()), "COMPLETE", lane, 0),
-                timeout=30,
-            )
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    try:
+        time.sleep(3)  # the worker connects
+        total = rate * seconds
         started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
-        print(
-            f"(a) ingestion, 8 clients → gunicorn (4 workers × 2 threads), "
-            f"{len(latencies)} realistic events (3 inputs, 2 outputs, 20-field schemas): "
-            f"{len(latencies) / elapsed:.0f} events/s; latency p50 "
-            f"{percentile(latencies, 50) * 1000:.0f} ms, p95 "
-            f"{percentile(latencies, 95) * 1000:.0f} ms, p99 "
-            f"{percentile(latencies, 99) * 1000:.0f} ms; errors {len(errors)}"
-        )
-        if errors:
-            print("    first error:", errors[0])
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            for step in range(total):
+                delay = started + step / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(send, step)
+        achieved = total / (time.perf_counter() - started)
+        deadline = time.time() + 120
+        while LineageEvent.objects.filter(state="pending").exists() and time.time() < deadline:
+            time.sleep(0.5)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(worker)
+        stop(server)
+    lags = [
+        lag.total_seconds()
+        for lag in LineageEvent.objects.order_by("id")[before:]
+        .annotate(lag=F("mapped_at") - F("received_at"))
+        .values_list("lag", flat=True)
+        if lag is not None
+    ] or [timedelta(0).total_seconds()]
+    print(
+        f"(d) lag from 201 to mapped at {rate} events/s offered ({achieved:.0f}/s sent, "
+        f"{seconds} s, one Celery worker): p50 {percentile(lags, 50) * 1000:.0f} ms, p99 "
+        f"{percentile(lags, 99) * 1000:.0f} ms, max {max(lags) * 1000:.0f} ms "
+        f"({len(lags)} events mapped; errors {len(errors)})"
+    )
+    flush_broker()
 
 
 def load_edges(total: int, models: list[str]) -> None:
@@ -193,9 +397,10 @@ def load_edges(total: int, models: list[str]) -> None:
     rows = io.StringIO()
 
     def line(source: str, target: str, relation: str) -> None:
+        model = next((n.split(":")[1] for n in (source, target) if n.startswith("model:")), "")
         rows.write(
             f"{source}\t{target}\t{relation}\t{source.split('#')[0]}\t"
-            f"{target.split('#')[0]}\t2026-11-01 00:00:00+00\n"
+            f"{target.split('#')[0]}\t{model}\t2026-11-01 00:00:00+00\n"
         )
 
     for layer in range(1, layers + 1):
@@ -215,7 +420,7 @@ def load_edges(total: int, models: list[str]) -> None:
         cursor.execute("TRUNCATE lineage_edge")
         with cursor.cursor.copy(
             "COPY lineage_edge (source, target, relation, source_base, "
-            "target_base, created_at) FROM STDIN"
+            "target_base, model_name, created_at) FROM STDIN"
         ) as copy:
             copy.write(rows.getvalue())
         cursor.execute("ANALYZE lineage_edge")
@@ -237,7 +442,7 @@ def bench_upstream(sizes: list[int], client, models: list[str]) -> None:
             assert response.status_code == 200, response.content[:300]
             node_counts.append(len(response.json()["nodes"]))
         print(
-            f"(b) upstream of a model version, depth 10, {count:,} edges (loaded in "
+            f"(e) upstream of a model version, depth 10, {count:,} edges (loaded in "
             f"{load:.0f} s): p50 {statistics.median(timings):.1f} ms, p95 "
             f"{percentile(timings, 95):.1f} ms ({statistics.median(node_counts):.0f} nodes "
             "returned; in-process API call, JSON included)"
@@ -248,13 +453,13 @@ def bench_impact(client, actor) -> None:
     from django.db import connection
 
     from lineage.models import Edge
-    from registry import services
+    from registry import ingest, services
     from registry.models import RegisteredModel
 
     source = "dataset:s3://lake:shared/customers#v1"
     Edge.objects.filter(source_base="dataset:s3://lake:shared/customers").delete()
     rows = []
-    services.dataset_ensure(actor=actor, namespace="s3://lake", name="shared/customers")
+    ingest.datasets_sync(actor=actor, schemas=[(("s3://lake", "shared/customers"), [])])
     for index in range(1000):
         model_name = f"impact-{index // 10}"
         model = RegisteredModel.objects.filter(
@@ -271,13 +476,21 @@ def bench_impact(client, actor) -> None:
                 source_base=source.split("#")[0],
                 target_base=run,
             ),
-            Edge(source=run, target=node, relation="output", source_base=run, target_base=node),
+            Edge(
+                source=run,
+                target=node,
+                relation="output",
+                source_base=run,
+                target_base=node,
+                model_name=model_name,
+            ),
             Edge(
                 source=source,
                 target=node,
                 relation="trained_on",
                 source_base=source.split("#")[0],
                 target_base=node,
+                model_name=model_name,
             ),
         ]
     Edge.objects.bulk_create(rows, ignore_conflicts=True)
@@ -292,7 +505,7 @@ def bench_impact(client, actor) -> None:
         timings.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 200
     print(
-        f"(c) impact of a dataset feeding {len(response.json()['models'])} model versions: "
+        f"(f) impact of a dataset feeding {len(response.json()['models'])} model versions: "
         f"p50 {statistics.median(timings):.1f} ms, p95 {percentile(timings, 95):.1f} ms"
     )
 
@@ -300,9 +513,14 @@ def bench_impact(client, actor) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--batches", type=int, default=200, help="batch requests, 100 events each")
+    parser.add_argument("--rate", type=int, default=300)
+    parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--baseline", help="a checkout of the commit to compare with")
     args = parser.parse_args()
     recreate_database()
+    flush_broker()
     import django
 
     django.setup()
@@ -319,7 +537,25 @@ def main() -> None:
     user.groups.add(Group.objects.get(name="pipeline"))
     with context.bound(channel="cli"):
         _, token = services.api_token_issue(actor=None, user=user, name="bench")
-        bench_ingestion(args.events, token)
+        if args.baseline:
+            base_env = {**os.environ, "DATABASE_URL": BASE_DB_URL, "PYTHONPATH": args.baseline}
+            base_env.pop("CELERY_BROKER_URL")  # as that commit ran: mapping inside the request
+            base = bench_accept(
+                "baseline " + Path(args.baseline).name,
+                args.baseline,
+                base_env,
+                baseline_token(args.baseline),
+                args.events,
+            )
+        rate = bench_accept("this tree", ROOT, dict(os.environ), token, args.events)
+        if args.baseline:
+            print(f"    accept path: {rate / base:.1f}× the baseline's single-event rate")
+        batch = bench_batch(token, max(1, args.batches // 8))
+        if args.baseline:
+            print(f"    batch endpoint: {batch / base:.1f}× the baseline's single-event rate")
+        flush_broker()  # the tasks enqueued while no worker ran: the mapper below maps all
+        bench_mapper()
+        bench_lag(token, args.rate, args.seconds)
         client = APIClient()
         client.force_authenticate(user)
         models = []

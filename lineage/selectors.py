@@ -310,3 +310,167 @@ def edges_visible_to(user):
     if user.is_superuser or user.has_perm("registry.view_registeredmodel"):
         return edges
     return edges.filter(Q(model_name="") | Q(model_name__in=models_visible_to(user).values("name")))
+
+
+def _job_datasets(job_ids: dict[int, str]) -> dict[str, set[tuple[str, str]]]:
+    """For each job (pk → job node id): every (relation, node) it reads or writes over all
+    its runs — dataset nodes unversioned, model version nodes as they are."""
+    from lineage import nodes
+    from registry.models import Run
+
+    runs = {
+        nodes.run_id(run_id): job_ids[job]
+        for run_id, job in Run.objects.filter(job__in=list(job_ids)).values_list("run_id", "job_id")
+    }
+    out: dict[str, set[tuple[str, str]]] = {job: set() for job in job_ids.values()}
+    run_nodes = list(runs)
+    for start in range(0, len(run_nodes), 1000):
+        chunk = run_nodes[start : start + 1000]
+        for source_base, target in Edge.objects.filter(
+            target__in=chunk, relation=Relation.INPUT
+        ).values_list("source_base", "target"):
+            out[runs[target]].add((Relation.INPUT, source_base))
+        for source, target_base in Edge.objects.filter(
+            source__in=chunk, relation=Relation.OUTPUT
+        ).values_list("source", "target_base"):
+            out[runs[source]].add((Relation.OUTPUT, target_base))
+    return out
+
+
+def _jobs_touching(datasets: set[str]) -> dict[int, str]:
+    """The jobs (pk → job node id) whose runs read or wrote any of these datasets."""
+    from lineage import nodes
+    from registry.models import Run
+
+    if not datasets:
+        return {}
+    run_nodes = set(
+        Edge.objects.filter(source_base__in=datasets, relation=Relation.INPUT).values_list(
+            "target", flat=True
+        )
+    ) | set(
+        Edge.objects.filter(target_base__in=datasets, relation=Relation.OUTPUT).values_list(
+            "source", flat=True
+        )
+    )
+    run_ids = [node.split(":", 1)[1] for node in run_nodes if node.startswith("run:")]
+    return {
+        job: nodes.job_id(namespace, name)
+        for job, namespace, name in Run.objects.filter(run_id__in=run_ids).values_list(
+            "job_id", "job__namespace", "job__name"
+        )
+    }
+
+
+def marquez_lineage(ref, *, depth: int, user, max_nodes: int) -> dict[str, dict[str, set]]:
+    """Marquez's `GET /lineage`: the jobs within `depth` job hops of the node (two jobs are
+    one hop apart when they share an input or output dataset, in either direction), each with
+    all its inputs and outputs. Returns node id → {"in": origins, "out": destinations}, model
+    versions the user may not see left out. Raises LookupError for an unknown node."""
+    from lineage import nodes
+    from registry.models import Job, Run
+
+    start_jobs: dict[int, str] = {}
+    graph: dict[str, dict[str, set]] = {}
+    if ref.kind == "dataset":
+        resolve_start(ref)  # LookupError when unknown
+        base = nodes.dataset_id(ref.namespace, ref.name)
+        graph[base] = {"in": set(), "out": set()}
+        start_jobs = _jobs_touching({base})
+    elif ref.kind == "job":
+        job = Job.objects.filter(namespace=ref.namespace, name=ref.name).values_list("pk").first()
+        if job is None:
+            raise LookupError(ref.id)
+        start_jobs = {job[0]: ref.id}
+    elif ref.kind in ("run", "model"):
+        resolve_start(ref)
+        if ref.kind == "run":
+            run_ids = [ref.name]
+        else:
+            graph[ref.id] = {"in": set(), "out": set()}
+            run_ids = [
+                node.split(":", 1)[1]
+                for node in Edge.objects.filter(
+                    target=ref.id, relation=Relation.OUTPUT
+                ).values_list("source", flat=True)
+            ]
+        start_jobs = {
+            job: nodes.job_id(namespace, name)
+            for job, namespace, name in Run.objects.filter(run_id__in=run_ids).values_list(
+                "job_id", "job__namespace", "job__name"
+            )
+        }
+    else:
+        raise ValueError(ref.kind)
+    seen: dict[int, str] = {}
+    frontier = dict(start_jobs)
+    for hop in range(depth + 1):
+        if not frontier:
+            break
+        seen.update(frontier)
+        touched = _job_datasets(frontier)
+        datasets = set()
+        for job_node, links in touched.items():
+            graph.setdefault(job_node, {"in": set(), "out": set()})
+            for relation, node in links:
+                graph.setdefault(node, {"in": set(), "out": set()})
+                if relation == Relation.INPUT:
+                    graph[node]["out"].add(job_node)
+                    graph[job_node]["in"].add(node)
+                else:
+                    graph[job_node]["out"].add(node)
+                    graph[node]["in"].add(job_node)
+                if node.startswith("dataset:"):
+                    datasets.add(node)
+        if len(graph) > max_nodes:
+            raise TooLarge(f"the graph holds more than {max_nodes} nodes")
+        if hop == depth:
+            break
+        frontier = {pk: job for pk, job in _jobs_touching(datasets).items() if pk not in seen}
+    hidden = _hidden_model_nodes([n for n in graph if n.startswith("model:")], user)
+    for node in hidden:
+        graph.pop(node, None)
+    for links in graph.values():
+        links["in"] -= hidden
+        links["out"] -= hidden
+    return graph
+
+
+def _hidden_model_nodes(model_nodes: list[str], user) -> set[str]:
+    from registry.selectors import models_visible_to
+
+    if not model_nodes:
+        return set()
+    names = {node.split(":", 2)[1] for node in model_nodes}
+    visible = set(models_visible_to(user).filter(name__in=names).values_list("name", flat=True))
+    return {node for node in model_nodes if node.split(":", 2)[1] not in visible}
+
+
+def versions_at(reads: Sequence[tuple[str, object, str]]) -> dict[tuple, str]:
+    """For each (dataset base, time, reading run node): the node of the latest version of the
+    dataset written at or before that time by another run (ties: the greatest node id) —
+    one statement for all reads, each an index scan of the dataset's output edges. Reads with
+    no such version are left out."""
+    if not reads:
+        return {}
+    reads = list(dict.fromkeys(reads))
+    ops = connection.ops
+    cast = "CAST(%s AS timestamp with time zone)" if connection.vendor == "postgresql" else "%s"
+    rows = ", ".join([f"(%s, %s, {cast}, %s)"] * len(reads))
+    sql = f"""
+        WITH wanted(i, base, at, reader) AS (VALUES {rows})
+        SELECT w.i, (
+            SELECT e.target FROM {EDGE_TABLE} e
+            WHERE e.relation = %s AND e.target_base = w.base AND e.at <= w.at
+              AND e.source <> w.reader
+            ORDER BY e.at DESC, e.target DESC LIMIT 1
+        ) FROM wanted w
+    """
+    params: list = []
+    for index, (base, at, reader) in enumerate(reads):
+        params += [index, base, ops.adapt_datetimefield_value(at), reader]
+    params.append(str(Relation.OUTPUT))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return {reads[index]: node for index, node in found if node is not None}

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_deferred, audit_record, audit_record_many
@@ -39,6 +40,7 @@ from lineage.models import (
     Relation,
 )
 from lineage.openlineage import DatasetRef, EventInvalid, Limits, ParsedEvent, parse_event
+from registry import ingest
 from registry import services as registry
 from registry.models import ModelVersion, RegisteredModel, Run, RunState
 from registry.permissions import ADD_MODEL, can_change_model, can_view_model
@@ -314,9 +316,10 @@ REFUSALS = (EventInvalid, ValidationError, PermissionDenied, Conflict)
 
 def lineage_events_map(*, limit: int | None = None) -> MapResult:
     """Claim up to `limit` pending events, oldest event time first (`FOR UPDATE SKIP LOCKED`:
-    concurrent mappers take disjoint batches), and map them in one transaction. Each event is
-    marked mapped, or rejected with its reason (e.g. a cycle); both are audited. A mapper
-    that dies mid-batch rolls back and leaves the batch pending for the next one."""
+    concurrent mappers take disjoint batches), and map them in one transaction, set-based
+    over the batch. Each event is marked mapped, or rejected with its reason (e.g. a cycle);
+    both are audited. A mapper that dies mid-batch rolls back and leaves the batch pending
+    for the next one."""
     limit = limit or settings.LINEAGE_MAP_BATCH
     with transaction.atomic(), audit_deferred():
         batch = list(
@@ -327,32 +330,77 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
         )
         if not batch:
             return MapResult(0, 0)
+        outcome: dict[int, dict[str, Any] | Exception] = {}
+        groups: dict[Any, list[tuple[LineageEvent, ParsedEvent]]] = {}
+        posters: dict[Any, Any] = {}
+        for event in batch:
+            # one instance per poster: what is learnt about it (e.g. its role) is asked once
+            event.submitted_by = posters.setdefault(event.submitted_by_id, event.submitted_by)
+            try:
+                parsed = parse_event(event.payload, limits())
+            except EventInvalid as exc:  # accepted under other limits than today's
+                outcome[event.pk] = exc
+                continue
+            groups.setdefault(event.submitted_by_id, []).append((event, parsed))
+        for items in groups.values():
+            outcome.update(_map_isolating_refusals(items[0][0].submitted_by, items))
         now = timezone.now()
         records = []
         for event in batch:
-            actor = event.submitted_by
-            try:
-                with transaction.atomic():
-                    summary = _map_event(actor, event)
-            except REFUSALS as exc:
-                event.state, event.reason = EventState.REJECTED, _reason(exc)
+            result = outcome[event.pk]
+            if isinstance(result, Exception):
+                event.state, event.reason = EventState.REJECTED, _reason(result)
                 summary = {"reason": event.reason}
             else:
-                event.state, event.reason = EventState.MAPPED, ""
+                event.state, event.reason, summary = EventState.MAPPED, "", result
             event.mapped_at = now
             records.append(
                 {
-                    "actor": actor,
                     "action": f"lineage.event.{event.state}",
                     "target": event,
                     "changes": {"state": [EventState.PENDING, event.state], **summary},
+                    "actor": event.submitted_by,
                 }
             )
-        LineageEvent.objects.bulk_update(batch, ["state", "reason", "mapped_at"])
-        for record in records:
-            audit_record(**record)
+        mapped = [event.pk for event in batch if event.state == EventState.MAPPED]
+        LineageEvent.objects.filter(pk__in=mapped).update(state=EventState.MAPPED, mapped_at=now)
+        for event in batch:  # rejections are rare and each has its own reason
+            if event.state == EventState.REJECTED:
+                LineageEvent.objects.filter(pk=event.pk).update(
+                    state=event.state, reason=event.reason, mapped_at=now
+                )
+        for actor in {id(r["actor"]): r["actor"] for r in records}.values():
+            audit_record_many(
+                actor=actor,
+                records=[
+                    {k: v for k, v in r.items() if k != "actor"}
+                    for r in records
+                    if r["actor"] is actor
+                ],
+            )
     rejected = sum(1 for event in batch if event.state == EventState.REJECTED)
     return MapResult(len(batch) - rejected, rejected)
+
+
+def _map_isolating_refusals(
+    actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]]
+) -> dict[int, dict[str, Any] | Exception]:
+    """Map the events together; if the graph refuses something, map them one at a time
+    (oldest first) so that only the refused events are rejected."""
+    try:
+        with transaction.atomic():
+            return _map_batch(actor, items)
+    except REFUSALS as exc:
+        if len(items) == 1:
+            return {items[0][0].pk: exc}
+    out: dict[int, dict[str, Any] | Exception] = {}
+    for item in items:
+        try:
+            with transaction.atomic():
+                out.update(_map_batch(actor, [item]))
+        except REFUSALS as exc:
+            out[item[0].pk] = exc
+    return out
 
 
 def lineage_events_map_all(*, max_batches: int = 1000) -> MapResult:
@@ -376,109 +424,87 @@ def _reason(exc: Exception) -> str:
     return str(getattr(exc, "detail", exc))
 
 
-def _map_event(actor: AbstractBaseUser, event: LineageEvent) -> dict[str, Any]:
-    """Fold one stored event into the registry and the graph; its summary for the audit."""
-    parsed = parse_event(event.payload, limits())
-    mapper = _Mapper(actor, parsed)
-    summary: dict[str, Any] = {"kind": parsed.kind, "event_type": parsed.event_type}
-    if parsed.kind == "RunEvent":
-        mapper.run_event(summary)
-    elif parsed.kind == "DatasetEvent":
-        datasets = mapper.datasets([parsed.dataset])
-        if parsed.dataset.version:
-            registry.dataset_versions_ensure(
-                actor=actor,
-                wanted=[
-                    (
-                        datasets[parsed.dataset.key],
-                        parsed.dataset.version,
-                        parsed.dataset.fields,
-                        None,
-                    )
-                ],
+def _fields(ref: DatasetRef) -> tuple[ingest.FieldSpec, ...]:
+    return tuple(
+        ingest.FieldSpec(name=f["name"], type=f["type"], description=f["description"])
+        for f in ref.fields
+    )
+
+
+def _output_version(ref: DatasetRef, run_id) -> str:
+    return ref.version or f"run:{run_id}"
+
+
+Timed = dict[tuple[str, str], datetime]  # (run node, dataset node or base) → earliest time
+
+
+def _map_batch(
+    actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]]
+) -> dict[int, dict[str, Any]]:
+    """Fold the events into the catalogue and the graph, set-based: a fixed number of
+    statements for the batch whatever its size (models named by a `modelgov_model` facet,
+    changed feature descriptions and re-pointed reads aside). Returns each event's summary
+    for the audit; raises a refusal (CycleRefused, Conflict, ...) for the batch as a whole."""
+    job_keys, run_specs, refs, versions = set(), [], [], []
+    for _, p in items:
+        if p.kind == "DatasetEvent":
+            refs.append(p.dataset)
+            if p.dataset.version:
+                versions.append(
+                    ingest.VersionSpec(p.dataset.key, p.dataset.version, _fields(p.dataset))
+                )
+            continue
+        job_keys.add((p.job_namespace, p.job_name))
+        refs += p.inputs + p.outputs
+        if p.kind != "RunEvent":
+            continue
+        if p.parent_job is not None:
+            job_keys.add(p.parent_job)
+        run_specs.append(
+            ingest.RunEventSpec(
+                run_id=p.run_id,
+                job=(p.job_namespace, p.job_name),
+                state=p.event_type or RunState.OTHER,
+                event_time=p.event_time,
+                facets=p.run_facets,
+                parent=p.parent_run_id,
+                parent_job=p.parent_job,
+                external_id=p.run_id_original or "",
             )
-    else:  # JobEvent: declared, design-time lineage; no run, so no versioned edges
-        registry.job_ensure(actor=actor, namespace=parsed.job_namespace, name=parsed.job_name)
-        mapper.datasets(parsed.inputs + parsed.outputs)
-    summary["edges"] = mapper.added
-    if mapper.repointed:
-        summary["repointed"] = mapper.repointed
-    return summary
-
-
-class _Mapper:
-    """One event's mapping: registry entities through the registry's services, edges here."""
-
-    def __init__(self, actor: AbstractBaseUser, parsed: ParsedEvent):
-        self.actor, self.parsed = actor, parsed
-        self.added = 0
-        self.repointed = 0
-
-    def datasets(self, refs: list[DatasetRef]) -> dict:
-        return registry.datasets_sync(
-            actor=self.actor, schemas=[(ref.key, ref.fields) for ref in refs]
         )
-
-    def run_event(self, summary: dict) -> None:
-        actor, parsed = self.actor, self.parsed
-        at = parsed.event_time
-        job = registry.job_ensure(actor=actor, namespace=parsed.job_namespace, name=parsed.job_name)
-        parent = None
-        if parsed.parent_run_id is not None:
-            parent = Run.objects.filter(run_id=parsed.parent_run_id).first()
-            if parent is None:
-                parent_job = registry.job_ensure(
-                    actor=actor, namespace=parsed.parent_job[0], name=parsed.parent_job[1]
-                )
-                parent = registry.run_record_event(
-                    actor=actor,
-                    job=parent_job,
-                    run_id=parsed.parent_run_id,
-                    state=RunState.OTHER,
-                    event_time=at,
-                )
-        run = registry.run_record_event(
-            actor=actor,
-            job=job,
-            run_id=parsed.run_id,
-            state=parsed.event_type or RunState.OTHER,
-            event_time=at,
-            facets=parsed.run_facets,
-            parent=parent,
-            external_id=parsed.run_id_original or "",
-        )
-        run_node = nodes.run_id(run.run_id)
-        edges: set[tuple[str, str, str]] = set()
-        if parent is not None:
-            edges.add((nodes.run_id(parent.run_id), run_node, Relation.PARENT))
-        datasets = self.datasets(parsed.inputs + parsed.outputs)
-        wanted = [
-            (datasets[ref.key], ref.version or f"run:{run.run_id}", ref.fields, run)
-            for ref in parsed.outputs
+        versions += [
+            ingest.VersionSpec(ref.key, _output_version(ref, p.run_id), _fields(ref), p.run_id)
+            for ref in p.outputs
         ] + [
-            (datasets[ref.key], ref.version, ref.fields, None)
-            for ref in parsed.inputs
+            ingest.VersionSpec(ref.key, ref.version, _fields(ref))
+            for ref in p.inputs
             if ref.version
         ]
-        registry.dataset_versions_ensure(actor=actor, wanted=wanted)
-        # Outputs first: their write time may re-point readers of other runs.
-        outputs = [
-            (
+    jobs = ingest.jobs_ensure(actor=actor, keys=job_keys)
+    runs = ingest.runs_record_events(actor=actor, events=run_specs, jobs=jobs)
+    datasets = ingest.datasets_sync(actor=actor, schemas=[(ref.key, _fields(ref)) for ref in refs])
+    ingest.dataset_versions_ensure(actor=actor, datasets=datasets, specs=versions, runs=runs)
+
+    edges: set[tuple[str, str, str]] = set()
+    writes: Timed = {}
+    reads: Timed = {}
+    bases: dict[str, tuple[str, str]] = {}  # dataset base node → (namespace, name)
+    summaries: dict[int, dict[str, Any]] = {}
+    for event, p in items:
+        summaries[event.pk] = {"kind": p.kind, "event_type": p.event_type}
+        if p.kind != "RunEvent":
+            continue
+        run_node = nodes.run_id(p.run_id)
+        named = 0
+        if p.parent_run_id is not None:
+            edges.add((nodes.run_id(p.parent_run_id), run_node, Relation.PARENT))
+            named += 1
+        for ref in p.outputs:
+            key = (
                 run_node,
-                nodes.dataset_id(ref.namespace, ref.name, ref.version or f"run:{run.run_id}"),
+                nodes.dataset_id(ref.namespace, ref.name, _output_version(ref, p.run_id)),
             )
-            for ref in parsed.outputs
-        ]
-        written = self._timed_edges(outputs, Relation.OUTPUT, at)
-        input_nodes = []
-        for ref in parsed.inputs:
-            if ref.version:
-                node = nodes.dataset_id(ref.namespace, ref.name, ref.version)
-                edges.add((node, run_node, Relation.INPUT))
-            else:
-                node = self._read(datasets[ref.key], ref, run_node, at)
-            input_nodes.append(node)
-        for ref in parsed.outputs:
+            writes[key] = min(writes.get(key, p.event_time), p.event_time)
             for in_ns, in_name, in_field, out_field in ref.column_lineage:
                 edges.add(
                     (
@@ -487,94 +513,161 @@ class _Mapper:
                         Relation.COLUMN,
                     )
                 )
-            if ref.model is not None:
-                model_version = _register_model(actor, ref.model, run)
-                model_node = nodes.model_id(model_version.model.name, model_version.version)
-                edges.add((run_node, model_node, Relation.OUTPUT))
-                for node in input_nodes:
-                    edges.add((node, model_node, Relation.TRAINED_ON))
-                summary.setdefault("models", []).append(model_node)
-        self.added += add_edges(edges)
-        for base, version_node in written:
-            self.repointed += _repoint_readers(actor, base, version_node, at, run_node)
+                named += 1
+        for ref in p.inputs:
+            if ref.version:
+                edges.add(
+                    (
+                        nodes.dataset_id(ref.namespace, ref.name, ref.version),
+                        run_node,
+                        Relation.INPUT,
+                    )
+                )
+            else:
+                base = nodes.dataset_id(ref.namespace, ref.name)
+                bases[base] = ref.key
+                reads[(run_node, base)] = min(
+                    reads.get((run_node, base), p.event_time), p.event_time
+                )
+        summaries[event.pk]["edges"] = named + len(p.inputs) + len(p.outputs)
+    written = _write(writes, edges)
+    input_nodes = _read(actor, reads, datasets, bases)
+    for event, p in items:
+        if p.kind != "RunEvent" or not any(ref.model for ref in p.outputs):
+            continue
+        run_node = nodes.run_id(p.run_id)
+        read = [
+            nodes.dataset_id(ref.namespace, ref.name, ref.version)
+            if ref.version
+            else input_nodes[(run_node, nodes.dataset_id(ref.namespace, ref.name))]
+            for ref in p.inputs
+        ]
+        model_edges = set()
+        for ref in p.outputs:
+            if ref.model is None:
+                continue
+            version = _register_model(actor, ref.model, runs[p.run_id])
+            model_node = nodes.model_id(version.model.name, version.version)
+            model_edges.add((run_node, model_node, Relation.OUTPUT))
+            model_edges |= {(node, model_node, Relation.TRAINED_ON) for node in read}
+            summaries[event.pk].setdefault("models", []).append(model_node)
+        add_edges(model_edges)
+    repointed = _repoint_readers(actor, written)
+    if repointed:
+        summaries[items[-1][0].pk]["repointed"] = repointed
+    return summaries
 
-    def _timed_edges(
-        self, pairs: list[tuple[str, str]], relation: str, at: datetime
-    ) -> list[tuple[str, str]]:
-        """Add output edges stamped with the write time, or move an edge's time earlier (the
-        earliest event of the run that names the output is when it was written): the
-        (dataset base, version node) pairs whose write time is new or earlier."""
-        if not pairs:
-            return []
-        source = pairs[0][0]
-        targets = [t for _, t in pairs]
-        stored = dict(
-            Edge.objects.filter(source=source, target__in=targets, relation=relation).values_list(
-                "target", "at"
-            )
-        )
-        new = {(source, t, relation) for t in targets if t not in stored}
-        self.added += add_edges(new, at=at)
-        earlier = [t for t in targets if t in stored and (stored[t] is None or at < stored[t])]
-        if earlier:
-            Edge.objects.filter(source=source, target__in=earlier, relation=relation).update(at=at)
-        return [(nodes.base_of(t), t) for t in targets if t not in stored or t in earlier]
 
-    def _read(self, dataset, ref: DatasetRef, run_node: str, at: datetime) -> str:
-        """The version node an unversioned input reads: the latest version of the dataset
-        written at or before `at` by another run, else `external`; the input edge is stamped
-        with the read time (the earliest event of the run that names the input)."""
-        base = nodes.dataset_id(ref.namespace, ref.name)
-        stored = (
+def _write(writes: Timed, edges: set[tuple[str, str, str]]) -> dict[str, datetime]:
+    """Store the output edges, stamped with the write time (the earliest event of the run
+    naming that output), with the batch's untimed edges; an output named again by an earlier
+    event moves its time earlier. Returns dataset base → earliest new or earlier write."""
+    stored: dict[tuple[str, str], datetime | None] = {}
+    if writes:
+        sources = sorted({s for s, _ in writes})
+        for source, target, at in Edge.objects.filter(
+            relation=Relation.OUTPUT, source__in=sources, target__startswith="dataset:"
+        ).values_list("source", "target", "at"):
+            stored[(source, target)] = at
+    new = {key: at for key, at in writes.items() if key not in stored}
+    earlier = {
+        key: at
+        for key, at in writes.items()
+        if key in stored and (stored[key] is None or at < stored[key])
+    }
+    add_edges(edges | {(s, t, Relation.OUTPUT) for s, t in new}, at={k: v for k, v in new.items()})
+    if earlier:
+        rows = list(
             Edge.objects.filter(
-                relation=Relation.INPUT, target=run_node, source_base=base, at__isnull=False
-            )
-            .values_list("pk", "source", "at")
-            .first()
+                _pairs_q(earlier, ("source", "target")), relation=Relation.OUTPUT
+            ).only("pk", "source", "target")
         )
-        if stored is not None and stored[2] <= at:
-            return stored[1]
-        node = version_at(base, at, run_node)
+        for row in rows:
+            row.at = earlier[(row.source, row.target)]
+        Edge.objects.bulk_update(rows, ["at"])
+    out: dict[str, datetime] = {}
+    for (_, target), at in {**new, **earlier}.items():
+        base = nodes.base_of(target)
+        out[base] = min(out.get(base, at), at)
+    return out
+
+
+def _pairs_q(pairs, names: tuple[str, str]) -> Q:
+    q = Q(pk__in=[])
+    for first, second in pairs:
+        q |= Q(**{names[0]: first, names[1]: second})
+    return q
+
+
+def _read(
+    actor: AbstractBaseUser, reads: Timed, datasets: dict, bases: dict[str, tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """Store the unversioned inputs: each reads the latest version of its dataset written at
+    or before the read (the earliest event of the run naming that input) by another run, or
+    `external`. Returns (run node, dataset base) → the version node read."""
+    if not reads:
+        return {}
+    stored = {
+        (target, source_base): (pk, source, at)
+        for pk, target, source_base, source, at in Edge.objects.filter(
+            relation=Relation.INPUT, target__in=sorted({r for r, _ in reads}), at__isnull=False
+        ).values_list("pk", "target", "source_base", "source", "at")
+    }
+    out: dict[tuple[str, str], str] = {}
+    wanted = []
+    for key, at in reads.items():
+        row = stored.get(key)
+        if row is not None and row[2] <= at:
+            out[key] = row[1]
+        else:
+            wanted.append((key[1], at, key[0]))
+    resolved = selectors.versions_at(wanted)
+    external = set()
+    for base, at, reader in wanted:
+        node = resolved.get((base, at, reader))
         if node is None:
-            registry.dataset_versions_ensure(
-                actor=self.actor, wanted=[(dataset, EXTERNAL_VERSION, None, None)]
-            )
-            node = nodes.dataset_id(ref.namespace, ref.name, EXTERNAL_VERSION)
-        if stored is None:
-            self.added += add_edges({(node, run_node, Relation.INPUT)}, at=at)
-            return node
-        pk, old, _ = stored
-        if old != node:
-            _move_input(self.actor, pk, old, node, run_node)
-            self.repointed += 1
+            node = f"{base}#{EXTERNAL_VERSION}"
+            external.add(bases[base])
+        out[(reader, base)] = node
+    if external:
+        ingest.dataset_versions_ensure(
+            actor=actor,
+            datasets=datasets,
+            specs=[ingest.VersionSpec(key, EXTERNAL_VERSION) for key in sorted(external)],
+        )
+    new = {(out[(r, b)], r, Relation.INPUT): at for b, at, r in wanted if (r, b) not in stored}
+    add_edges(set(new), at={(s, t): at for (s, t, _), at in new.items()})
+    for base, at, reader in wanted:
+        row = stored.get((reader, base))
+        if row is None:
+            continue
+        pk, old, _ = row
+        if old != out[(reader, base)]:
+            _move_input(actor, pk, old, out[(reader, base)], reader)
         Edge.objects.filter(pk=pk).update(at=at)
-        return node
+    return out
 
 
-def version_at(base: str, at: datetime, reader: str) -> str | None:
-    """The node of the latest version of the dataset `base` written at or before `at` by a run
-    other than `reader` (ties: the greatest node id), or None."""
-    return (
-        Edge.objects.filter(relation=Relation.OUTPUT, target_base=base, at__lte=at)
-        .exclude(source=reader)
-        .order_by("-at", "-target")
-        .values_list("target", flat=True)
-        .first()
-    )
-
-
-def _repoint_readers(
-    actor: AbstractBaseUser, base: str, version_node: str, written_at: datetime, writer: str
-) -> int:
-    """After a version of `base` was written at `written_at` (an event that may have arrived
-    after its readers'), re-point every time-resolved read of `base` at or after that time to
-    the version it now resolves to. Each re-point is audited."""
+def _repoint_readers(actor: AbstractBaseUser, written: dict[str, datetime]) -> int:
+    """After versions were written (by events that may have arrived after their readers'),
+    re-point every time-resolved read at or after a write to the version it now resolves to.
+    Each re-point is audited."""
+    if not written:
+        return 0
+    readers = [
+        (pk, source, target, base, at)
+        for pk, source, target, base, at in Edge.objects.filter(
+            relation=Relation.INPUT,
+            source_base__in=sorted(written),
+            at__isnull=False,
+            at__gte=min(written.values()),
+        ).values_list("pk", "source", "target", "source_base", "at")
+        if at >= written[base]
+    ]
+    resolved = selectors.versions_at([(base, at, target) for _, _, target, base, at in readers])
     moved = 0
-    readers = Edge.objects.filter(
-        relation=Relation.INPUT, source_base=base, at__isnull=False, at__gte=written_at
-    ).exclude(target=writer)
-    for pk, source, target, read_at in readers.values_list("pk", "source", "target", "at"):
-        node = version_at(base, read_at, target)
+    for pk, source, target, base, at in readers:
+        node = resolved.get((base, at, target))
         if node is not None and node != source:
             moved += _move_input(actor, pk, source, node, target)
     return moved
@@ -654,11 +747,14 @@ def _model_of(node: str) -> str:
     return node.split(":", 2)[1] if node.startswith("model:") else ""
 
 
-def add_edges(edges: set[tuple[str, str, str]], *, at: datetime | None = None) -> int:
-    """Insert edges (stored ones skipped), refusing with CycleRefused if the graph over
-    versions would cycle; returns how many were given."""
+def add_edges(
+    edges: set[tuple[str, str, str]], *, at: dict[tuple[str, str], datetime] | None = None
+) -> int:
+    """Insert edges (stored ones skipped; `at` stamps some with their time), refusing with
+    CycleRefused if the graph over versions would cycle; returns how many were given."""
     if not edges:
         return 0
+    at = at or {}
     versioned = [(s, t) for s, t, r in edges if r in VERSION_RELATIONS]
     if versioned:
         # A new cycle runs new edge, stored path, new edge, …: stored stretches lead from the
@@ -680,22 +776,10 @@ def add_edges(edges: set[tuple[str, str, str]], *, at: datetime | None = None) -
                 source_base=nodes.base_of(s),
                 target_base=nodes.base_of(t),
                 model_name=_model_of(s) or _model_of(t),
-                at=at,
+                at=at.get((s, t)),
             )
             for s, t, r in sorted(edges)
         ],
         ignore_conflicts=True,
     )
     return len(edges)
-
-
-__all__ = [
-    "CycleRefused",
-    "EventInvalid",
-    "MapResult",
-    "ModelRefused",
-    "lineage_events_accept",
-    "lineage_events_map",
-    "lineage_events_map_all",
-    "model_version_link_run",
-]

@@ -1,5 +1,5 @@
-"""A mapper process for the killed-mapper test: maps one batch, but stalls after mapping its
-first event (having written to the graph inside the batch's transaction) and says so, so that
+"""A mapper process for the killed-mapper test: maps one batch, but stalls once the batch is
+written to the catalogue and the graph, before its transaction commits, and says so, so that
 the test can kill it there."""
 
 import os
@@ -19,15 +19,15 @@ from lineage import services  # noqa: E402
 
 
 def main(ready_file: str) -> None:
-    original = services._map_event
+    original = services._map_batch
 
-    def stall_after_first(actor, event):
-        summary = original(actor, event)
-        Path(ready_file).write_text(str(event.pk))
+    def stall_before_commit(actor, items):
+        summaries = original(actor, items)
+        Path(ready_file).write_text(str(len(items)))
         time.sleep(120)  # killed here, mid-batch, its transaction open
-        return summary
+        return summaries
 
-    services._map_event = stall_after_first
+    services._map_batch = stall_before_commit
     with context.bound(channel="task"):
         services.lineage_events_map()
 

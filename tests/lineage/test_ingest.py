@@ -295,8 +295,10 @@ def test_batch_reports_success_and_partial_success(pipeline_client):
         "retriable": 0,
         "non_retriable": 1,
     }
-    assert body["failed_events"][0]["index"] == 1
-    assert "producer" in body["failed_events"][0]["reason"]
+    failed = body["failed_events"][0]
+    assert failed["index"] == 1 and failed["status"] == 422
+    assert failed["reason"] == "producer: is required"  # plain text, not a Python repr
+    assert failed["errors"] == [{"field": "producer", "message": "is required", "code": "invalid"}]
     assert LineageEvent.objects.count() == 1
 
 

@@ -174,7 +174,7 @@ def test_a_mapper_killed_mid_batch_loses_nothing_and_maps_nothing_twice(
             assert mapper.poll() is None, "the mapper exited before stalling"
             assert time.monotonic() < deadline, "the mapper never mapped its first event"
             time.sleep(0.05)
-        # mid-batch: the batch is claimed (locked), its first event written, not committed
+        # mid-batch: the batch is claimed (locked) and written, not committed
         assert set(LineageEvent.objects.values_list("state", flat=True)) == {"pending"}
         os.kill(mapper.pid, signal.SIGKILL)
     finally:
@@ -199,13 +199,13 @@ def test_a_mapper_killed_mid_batch_loses_nothing_and_maps_nothing_twice(
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_mappers_take_disjoint_batches(pipeline, monkeypatch):
     _post_pending(pipeline, 6, monkeypatch)
-    original = services._map_event
+    original = services._map_batch
     inside, release = threading.Event(), threading.Event()
 
-    def slow(actor, event):
+    def slow(actor, items):
         inside.set()
         release.wait(timeout=30)
-        return original(actor, event)
+        return original(actor, items)
 
     results = {}
 
@@ -215,14 +215,63 @@ def test_concurrent_mappers_take_disjoint_batches(pipeline, monkeypatch):
         finally:
             connection.close()
 
-    monkeypatch.setattr(services, "_map_event", slow)
+    monkeypatch.setattr(services, "_map_batch", slow)
     thread = threading.Thread(target=first)
     thread.start()
     assert inside.wait(timeout=30)
-    monkeypatch.setattr(services, "_map_event", original)
+    monkeypatch.setattr(services, "_map_batch", original)
     # the first mapper holds its batch: the second skips it instead of waiting
     results["second"] = services.lineage_events_map()
     release.set()
     thread.join(timeout=60)
     assert results["first"].claimed == 3 and results["second"].claimed == 3
     assert AuditEvent.objects.filter(action="lineage.event.mapped").count() == 6
+
+
+def _chain_batch(pipeline, count, monkeypatch):
+    """`count` runs, each with START and COMPLETE, each reading the previous run's output
+    and a shared table with a 20-field schema: what a busy pipeline sends."""
+    from tests.lineage.conftest import schema_facet
+
+    facet = schema_facet(*({"name": f"c{i}", "type": "DOUBLE"} for i in range(20)))
+    tag = uuid.uuid4().hex[:6]
+    events = []
+    for i in range(count):
+        run_id = uuid.uuid4()
+        for event_type, minute in (("START", 0), ("COMPLETE", 30)):
+            events.append(
+                run_event(
+                    event_type,
+                    run_id=run_id,
+                    job=f"step{i}",
+                    time=f"2026-11-01T{i // 2:02d}:{minute + i % 2 * 10:02d}:00Z",
+                    inputs=[
+                        dataset("s3://lake", "shared", schema=facet),
+                        ("s3://lake", f"{tag}-{i - 1}"),
+                    ],
+                    outputs=[dataset("s3://lake", f"{tag}-{i}", schema=facet)],
+                )
+            )
+    monkeypatch.setattr(services, "schedule_mapping", lambda: None)
+    services.lineage_events_accept(actor=pipeline, payloads=events)
+    return len(events)
+
+
+@pytest.mark.django_db
+def test_mapping_a_batch_takes_the_same_number_of_statements_whatever_its_size(
+    pipeline, monkeypatch
+):
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(count):
+        claimed = _chain_batch(pipeline, count, monkeypatch)
+        with CaptureQueriesContext(connection) as queries:
+            assert services.lineage_events_map().claimed == claimed
+        return len(queries)
+
+    statements(2)  # the shared table and its features exist from here on
+    small, large = statements(3), statements(30)
+    # ten times the events (60, creating 30 jobs, runs, datasets and versions, 1,000 audit
+    # events): the same statements, but for the audit rows' inserts (500 rows each)
+    assert small <= large <= small + 2, (small, large)
+    assert small < 40

@@ -1,0 +1,503 @@
+"""Set-based upserts of catalogue entities for lineage ingestion.
+
+The lineage mapper folds a whole batch of events into the catalogue with a fixed number of
+statements: each function reads every key it is given with one query, inserts what is
+missing with INSERT … ON CONFLICT DO NOTHING RETURNING (`core.db.insert_new`: no error, so no
+savepoint, and it says which rows this transaction created — a concurrent writer's rows are
+read back), and audits only the rows it created or changed, one event each, with one multi-row
+audit insert. Rows are inserted in key order, so concurrent mappers take locks in one order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+
+from audit.services import audit_record_many
+from core.db import insert_new
+from core.errors import Conflict
+from registry.models import Dataset, DatasetVersion, Feature, Job, Run, RunState
+from registry.permissions import require_global
+from registry.services import TERMINAL_RUN_STATES, _plain, feature_update
+
+DATASET_AUDITED = ("namespace", "name", "description", "contains_pii")
+FEATURE_AUDITED = ("dataset", "name", "dtype", "description", "pii")
+VERSION_AUDITED = ("dataset", "version", "schema", "produced_by")
+RUN_AUDITED = ("run_id", "job", "state", "started_at", "ended_at", "parent")
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One schema field of a dataset (nested fields flattened to dotted names)."""
+
+    name: str
+    type: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    """A dataset version an event names; `produced_by` is the run that wrote it, if any."""
+
+    dataset: Key
+    version: str
+    schema: tuple[FieldSpec, ...] = ()
+    produced_by: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class RunEventSpec:
+    """What one lineage event says about its run."""
+
+    run_id: uuid.UUID
+    job: Key
+    state: str
+    event_time: datetime
+    facets: Mapping[str, Any] = field(default_factory=dict)
+    parent: uuid.UUID | None = None
+    parent_job: Key | None = None
+    external_id: str = ""
+
+
+def _with_keys(
+    queryset: models.QuerySet, keys: Iterable[tuple], names: tuple[str, str]
+) -> list[models.Model]:
+    """The rows whose (names) pair is one of `keys`: read by each column's IN list (one plain
+    statement on the unique index, however many keys), the pairs then matched here."""
+    keys = set(keys)
+    if not keys:
+        return []
+    first, second = names
+    rows = queryset.filter(
+        **{
+            f"{first}__in": sorted({k[0] for k in keys}),
+            f"{second}__in": sorted({k[1] for k in keys}),
+        }
+    )
+    attnames = [queryset.model._meta.get_field(name).attname for name in names]
+    return [row for row in rows if tuple(getattr(row, a) for a in attnames) in keys]
+
+
+def _created_many(
+    actor: Any, action: str, instances: list[models.Model], fields: Iterable[str]
+) -> None:
+    """One "created" audit event per instance, recorded with one insert."""
+    audit_record_many(
+        actor=actor,
+        records=[
+            {
+                "action": action,
+                "target": instance,
+                "changes": {f: [None, _plain(getattr(instance, f))] for f in fields},
+            }
+            for instance in instances
+        ],
+    )
+
+
+def _insert(objs: list[models.Model], *, fields: tuple[str, ...], unique: tuple[str, ...]):
+    """Insert the objects, skipping stored keys: (those inserted, now with their primary key;
+    those a concurrent writer inserted first)."""
+    keys = [objs[0]._meta.get_field(name) for name in unique]
+    attnames = [key.attname for key in keys]
+    returned = insert_new(objs, fields=fields, unique_fields=unique, returning=("id", *unique))
+    # as the database returns them (a UUID may come back as text): compared as Python values
+    ids = {
+        tuple(key.to_python(value) for key, value in zip(keys, row[1:], strict=True)): row[0]
+        for row in returned
+    }
+    inserted, lost = [], []
+    for obj in objs:
+        pk = ids.get(tuple(getattr(obj, name) for name in attnames))
+        if pk is None:
+            lost.append(obj)
+        else:
+            obj.pk = pk
+            obj._state.adding = False
+            inserted.append(obj)
+    return inserted, lost
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+
+@transaction.atomic(savepoint=False)
+def jobs_ensure(*, actor: AbstractBaseUser, keys: Iterable[Key]) -> dict[Key, Job]:
+    """The jobs with these (namespace, name) keys, each catalogued (and audited) on first
+    sight."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    found = {
+        (j.namespace, j.name): j for j in _with_keys(Job.objects, wanted, ("namespace", "name"))
+    }
+    missing = [key for key in wanted if key not in found]
+    if missing:
+        require_global(actor, "registry.add_job")
+        new = [Job(namespace=ns, name=name) for ns, name in missing]
+        for job in new:
+            job.full_clean(validate_unique=False, validate_constraints=False)
+        inserted, lost = _insert(
+            new,
+            fields=("namespace", "name", "description", "archived", "created_at"),
+            unique=("namespace", "name"),
+        )
+        found.update({(j.namespace, j.name): j for j in inserted})
+        if lost:
+            keys_lost = [(j.namespace, j.name) for j in lost]
+            for job in _with_keys(Job.objects, keys_lost, ("namespace", "name")):
+                found[(job.namespace, job.name)] = job
+        _created_many(actor, "registry.job.created", inserted, ("namespace", "name", "description"))
+    return found
+
+
+# --- datasets and features -------------------------------------------------------------------
+
+
+@transaction.atomic(savepoint=False)
+def datasets_sync(
+    *, actor: AbstractBaseUser, schemas: Iterable[tuple[Key, Iterable[FieldSpec]]]
+) -> dict[Key, Dataset]:
+    """The datasets with these keys, catalogued (owned by the actor, audited) on first sight,
+    and their features made to match the schemas given: missing ones created, changed types
+    and descriptions updated (a feature named twice takes the later non-empty values)."""
+    schemas = [(key, list(fields)) for key, fields in schemas]
+    wanted = sorted({key for key, _ in schemas})
+    if not wanted:
+        return {}
+    found = {
+        (d.namespace, d.name): d for d in _with_keys(Dataset.objects, wanted, ("namespace", "name"))
+    }
+    missing = [key for key in wanted if key not in found]
+    if missing:
+        _datasets_create(actor, missing, found)
+    with_fields = [(found[key], fields) for key, fields in schemas if fields]
+    if with_fields:
+        _features_sync(actor, with_fields)
+    return found
+
+
+def _datasets_create(actor: AbstractBaseUser, missing: list[Key], found: dict) -> None:
+    require_global(actor, "registry.add_dataset")
+    new = [Dataset(namespace=ns, name=name, owner=actor) for ns, name in missing]
+    for dataset in new:
+        dataset.full_clean(exclude=["owner"], validate_unique=False, validate_constraints=False)
+    inserted, lost = _insert(
+        new,
+        fields=(
+            "namespace",
+            "name",
+            "description",
+            "owner",
+            "contains_pii",
+            "archived",
+            "created_at",
+        ),
+        unique=("namespace", "name"),
+    )
+    found.update({(d.namespace, d.name): d for d in inserted})
+    if lost:
+        keys_lost = [(d.namespace, d.name) for d in lost]
+        for dataset in _with_keys(Dataset.objects, keys_lost, ("namespace", "name")):
+            found[(dataset.namespace, dataset.name)] = dataset
+    _created_many(actor, "registry.dataset.created", inserted, DATASET_AUDITED)
+
+
+def _features_sync(actor: AbstractBaseUser, schemas: list[tuple[Dataset, list[FieldSpec]]]) -> None:
+    existing = {
+        (dataset_id, name): [pk, dtype, description, archived]
+        for pk, dataset_id, name, dtype, description, archived in Feature.objects.filter(
+            dataset__in=sorted({dataset.pk for dataset, _ in schemas})
+        ).values_list("pk", "dataset_id", "name", "dtype", "description", "archived")
+    }
+    new: dict[tuple[int, str], Feature] = {}
+    updates: dict[int, dict[str, str]] = {}
+    for dataset, fields in schemas:
+        for spec in fields:
+            key = (dataset.pk, spec.name)
+            row = existing.get(key)
+            if row is not None:
+                if row[3]:
+                    continue  # archived features are left as they are
+                for index, attr, value in (
+                    (1, "dtype", spec.type),
+                    (2, "description", spec.description),
+                ):
+                    if value and row[index] != value:
+                        row[index] = value
+                        updates.setdefault(row[0], {})[attr] = value
+            elif key in new:
+                feature = new[key]
+                feature.dtype = spec.type or feature.dtype
+                feature.description = spec.description or feature.description
+            else:
+                new[key] = Feature(
+                    dataset=dataset, name=spec.name, dtype=spec.type, description=spec.description
+                )
+    if new:
+        require_global(actor, "registry.add_feature")
+        objs = [new[key] for key in sorted(new)]
+        for feature in objs:
+            if feature.dataset.archived:
+                raise Conflict(
+                    f"Dataset '{feature.dataset}' is archived and takes no new features."
+                )
+            feature.full_clean(
+                exclude=["dataset"], validate_unique=False, validate_constraints=False
+            )
+        inserted, _ = _insert(
+            objs,
+            fields=("dataset", "name", "dtype", "description", "pii", "archived", "created_at"),
+            unique=("dataset", "name"),
+        )
+        _created_many(actor, "registry.feature.created", inserted, FEATURE_AUDITED)
+    for pk, data in sorted(updates.items()):
+        feature_update(actor=actor, feature=Feature(pk=pk), data=data)
+
+
+# --- dataset versions ------------------------------------------------------------------------
+
+
+@transaction.atomic(savepoint=False)
+def dataset_versions_ensure(
+    *,
+    actor: AbstractBaseUser,
+    datasets: Mapping[Key, Dataset],
+    specs: Iterable[VersionSpec],
+    runs: Mapping[uuid.UUID, Run] | None = None,
+) -> None:
+    """Record the versions not stored yet, each with its schema and producing run (the first
+    mention of a version wins; a version is immutable)."""
+    first: dict[tuple[int, str], VersionSpec] = {}
+    for spec in specs:
+        first.setdefault((datasets[spec.dataset].pk, spec.version), spec)
+    if not first:
+        return
+    stored = {
+        (v.dataset_id, v.version)
+        for v in _with_keys(
+            DatasetVersion.objects.only("dataset_id", "version"), first, ("dataset", "version")
+        )
+    }
+    missing = [key for key in sorted(first) if key not in stored]
+    if not missing:
+        return
+    require_global(actor, "registry.add_datasetversion")
+    new = []
+    for key in missing:
+        spec = first[key]
+        dataset = datasets[spec.dataset]
+        if dataset.archived:
+            raise Conflict(f"Dataset '{dataset}' is archived and takes no new versions.")
+        version = DatasetVersion(
+            dataset=dataset,
+            version=spec.version,
+            schema=[
+                {"name": f.name, "type": f.type, "description": f.description} for f in spec.schema
+            ],
+            produced_by=(runs or {}).get(spec.produced_by) if spec.produced_by else None,
+        )
+        version.full_clean(
+            exclude=["dataset", "produced_by"], validate_unique=False, validate_constraints=False
+        )
+        new.append(version)
+    inserted, _ = _insert(
+        new,
+        fields=("dataset", "version", "schema", "produced_by", "created_at"),
+        unique=("dataset", "version"),
+    )
+    _created_many(actor, "registry.dataset_version.created", inserted, VERSION_AUDITED)
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+_STATE_RANK = {
+    RunState.OTHER: 0,
+    RunState.START: 1,
+    RunState.RUNNING: 2,
+    RunState.COMPLETE: 3,
+    RunState.FAIL: 3,
+    RunState.ABORT: 3,
+}
+
+
+def run_state_wins(new: tuple[str, datetime], current: tuple[str, datetime | None]) -> bool:
+    """Whether an event's state replaces the run's: the highest rank wins, then the latest
+    event time, then the state name — an order-independent rule, so runs converge."""
+    (new_state, new_time), (cur_state, cur_time) = new, current
+    if cur_time is None:
+        return True
+    return (_STATE_RANK[new_state], new_time, new_state) > (
+        _STATE_RANK[cur_state],
+        cur_time,
+        cur_state,
+    )
+
+
+RUN_FOLDED = ("state", "state_time", "started_at", "ended_at", "facets", "parent", "external_id")
+
+
+def _fold(run: Run, spec: RunEventSpec, parent: Run | None, changes: dict) -> None:
+    """Fold one event into the run (in memory): state, times and facets converge whatever
+    the order events arrive in; `changes` collects {field: [before, after]} for the audit."""
+
+    def note(name: str, before: Any, after: Any) -> None:
+        if before != after:
+            first = changes.get(name, [_plain(before)])[0]
+            changes[name] = [first, _plain(after)]
+
+    time = spec.event_time
+    if run_state_wins((spec.state, time), (run.state, run.state_time)):
+        note("state", run.state, spec.state)
+        run.state, run.state_time = spec.state, time
+        if spec.state in TERMINAL_RUN_STATES and run.ended_at != time:
+            note("ended_at", run.ended_at, time)
+            run.ended_at = time
+    if run.started_at is None or time < run.started_at:
+        note("started_at", run.started_at, time)
+        run.started_at = time
+    if spec.facets:
+        merged = (
+            {**run.facets, **spec.facets}
+            if time >= (run.state_time or time)
+            else {**spec.facets, **run.facets}
+        )
+        if merged != run.facets:
+            changes["facets"] = sorted(set(merged) - set(run.facets)) or sorted(spec.facets)
+            run.facets = merged
+    if parent is not None and run.parent_id is None:
+        changes["parent"] = [None, str(parent.run_id)]
+        run.parent = parent
+    if spec.external_id and not run.external_id:
+        run.external_id = spec.external_id
+
+
+@transaction.atomic(savepoint=False)
+def runs_record_events(
+    *, actor: AbstractBaseUser, events: list[RunEventSpec], jobs: Mapping[Key, Job]
+) -> dict[uuid.UUID, Run]:
+    """Fold lineage events into their runs: each run created on first sight (audited once) or
+    read under a row lock, changed ones written with one statement, each change audited once.
+    A parent named before its own events arrive is recorded as a placeholder (state OTHER, no
+    times) that its events then fill in, so the result does not depend on arrival order."""
+    if not events:
+        return {}
+    require_global(actor, "registry.change_run")
+    ids = sorted({e.run_id for e in events} | {e.parent for e in events if e.parent})
+    runs = {
+        r.run_id: r
+        for r in Run.objects.select_for_update().filter(run_id__in=ids).order_by("run_id")
+    }
+    placeholders = {
+        e.parent: jobs[e.parent_job] for e in events if e.parent and e.parent not in runs
+    }
+    placeholders = {
+        run_id: job
+        for run_id, job in placeholders.items()
+        if not any(e.run_id == run_id for e in events)
+    }
+    by_run: dict[uuid.UUID, list[RunEventSpec]] = {}
+    for spec in sorted(events, key=lambda e: (e.event_time, e.state)):
+        by_run.setdefault(spec.run_id, []).append(spec)
+    new_ids = sorted(set(placeholders) | {i for i in by_run if i not in runs})
+    if new_ids:
+        runs.update(_runs_create(actor, new_ids, by_run, placeholders, jobs, runs))
+    changed, records = [], []
+    for run_id, specs in by_run.items():
+        run = runs[run_id]
+        if getattr(run, "_created_in_batch", False):
+            continue
+        before = _folded(run)
+        changes: dict[str, Any] = {}
+        for spec in specs:
+            if run.job_id != jobs[spec.job].pk:
+                raise ValidationError({"run.runId": "This run id belongs to another job."})
+            _fold(run, spec, runs.get(spec.parent) if spec.parent else None, changes)
+        if _folded(run) != before:  # also a later time of the same state: stored, not audited
+            _check_times(run)
+            changed.append(run)
+        if changes:
+            records.append({"action": "registry.run.updated", "target": run, "changes": changes})
+    if changed:
+        Run.objects.bulk_update(changed, list(RUN_FOLDED))
+    audit_record_many(actor=actor, records=records)
+    return runs
+
+
+def _folded(run: Run) -> tuple:
+    return tuple(getattr(run, Run._meta.get_field(name).attname) for name in RUN_FOLDED)
+
+
+def _runs_create(actor, new_ids, by_run, placeholders, jobs, runs) -> dict[uuid.UUID, Run]:
+    require_global(actor, "registry.add_run")
+    new = []
+    for run_id in new_ids:
+        if run_id in placeholders:
+            job = placeholders[run_id]
+            run = Run(run_id=run_id, job=job, state=RunState.OTHER, facets={})
+        else:
+            specs = by_run[run_id]
+            job = jobs[specs[0].job]
+            run = Run(run_id=run_id, job=job, state=RunState.OTHER, facets={})
+            for spec in specs:
+                if jobs[spec.job].pk != job.pk:
+                    raise ValidationError({"run.runId": "This run id belongs to another job."})
+                _fold(run, spec, None, {})
+                if spec.parent and not getattr(run, "_parent_id_wanted", None):
+                    run._parent_id_wanted = spec.parent
+        if job.archived:
+            raise Conflict("This job is archived and takes no new runs.")
+        _check_times(run)
+        run.full_clean(exclude=["job", "parent"], validate_unique=False, validate_constraints=False)
+        new.append(run)
+    inserted, lost = _insert(
+        new,
+        fields=(
+            "run_id",
+            "job",
+            "state",
+            "started_at",
+            "ended_at",
+            "facets",
+            "state_time",
+            "external_id",
+            "created_at",
+        ),
+        unique=("run_id",),
+    )
+    out = {run.run_id: run for run in inserted}
+    for run in inserted:
+        run._created_in_batch = True
+    if lost:  # a concurrent mapper created them first: fold into the winner's rows
+        for run in (
+            Run.objects.select_for_update()
+            .filter(run_id__in=[r.run_id for r in lost])
+            .order_by("run_id")
+        ):
+            out[run.run_id] = run
+    # parents: the placeholders exist now, link children created in this batch to them
+    everything = {**runs, **out}
+    linked = []
+    for run in inserted:
+        wanted = getattr(run, "_parent_id_wanted", None)
+        if wanted and wanted in everything:
+            run.parent = everything[wanted]
+            linked.append(run)
+    if linked:
+        Run.objects.bulk_update(linked, ["parent"])
+    _created_many(actor, "registry.run.created", inserted, RUN_AUDITED)
+    return out
+
+
+def _check_times(run: Run) -> None:
+    if run.ended_at and run.started_at and run.ended_at < run.started_at:
+        raise ValidationError({"ended_at": "Must not be before started_at."})

@@ -1,0 +1,204 @@
+"""The graph built from a set of events is the same whatever order they arrive in (and
+however the mapper's batches split them): inputs resolve by event time, not arrival."""
+
+import uuid
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lineage import services
+from lineage.models import Edge
+from registry.models import DatasetVersion, Run
+from tests.lineage.conftest import dataset, run_event
+
+pytestmark = pytest.mark.django_db
+
+NS = "s3://bakery"
+ORDER = uuid.UUID("7c3a0d5e-1f2b-4c3d-8e9f-0a1b2c3d4e5f")
+
+
+def _id(name: str) -> uuid.UUID:
+    return uuid.uuid5(ORDER, name)
+
+
+def _event(run, job, time, inputs=(), outputs=(), event_type="COMPLETE", parent=None):
+    facets = {}
+    if parent is not None:
+        facets["parent"] = {
+            "_producer": "p",
+            "_schemaURL": "s",
+            "run": {"runId": str(_id(parent[0]))},
+            "job": {"namespace": "airflow", "name": parent[1]},
+        }
+    return run_event(
+        event_type,
+        run_id=_id(run),
+        job=job,
+        time=time,
+        inputs=[dataset(NS, name) for name in inputs],
+        outputs=[dataset(NS, name) for name in outputs],
+        run_facets=facets,
+    )
+
+
+def bakery():
+    """Two harvests of apples (September and October), the filling made in between, the pie
+    baked from it: the filling must read September's apples whatever arrives first."""
+    return [
+        _event("harvest-sep", "harvest", "2026-09-01T06:00:00Z", outputs=["apples"]),
+        _event("harvest-oct", "harvest", "2026-10-15T06:00:00Z", outputs=["apples"]),
+        _event(
+            "filling-0902",
+            "prepare_apple_filling",
+            "2026-09-02T08:00:00Z",
+            inputs=["apples", "sugar", "cinnamon"],
+            outputs=["filling"],
+        ),
+        _event(
+            "filling-1016",
+            "prepare_apple_filling",
+            "2026-10-16T08:00:00Z",
+            inputs=["apples", "sugar", "cinnamon"],
+            outputs=["filling"],
+        ),
+        _event("bake-0903", "bake_pie", "2026-09-03T09:00:00Z", inputs=["filling", "crust"]),
+        _event("bake-1017", "bake_pie", "2026-10-17T09:00:00Z", inputs=["filling", "crust"]),
+    ]
+
+
+def chain():
+    """Three jobs in a chain, each run several times, with START and COMPLETE events."""
+    events = []
+    for day in range(1, 4):
+        for step, (job, source, target) in enumerate(
+            [
+                ("extract", "raw", "staged"),
+                ("transform", "staged", "clean"),
+                ("load", "clean", "mart"),
+            ]
+        ):
+            run = f"{job}-{day}"
+            hour = 6 + step * 2
+            for event_type, minute in (("START", "00"), ("COMPLETE", "30")):
+                events.append(
+                    _event(
+                        run,
+                        job,
+                        f"2026-11-0{day}T{hour:02d}:{minute}:00Z",
+                        inputs=[source],
+                        outputs=[target],
+                        event_type=event_type,
+                    )
+                )
+    return events
+
+
+def read_modify_write():
+    """Runs that read and write the same table: each reads the previous run's version."""
+    return [
+        _event(f"append-{n}", "append", f"2026-11-01T{8 + n:02d}:00:00Z", ["ledger"], ["ledger"])
+        for n in range(4)
+    ] + [_event("report", "report", "2026-11-01T10:30:00Z", inputs=["ledger"])]
+
+
+def parent_runs():
+    """A DAG run and its task runs (START and COMPLETE), tasks naming the DAG run as parent."""
+    events = [
+        _event("dag", "daily", "2026-11-01T05:00:00Z", event_type="START"),
+        _event("dag", "daily", "2026-11-01T07:00:00Z", event_type="COMPLETE"),
+    ]
+    for index, (task, source, target) in enumerate(
+        [("ingest", "feed", "landing"), ("score", "landing", "scores")]
+    ):
+        for event_type, minute in (("START", 0), ("COMPLETE", 20)):
+            events.append(
+                _event(
+                    f"task-{task}",
+                    f"daily.{task}",
+                    f"2026-11-01T0{5 + index}:{minute + 10:02d}:00Z",
+                    inputs=[source],
+                    outputs=[target],
+                    event_type=event_type,
+                    parent=("dag", "daily"),
+                )
+            )
+    return events
+
+
+EVENT_SETS = {
+    "bakery": bakery(),
+    "chain": chain(),
+    "read_modify_write": read_modify_write(),
+    "parent_runs": parent_runs(),
+}
+
+
+def _graph():
+    """Everything arrival order could change: edges (with their times), the versions they
+    link, and each run's state, times, parent and facets."""
+    edges = sorted(Edge.objects.values_list("source", "target", "relation", "at"))
+    linked = {node for s, t, _, _ in edges for node in (s, t) if node.startswith("dataset:")}
+    versions = sorted(
+        (name, version, str(run) if run else None)
+        for name, version, run in DatasetVersion.objects.values_list(
+            "dataset__name", "version", "produced_by__run_id"
+        )
+        if f"dataset:{NS}:{name}#{version}" in linked
+    )
+    runs = sorted(
+        (str(r), state, started, ended, str(parent) if parent else None, job, repr(facets))
+        for r, state, started, ended, parent, job, facets in Run.objects.values_list(
+            "run_id", "state", "started_at", "ended_at", "parent__run_id", "job__name", "facets"
+        )
+    )
+    return edges, versions, runs
+
+
+def _ingest(pipeline, events, chunks):
+    """Post the events in this order, mapping after every `chunks` accepted events."""
+    with transaction.atomic():
+        for start in range(0, len(events), chunks):
+            services.lineage_events_accept(actor=pipeline, payloads=events[start : start + chunks])
+            services.lineage_events_map_all()
+        graph = _graph()
+        transaction.set_rollback(True)
+    return graph
+
+
+@pytest.fixture
+def expected(pipeline, settings):
+    settings.LINEAGE_MAP_INLINE = False
+    # in event-time order, one by one: how a single, well-behaved producer would send them
+    return {
+        name: _ingest(pipeline, sorted(events, key=lambda e: e["eventTime"]), 1)
+        for name, events in EVENT_SETS.items()
+    }
+
+
+def test_the_filling_reads_the_apples_harvested_before_it_whatever_arrives_first(
+    pipeline, settings
+):
+    settings.LINEAGE_MAP_INLINE = False
+    events = bakery()
+    # October's harvest and the September filling arrive before September's harvest
+    reordered = [events[1], events[2], events[0], *events[3:]]
+    edges = _ingest(pipeline, reordered, 1)[0]
+    reads = {(s, t) for s, t, r, _ in edges if r == "input" and "apples" in s}
+    assert (f"dataset:{NS}:apples#run:{_id('harvest-sep')}", f"run:{_id('filling-0902')}") in reads
+    assert (f"dataset:{NS}:apples#run:{_id('harvest-oct')}", f"run:{_id('filling-1016')}") in reads
+    assert not any(s.endswith("#external") for s, _ in reads)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_any_arrival_order_gives_the_same_graph(pipeline, expected, data):
+    name = data.draw(st.sampled_from(sorted(EVENT_SETS)), label="event set")
+    events = data.draw(st.permutations(EVENT_SETS[name]), label="arrival order")
+    chunks = data.draw(st.integers(min_value=1, max_value=len(events)), label="batch size")
+    assert _ingest(pipeline, events, chunks) == expected[name]

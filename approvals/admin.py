@@ -41,7 +41,13 @@ EVIDENCE_TEMPLATE = "admin/approvals/promotionrequest/evidence.html"
 class PromotionPolicyForm(ServiceForm):
     class Meta:
         model = PromotionPolicy
-        fields = ["required_approvals", "filing_gates", "approval_gates", "expiry_days"]
+        fields = [
+            "required_approvals",
+            "filing_gates",
+            "approval_gates",
+            "expiry_days",
+            "fallback",
+        ]
 
     def call_service(self, actor):
         return services.policy_update(actor=actor, policy=self.instance, data=self.changes())
@@ -57,6 +63,7 @@ class PromotionPolicyAdmin(ServiceAdmin):
         "filing_gates",
         "approval_gates",
         "expiry_days",
+        "fallback",
         "updated_at",
     ]
     list_filter = ["to_stage", "risk_tier"]
@@ -68,6 +75,7 @@ class PromotionPolicyAdmin(ServiceAdmin):
         "filing_gates",
         "approval_gates",
         "expiry_days",
+        "fallback",
         "updated_at",
     ]
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
 from approvals import gates, workflow
 from approvals.models import Outcome, PromotionRequest, RequestStatus, StageTransition
-from approvals.permissions import DECIDE_PROMOTION, user_roles
+from approvals.permissions import DECIDE_PROMOTION, decide_refusal, user_roles
 from registry.models import RegisteredModel, Stage
 from registry.selectors import models_visible_to
 
@@ -25,8 +25,11 @@ def requests_visible_to(user: Any) -> QuerySet[PromotionRequest]:
 
 
 def decidable_models(user: Any) -> QuerySet[RegisteredModel]:
-    """Models on which the user holds the decide permission (directly or through a group)."""
-    return get_objects_for_user(
+    """Models the user is appointed to decide: the decide permission on the model (directly
+    or through a group) or an appointment for its business unit."""
+    from approvals.models import BusinessUnitAppointment
+
+    by_model = get_objects_for_user(
         user,
         DECIDE_PROMOTION,
         klass=RegisteredModel,
@@ -34,12 +37,20 @@ def decidable_models(user: Any) -> QuerySet[RegisteredModel]:
         with_superuser=True,
         accept_global_perms=False,
     )
+    units = BusinessUnitAppointment.objects.filter(revoked_at__isnull=True).filter(
+        Q(user=user) | Q(group__in=user.groups.all())
+    )
+    return RegisteredModel.objects.filter(
+        Q(pk__in=by_model.values("pk"))
+        | Q(business_unit__in=units.values("business_unit"), business_unit__gt="")
+    )
 
 
 def awaiting(user: Any, *, now: datetime | None = None) -> QuerySet[PromotionRequest]:
     """Pending requests this user may decide now: a role the policy asks for with an open
-    slot, the object permission, not filed nor authored by them, not decided by them yet,
-    not expired and still about the content and stage they were filed on."""
+    slot, appointed for the model (or deciding by the policy's fallback), not filed nor
+    authored by them, not decided by them yet, not expired and still about the content and
+    stage they were filed on."""
     roles = user_roles(user)
     if not roles:
         return PromotionRequest.objects.none()
@@ -49,7 +60,6 @@ def awaiting(user: Any, *, now: datetime | None = None) -> QuerySet[PromotionReq
         .filter(
             status=RequestStatus.PENDING,
             expires_at__gt=now,
-            version__model__in=decidable_models(user).values("pk"),
             content_digest=F("version__content_digest"),
             from_stage=F("version__stage"),
         )
@@ -58,10 +68,12 @@ def awaiting(user: Any, *, now: datetime | None = None) -> QuerySet[PromotionReq
         .exclude(decisions__decider=user)
         .prefetch_related("decisions")
     )
+    appointed = set(decidable_models(user).values_list("pk", flat=True))
     ids = [
         r.pk
         for r in candidates
-        if workflow.pick_role(
+        if (r.version.model_id in appointed or decide_refusal(user, r, r.version) is None)
+        and workflow.pick_role(
             r.required, [d.role for d in r.decisions.all() if d.outcome == Outcome.APPROVE], roles
         )
         is not None
@@ -130,8 +142,6 @@ def decision_blockers(
     """Why `user` cannot approve, and cannot reject, `request` right now, in plain words ("" for
     each action they may take). The decision service enforces the same rules under its lock;
     this is for explaining them before anyone presses a button."""
-    from approvals.permissions import decide_refusal
-
     version = request.version
     reason = decide_refusal(user, request, version)
     if not reason and request.status != RequestStatus.PENDING:

@@ -135,7 +135,7 @@ class ApprovalQueue(PromotionRequest):
     class Meta:
         proxy = True
         verbose_name = "approval queue entry"
-        verbose_name_plural = "approval queue"
+        verbose_name_plural = "approval queue entries"
 
 
 class BusinessUnitAppointment(models.Model):

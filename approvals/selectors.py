@@ -204,3 +204,79 @@ def approval_history(version: Any) -> list[dict[str, Any]]:
         }
         for r in requests
     ]
+
+
+HISTORY_PHRASES = {
+    "approvals.promotion_request.filed": "filed the request",
+    "approvals.promotion_decision.approved": "approved",
+    "approvals.promotion_decision.rejected": "rejected",
+    "approvals.promotion_request.cancelled": "cancelled the request",
+    "approvals.promotion_request.expired": "the request expired",
+    "approvals.promotion_request.superseded": "the request was superseded",
+    "approvals.model_version.stage_changed": "changed the stage",
+}
+
+
+def request_history(request: PromotionRequest) -> list[dict[str, Any]]:
+    """What happened to a request, in time order and plain words: who did what, when, with
+    the comment or reason — read from the audit log (the request's events and the stage
+    change it applied)."""
+    from audit.models import AuditEvent
+
+    events = AuditEvent.objects.filter(
+        Q(object_type="approvals.promotionrequest", object_id=str(request.pk))
+        | Q(action="approvals.model_version.stage_changed", changes__request=request.pk)
+    ).order_by("occurred_at", "id")
+    rows = []
+    for event in events:
+        changes = event.changes or {}
+        what = HISTORY_PHRASES.get(event.action, event.action)
+        details = ""
+        if event.action == "approvals.promotion_request.filed":
+            what = f"filed the request ({changes.get('from_stage')} → {changes.get('to_stage')})"
+            details = changes.get("justification", "")
+        elif event.action.startswith("approvals.promotion_decision."):
+            what = f"{what} as {changes.get('role', 'approver')}"
+            if changes.get("status", [None, None])[1] == workflow.APPROVED:
+                what += " — quorum met, request approved"
+            details = changes.get("comment", "")
+        elif event.action == "approvals.model_version.stage_changed":
+            old, new = (changes.get("stage") or ["?", "?"])[:2]
+            what = f"moved {event.object_repr} from {old} to {new}"
+        else:
+            details = changes.get("reason", "")
+        rows.append(
+            {
+                "at": event.occurred_at,
+                "who": event.actor_username or "modelgov (system)",
+                "what": what,
+                "details": details,
+            }
+        )
+    return rows
+
+
+def approval_queue(user: Any) -> tuple[list[PromotionRequest], list[dict[str, Any]]]:
+    """The reviewer's queue: the requests they may decide now, and apart from them those they
+    could decide but for a failing approval gate (each with the gates named)."""
+    ready, blocked = [], []
+    pending = (
+        awaiting(user)
+        .select_related("version__model", "requester")
+        .prefetch_related("decisions")
+        .order_by("expires_at", "id")
+    )
+    for request in pending:
+        failed = gates.failures(request.policy_snapshot.get("approval_gates", []), request.version)
+        if failed:
+            blocked.append({"request": request, "gates": failed})
+        else:
+            ready.append(request)
+    return ready, blocked
+
+
+def outstanding(request: PromotionRequest) -> str:
+    """The slots still open, e.g. "1 risk-officer"."""
+    filled = [d.role for d in request.decisions.all() if d.outcome == Outcome.APPROVE]
+    left = workflow.remaining(request.required, filled)
+    return ", ".join(f"{n} {role}" for role, n in sorted(left.items()) if n) or "none"

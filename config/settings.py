@@ -187,6 +187,7 @@ LINEAGE_MAX_NODES = env.int("LINEAGE_MAX_NODES", default=5000)
 # --- I18N / static / media ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["config.formats"]  # times to the second, with the zone
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"

@@ -248,9 +248,11 @@ class ApprovalQueueAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         ready, _ = self._queue(request)
-        return ApprovalQueue.objects.filter(pk__in=[r.pk for r in ready]).select_related(
-            "version__model", "requester"
-        ).prefetch_related("decisions")
+        return (
+            ApprovalQueue.objects.filter(pk__in=[r.pk for r in ready])
+            .select_related("version__model", "requester")
+            .prefetch_related("decisions")
+        )
 
     def _queue(self, request):
         if not hasattr(request, "_approval_queue"):

@@ -48,7 +48,7 @@ class ModelCardVersionAdmin(VersionAdminBase):
                     card.pk,
                     card.get_status_display(),
                     current,
-                    card.created_at.strftime("%Y-%m-%d %H:%M"),
+                    card.created_at.strftime("%Y-%m-%d %H:%M:%S"),
                     link,
                 )
             )

@@ -4,14 +4,16 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0005_business_unit_appointments_and_policy_fallback'),
+        ("approvals", "0005_business_unit_appointments_and_policy_fallback"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='approvalqueue',
-            options={'verbose_name': 'approval queue entry', 'verbose_name_plural': 'approval queue entries'},
+            name="approvalqueue",
+            options={
+                "verbose_name": "approval queue entry",
+                "verbose_name_plural": "approval queue entries",
+            },
         ),
     ]

@@ -4,14 +4,17 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0004_dataset_version_latest_index'),
+        ("registry", "0004_dataset_version_latest_index"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='apitoken',
-            options={'ordering': ['-created'], 'verbose_name': 'API token', 'verbose_name_plural': 'API tokens'},
+            name="apitoken",
+            options={
+                "ordering": ["-created"],
+                "verbose_name": "API token",
+                "verbose_name_plural": "API tokens",
+            },
         ),
     ]

@@ -22,11 +22,11 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.timesince import timesince
 
 from approvals import selectors, services
 from approvals.models import ApprovalQueue, PromotionPolicy, PromotionRequest
 from approvals.permissions import user_roles
-from audit.models import AuditEvent
 from core.admin import ReadOnlyAdmin
 from core.errors import Conflict
 from registry.admin import ServiceAdmin, ServiceForm
@@ -41,7 +41,13 @@ EVIDENCE_TEMPLATE = "admin/approvals/promotionrequest/evidence.html"
 class PromotionPolicyForm(ServiceForm):
     class Meta:
         model = PromotionPolicy
-        fields = ["required_approvals", "filing_gates", "approval_gates", "expiry_days"]
+        fields = [
+            "required_approvals",
+            "filing_gates",
+            "approval_gates",
+            "expiry_days",
+            "fallback",
+        ]
 
     def call_service(self, actor):
         return services.policy_update(actor=actor, policy=self.instance, data=self.changes())
@@ -57,6 +63,7 @@ class PromotionPolicyAdmin(ServiceAdmin):
         "filing_gates",
         "approval_gates",
         "expiry_days",
+        "fallback",
         "updated_at",
     ]
     list_filter = ["to_stage", "risk_tier"]
@@ -68,6 +75,7 @@ class PromotionPolicyAdmin(ServiceAdmin):
         "filing_gates",
         "approval_gates",
         "expiry_days",
+        "fallback",
         "updated_at",
     ]
 
@@ -161,9 +169,6 @@ class EvidenceMixin:
     def _render(self, request, promotion: PromotionRequest, form: DecisionForm):
         version = promotion.version
         blockers = selectors.decision_blockers(request.user, promotion)
-        history = AuditEvent.objects.filter(
-            object_type="approvals.promotionrequest", object_id=str(promotion.pk)
-        ).order_by("id")
         context = {
             **self.admin_site.each_context(request),
             "title": f"Promotion request #{promotion.pk}",
@@ -177,9 +182,7 @@ class EvidenceMixin:
             "model_card_url": _model_card_link(version),
             "version_url": reverse("admin:registry_modelversion_change", args=[version.pk]),
             "progress": selectors.progress(promotion),
-            "decisions": promotion.decisions.all(),
-            "history": history,
-            "transitions": promotion.transitions.select_related("version"),
+            "history": selectors.request_history(promotion),
             "digest_changed": version.content_digest != promotion.content_digest,
             "blockers": blockers,
             "can_decide": not (blockers["approve"] and blockers["reject"]),
@@ -225,22 +228,90 @@ class PromotionRequestAdmin(EvidenceMixin, ReadOnlyAdmin):
 
 @admin.register(ApprovalQueue)
 class ApprovalQueueAdmin(ReadOnlyAdmin):
-    """Pending requests the signed-in reviewer may decide now."""
+    """The requests the signed-in reviewer may decide now; below them, those a failing
+    approval gate holds back, with the gate named."""
 
-    list_display = ["open", "version", "from_stage", "to_stage", "requester", "expires_at"]
+    list_display = [
+        "open",
+        "model_name",
+        "version_number",
+        "transition",
+        "risk_tier",
+        "filed_by",
+        "age",
+        "outstanding",
+    ]
     list_display_links = None
     list_select_related = ["version__model", "requester"]
     ordering = ["expires_at"]
+    change_list_template = "admin/approvals/approvalqueue/change_list.html"
 
     def get_queryset(self, request):
-        return ApprovalQueue.objects.filter(
-            pk__in=selectors.awaiting(request.user).values("pk")
-        ).select_related("version__model", "requester")
+        ready, _ = self._queue(request)
+        return (
+            ApprovalQueue.objects.filter(pk__in=[r.pk for r in ready])
+            .select_related("version__model", "requester")
+            .prefetch_related("decisions")
+        )
+
+    def _queue(self, request):
+        if not hasattr(request, "_approval_queue"):
+            request._approval_queue = selectors.approval_queue(request.user)
+        return request._approval_queue
+
+    def changelist_view(self, request, extra_context=None):
+        _, blocked = self._queue(request)
+        rows = [
+            {
+                "url": reverse("admin:approvals_promotionrequest_change", args=[b["request"].pk]),
+                "request": b["request"],
+                "gates": "; ".join(f"{g.label}: {g.message}" for g in b["gates"]),
+            }
+            for b in blocked
+        ]
+        context = {
+            "blocked": rows,
+            "title": "Approval queue: the requests you may decide now",
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
 
     @admin.display(description="Request")
     def open(self, obj):
         url = reverse("admin:approvals_promotionrequest_change", args=[obj.pk])
         return format_html('<a href="{}">Review #{}</a>', url, obj.pk)
+
+    @admin.display(description="Model", ordering="version__model__name")
+    def model_name(self, obj):
+        return obj.version.model.name
+
+    @admin.display(description="Version", ordering="version__version")
+    def version_number(self, obj):
+        return f"v{obj.version.version}"
+
+    @admin.display(description="From → to")
+    def transition(self, obj):
+        return f"{obj.from_stage} → {obj.to_stage}"
+
+    @admin.display(description="Risk tier", ordering="version__model__risk_tier")
+    def risk_tier(self, obj):
+        return obj.version.model.risk_tier
+
+    @admin.display(description="Filed by", ordering="requester__username")
+    def filed_by(self, obj):
+        return obj.requester.get_username()
+
+    @admin.display(description="Filed", ordering="created_at")
+    def age(self, obj):
+        return format_html(
+            '<span title="{}">{} ago</span>',
+            obj.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            timesince(obj.created_at),
+        )
+
+    @admin.display(description="Still needed")
+    def outstanding(self, obj):
+        return selectors.outstanding(obj)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         url = reverse("admin:approvals_promotionrequest_change", args=[object_id])
@@ -266,7 +337,7 @@ def _app_list_with_queue_count(request, app_label: str | None = None) -> list[di
     for app in app_list:
         for entry in app["models"]:
             if entry.get("model") is ApprovalQueue:
-                count = selectors.awaiting(request.user).count()
+                count = len(selectors.approval_queue(request.user)[0])
                 entry["name"] = f"Approval queue ({count})"
     return app_list
 

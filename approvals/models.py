@@ -45,6 +45,16 @@ class PromotionPolicy(models.Model):
     expiry_days = models.PositiveIntegerField(
         default=30, help_text="A pending request expires this many days after filing."
     )
+    fallback = models.CharField(
+        max_length=10,
+        choices=[
+            ("role", "every member of the role"),
+            ("none", "nobody: appointed approvers only"),
+        ],
+        default="role",
+        help_text="Who decides for a role when no one holding it was appointed for the model "
+        "(per model or for its business unit). With nobody at all, filing is refused.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -66,6 +76,7 @@ class PromotionPolicy(models.Model):
             "filing_gates": list(self.filing_gates),
             "approval_gates": list(self.approval_gates),
             "expiry_days": self.expiry_days,
+            "fallback": self.fallback,
         }
 
 
@@ -131,7 +142,46 @@ class ApprovalQueue(PromotionRequest):
     class Meta:
         proxy = True
         verbose_name = "approval queue entry"
-        verbose_name_plural = "approval queue"
+        verbose_name_plural = "approval queue entries"
+
+
+class BusinessUnitAppointment(models.Model):
+    """A user or group appointed to decide the promotions of every model of a business unit,
+    present and future (`manage.py appoint_approver --business-unit NAME`)."""
+
+    business_unit = models.CharField(max_length=100, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)  # kept for the record
+
+    class Meta:
+        ordering = ["business_unit", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True)
+                | Q(user__isnull=True, group__isnull=False),
+                name="bu_appointment_user_xor_group",
+            ),
+            models.UniqueConstraint(
+                fields=["business_unit", "user"],
+                condition=Q(revoked_at__isnull=True),
+                name="uniq_bu_appointment_user",
+            ),
+            models.UniqueConstraint(
+                fields=["business_unit", "group"],
+                condition=Q(revoked_at__isnull=True),
+                name="uniq_bu_appointment_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.user or self.group
+        return f"{who} decides for {self.business_unit}"
 
 
 class PromotionDecision(models.Model):

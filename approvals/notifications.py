@@ -7,13 +7,11 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from guardian.shortcuts import get_users_with_perms
 
 from approvals.models import PromotionNotification, PromotionRequest, RequestStatus
-from approvals.permissions import DECIDE_CODENAME
+from approvals.permissions import eligible_deciders
 
 logger = logging.getLogger(__name__)
 FILED = "filed"
@@ -21,23 +19,11 @@ DECIDED = "decided"
 
 
 def eligible_approvers(request: PromotionRequest) -> list[Any]:
-    """Active users with an approver role the policy asks for and the object permission on
-    the model, other than the requester and the version's creator."""
-    version = request.version
-    roles = [r for r, n in request.required.items() if n > 0]
-    holders = get_users_with_perms(
-        version.model,
-        only_with_perms_in=[DECIDE_CODENAME],
-        with_superusers=False,
-        with_group_users=True,
-    )
-    return list(
-        get_user_model()
-        .objects.filter(pk__in=[u.pk for u in holders], is_active=True, groups__name__in=roles)
-        .exclude(pk__in=[request.requester_id, version.created_by_id])
-        .distinct()
-        .order_by("username")
-    )
+    """Active users who may decide the request: for each role the policy asks for, those
+    appointed for the model (per model or business unit), or — when nobody holding the role
+    was and the policy falls back — every member of the role; never the requester nor the
+    version's creator."""
+    return eligible_deciders(request, request.version)
 
 
 def _message(request: PromotionRequest, kind: str) -> tuple[str, str]:

@@ -19,11 +19,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from guardian.shortcuts import get_users_with_perms
 
 from approvals import workflow
 from approvals.defaults import DECIDE_CODENAME
+from audit.services import audit_record
+from core.errors import Conflict
 from registry.models import ModelVersion, RegisteredModel
 from registry.permissions import (
     can_change_model,
@@ -49,9 +56,84 @@ def user_roles(user: Any) -> set[str]:
 
 
 def holds_decide_permission(user: Any, model: RegisteredModel) -> bool:
+    """Appointed for this model: the object permission on it (user or group), or an
+    appointment for its business unit."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
-    return user.has_perm(DECIDE_PROMOTION, model)
+    if user.has_perm(DECIDE_PROMOTION, model):
+        return True
+    return bool(model.business_unit) and _unit_appointments(model.business_unit, user).exists()
+
+
+def _unit_appointments(business_unit: str, user: Any):
+    from approvals.models import BusinessUnitAppointment
+
+    return BusinessUnitAppointment.objects.filter(
+        business_unit=business_unit, revoked_at__isnull=True
+    ).filter(Q(user=user) | Q(group__in=user.groups.all()))
+
+
+def appointed_users(model: RegisteredModel):
+    """Active users appointed to decide the model's promotions (per model or business unit;
+    directly or through a group), whatever their role."""
+    from approvals.models import BusinessUnitAppointment
+
+    holders = get_users_with_perms(
+        model, only_with_perms_in=[DECIDE_CODENAME], with_superusers=False, with_group_users=True
+    )
+    by_unit = Q(pk__in=[u.pk for u in holders])
+    if model.business_unit:
+        units = BusinessUnitAppointment.objects.filter(
+            business_unit=model.business_unit, revoked_at__isnull=True
+        )
+        by_unit |= Q(pk__in=units.filter(user__isnull=False).values("user"))
+        by_unit |= Q(groups__in=units.filter(group__isnull=False).values("group"))
+    return get_user_model().objects.filter(by_unit, is_active=True).distinct()
+
+
+def deciders_for_role(request: Any, version: ModelVersion, role: str) -> tuple[list[Any], str]:
+    """Who may fill the request's slots of `role`, and how they came to ("appointed", or
+    "fallback" when nobody holding the role was appointed and the policy falls back to every
+    member of the role). Never the requester nor the version's creator."""
+    independent = ~Q(pk__in=[pk for pk in (request.requester_id, version.created_by_id) if pk])
+    members = get_user_model().objects.filter(independent, is_active=True, groups__name=role)
+    appointed = list(
+        members.filter(pk__in=appointed_users(version.model).values("pk"))
+        .distinct()
+        .order_by("username")
+    )
+    if appointed:
+        return appointed, "appointed"
+    if request.policy_snapshot.get("fallback", "role") == "role":
+        return list(members.distinct().order_by("username")), "fallback"
+    return [], "none"
+
+
+def eligible_deciders(request: Any, version: ModelVersion) -> list[Any]:
+    """Everyone who may decide the request (any role it asks for), by username."""
+    people: dict[int, Any] = {}
+    for role, needed in request.required.items():
+        if needed > 0:
+            for user in deciders_for_role(request, version, role)[0]:
+                people[user.pk] = user
+    return sorted(people.values(), key=lambda u: u.get_username())
+
+
+def roles_nobody_can_decide(request: Any, version: ModelVersion) -> list[str]:
+    """The roles the request needs for which no one at all may decide."""
+    return [
+        role
+        for role, needed in sorted(request.required.items())
+        if needed > 0 and not deciders_for_role(request, version, role)[0]
+    ]
+
+
+def _decides_by_fallback(user: Any, request: Any, version: ModelVersion, roles: set[str]) -> bool:
+    return any(
+        deciders_for_role(request, version, role)[1] == "fallback"
+        and any(u.pk == user.pk for u in deciders_for_role(request, version, role)[0])
+        for role in roles
+    )
 
 
 def decide_refusal(user: Any, request: Any, version: ModelVersion) -> str | None:
@@ -73,7 +155,9 @@ def decide_refusal(user: Any, request: Any, version: ModelVersion) -> str | None
             if len(wanted) > 1
             else f"Deciding this request needs the role {wanted[0]}; you do not hold it."
         )
-    if not holds_decide_permission(user, version.model):
+    if not holds_decide_permission(user, version.model) and not _decides_by_fallback(
+        user, request, version, user_roles(user) & set(wanted)
+    ):
         return (
             f"You are not an approver for model '{version.model.name}': you need the "
             f"permission to decide its promotions (granted per model by an administrator)."
@@ -157,3 +241,60 @@ def decide_permission_revoke(
         codename=DECIDE_CODENAME,
         missing=f"{grantee_label(grantee)} holds no grant to decide promotions of this model.",
     )
+
+
+@transaction.atomic
+def business_unit_appointment_grant(
+    *, actor: Any, business_unit: str, grantee: AbstractBaseUser | Group
+) -> Any:
+    """Let a user or group decide the promotions of every model of a business unit, now and
+    later (administrators only). Audited."""
+    from approvals.models import BusinessUnitAppointment
+
+    _require_superuser(actor)
+    business_unit = business_unit.strip()
+    if not business_unit:
+        raise ValidationError({"business_unit": "Name a business unit."})
+    who = {"group": grantee} if isinstance(grantee, Group) else {"user": grantee}
+    active = BusinessUnitAppointment.objects.filter(revoked_at__isnull=True)
+    if active.filter(business_unit=business_unit, **who).exists():
+        raise Conflict(
+            f"{grantee_label(grantee)} is already appointed for business unit '{business_unit}'."
+        )
+    appointment = BusinessUnitAppointment.objects.create(business_unit=business_unit, **who)
+    audit_record(
+        actor=actor,
+        action="approvals.business_unit_appointment.granted",
+        target=appointment,
+        changes={"business_unit": business_unit, "grantee": grantee_label(grantee)},
+    )
+    return appointment
+
+
+@transaction.atomic
+def business_unit_appointment_revoke(
+    *, actor: Any, business_unit: str, grantee: AbstractBaseUser | Group
+) -> None:
+    """Withdraw a business-unit appointment (administrators only). Audited; the row stays,
+    marked revoked."""
+    from approvals.models import BusinessUnitAppointment
+
+    _require_superuser(actor)
+    who = {"group": grantee} if isinstance(grantee, Group) else {"user": grantee}
+    appointment = (
+        BusinessUnitAppointment.objects.select_for_update()
+        .filter(business_unit=business_unit.strip(), revoked_at__isnull=True, **who)
+        .first()
+    )
+    if appointment is None:
+        raise Conflict(
+            f"{grantee_label(grantee)} is not appointed for business unit '{business_unit}'."
+        )
+    audit_record(
+        actor=actor,
+        action="approvals.business_unit_appointment.revoked",
+        target=appointment,
+        changes={"business_unit": appointment.business_unit, "grantee": grantee_label(grantee)},
+    )
+    appointment.revoked_at = timezone.now()
+    appointment.save(update_fields=["revoked_at"])

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
 from approvals import gates, workflow
 from approvals.models import Outcome, PromotionRequest, RequestStatus, StageTransition
-from approvals.permissions import DECIDE_PROMOTION, user_roles
+from approvals.permissions import DECIDE_PROMOTION, decide_refusal, user_roles
 from registry.models import RegisteredModel, Stage
 from registry.selectors import models_visible_to
 
@@ -25,8 +25,11 @@ def requests_visible_to(user: Any) -> QuerySet[PromotionRequest]:
 
 
 def decidable_models(user: Any) -> QuerySet[RegisteredModel]:
-    """Models on which the user holds the decide permission (directly or through a group)."""
-    return get_objects_for_user(
+    """Models the user is appointed to decide: the decide permission on the model (directly
+    or through a group) or an appointment for its business unit."""
+    from approvals.models import BusinessUnitAppointment
+
+    by_model = get_objects_for_user(
         user,
         DECIDE_PROMOTION,
         klass=RegisteredModel,
@@ -34,12 +37,20 @@ def decidable_models(user: Any) -> QuerySet[RegisteredModel]:
         with_superuser=True,
         accept_global_perms=False,
     )
+    units = BusinessUnitAppointment.objects.filter(revoked_at__isnull=True).filter(
+        Q(user=user) | Q(group__in=user.groups.all())
+    )
+    return RegisteredModel.objects.filter(
+        Q(pk__in=by_model.values("pk"))
+        | Q(business_unit__in=units.values("business_unit"), business_unit__gt="")
+    )
 
 
 def awaiting(user: Any, *, now: datetime | None = None) -> QuerySet[PromotionRequest]:
     """Pending requests this user may decide now: a role the policy asks for with an open
-    slot, the object permission, not filed nor authored by them, not decided by them yet,
-    not expired and still about the content and stage they were filed on."""
+    slot, appointed for the model (or deciding by the policy's fallback), not filed nor
+    authored by them, not decided by them yet, not expired and still about the content and
+    stage they were filed on."""
     roles = user_roles(user)
     if not roles:
         return PromotionRequest.objects.none()
@@ -49,7 +60,6 @@ def awaiting(user: Any, *, now: datetime | None = None) -> QuerySet[PromotionReq
         .filter(
             status=RequestStatus.PENDING,
             expires_at__gt=now,
-            version__model__in=decidable_models(user).values("pk"),
             content_digest=F("version__content_digest"),
             from_stage=F("version__stage"),
         )
@@ -58,10 +68,12 @@ def awaiting(user: Any, *, now: datetime | None = None) -> QuerySet[PromotionReq
         .exclude(decisions__decider=user)
         .prefetch_related("decisions")
     )
+    appointed = set(decidable_models(user).values_list("pk", flat=True))
     ids = [
         r.pk
         for r in candidates
-        if workflow.pick_role(
+        if (r.version.model_id in appointed or decide_refusal(user, r, r.version) is None)
+        and workflow.pick_role(
             r.required, [d.role for d in r.decisions.all() if d.outcome == Outcome.APPROVE], roles
         )
         is not None
@@ -130,8 +142,6 @@ def decision_blockers(
     """Why `user` cannot approve, and cannot reject, `request` right now, in plain words ("" for
     each action they may take). The decision service enforces the same rules under its lock;
     this is for explaining them before anyone presses a button."""
-    from approvals.permissions import decide_refusal
-
     version = request.version
     reason = decide_refusal(user, request, version)
     if not reason and request.status != RequestStatus.PENDING:
@@ -205,3 +215,79 @@ def approval_history(version: Any) -> list[dict[str, Any]]:
         }
         for r in requests
     ]
+
+
+HISTORY_PHRASES = {
+    "approvals.promotion_request.filed": "filed the request",
+    "approvals.promotion_decision.approved": "approved",
+    "approvals.promotion_decision.rejected": "rejected",
+    "approvals.promotion_request.cancelled": "cancelled the request",
+    "approvals.promotion_request.expired": "the request expired",
+    "approvals.promotion_request.superseded": "the request was superseded",
+    "approvals.model_version.stage_changed": "changed the stage",
+}
+
+
+def request_history(request: PromotionRequest) -> list[dict[str, Any]]:
+    """What happened to a request, in time order and plain words: who did what, when, with
+    the comment or reason — read from the audit log (the request's events and the stage
+    change it applied)."""
+    from audit.models import AuditEvent
+
+    events = AuditEvent.objects.filter(
+        Q(object_type="approvals.promotionrequest", object_id=str(request.pk))
+        | Q(action="approvals.model_version.stage_changed", changes__request=request.pk)
+    ).order_by("occurred_at", "id")
+    rows = []
+    for event in events:
+        changes = event.changes or {}
+        what = HISTORY_PHRASES.get(event.action, event.action)
+        details = ""
+        if event.action == "approvals.promotion_request.filed":
+            what = f"filed the request ({changes.get('from_stage')} → {changes.get('to_stage')})"
+            details = changes.get("justification", "")
+        elif event.action.startswith("approvals.promotion_decision."):
+            what = f"{what} as {changes.get('role', 'approver')}"
+            if changes.get("status", [None, None])[1] == workflow.APPROVED:
+                what += " — quorum met, request approved"
+            details = changes.get("comment", "")
+        elif event.action == "approvals.model_version.stage_changed":
+            old, new = (changes.get("stage") or ["?", "?"])[:2]
+            what = f"moved {event.object_repr} from {old} to {new}"
+        else:
+            details = changes.get("reason", "")
+        rows.append(
+            {
+                "at": event.occurred_at,
+                "who": event.actor_username or "modelgov (system)",
+                "what": what,
+                "details": details,
+            }
+        )
+    return rows
+
+
+def approval_queue(user: Any) -> tuple[list[PromotionRequest], list[dict[str, Any]]]:
+    """The reviewer's queue: the requests they may decide now, and apart from them those they
+    could decide but for a failing approval gate (each with the gates named)."""
+    ready, blocked = [], []
+    pending = (
+        awaiting(user)
+        .select_related("version__model", "requester")
+        .prefetch_related("decisions")
+        .order_by("expires_at", "id")
+    )
+    for request in pending:
+        failed = gates.failures(request.policy_snapshot.get("approval_gates", []), request.version)
+        if failed:
+            blocked.append({"request": request, "gates": failed})
+        else:
+            ready.append(request)
+    return ready, blocked
+
+
+def outstanding(request: PromotionRequest) -> str:
+    """The slots still open, e.g. "1 risk-officer"."""
+    filled = [d.role for d in request.decisions.all() if d.outcome == Outcome.APPROVE]
+    left = workflow.remaining(request.required, filled)
+    return ", ".join(f"{n} {role}" for role, n in sorted(left.items()) if n) or "none"

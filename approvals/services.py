@@ -40,7 +40,13 @@ from approvals.models import (
     RequestStatus,
     StageTransition,
 )
-from approvals.permissions import decide_refusal, is_system_account, may_file, user_roles
+from approvals.permissions import (
+    decide_refusal,
+    is_system_account,
+    may_file,
+    roles_nobody_can_decide,
+    user_roles,
+)
 from audit.services import audit_record
 from core.errors import Conflict
 from registry.models import ModelVersion, RegisteredModel, Stage
@@ -49,7 +55,13 @@ from registry.permissions import can_view_model
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 10_000
-POLICY_FIELDS = ("required_approvals", "filing_gates", "approval_gates", "expiry_days")
+POLICY_FIELDS = (
+    "required_approvals",
+    "filing_gates",
+    "approval_gates",
+    "expiry_days",
+    "fallback",
+)
 
 
 # --- shared mechanics ------------------------------------------------------------------------
@@ -176,6 +188,7 @@ def promotion_request_file(
         replaces=replaces,
         expires_at=now + timedelta(days=policy.expiry_days),
     )
+    _require_someone_can_decide(request, version)
     try:
         with transaction.atomic():
             request.save()
@@ -201,6 +214,31 @@ def promotion_request_file(
 
     _on_commit(notify_request_filed, request.pk)
     return request
+
+
+def _require_someone_can_decide(request: PromotionRequest, version: ModelVersion) -> None:
+    """Refuse (409) a request that no one could ever decide: a role it needs has no appointed
+    approver for the model and the policy does not fall back to the role's members (or the
+    role has no members besides the requester and the version's creator)."""
+    nobody = roles_nobody_can_decide(request, version)
+    if not nobody:
+        return
+    model = version.model
+    unit = f" or its business unit '{model.business_unit}'" if model.business_unit else ""
+    how = (
+        f'`manage.py appoint_approver --user NAME {model.name}` or `--business-unit "'
+        f'{model.business_unit}"`'
+        if model.business_unit
+        else f"`manage.py appoint_approver --user NAME {model.name}`"
+    )
+    roles = " and ".join(f"'{r}'" for r in nobody)
+    raise Conflict(
+        f"No one can decide this request: the role {roles} has no appointed approver for "
+        f"model '{model.name}'{unit}, and no one else may decide for it. An administrator "
+        f"appoints one with {how}.",
+        code="no_approver",
+        field="to_stage",
+    )
 
 
 # --- deciding ---------------------------------------------------------------------------------
@@ -553,6 +591,8 @@ def policy_update(
     for field in ("filing_gates", "approval_gates"):
         if field in data and (problems := _gate_list_errors(data[field])):
             errors[field] = problems
+    if "fallback" in data and data["fallback"] not in ("role", "none"):
+        errors["fallback"] = ["Must be 'role' (every member of the role) or 'none'."]
     if "expiry_days" in data:
         days = data["expiry_days"]
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:

@@ -52,22 +52,25 @@ class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only for everyone; `?object_type=app.model&object_id=pk` lists one object's
     history (the registry's "Audit history" links)."""
 
-    list_display = [
-        "id",
-        "seq",
-        "occurred_at",
-        "actor_username",
+    list_display = ["id", "seq", "occurred_at", "actor_username", "action", "target"]
+    list_filter = [
+        SealedFilter,
         "channel",
+        "actor_kind",
+        ("actor_username", admin.AllValuesFieldListFilter),
         "action",
         "object_type",
-        "object_id",
-        "object_repr",
     ]
-    list_filter = [SealedFilter, "channel", "actor_kind", "action", "object_type"]
     search_fields = ["action", "actor_username", "object_repr", "=object_id"]
     date_hierarchy = "occurred_at"
+    ordering = ["-id"]  # newest first
     list_select_related = ["seal"]
     show_full_result_count = False  # counting millions of rows on every page is wasted work
+
+    @admin.display(description="object", ordering="object_type")
+    def target(self, obj):
+        text = f"{obj.object_type} {obj.object_id}: {obj.object_repr}".strip(" :")
+        return text if len(text) <= 44 else text[:43] + "…"
 
     @admin.display(description="seq", ordering="seal__seq")
     def seq(self, obj):

@@ -212,6 +212,7 @@ OVERSIGHT_REVIEW_NOTICE_DAYS = env.int("OVERSIGHT_REVIEW_NOTICE_DAYS", default=3
 # --- I18N / static / media ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["config.formats"]  # times to the second, with the zone
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"

@@ -110,8 +110,20 @@ def approvers(appoint, credit_model, validator, validator_2, risk_officer, risk_
 
 
 @pytest.fixture
-def file(owner):
-    """file(version, to_stage, actor=owner) → a pending request."""
+def appointed_only(db, appoint, credit_model):
+    """Policies without the fallback: only appointed approvers decide (the strict setting
+    the tests of appointments exercise; the default falls back to every member of the role
+    when no one holding it was appointed). A panel validator and risk officer are appointed
+    on the credit model, so requests about it can be filed."""
+    PromotionPolicy.objects.update(fallback="none")
+    appoint(credit_model, _user("panel-validator", "model-validator"))
+    appoint(credit_model, _user("panel-risk", "risk-officer"))
+
+
+@pytest.fixture
+def file(owner, validator, risk_officer):
+    """file(version, to_stage, actor=owner) → a pending request. A validator and a risk
+    officer exist, so someone can decide it (by appointment, or by the policy's fallback)."""
 
     def make(version, to_stage, actor=None, justification="Validated on Q3 data."):
         return services.promotion_request_file(

@@ -109,7 +109,9 @@ def test_admin_refuses_the_versions_creator(browser, owner, file, make_version, 
     assert "You created this version" in response.content.decode()
 
 
-def test_admin_refuses_a_reviewer_not_appointed_on_the_model(browser, file, version, validator):
+def test_admin_refuses_a_reviewer_not_appointed_on_the_model(
+    browser, file, version, validator, appointed_only
+):
     request = file(version, "staging")
     html = browser(validator).get(_page(request.pk)).content.decode()
     assert "not an approver for model" in html
@@ -143,6 +145,7 @@ def test_policy_edit_in_the_admin_is_audited(browser, risk_officer):
             "filing_gates": '["metrics_present"]',
             "approval_gates": '["metrics_present"]',
             "expiry_days": "14",
+            "fallback": "role",
         },
     )
     assert response.status_code == 302
@@ -161,6 +164,7 @@ def test_policy_edit_refuses_an_unknown_role(browser, risk_officer):
             "filing_gates": "[]",
             "approval_gates": "[]",
             "expiry_days": "30",
+            "fallback": "role",
         },
     )
     assert response.status_code == 200

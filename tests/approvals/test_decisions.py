@@ -58,7 +58,9 @@ def test_one_person_fills_at_most_one_slot(api, file, decide, make_version, appr
     assert [d.role for d in request.decisions.all()] == ["model-validator"]
 
 
-def test_decider_must_hold_a_role_the_policy_asks_for(api, file, version, appoint, auditor):
+def test_decider_must_hold_a_role_the_policy_asks_for(
+    api, file, version, appoint, auditor, appointed_only
+):
     appoint(version.model, auditor)
     request = file(version, "staging")
     response = _decide(api(auditor), request)
@@ -66,7 +68,9 @@ def test_decider_must_hold_a_role_the_policy_asks_for(api, file, version, appoin
     assert "needs the role model-validator" in _message(response)
 
 
-def test_decider_needs_the_decide_permission_on_that_model(api, file, version, validator):
+def test_decider_needs_the_decide_permission_on_that_model(
+    api, file, version, validator, appointed_only
+):
     request = file(version, "staging")
     response = _decide(api(validator), request)
     assert response.status_code == 403
@@ -74,11 +78,12 @@ def test_decider_needs_the_decide_permission_on_that_model(api, file, version, v
 
 
 def test_decide_permission_granted_to_a_group_is_scoped_to_its_models(
-    api, owner, file, appoint, make_version, validator
+    api, owner, file, appoint, make_version, validator, appointed_only
 ):
     retail = Group.objects.create(name="retail-validators")
     validator.groups.add(retail)
     other_model = registry.registered_model_create(actor=owner, name="churn", risk_tier="low")
+    appoint(other_model, _user("churn-validator", "model-validator"))
     appoint(make_version().model, retail)
     in_scope = file(make_version(), "staging")
     out_of_scope = file(make_version(model=other_model), "staging")
@@ -279,7 +284,9 @@ def test_rollback_refuses_when_another_version_took_production_meanwhile(
     assert (late.status, first.stage) == ("superseded", "staging")
 
 
-def test_appointment_without_a_role_does_not_make_an_approver(api, file, version, appoint, owner):
+def test_appointment_without_a_role_does_not_make_an_approver(
+    api, file, version, appoint, owner, appointed_only
+):
     colleague = _user("appointed-without-role")
     model_permission_grant(
         actor=owner, model=version.model, grantee=colleague, permission="view_registeredmodel"

@@ -56,7 +56,7 @@ def test_filing_a_transition_missing_from_the_table_is_409(api, owner, version):
     assert "cannot move to production" in response.json()["errors"][0]["message"]
 
 
-def test_second_pending_request_for_a_version_is_409(api, owner, version):
+def test_second_pending_request_for_a_version_is_409(api, owner, version, validator):
     assert _file(api(owner), version).status_code == 201
     response = _file(api(owner), version)
     assert response.status_code == 409
@@ -120,7 +120,7 @@ def test_request_keeps_the_policy_it_was_filed_under(file, version, superuser):
     assert request.policy_snapshot["required_approvals"] == {"model-validator": 1}
 
 
-def test_filing_records_one_audit_event(api, owner, version):
+def test_filing_records_one_audit_event(api, owner, version, validator):
     before = AuditEvent.objects.count()
     _file(api(owner), version)
     events = AuditEvent.objects.order_by("id")[before:]

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "approvals",
     "modelcards",
     "mlflow_api",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +163,7 @@ AUDIT_SEAL_INTERVAL = env.float("AUDIT_SEAL_INTERVAL", default=0.2)
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.tasks.seal_audit_log", "schedule": 1.0},
     "approvals-expire": {"task": "approvals.tasks.expire_promotion_requests", "schedule": 300.0},
+    "webhooks-deliver-due": {"task": "webhooks.tasks.deliver_due_webhooks", "schedule": 30.0},
 }
 
 # --- E-mail (promotion notifications) -------------------------------------------------------
@@ -178,6 +180,15 @@ LINEAGE_MAX_DATASETS = env.int("LINEAGE_MAX_DATASETS", default=100)
 LINEAGE_MAX_FACET_DEPTH = env.int("LINEAGE_MAX_FACET_DEPTH", default=32)
 LINEAGE_MAX_DEPTH = env.int("LINEAGE_MAX_DEPTH", default=50)
 LINEAGE_MAX_NODES = env.int("LINEAGE_MAX_NODES", default=5000)
+
+# --- Webhooks -------------------------------------------------------------------------------
+# Key encrypting webhook signing secrets at rest (default: SECRET_KEY; changing it makes
+# stored secrets unreadable — rotate them).
+WEBHOOK_SECRET_KEY = env.str("WEBHOOK_SECRET_KEY", default="")
+# Host names or CIDR networks webhooks may target although internal (loopback, private…).
+WEBHOOK_ALLOWED_TARGETS = env.list("WEBHOOK_ALLOWED_TARGETS", default=[])
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 
 # Model aliases that name the version in a stage and so move only by approved promotions.
 GOVERNED_ALIASES = {

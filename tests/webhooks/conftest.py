@@ -43,8 +43,8 @@ class Receiver:
         return self.status
 
 
-@pytest.fixture
-def receiver(settings):
+@pytest.fixture(name="receiver")
+def receiver_fixture(settings):
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):

@@ -8,7 +8,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,22 @@ def _describe(target: models.Model | None) -> tuple[str, str, str]:
     return f"{meta.app_label}.{meta.model_name}", str(target.pk), str(target)[:200]
 
 
+Listener = Callable[[Sequence[tuple[AuditEvent, models.Model | None]]], None]
+_listeners: list[Listener] = []
+
+
+def audit_listener_register(listener: Listener) -> None:
+    """Have `listener` called with (event, target) of what each writer records, inside the
+    writer's transaction, so whatever it writes commits or rolls back with the change.
+
+    For apps to the right of audit (webhooks), from AppConfig.ready(). A listener must be
+    cheap for actions it ignores (it sees every event, lineage ingestion's included) and must
+    not record audit events itself.
+    """
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
 def audit_record(
     *,
     actor: Any,
@@ -70,7 +86,7 @@ def audit_record(
         object_id=object_id,
         object_repr=object_repr,
     )
-    _store([event])
+    _store([event], [target])
     return event
 
 
@@ -79,8 +95,9 @@ def audit_record_many(*, actor: Any, records: Iterable[Mapping[str, Any]]) -> li
     record (each a mapping of audit_record's keyword arguments but actor), identical to what
     audit_record would store, inserted in that order with one multi-row INSERT per batch."""
     ctx = _request_context()
+    records = list(records)
     events = [_build(actor, ctx, **record) for record in records]
-    _store(events)
+    _store(events, [record.get("target") for record in records])
     return events
 
 
@@ -120,7 +137,7 @@ def _noop() -> None:
     pass
 
 
-def _store(events: list[AuditEvent]) -> None:
+def _store(events: list[AuditEvent], targets: list[models.Model | None]) -> None:
     if not events:
         return
     pending = _deferred.get()
@@ -131,6 +148,10 @@ def _store(events: list[AuditEvent]) -> None:
     else:
         for start in range(0, len(events), INSERT_BATCH):
             _insert(events[start : start + INSERT_BATCH])
+    if _listeners:
+        pairs = list(zip(events, targets, strict=True))
+        for listener in _listeners:
+            listener(pairs)
     _seal_after_commit()
 
 

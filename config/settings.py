@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "oversight",
     "modelcards",
     "mlflow_api",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -176,6 +177,7 @@ CELERY_BEAT_SCHEDULE = {
     "approvals-expire": {"task": "approvals.tasks.expire_promotion_requests", "schedule": 300.0},
     "lineage-map": {"task": "lineage.tasks.map_lineage_events", "schedule": 5.0},
     "oversight-reviews": {"task": "oversight.tasks.open_periodic_reviews", "schedule": 3600.0},
+    "webhooks-deliver-due": {"task": "webhooks.tasks.deliver_due_webhooks", "schedule": 30.0},
 }
 
 # --- E-mail (promotion notifications) -------------------------------------------------------
@@ -197,6 +199,15 @@ LINEAGE_MAX_EVENT_BYTES = env.int("LINEAGE_MAX_EVENT_BYTES", default=2 * 1024 * 
 LINEAGE_MAP_BATCH = env.int("LINEAGE_MAP_BATCH", default=500)
 LINEAGE_MAX_DEPTH = env.int("LINEAGE_MAX_DEPTH", default=50)
 LINEAGE_MAX_NODES = env.int("LINEAGE_MAX_NODES", default=5000)
+
+# --- Webhooks -------------------------------------------------------------------------------
+# Key encrypting webhook signing secrets at rest (default: SECRET_KEY; changing it makes
+# stored secrets unreadable — rotate them).
+WEBHOOK_SECRET_KEY = env.str("WEBHOOK_SECRET_KEY", default="")
+# Host names or CIDR networks webhooks may target although internal (loopback, private…).
+WEBHOOK_ALLOWED_TARGETS = env.list("WEBHOOK_ALLOWED_TARGETS", default=[])
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 
 # Model aliases that name the version in a stage and so move only by approved promotions.
 GOVERNED_ALIASES = {

@@ -44,6 +44,7 @@ api_v1 = [
     path("", include("oversight.api.urls")),
     path("", include("modelcards.api.urls")),
     path("", include("audit.api.urls")),
+    path("", include("webhooks.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(url_name="schema"), name="docs"),
 ]

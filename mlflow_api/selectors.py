@@ -111,12 +111,12 @@ def model_versions(versions: list[ModelVersion]) -> list[dict[str, Any]]:
     """MLflow ModelVersion messages, with aliases and where pending promotions stand."""
     if not versions:
         return []
-    by_version, _ = _alias_maps({v.model_id for v in versions})
+    stored = selectors.stored_aliases([v.pk for v in versions])
     pending = pending_promotions([v.pk for v in versions])
     return [
         entities.model_version(
             v,
-            aliases=by_version.get(v.pk),
+            aliases=stored.get(v.pk, []) + selectors.governed_aliases_of(v),
             status_message=promotion_status(pending[v.pk]) if v.pk in pending else "",
         )
         for v in versions

@@ -132,11 +132,6 @@ class MlflowView(APIView):
     def get_exception_handler(self):
         return errors.exception_handler
 
-    def dispatch(self, request, *args, **kwargs):
-        for method in self.handlers:
-            setattr(self, method.lower(), self._handle)
-        return super().dispatch(request, *args, **kwargs)
-
     def _handle(self, request, *args, **kwargs):
         try:
             body = self.handlers[request.method](request.user, Params(request))
@@ -146,12 +141,11 @@ class MlflowView(APIView):
 
 
 def endpoint(**handlers: Callable[[Any, Params], dict]) -> Callable:
-    """A view answering the given HTTP methods with the given handlers."""
-    view = type(
-        "MlflowEndpoint", (MlflowView,), {"handlers": {m.upper(): h for m, h in handlers.items()}}
-    )
-    view.http_method_names = [m.lower() for m in handlers] + ["options"]
-    return view.as_view()
+    """A view answering the given HTTP methods (get=…, post=…) with the given handlers."""
+    attrs: dict[str, Any] = {"handlers": {m.upper(): h for m, h in handlers.items()}}
+    attrs |= {method: MlflowView._handle for method in handlers}
+    attrs["http_method_names"] = [*handlers, "options"]
+    return type("MlflowEndpoint", (MlflowView,), attrs).as_view()
 
 
 # --- registered models ------------------------------------------------------------------------

@@ -161,11 +161,25 @@ class RegisteredModelAdmin(HistoryLinkMixin, ServiceAdmin):
     list_display = ["name", "owner", "business_unit", "risk_tier", "archived", "updated_at"]
     list_filter = ["risk_tier", "archived", "business_unit"]
     search_fields = ["name", "description", "business_unit", "owner__username"]
-    readonly_fields = ["archived", "created_at", "updated_at", "audit_history"]
+    readonly_fields = [
+        "archived",
+        "labels",
+        "aliases",
+        "created_at",
+        "updated_at",
+        "audit_history",
+    ]
     inlines = [ModelVersionInline]
     actions = [
         _archive_action(services.registered_model_archive, "Archive selected models", "model")
     ]
+
+    @admin.display(description="Aliases")
+    def aliases(self, obj):
+        if obj.pk is None:
+            return "-"
+        rows = sorted((alias, number) for _, _, number, alias in selectors.alias_rows([obj.pk]))
+        return ", ".join(f"@{alias} → v{number}" for alias, number in rows) or "-"
 
     def get_queryset(self, request):
         return selectors.models_visible_to(request.user)
@@ -237,6 +251,11 @@ class ModelVersionAdmin(HistoryLinkMixin, ServiceAdmin):
         "updated_at",
         "content_digest",
         "audit_history",
+        "description",
+        "labels",
+        "aliases",
+        "source_run_id",
+        "source_model_id",
     ]
     list_select_related = ["model", "created_by"]
     raw_id_fields = ["training_run"]
@@ -270,6 +289,10 @@ class ModelVersionAdmin(HistoryLinkMixin, ServiceAdmin):
             },
         ),
         (
+            "Notes, tags and aliases (not governed content)",
+            {"fields": ["description", "labels", "aliases", "source_run_id", "source_model_id"]},
+        ),
+        (
             "Record",
             {
                 "fields": [
@@ -282,6 +305,13 @@ class ModelVersionAdmin(HistoryLinkMixin, ServiceAdmin):
             },
         ),
     ]
+
+    @admin.display(description="Aliases")
+    def aliases(self, obj):
+        if obj.pk is None:
+            return "-"
+        names = selectors.stored_aliases([obj.pk]).get(obj.pk, [])
+        return ", ".join(f"@{a}" for a in sorted(names + selectors.governed_aliases_of(obj))) or "-"
 
     def get_queryset(self, request):
         return selectors.versions_visible_to(request.user)

@@ -55,10 +55,25 @@ def model_grants(model: RegisteredModel) -> list[dict[str, str]]:
     return grants
 
 
+def governed_aliases_of(version: ModelVersion) -> list[str]:
+    """The governed aliases (settings.GOVERNED_ALIASES) that name this version: those of
+    its stage (production holds one version at most)."""
+    return [alias for alias, stage in settings.GOVERNED_ALIASES.items() if stage == version.stage]
+
+
+def stored_aliases(versions: Any) -> dict[int, list[str]]:
+    """Version id → the names of the (ungoverned) aliases pointing at it."""
+    found: dict[int, list[str]] = {}
+    for version_id, alias in ModelAlias.objects.filter(version__in=versions).values_list(
+        "version_id", "alias"
+    ):
+        found.setdefault(version_id, []).append(alias)
+    return found
+
+
 def alias_rows(models: Any) -> list[tuple[int, int, int, str]]:
     """(model id, version id, version number, alias) of every alias of the given models:
-    stored aliases, plus the governed ones (settings.GOVERNED_ALIASES), which always name the
-    version in their stage."""
+    stored aliases, plus the governed ones, which always name the version in their stage."""
     rows = list(
         ModelAlias.objects.filter(model__in=models).values_list(
             "model_id", "version_id", "version__version", "alias"
@@ -66,10 +81,13 @@ def alias_rows(models: Any) -> list[tuple[int, int, int, str]]:
     )
     governed = settings.GOVERNED_ALIASES
     if governed:
-        for model_id, version_id, number, stage in ModelVersion.objects.filter(
+        for version in ModelVersion.objects.filter(
             model__in=models, stage__in=set(governed.values())
-        ).values_list("model_id", "pk", "version", "stage"):
-            rows += [(model_id, version_id, number, a) for a, s in governed.items() if s == stage]
+        ).only("pk", "model_id", "version", "stage"):
+            rows += [
+                (version.model_id, version.pk, version.version, alias)
+                for alias in governed_aliases_of(version)
+            ]
     return rows
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.conf import settings
 from django.db import connection
 
 from approvals import permissions
@@ -27,6 +28,8 @@ from registry import services as registry
 from registry.models import ModelVersion
 from tests.approvals.conftest import _policies_without_card_gate  # noqa: F401 - autouse
 from tests.conftest import REQUIRE_SERVICES, SHA, _user
+from tests.webhooks.conftest import receiver_fixture  # noqa: F401 - fixture `receiver`
+from webhooks import services as webhooks
 
 ROOT = Path(__file__).resolve().parents[2]
 mlflow = pytest.importorskip("mlflow", reason="needs the mlflow package (pip install -e '.[dev]')")
@@ -110,7 +113,9 @@ def modelgov_url(request):
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "SECRET_KEY": "mlflow-client-test",
+        # The test's key: webhook secrets encrypted here are read there.
+        "SECRET_KEY": settings.SECRET_KEY,
+        "WEBHOOK_ALLOWED_TARGETS": "127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "LOG_LEVEL": "WARNING",
         "CELERY_BROKER_URL": "",
@@ -141,7 +146,7 @@ def modelgov_url(request):
 
 
 @pytest.fixture
-def client_env(monkeypatch, tracking_server, modelgov_url):
+def client_env(monkeypatch, tracking_server, receiver, modelgov_url):
     """The MLflow client as a pipeline would configure it: tracking server, modelgov as the
     registry, a modelgov token as MLFLOW_TRACKING_TOKEN (sent as `Authorization: Bearer`)."""
     owner = _user("owner-scientist", "data-scientist")
@@ -173,7 +178,7 @@ def _approve(request_id: int, *users) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_mlflow_client_registers_and_is_governed(client_env):
+def test_the_mlflow_client_registers_and_is_governed(client_env, receiver):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -181,6 +186,8 @@ def test_the_mlflow_client_registers_and_is_governed(client_env):
     superuser = _user("root", is_superuser=True)
     validator = _user("vera-validator", "model-validator")
     risk = _user("rick-risk", "risk-officer")
+    # A registry-wide webhook to a receiver that verifies every delivery (standardwebhooks).
+    _, receiver.secret = webhooks.webhook_create(actor=superuser, name="ci", url=receiver.url)
 
     # A pipeline trains and logs a model on the tracking server…
     with mlflow.start_run() as run:
@@ -259,3 +266,22 @@ def test_the_mlflow_client_registers_and_is_governed(client_env):
     assert [v.version for v in client.get_latest_versions("churn", stages=["Production"])] == ["1"]
     model = client.get_registered_model("churn")
     assert model.aliases == {"challenger": "1", "champion": "1", "production": "1"}
+
+    # Every change above reached the webhook, signed: the receiver verified each one.
+    deadline = time.monotonic() + 30
+    while len(receiver.received) < 8 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert receiver.rejected == []
+    assert sorted(m["payload"]["type"] for m in receiver.received) == sorted(
+        [
+            "registered_model.created",
+            "model_version.created",
+            "promotion.requested",
+            "promotion.approved",
+            "model_version.stage_changed",
+            "promotion.requested",
+            "promotion.approved",
+            "model_version.stage_changed",
+        ]
+    )
+    assert {m["payload"]["data"]["model"] for m in receiver.received} == {"churn"}

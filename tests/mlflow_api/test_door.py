@@ -346,3 +346,28 @@ def test_a_tag_inequality_keeps_models_without_the_tag(mlflow, owner):
         "GET", "registered-models/search", {"filter": "tags.`is_prompt` != 'true'"}
     )
     assert [m["name"] for m in body["registered_models"]] == ["plain"]
+
+
+def test_searches_take_a_fixed_number_of_queries(mlflow, owner):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    door = mlflow(owner)
+
+    def queries(path):
+        with CaptureQueriesContext(connection) as captured:
+            status, _ = door.call("GET", path, {})
+        assert status == 200
+        return len(captured)
+
+    def add(start, count):
+        for index in range(start, start + count):
+            model = services.registered_model_create(actor=owner, name=f"m{index}")
+            version = services.model_version_create(actor=owner, model=model)
+            services.model_alias_set(actor=owner, model=model, alias="best", version=version)
+
+    add(0, 2)
+    queries("registered-models/search")  # the token's first use is recorded once
+    few = (queries("registered-models/search"), queries("model-versions/search"))
+    add(2, 6)
+    assert (queries("registered-models/search"), queries("model-versions/search")) == few

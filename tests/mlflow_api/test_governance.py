@@ -192,3 +192,17 @@ def test_an_approved_promotion_moves_the_governed_aliases_and_the_stage(
         {"name": "credit-scoring", "stages": ["Production"]},
     )
     assert [v["version"] for v in body["model_versions"]] == [str(version.version)]
+
+
+def test_the_admin_shows_tags_and_aliases(client, superuser, owner, version):
+    from registry import services
+
+    services.model_version_label_set(actor=owner, version=version, key="qa", value="passed")
+    services.model_alias_set(actor=owner, model=version.model, alias="challenger", version=version)
+    client.force_login(superuser)
+    page = client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
+    assert "passed" in page and "@challenger" in page
+    page = client.get(
+        f"/admin/registry/registeredmodel/{version.model.pk}/change/"
+    ).content.decode()
+    assert f"@challenger → v{version.version}" in page

@@ -1,0 +1,244 @@
+"""Webhook subscriptions, the events derived from audit events, and signed deliveries to a
+receiver that verifies them with the `standardwebhooks` package."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from registry import services as registry
+from tests.conftest import _user
+from webhooks import events, services
+from webhooks.models import Webhook, WebhookDelivery
+from webhooks.tasks import deliver_due_webhooks
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def hook(receiver, superuser):
+    """subscribe(**kw) → a webhook to the receiver, whose verifier gets the secret."""
+
+    def subscribe(**kwargs):
+        webhook, secret = services.webhook_create(
+            actor=superuser, name="ci", url=receiver.url, **kwargs
+        )
+        receiver.secret = secret
+        return webhook
+
+    return subscribe
+
+
+def test_the_secret_is_returned_once_and_stored_encrypted(hook, receiver):
+    webhook = hook()
+    assert receiver.secret.startswith("whsec_")
+    stored = Webhook.objects.get(pk=webhook.pk)
+    assert receiver.secret not in stored.secret_encrypted
+    event = AuditEvent.objects.get(action="webhooks.webhook.created")
+    assert receiver.secret not in str(event.changes)
+
+
+def test_only_webhook_administrators_subscribe(receiver, owner):
+    with pytest.raises(PermissionDenied):
+        services.webhook_create(actor=owner, name="x", url=receiver.url)
+    assert not Webhook.objects.exists()
+
+
+def test_a_registry_wide_subscription_needs_sight_of_every_model(receiver, owner):
+    from django.contrib.auth.models import Permission
+
+    owner.user_permissions.add(Permission.objects.get(codename="change_webhook"))
+    owner = type(owner).objects.get(pk=owner.pk)  # fresh permission cache
+    with pytest.raises(PermissionDenied, match="registry-wide"):
+        services.webhook_create(actor=owner, name="x", url=receiver.url)
+    assert not Webhook.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"url": "http://169.254.169.254/latest/meta-data"},
+        {"url": "http://10.0.0.1/hooks"},
+        {"url": "ftp://example.com/x"},
+        {"events": ["no.such.event"]},
+        {"name": ""},
+    ],
+)
+def test_bad_subscriptions_are_refused_and_nothing_is_written(superuser, receiver, kwargs):
+    data = {"name": "x", "url": receiver.url, **kwargs}
+    with pytest.raises(ValidationError):
+        services.webhook_create(actor=superuser, **data)
+    assert not Webhook.objects.exists()
+    assert not AuditEvent.objects.filter(action="webhooks.webhook.created").exists()
+
+
+def test_a_new_version_is_delivered_signed_after_commit(
+    hook, receiver, owner, credit_model, django_capture_on_commit_callbacks
+):
+    hook(events=["model_version.created"])
+    with django_capture_on_commit_callbacks(execute=True):
+        version = registry.model_version_create(actor=owner, model=credit_model, metrics={"auc": 1})
+    assert receiver.rejected == []
+    (message,) = receiver.received
+    assert message["payload"]["type"] == "model_version.created"
+    data = message["payload"]["data"]
+    assert data["model"] == "credit-scoring" and data["object"]["id"] == str(version.pk)
+    assert data["actor"] == "owner-scientist" and data["changes"]["version"] == [None, 1]
+    delivery = WebhookDelivery.objects.get()
+    assert message["headers"]["webhook-id"] == delivery.message_id
+    assert (delivery.status, delivery.attempts, delivery.response_status) == ("succeeded", 1, 200)
+    assert delivery.latency_ms is not None and delivery.delivered_at is not None
+
+
+def test_a_change_that_rolls_back_sends_nothing(hook, receiver, owner, credit_model):
+    hook()
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction.atomic():
+        registry.model_version_create(actor=owner, model=credit_model)
+        assert WebhookDelivery.objects.count() == 1  # written in the same transaction…
+        raise Boom
+    assert not WebhookDelivery.objects.exists()  # …and gone with it
+
+
+def test_subscriptions_get_only_their_event_types_and_model(hook, receiver, owner, credit_model):
+    other = registry.registered_model_create(actor=owner, name="other")
+    hook(events=["registered_model.created"])
+    hook(model=credit_model, events=["model_version.created"])
+    registry.model_version_create(actor=owner, model=other)
+    registry.model_version_create(actor=owner, model=credit_model)
+    registry.registered_model_create(actor=owner, name="third")
+    assert sorted(
+        (d.event_type, d.payload["data"]["model"]) for d in WebhookDelivery.objects.all()
+    ) == [("model_version.created", "credit-scoring"), ("registered_model.created", "third")]
+
+
+def test_a_registry_wide_webhook_skips_models_its_creator_cannot_see(receiver, owner, credit_model):
+    auditor = _user("hook-admin")
+    from django.contrib.auth.models import Permission
+
+    auditor.user_permissions.add(
+        Permission.objects.get(codename="change_webhook"),
+        Permission.objects.get(codename="view_registeredmodel"),
+    )
+    auditor = type(auditor).objects.get(pk=auditor.pk)
+    webhook, _ = services.webhook_create(actor=auditor, name="x", url=receiver.url)
+    auditor.user_permissions.remove(Permission.objects.get(codename="view_registeredmodel"))
+    registry.model_version_create(actor=owner, model=credit_model)
+    assert not WebhookDelivery.objects.filter(webhook=webhook).exists()
+
+
+def test_promotion_events_follow_the_workflow(hook, receiver, version, file, decide, approvers):
+    hook()
+    request = file(version, "staging")
+    decide(request, approvers["validator"])
+    rejected = file(version, "production")
+    decide(rejected, approvers["validator"], outcome="reject", comment="Not yet.")
+    types = [d.event_type for d in WebhookDelivery.objects.order_by("id")]
+    assert types == [
+        "promotion.requested",
+        "promotion.approved",
+        "model_version.stage_changed",
+        "promotion.requested",
+        "promotion.rejected",
+    ]
+
+
+def test_an_approval_short_of_quorum_is_not_promotion_approved(
+    hook, receiver, version, file, decide, approvers, promote
+):
+    promote(version, "staging")
+    hook(events=["promotion.approved", "model_version.stage_changed"])
+    request = file(version, "production")  # high risk: 2 validators + 1 risk officer
+    decide(request, approvers["validator"])
+    assert not WebhookDelivery.objects.exists()
+    decide(request, approvers["validator_2"])
+    decide(request, approvers["risk_officer"])
+    assert sorted(WebhookDelivery.objects.values_list("event_type", flat=True)) == [
+        "model_version.stage_changed",
+        "promotion.approved",
+    ]
+
+
+def test_a_new_event_type_is_one_registration(hook, receiver, owner, credit_model, monkeypatch):
+    monkeypatch.setattr(events, "EVENT_TYPES", dict(events.EVENT_TYPES))
+    monkeypatch.setattr(events, "_BY_ACTION", {k: list(v) for k, v in events._BY_ACTION.items()})
+    events.register_event(
+        "registered_model.tagged", action="registry.registered_model.tagged", model=lambda m: m
+    )
+    hook(events=["registered_model.tagged"])
+    registry.registered_model_label_set(actor=owner, model=credit_model, key="k", value="v")
+    assert WebhookDelivery.objects.get().event_type == "registered_model.tagged"
+
+
+def test_a_failing_receiver_is_retried_with_backoff_then_given_up(
+    hook, receiver, owner, credit_model, settings, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_MAX_ATTEMPTS = 2
+    receiver.status = 500
+    hook()
+    with django_capture_on_commit_callbacks(execute=True):
+        registry.model_version_create(actor=owner, model=credit_model)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.response_status) == ("pending", 1, 500)
+    assert delivery.next_attempt_at > timezone.now() + timedelta(seconds=20)
+    assert deliver_due_webhooks() == 0  # not due yet
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    assert deliver_due_webhooks() == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("failed", 2, "HTTP 500")
+    assert len(receiver.received) == 2
+    assert (
+        receiver.received[0]["headers"]["webhook-id"]
+        == receiver.received[1]["headers"]["webhook-id"]
+    )  # the same message, so receivers can de-duplicate
+
+
+def test_a_delivery_is_not_sent_twice(hook, receiver, owner, credit_model):
+    hook()
+    registry.model_version_create(actor=owner, model=credit_model)
+    delivery = WebhookDelivery.objects.get()
+    assert services.delivery_attempt(delivery_id=delivery.pk).status == "succeeded"
+    assert services.delivery_attempt(delivery_id=delivery.pk) is None
+    assert len(receiver.received) == 1
+
+
+def test_a_target_that_became_internal_is_not_called(hook, receiver, owner, credit_model, settings):
+    hook()
+    registry.model_version_create(actor=owner, model=credit_model)
+    settings.WEBHOOK_ALLOWED_TARGETS = []
+    delivery = services.delivery_attempt(delivery_id=WebhookDelivery.objects.get().pk)
+    assert delivery.status == "pending" and "internal address" in delivery.last_error
+    assert receiver.received == []
+
+
+def test_a_test_event_is_signed_and_logged(
+    hook, receiver, superuser, django_capture_on_commit_callbacks
+):
+    webhook = hook(events=["model_card.ready"])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.webhook_test_send(actor=superuser, webhook=webhook)
+    (message,) = receiver.received
+    assert message["payload"]["type"] == "webhook.test"
+    assert WebhookDelivery.objects.get().status == "succeeded"
+    assert AuditEvent.objects.filter(action="webhooks.webhook.test_sent").count() == 1
+
+
+def test_a_rendered_model_card_is_model_card_ready(
+    hook, receiver, owner, credit_version, settings, tmp_path
+):
+    from modelcards import services as cards
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    hook(events=["model_card.ready"])
+    card, _ = cards.model_card_request(actor=owner, version=credit_version)
+    cards.model_card_render(card_id=card.pk)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.event_type == "model_card.ready"
+    assert delivery.payload["data"]["model"] == "credit-scoring"
+    assert delivery.payload["data"]["changes"]["sha256"]

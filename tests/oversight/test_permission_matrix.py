@@ -111,3 +111,61 @@ def test_those_who_see_but_may_not_get_403(
     user = request.getfixturevalue(refused)
     response = _call(api(user), method, url, body, world)
     assert response.status_code == 403, response.content
+
+
+ADMIN_PAGES = [
+    "validationreport",
+    "finding",
+    "monitoringalert",
+    "monitoredversion",
+    "thresholdrule",
+    "oversightpolicy",
+    "periodicreview",
+    "overduereview",
+]
+
+
+def test_every_admin_page_renders_for_a_superuser(client, superuser, world):
+    from django.apps import apps
+
+    client.force_login(superuser)
+    for name in ADMIN_PAGES:
+        listing = client.get(f"/admin/oversight/{name}/")
+        assert listing.status_code == 200, name
+        model = apps.get_model("oversight", name)
+        obj = model.objects.first()
+        if obj is not None:
+            page = client.get(f"/admin/oversight/{name}/{obj.pk}/change/")
+            assert page.status_code == 200, name
+
+
+def test_admin_lists_hide_other_peoples_models(client, outsider, world):
+    client.force_login(outsider)
+    for name in ("validationreport", "finding", "monitoringalert", "periodicreview"):
+        page = client.get(f"/admin/oversight/{name}/").content.decode()
+        assert "credit-scoring" not in page, name
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/findings", "/api/v1/monitoring-alerts", "/api/v1/periodic-reviews"]
+)
+def test_lists_take_a_fixed_number_of_queries(
+    api, auditor, validator, world, production_version, url, django_assert_max_num_queries
+):
+    client = api(auditor)
+    client.get(url)  # warm caches (permissions of the user object)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        client.get(url)
+    report = services.validation_report_create(
+        actor=validator, version=production_version, scope="s", methods="m"
+    )
+    for index in range(3):
+        services.finding_record(actor=validator, report=report, title=f"f{index}", severity="low")
+        PeriodicReview.objects.create(
+            version=production_version, due_at=timezone.now(), status="completed"
+        )
+    with django_assert_max_num_queries(len(one)):
+        assert client.get(url).status_code == 200

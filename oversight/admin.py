@@ -70,8 +70,25 @@ class FindingInline(admin.TabularInline):
         return False
 
 
+class ValidationReportForm(ServiceForm):
+    class Meta:
+        model = ValidationReport
+        fields = ["version", "scope", "methods", "conclusion", "conditions_of_use"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "version" in self.fields and self.request is not None:
+            self.fields["version"].queryset = versions_visible_to(self.request.user)
+
+    def call_service(self, actor):
+        return services.validation_report_create(actor=actor, **self.cleaned_data)
+
+
 @admin.register(ValidationReport)
-class ValidationReportAdmin(VisibleMixin, HistoryLinkMixin, ReadOnlyAdmin):
+class ValidationReportAdmin(VisibleMixin, HistoryLinkMixin, ServiceAdmin):
+    """Reports are recorded here (model validators) and never edited afterwards."""
+
+    form = ValidationReportForm
     list_display = ["version", "validator", "created_at", "open_findings"]
     list_select_related = ["version__model", "validator"]
     search_fields = ["version__model__name", "scope", "methods"]
@@ -85,8 +102,28 @@ class ValidationReportAdmin(VisibleMixin, HistoryLinkMixin, ReadOnlyAdmin):
         "conditions_of_use",
         "audit_history",
     ]
-    readonly_fields = fields
     inlines = [FindingInline]
+
+    def get_fields(self, request, obj=None):
+        return self.fields if obj is not None else ValidationReportForm.Meta.fields
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # findings are added to a report
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields if obj is not None else []
+
+    def has_add_permission(self, request):
+        from approvals.permissions import user_roles
+        from approvals.workflow import VALIDATOR
+
+        return request.user.is_superuser or VALIDATOR in user_roles(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def get_queryset(self, request):
         return (
@@ -123,6 +160,22 @@ class FindingCloseForm(ServiceForm):
         )
 
 
+class FindingAddForm(ServiceForm):
+    class Meta:
+        model = Finding
+        fields = ["report", "title", "description", "severity", "owner", "due_date"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "report" in self.fields and self.request is not None:
+            from oversight.selectors import reports_visible_to
+
+            self.fields["report"].queryset = reports_visible_to(self.request.user)
+
+    def call_service(self, actor):
+        return services.finding_record(actor=actor, **self.cleaned_data)
+
+
 @admin.register(Finding)
 class FindingAdmin(HistoryLinkMixin, ServiceAdmin):
     form = FindingCloseForm
@@ -153,14 +206,29 @@ class FindingAdmin(HistoryLinkMixin, ServiceAdmin):
     def version(self, obj):
         return obj.report.version
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = FindingAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return FindingAddForm.Meta.fields
+        return [*self.readonly_fields[:-1], "status", "closing_comment", "audit_history"]
+
     def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
         fields = list(self.readonly_fields)
-        if obj is not None and obj.status != FindingStatus.OPEN:
+        if obj.status != FindingStatus.OPEN:
             fields += ["status", "closing_comment"]
         return fields
 
     def has_add_permission(self, request):
-        return False
+        from approvals.permissions import user_roles
+        from approvals.workflow import VALIDATOR
+
+        return request.user.is_superuser or VALIDATOR in user_roles(request.user)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -49,8 +49,15 @@ def may_close_finding(user: Any, version: ModelVersion) -> bool:
 
 
 def may_post_monitoring(user: Any, version: ModelVersion) -> bool:
-    """Who may change the model: its owner, those granted change on it (pipelines)."""
-    return can_change_model(user, version.model)
+    """Who may change the model: its owner, those granted change on it (pipelines).
+
+    Remembered on the user object, which lives for one request (or task): the view asks
+    before parsing a batch (so a hidden model is 404 whatever the body) and the service asks
+    again, on the ingest hot path."""
+    remembered = user.__dict__.setdefault("_may_change_models", {})
+    if version.model_id not in remembered:
+        remembered[version.model_id] = can_change_model(user, version.model)
+    return remembered[version.model_id]
 
 
 def may_resolve_alert(user: Any, version: ModelVersion) -> bool:

@@ -254,10 +254,14 @@ def monitoring_points_record(
     )
     rules = rules_for(version)
     breaching = [r.pk for r in rows if _breaching(rules, r.metric, r.segment, r.value)]
+    # Filed under the version's monitoring rather than the version itself, so that the
+    # version's own trail (and its model card) is not one event per batch.
     audit_record(
         actor=actor,
         action="oversight.monitoring.recorded",
-        target=version,
+        object_type="oversight.monitoring",
+        object_id=str(version.pk),
+        object_repr=f"monitoring of {version}",
         changes={
             "points": len(rows),
             "ids": [rows[0].pk, rows[-1].pk],

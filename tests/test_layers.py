@@ -19,6 +19,7 @@ LAYERS = [
     "oversight",
     "modelcards",
     "mlflow_api",
+    "webhooks",
 ]
 
 

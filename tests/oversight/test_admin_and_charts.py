@@ -155,3 +155,65 @@ def test_alert_page_links_the_revalidation_request(
     client.force_login(superuser)
     html = client.get(f"/admin/oversight/monitoringalert/{alert.pk}/change/").content.decode()
     assert f"#{alert.revalidation_request_id}" in html and "<svg" in html
+
+
+@pytest.mark.django_db
+def test_a_validator_records_a_report_and_a_finding_in_the_admin(
+    client, validator, owner, credit_version
+):
+    from oversight.models import ValidationReport
+
+    client.force_login(validator)
+    response = client.post(
+        "/admin/oversight/validationreport/add/",
+        {
+            "version": credit_version.pk,
+            "scope": "Calibration.",
+            "methods": "Backtest.",
+            "conclusion": "",
+            "conditions_of_use": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    report = ValidationReport.objects.get()
+    assert report.validator == validator
+    response = client.post(
+        "/admin/oversight/finding/add/",
+        {
+            "report": report.pk,
+            "title": "Drift unmonitored",
+            "description": "",
+            "severity": "medium",
+            "owner": owner.pk,
+            "due_date": "2027-01-31",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    finding = Finding.objects.get()
+    assert (finding.severity, finding.owner, finding.created_by) == ("medium", owner, validator)
+    actions = list(
+        AuditEvent.objects.filter(channel="admin", action__startswith="oversight.").values_list(
+            "action", flat=True
+        )
+    )
+    assert actions == ["oversight.validation_report.recorded", "oversight.finding.recorded"]
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_report_by_the_versions_author(client, owner, credit_version):
+    from django.contrib.auth.models import Group
+
+    from oversight.models import ValidationReport
+
+    owner.groups.add(Group.objects.get(name="model-validator"))
+    client.force_login(owner)
+    response = client.post(
+        "/admin/oversight/validationreport/add/",
+        {
+            "version": credit_version.pk,
+            "scope": "Mine.",
+            "methods": "Self-review.",
+        },
+    )
+    assert response.status_code == 403  # as every admin refusal of who you are
+    assert not ValidationReport.objects.exists()

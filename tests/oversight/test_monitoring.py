@@ -51,9 +51,10 @@ def test_owner_posts_a_batch_recorded_with_one_audit_event(api, owner, credit_ve
     rows = list(MonitoringPoint.objects.order_by("id").values_list("metric", "segment", "value"))
     assert rows == [("auc", "", 0.81), ("psi", "income", 0.1), ("latency_ms", "", 42.0)]
     event = AuditEvent.objects.order_by("id")[before:].get()
-    assert (event.action, event.object_type, event.changes["points"]) == (
+    assert (event.action, event.object_type, event.object_id, event.changes["points"]) == (
         "oversight.monitoring.recorded",
-        "registry.modelversion",
+        "oversight.monitoring",
+        str(credit_version.pk),
         3,
     )
 

@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from core.admin import ReadOnlyAdmin
 from core.errors import Conflict
 from registry.admin import ServiceAdmin, ServiceForm
+from registry.selectors import models_visible_to
 from webhooks import events, services
 from webhooks.models import Webhook, WebhookDelivery
 
@@ -28,6 +29,11 @@ class WebhookForm(ServiceForm):
     class Meta:
         model = Webhook
         fields = ["name", "url", "model", "events", "active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "model" in self.fields and self.request is not None:
+            self.fields["model"].queryset = models_visible_to(self.request.user)
 
     def call_service(self, actor):
         data = dict(self.cleaned_data)

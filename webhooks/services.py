@@ -11,7 +11,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-import requests
+import urllib3
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -38,8 +38,13 @@ def _key() -> str:
     return settings.WEBHOOK_SECRET_KEY or settings.SECRET_KEY
 
 
-def check_url(url: str) -> None:
-    targets.check_target(url, allow=settings.WEBHOOK_ALLOWED_TARGETS)
+def check_url(url: str) -> list[str]:
+    """The addresses the URL's host resolves to, once checked against the allow-list."""
+    return targets.check_target(url, allow=settings.WEBHOOK_ALLOWED_TARGETS, resolve=resolve)
+
+
+def resolve(host: str, port: int) -> list[str]:
+    return targets._resolve(host, port)
 
 
 def _check(webhook: Webhook) -> None:
@@ -251,21 +256,20 @@ def delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     started = time.monotonic()
     status, error = None, ""
     try:
-        check_url(delivery.webhook.url)
+        address = check_url(delivery.webhook.url)[0]
         secret = signing.decrypt(delivery.webhook.secret_encrypted, _key())
-        response = requests.post(
+        status = targets.post(
             delivery.webhook.url,
-            data=body,
-            headers=signing.headers(secret, delivery.message_id, int(time.time()), body),
-            timeout=settings.WEBHOOK_TIMEOUT,
-            allow_redirects=False,
+            address,
+            body,
+            signing.headers(secret, delivery.message_id, int(time.time()), body),
+            settings.WEBHOOK_TIMEOUT,
         )
-        status = response.status_code
         if not 200 <= status < 300:
             error = f"HTTP {status}"
     except ValidationError as exc:
         error = " ".join(exc.messages)
-    except (requests.RequestException, ValueError) as exc:
+    except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     latency = int((time.monotonic() - started) * 1000)
     fields = {"response_status": status, "latency_ms": latency, "last_error": error[:500]}

@@ -3,16 +3,20 @@
 A target's host is resolved and every address it resolves to must be public — not loopback,
 private, link-local (cloud metadata), multicast, reserved or unspecified — unless the host
 name or one of its addresses is in WEBHOOK_ALLOWED_TARGETS (host names and CIDR networks).
-Checked when a webhook is saved and again before every delivery (DNS can change).
+Checked when a webhook is saved and again before every delivery, which then connects to the
+very address checked (`post`), so a host re-pointed at an internal address between the check
+and the connection (DNS rebinding) is not reached.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
+import urllib3
 from django.core.exceptions import ValidationError
 
 Resolver = Callable[[str, int], list[str]]
@@ -52,8 +56,9 @@ def _allowed(host: str, address, allow: Iterable[str]) -> bool:
     return False
 
 
-def check_target(url: str, *, allow: Iterable[str], resolve: Resolver = _resolve) -> None:
-    """ValidationError (field `url`) unless `url` is http(s) to a public or allowed host."""
+def check_target(url: str, *, allow: Iterable[str], resolve: Resolver = _resolve) -> list[str]:
+    """The addresses `url`'s host resolves to; ValidationError (field `url`) unless it is
+    http(s) to a host whose every address is public or allowed."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError({"url": "Use an http:// or https:// URL with a host."})
@@ -79,3 +84,35 @@ def check_target(url: str, *, allow: Iterable[str], resolve: Resolver = _resolve
                     "only target public addresses unless WEBHOOK_ALLOWED_TARGETS lists it."
                 }
             )
+    return [str(address) for address in addresses]
+
+
+def post(url: str, address: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    """POST `body` to `url` over a connection to `address` (checked by check_target): the
+    Host header, TLS server name and certificate check still use the URL's host. Redirects
+    are not followed. Returns the status code; urllib3's HTTPError on failure."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    options = {"timeout": urllib3.Timeout(total=timeout), "retries": False, "maxsize": 1}
+    if parts.scheme == "https":
+        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+            address,
+            parts.port or 443,
+            server_hostname=host,
+            assert_hostname=host,
+            ssl_context=ssl.create_default_context(),
+            **options,
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(address, parts.port or 80, **options)
+    with pool:
+        response = pool.urlopen(
+            "POST",
+            path,
+            body=body,
+            headers={**headers, "Host": parts.netloc},
+            redirect=False,
+            retries=False,
+        )
+        return response.status

@@ -257,3 +257,18 @@ class GrantSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         return instance
+
+
+class AliasSerializer(serializers.Serializer):
+    """A named pointer to one version of the model; governed aliases follow production."""
+
+    alias = StrictCharField(max_length=255)
+    version = serializers.IntegerField(min_value=1, max_value=999_999_999)
+    governed = serializers.BooleanField(read_only=True)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - {"alias", "version"})
+            if unknown:
+                raise serializers.ValidationError({k: ["Unknown field."] for k in unknown})
+        return super().to_internal_value(data)

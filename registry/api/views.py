@@ -138,6 +138,54 @@ class RegisteredModelViewSet(CatalogueViewSet):
         """Withdraw a permission granted on this model."""
         return self._change_grant(request, permissions.model_permission_revoke)
 
+    @extend_schema(request=None, responses=s.AliasSerializer(many=True))
+    @action(
+        detail=True, methods=["get"], url_path="aliases", filter_backends=[], pagination_class=None
+    )
+    def aliases(self, request, name=None):
+        """The model's aliases, governed ones (which name the production version) included."""
+        return Response(self._aliases(self.get_object()))
+
+    @extend_schema(request=s.AliasSerializer, responses=s.AliasSerializer(many=True))
+    @aliases.mapping.post
+    def set_alias(self, request, name=None):
+        """Point an alias at a version (owner and granted changers; governed aliases: 403)."""
+        model = self.get_object()
+        serializer = s.AliasSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = get_object_or_404(
+            selectors.versions_visible_to(request.user),
+            model=model,
+            version=serializer.validated_data["version"],
+        )
+        services.model_alias_set(
+            actor=request.user,
+            model=model,
+            alias=serializer.validated_data["alias"],
+            version=version,
+        )
+        return Response(self._aliases(model))
+
+    @extend_schema(request=None, responses=s.AliasSerializer(many=True))
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"aliases/(?P<alias>[A-Za-z0-9_-]{1,255})",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def delete_alias(self, request, name=None, alias=None):
+        """Remove an alias (governed aliases: 403)."""
+        model = self.get_object()
+        services.model_alias_delete(actor=request.user, model=model, alias=alias)
+        return Response(self._aliases(model))
+
+    @staticmethod
+    def _aliases(model: RegisteredModel) -> list[dict]:
+        rows = sorted((alias, number) for _, _, number, alias in selectors.alias_rows([model.pk]))
+        governed = settings.GOVERNED_ALIASES
+        return [{"alias": a, "version": n, "governed": a in governed} for a, n in rows]
+
     def _change_grant(self, request, service):
         model = self.get_object()
         serializer = s.GrantSerializer(data=request.data)

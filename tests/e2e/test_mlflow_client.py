@@ -160,6 +160,10 @@ def client_env(monkeypatch, tracking_server, receiver, modelgov_url):
     yield owner
     mlflow.set_registry_uri(None)
     mlflow.set_tracking_uri(None)
+    # Close the client's pooled keep-alive connections before the servers stop.
+    from mlflow.utils import request_utils
+
+    request_utils._cached_get_request_session.cache_clear()
 
 
 class Constant(mlflow.pyfunc.PythonModel):

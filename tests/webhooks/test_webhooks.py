@@ -242,3 +242,98 @@ def test_a_rendered_model_card_is_model_card_ready(
     assert delivery.event_type == "model_card.ready"
     assert delivery.payload["data"]["model"] == "credit-scoring"
     assert delivery.payload["data"]["changes"]["sha256"]
+
+
+def test_a_delivery_connects_to_the_address_it_checked(
+    receiver, superuser, owner, credit_model, monkeypatch
+):
+    # `hooks.test` resolves nowhere but through this resolver: reaching the receiver proves
+    # the connection went to the checked address, not to a second lookup (DNS rebinding).
+    monkeypatch.setattr(services, "resolve", lambda host, port: ["127.0.0.1"])
+    port = receiver.url.rsplit(":", 1)[1].split("/")[0]
+    _, receiver.secret = services.webhook_create(
+        actor=superuser, name="x", url=f"http://hooks.test:{port}/hooks"
+    )
+    registry.model_version_create(actor=owner, model=credit_model)
+    delivery = services.delivery_attempt(delivery_id=WebhookDelivery.objects.get().pk)
+    assert delivery.status == "succeeded", delivery.last_error
+    assert receiver.received[0]["headers"]["Host"] == f"hooks.test:{port}"
+
+
+def test_an_unreachable_receiver_is_logged_and_retried(receiver, superuser, owner, credit_model):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    services.webhook_create(actor=superuser, name="x", url=f"http://127.0.0.1:{closed_port}/")
+    registry.model_version_create(actor=owner, model=credit_model)
+    delivery = services.delivery_attempt(delivery_id=WebhookDelivery.objects.get().pk)
+    assert delivery.status == "pending" and delivery.next_attempt_at is not None
+    assert delivery.response_status is None and "Error" in delivery.last_error
+
+
+def test_https_deliveries_still_verify_the_certificate_of_the_host(
+    superuser, owner, credit_model, monkeypatch, settings, tmp_path
+):
+    """Pinning the address keeps TLS honest: a self-signed certificate is refused."""
+    import datetime
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.test")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    hits = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings.WEBHOOK_ALLOWED_TARGETS = ["127.0.0.1"]
+        monkeypatch.setattr(services, "resolve", lambda host, port: ["127.0.0.1"])
+        port = server.server_address[1]
+        services.webhook_create(actor=superuser, name="x", url=f"https://hooks.test:{port}/h")
+        registry.model_version_create(actor=owner, model=credit_model)
+        delivery = services.delivery_attempt(delivery_id=WebhookDelivery.objects.get().pk)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert delivery.status == "pending" and "CERTIFICATE_VERIFY_FAILED" in delivery.last_error
+    assert hits == []

@@ -29,7 +29,9 @@ def door(token_client):
     return make
 
 
-def test_a_transition_files_a_promotion_request_and_leaves_the_stage(door, owner, version):
+def test_a_transition_files_a_promotion_request_and_leaves_the_stage(
+    door, owner, version, validator
+):
     status, body = door(owner)(
         "POST",
         "model-versions/transition-stage",
@@ -56,7 +58,7 @@ def test_a_transition_files_a_promotion_request_and_leaves_the_stage(door, owner
     assert filed.channel == "mlflow"
 
 
-def test_transitioning_again_answers_the_pending_request(door, owner, version):
+def test_transitioning_again_answers_the_pending_request(door, owner, version, validator):
     call = door(owner)
     params = {"name": "credit-scoring", "version": str(version.version), "stage": "staging"}
     call("POST", "model-versions/transition-stage", params)
@@ -206,3 +208,15 @@ def test_the_admin_shows_tags_and_aliases(client, superuser, owner, version):
         f"/admin/registry/registeredmodel/{version.model.pk}/change/"
     ).content.decode()
     assert f"@challenger → v{version.version}" in page
+
+
+def test_a_transition_nobody_could_decide_is_refused_and_files_nothing(door, owner, version):
+    status, body = door(owner)(
+        "POST",
+        "model-versions/transition-stage",
+        {"name": "credit-scoring", "version": str(version.version), "stage": "Staging"},
+    )
+    assert status == 409
+    assert body["error_code"] == "RESOURCE_CONFLICT"
+    assert "model-validator" in body["message"]
+    assert not PromotionRequest.objects.exists()

@@ -88,6 +88,11 @@ def register_builtin() -> None:
     register_event(
         "model_card.ready", action="modelcards.model_card.rendered", model=lambda c: c.version.model
     )
+    register_event(
+        "monitoring_alert.opened",
+        action="oversight.monitoring_alert.opened",
+        model=lambda a: a.version.model,
+    )
 
 
 def on_audit_events(pairs: Sequence[tuple[AuditEvent, Any]]) -> None:

@@ -15,6 +15,7 @@ from core.errors import Conflict
 from oversight import monitoring, services
 from oversight.models import MonitoringAlert, MonitoringPoint
 from tests.oversight.conftest import point
+from tests.webhooks.conftest import receiver_fixture  # noqa: F401 - the receiver fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -387,3 +388,25 @@ def test_rules_are_edited_by_risk_officers_only_and_audited(risk_officer, owner,
         )
     )
     assert actions == ["oversight.threshold_rule.created", "oversight.threshold_rule.updated"]
+
+
+def test_an_opened_alert_is_sent_to_webhook_subscribers(
+    api, owner, superuser, production_version, rule, receiver
+):
+    from webhooks import services as webhooks
+    from webhooks.models import WebhookDelivery
+
+    webhook, receiver.secret = webhooks.webhook_create(
+        actor=superuser,
+        name="alerts",
+        url=receiver.url,
+        events=["monitoring_alert.opened"],
+    )
+    rule("auc", "lt", 0.75, revalidate=False)
+    _post(api(owner), production_version, [point("auc", 0.5)])
+    delivery = WebhookDelivery.objects.get(webhook=webhook)
+    assert delivery.event_type == "monitoring_alert.opened"
+    assert delivery.payload["data"]["model"] == production_version.model.name
+    assert delivery.status == "succeeded"
+    (message,) = receiver.received
+    assert message["payload"]["type"] == "monitoring_alert.opened"

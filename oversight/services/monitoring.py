@@ -1,0 +1,300 @@
+"""Monitoring: points, threshold rules, alerts and the re-validation requests they file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from approvals import permissions as approval_permissions
+from approvals import services as approvals
+from audit.services import audit_record
+from core.errors import Conflict
+from oversight import permissions
+from oversight.models import (
+    AlertStatus,
+    MonitoringAlert,
+    MonitoringPoint,
+    ThresholdRule,
+)
+from oversight.monitoring import Point
+from oversight.services._common import _on_commit, _plain, _require, _text
+from registry.models import ModelVersion, Stage
+
+# --- monitoring: points -----------------------------------------------------------------------
+
+
+def rules_for(version: ModelVersion) -> list[ThresholdRule]:
+    """The active rules that apply to a version: its model's, and its risk tier's."""
+    return list(
+        ThresholdRule.objects.filter(active=True).filter(
+            Q(model_id=version.model_id) | Q(risk_tier=version.model.risk_tier)
+        )
+    )
+
+
+def _breaching(rules: Sequence[ThresholdRule], metric: str, segment: str, value: float) -> bool:
+    return any(
+        r.metric == metric and (not r.segment or r.segment == segment) and r.breached_by(value)
+        for r in rules
+    )
+
+
+class RecordedBatch(NamedTuple):
+    points: list[MonitoringPoint]
+    breaching: list[int]  # ids of the points beyond a threshold rule
+
+
+@transaction.atomic
+def monitoring_points_record(
+    *, actor: AbstractBaseUser, version: ModelVersion, points: Sequence[Point]
+) -> RecordedBatch:
+    """Append a batch of production measurements of a version (one insert, one audit event).
+    Points beyond a threshold are evaluated by a task after commit (alerts, re-validation)."""
+    if not permissions.may_post_monitoring(actor, version):
+        raise PermissionDenied(
+            f"You may not post monitoring of model '{version.model.name}': its owner and users "
+            "granted change permission on it may."
+        )
+    if version.model.archived:
+        raise Conflict(f"Model '{version.model.name}' is archived.", code="archived")
+    now = timezone.now()
+    rows = MonitoringPoint.objects.bulk_create(
+        [
+            MonitoringPoint(
+                version_id=version.pk,
+                metric=p.metric,
+                segment=p.segment,
+                value=p.value,
+                window_start=p.window_start,
+                window_end=p.window_end,
+                recorded_at=now,
+            )
+            for p in points
+        ]
+    )
+    rules = rules_for(version)
+    breaching = [r.pk for r in rows if _breaching(rules, r.metric, r.segment, r.value)]
+    # Filed under the version's monitoring rather than the version itself, so that the
+    # version's own trail (and its model card) is not one event per batch.
+    audit_record(
+        actor=actor,
+        action="oversight.monitoring.recorded",
+        object_type="oversight.monitoring",
+        object_id=str(version.pk),
+        object_repr=f"monitoring of {version}",
+        changes={
+            "points": len(rows),
+            "ids": [rows[0].pk, rows[-1].pk],
+            "metrics": sorted({r.metric for r in rows}),
+            "breaching": len(breaching),
+        },
+    )
+    if breaching:
+        from oversight.tasks import evaluate_breaches
+
+        _on_commit(evaluate_breaches, version.pk, breaching)
+    return RecordedBatch(rows, breaching)
+
+
+# --- monitoring: alerts and re-validation ------------------------------------------------------
+
+
+@transaction.atomic
+def monitoring_breaches_evaluate(*, version_id: int, point_ids: Sequence[int]) -> list[int]:
+    """Open an alert per rule a point breaches (or count the breach on its open alert), and
+    file a re-validation request where the rule says so. Run by a task after the points
+    committed, by the system; idempotent (points an alert already counted are skipped).
+    Returns the ids of the alerts opened."""
+    version = (
+        ModelVersion.objects.select_for_update(no_key=True)
+        .select_related("model")
+        .filter(pk=version_id)
+        .first()
+    )
+    if version is None:
+        return []
+    points = list(MonitoringPoint.objects.filter(pk__in=point_ids, version=version).order_by("pk"))
+    rules = rules_for(version)
+    seen = dict(
+        MonitoringAlert.objects.filter(version=version)
+        .values("rule_id")
+        .annotate(last=Max("last_point_id"))
+        .values_list("rule_id", "last")
+    )
+    opened: list[MonitoringAlert] = []
+    for rule in rules:
+        hits = [
+            p
+            for p in points
+            if p.metric == rule.metric
+            and (not rule.segment or rule.segment == p.segment)
+            and rule.breached_by(p.value)
+            and p.pk > (seen.get(rule.pk) or 0)
+        ]
+        if not hits:
+            continue
+        alert = MonitoringAlert.objects.filter(
+            version=version, rule=rule, status=AlertStatus.OPEN
+        ).first()
+        if alert is not None:
+            MonitoringAlert.objects.filter(pk=alert.pk).update(
+                breaches=alert.breaches + len(hits), last_point=hits[-1]
+            )
+            continue
+        opened.append(_alert_open(version, rule, hits))
+    return [a.pk for a in opened]
+
+
+def _alert_open(version: ModelVersion, rule: ThresholdRule, hits: list[MonitoringPoint]):
+    first = hits[0]
+    alert = MonitoringAlert.objects.create(
+        version=version,
+        rule=rule,
+        point=first,
+        last_point=hits[-1],
+        rule_text=str(rule)[:400],
+        metric=first.metric,
+        segment=first.segment,
+        value=first.value,
+        breaches=len(hits),
+    )
+    if rule.revalidate:
+        request, note = _file_revalidation(version, alert)
+        alert.revalidation_request, alert.revalidation_note = request, note
+        alert.save(update_fields=["revalidation_request", "revalidation_note"])
+    audit_record(
+        actor=None,
+        action="oversight.monitoring_alert.opened",
+        target=alert,
+        changes={
+            "version": str(version),
+            "rule": alert.rule_text,
+            "metric": alert.metric,
+            "segment": alert.segment,
+            "value": alert.value,
+            "point": first.pk,
+            "revalidation_request": alert.revalidation_request_id,
+            "revalidation_note": alert.revalidation_note,
+        },
+    )
+    from oversight.tasks import notify_alert
+
+    _on_commit(notify_alert, alert.pk)
+    return alert
+
+
+def _file_revalidation(version: ModelVersion, alert: MonitoringAlert) -> tuple[Any, str]:
+    """File production → staging for the version as the system account, through the
+    approvals service (its policy, gates, pending-request and approver rules apply). When
+    approvals refuses — not in production, a request already pending, no one eligible to
+    decide — the alert stays open and says why; nothing of the refused filing is written."""
+    if version.stage != Stage.PRODUCTION:
+        return None, f"Not filed: the version is in {version.stage}, not production."
+    try:
+        with transaction.atomic():
+            request = approvals.promotion_request_file(
+                actor=approval_permissions.system_account(),
+                version=version,
+                to_stage=Stage.STAGING,
+                justification=(
+                    f"Monitoring alert #{alert.pk}: {alert.metric}"
+                    f"{' on ' + alert.segment if alert.segment else ''} = {alert.value:g} "
+                    f"breaches {alert.rule_text}. Re-validate before it stays in production."
+                ),
+            )
+    except (Conflict, PermissionDenied, ValidationError) as exc:
+        message = getattr(exc, "detail", None) or "; ".join(getattr(exc, "messages", [str(exc)]))
+        return None, f"Not filed: {message}"[:500]
+    return request, ""
+
+
+@transaction.atomic
+def monitoring_alert_resolve(
+    *, actor: AbstractBaseUser, alert: MonitoringAlert, comment: str
+) -> MonitoringAlert:
+    """Close an open alert with a comment (what was done about it)."""
+    alert = MonitoringAlert.objects.select_related("version__model").get(pk=alert.pk)
+    if not permissions.may_resolve_alert(actor, alert.version):
+        raise PermissionDenied(
+            "Resolving an alert needs change rights on the model or an approver role."
+        )
+    comment = _text(comment, "comment", "A comment", limit=10_000)
+    now = timezone.now()
+    updated = MonitoringAlert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(
+        status=AlertStatus.RESOLVED, resolved_at=now, resolved_by=actor, resolution_comment=comment
+    )
+    if updated != 1:
+        raise Conflict("This alert is already resolved.", code="not_open")
+    alert.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="oversight.monitoring_alert.resolved",
+        target=alert,
+        changes={"status": [AlertStatus.OPEN, AlertStatus.RESOLVED], "comment": comment},
+    )
+    return alert
+
+
+# --- threshold rules and policies ---------------------------------------------------------------
+
+RULE_FIELDS = (
+    "model",
+    "risk_tier",
+    "metric",
+    "segment",
+    "comparator",
+    "threshold",
+    "revalidate",
+    "active",
+    "description",
+)
+
+
+@transaction.atomic
+def threshold_rule_create(*, actor: AbstractBaseUser, **fields: Any) -> ThresholdRule:
+    """Add a threshold rule for one model or one risk tier (risk officers, superusers)."""
+    _require(actor, permissions.EDIT_RULES, "threshold rules")
+    unknown = sorted(set(fields) - set(RULE_FIELDS))
+    if unknown:
+        raise ValidationError({k: "Unknown field." for k in unknown})
+    rule = ThresholdRule(**fields)
+    rule.full_clean()
+    rule.save()
+    audit_record(
+        actor=actor,
+        action="oversight.threshold_rule.created",
+        target=rule,
+        changes={f: [None, _plain(getattr(rule, f))] for f in RULE_FIELDS},
+    )
+    return rule
+
+
+@transaction.atomic
+def threshold_rule_update(
+    *, actor: AbstractBaseUser, rule: ThresholdRule, data: Mapping[str, Any]
+) -> ThresholdRule:
+    """Edit a threshold rule (alerts already open keep the rule text they fired under)."""
+    _require(actor, permissions.EDIT_RULES, "threshold rules")
+    unknown = sorted(set(data) - set(RULE_FIELDS))
+    if unknown:
+        raise ValidationError({k: "This field cannot be changed here." for k in unknown})
+    rule = ThresholdRule.objects.select_for_update().get(pk=rule.pk)
+    changes = {}
+    for field, value in data.items():
+        if getattr(rule, field) != value:
+            changes[field] = [_plain(getattr(rule, field)), _plain(value)]
+            setattr(rule, field, value)
+    if not changes:
+        return rule
+    rule.full_clean()
+    rule.save()
+    audit_record(
+        actor=actor, action="oversight.threshold_rule.updated", target=rule, changes=changes
+    )
+    return rule

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -290,12 +291,38 @@ def schedule_mapping() -> None:
     """Map what was just accepted: inline with the embedded default (no broker), so the graph
     shows it at once; otherwise a Celery task enqueued when the accepting transaction commits
     (a beat task sweeps up anything left)."""
-    from lineage import tasks
-
     if settings.LINEAGE_MAP_INLINE:
         lineage_events_map_all()
     else:
-        tasks.map_lineage_events.delay_on_commit()
+        transaction.on_commit(_enqueue_mapping)
+
+
+class _Trigger:
+    """This process's last mapping task: one task maps everything pending when it runs, so a
+    commit needs no task of its own while one is already due after it."""
+
+    immediate_at = float("-inf")  # when the last task without delay was sent
+    covered_until = float("-inf")  # a delayed task sent earlier runs at this time
+
+
+def _enqueue_mapping() -> None:
+    """After a commit: a task now, unless one went out less than LINEAGE_MAP_TRIGGER_INTERVAL
+    ago; then one task due at the end of that interval (which runs after this commit), sent
+    once for all the commits in between. At most two tasks per interval per process, however
+    many events arrive, and no event waits longer than the interval for its task."""
+    from lineage import tasks
+
+    now = time.monotonic()
+    if now < _Trigger.covered_until:
+        return
+    interval = settings.LINEAGE_MAP_TRIGGER_INTERVAL
+    if now - _Trigger.immediate_at >= interval:
+        _Trigger.immediate_at = now
+        tasks.map_lineage_events.delay()
+    else:
+        due = _Trigger.immediate_at + interval
+        _Trigger.covered_until = due
+        tasks.map_lineage_events.apply_async(countdown=due - now)
 
 
 # --- map -------------------------------------------------------------------------------------

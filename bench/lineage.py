@@ -16,7 +16,8 @@
 It creates (and drops first) its own databases `modelgov_bench_lineage` (and
 `modelgov_bench_lineage_base`) on 127.0.0.1:5432 as user postgres; set BENCH_DATABASE_URL to
 use another. The broker is BENCH_BROKER_URL (default redis://127.0.0.1:6379/12; the bench
-empties that Redis database). Prints figures, asserts nothing.
+empties that Redis database). BENCH_WORKER_LOG (a file) and BENCH_WORKER_LOG_LEVEL keep the
+lag run's worker log. Prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -328,7 +329,7 @@ def bench_lag(token: str, rate: int, seconds: int) -> None:
             "--concurrency",
             "1",
             "--loglevel",
-            "WARNING",
+            os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
             "--without-heartbeat",
             "--without-mingle",
             "--without-gossip",
@@ -336,7 +337,7 @@ def bench_lag(token: str, rate: int, seconds: int) -> None:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(os.environ.get("BENCH_WORKER_LOG", os.devnull), "w"),  # noqa: SIM115
     )
     before = LineageEvent.objects.count()
     local = threading.local()

@@ -473,12 +473,19 @@ def _map_batch(
     changed feature descriptions and re-pointed reads aside). Returns each event's summary
     for the audit; raises a refusal (CycleRefused, Conflict, ...) for the batch as a whole."""
     job_keys, run_specs, refs, versions = set(), [], [], []
+    schemas: dict[int, tuple[ingest.FieldSpec, ...]] = {}  # each reference's, built once
+
+    def fields_of(ref: DatasetRef) -> tuple[ingest.FieldSpec, ...]:
+        if id(ref) not in schemas:
+            schemas[id(ref)] = _fields(ref)
+        return schemas[id(ref)]
+
     for _, p in items:
         if p.kind == "DatasetEvent":
             refs.append(p.dataset)
             if p.dataset.version:
                 versions.append(
-                    ingest.VersionSpec(p.dataset.key, p.dataset.version, _fields(p.dataset))
+                    ingest.VersionSpec(p.dataset.key, p.dataset.version, fields_of(p.dataset))
                 )
             continue
         job_keys.add((p.job_namespace, p.job_name))
@@ -500,16 +507,18 @@ def _map_batch(
             )
         )
         versions += [
-            ingest.VersionSpec(ref.key, _output_version(ref, p.run_id), _fields(ref), p.run_id)
+            ingest.VersionSpec(ref.key, _output_version(ref, p.run_id), fields_of(ref), p.run_id)
             for ref in p.outputs
         ] + [
-            ingest.VersionSpec(ref.key, ref.version, _fields(ref))
+            ingest.VersionSpec(ref.key, ref.version, fields_of(ref))
             for ref in p.inputs
             if ref.version
         ]
     jobs = ingest.jobs_ensure(actor=actor, keys=job_keys)
     runs = ingest.runs_record_events(actor=actor, events=run_specs, jobs=jobs)
-    datasets = ingest.datasets_sync(actor=actor, schemas=[(ref.key, _fields(ref)) for ref in refs])
+    datasets = ingest.datasets_sync(
+        actor=actor, schemas=[(ref.key, fields_of(ref)) for ref in refs]
+    )
     ingest.dataset_versions_ensure(actor=actor, datasets=datasets, specs=versions, runs=runs)
 
     edges: set[tuple[str, str, str]] = set()

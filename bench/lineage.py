@@ -16,7 +16,8 @@
 It creates (and drops first) its own databases `modelgov_bench_lineage` (and
 `modelgov_bench_lineage_base`) on 127.0.0.1:5432 as user postgres; set BENCH_DATABASE_URL to
 use another. The broker is BENCH_BROKER_URL (default redis://127.0.0.1:6379/12; the bench
-empties that Redis database). Prints figures, asserts nothing.
+empties that Redis database). BENCH_WORKER_LOG (a file) and BENCH_WORKER_LOG_LEVEL keep the
+lag run's worker log. Prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -328,7 +329,7 @@ def bench_lag(token: str, rate: int, seconds: int) -> None:
             "--concurrency",
             "1",
             "--loglevel",
-            "WARNING",
+            os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
             "--without-heartbeat",
             "--without-mingle",
             "--without-gossip",
@@ -336,7 +337,7 @@ def bench_lag(token: str, rate: int, seconds: int) -> None:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(os.environ.get("BENCH_WORKER_LOG", os.devnull), "w"),  # noqa: SIM115
     )
     before = LineageEvent.objects.count()
     local = threading.local()
@@ -355,7 +356,18 @@ def bench_lag(token: str, rate: int, seconds: int) -> None:
             errors.append(str(response.status_code))
 
     try:
-        time.sleep(3)  # the worker connects
+        # the worker is ready once it has mapped an event posted now
+        warm = requests.post(
+            f"http://127.0.0.1:{PORT}/api/v1/lineage",
+            json=realistic_event(str(uuid.uuid4()), "COMPLETE", 0, 0),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert warm.status_code == 201, warm.text[:200]
+        deadline = time.time() + 120
+        while LineageEvent.objects.filter(state="pending").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        before = LineageEvent.objects.count()
         total = rate * seconds
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=16) as pool:
@@ -518,7 +530,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--baseline", help="a checkout of the commit to compare with")
+    parser.add_argument(
+        "--parts",
+        default="accept,batch,mapper,lag,queries",
+        help="which figures to take (comma-separated)",
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     recreate_database()
     flush_broker()
     import django
@@ -537,35 +555,44 @@ def main() -> None:
     user.groups.add(Group.objects.get(name="pipeline"))
     with context.bound(channel="cli"):
         _, token = services.api_token_issue(actor=None, user=user, name="bench")
-        if args.baseline:
-            base_env = {**os.environ, "DATABASE_URL": BASE_DB_URL, "PYTHONPATH": args.baseline}
-            base_env.pop("CELERY_BROKER_URL")  # as that commit ran: mapping inside the request
-            base = bench_accept(
-                "baseline " + Path(args.baseline).name,
-                args.baseline,
-                base_env,
-                baseline_token(args.baseline),
-                args.events,
-            )
-        rate = bench_accept("this tree", ROOT, dict(os.environ), token, args.events)
-        if args.baseline:
-            print(f"    accept path: {rate / base:.1f}× the baseline's single-event rate")
-        batch = bench_batch(token, max(1, args.batches // 8))
-        if args.baseline:
-            print(f"    batch endpoint: {batch / base:.1f}× the baseline's single-event rate")
+        if "accept" in parts:
+            if args.baseline:
+                base_env = {
+                    **os.environ,
+                    "DATABASE_URL": BASE_DB_URL,
+                    "PYTHONPATH": args.baseline,
+                }
+                base_env.pop("CELERY_BROKER_URL")  # as that commit ran: mapping in the request
+                base = bench_accept(
+                    "baseline " + Path(args.baseline).name,
+                    args.baseline,
+                    base_env,
+                    baseline_token(args.baseline),
+                    args.events,
+                )
+            rate = bench_accept("this tree", ROOT, dict(os.environ), token, args.events)
+            if args.baseline:
+                print(f"    accept path: {rate / base:.1f}× the baseline's single-event rate")
+        if "batch" in parts:
+            batch = bench_batch(token, max(1, args.batches // 8))
+            if args.baseline and "accept" in parts:
+                print(f"    batch endpoint: {batch / base:.1f}× the baseline's single-event rate")
         flush_broker()  # the tasks enqueued while no worker ran: the mapper below maps all
-        bench_mapper()
-        bench_lag(token, args.rate, args.seconds)
-        client = APIClient()
-        client.force_authenticate(user)
-        models = []
-        for index in range(20):
-            model = services.registered_model_create(actor=user, name=f"bench-model-{index}")
-            version = services.model_version_create(actor=user, model=model)
-            models.append(f"model:{model.name}:{version.version}")
-        random.seed(7)
-        bench_upstream([int(s) for s in args.sizes.split(",")], client, models)
-        bench_impact(client, user)
+        if "mapper" in parts:
+            bench_mapper()
+        if "lag" in parts:
+            bench_lag(token, args.rate, args.seconds)
+        if "queries" in parts:
+            client = APIClient()
+            client.force_authenticate(user)
+            models = []
+            for index in range(20):
+                model = services.registered_model_create(actor=user, name=f"bench-model-{index}")
+                version = services.model_version_create(actor=user, model=model)
+                models.append(f"model:{model.name}:{version.version}")
+            random.seed(7)
+            bench_upstream([int(s) for s in args.sizes.split(",")], client, models)
+            bench_impact(client, user)
 
 
 if __name__ == "__main__":

@@ -298,6 +298,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # Map accepted lineage events inline, right after they are stored (the embedded default, so
 # the graph shows them at once); otherwise a worker maps them after commit.
 LINEAGE_MAP_INLINE = env.bool("LINEAGE_MAP_INLINE", default=CELERY_TASK_EAGER)
+# With workers: at most one immediate and one delayed mapping task per this many seconds per
+# process (each task maps everything pending).
+LINEAGE_MAP_TRIGGER_INTERVAL = env.float("LINEAGE_MAP_TRIGGER_INTERVAL", default=0.1)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -290,12 +291,38 @@ def schedule_mapping() -> None:
     """Map what was just accepted: inline with the embedded default (no broker), so the graph
     shows it at once; otherwise a Celery task enqueued when the accepting transaction commits
     (a beat task sweeps up anything left)."""
-    from lineage import tasks
-
     if settings.LINEAGE_MAP_INLINE:
         lineage_events_map_all()
     else:
-        tasks.map_lineage_events.delay_on_commit()
+        transaction.on_commit(_enqueue_mapping)
+
+
+class _Trigger:
+    """This process's last mapping task: one task maps everything pending when it runs, so a
+    commit needs no task of its own while one is already due after it."""
+
+    immediate_at = float("-inf")  # when the last task without delay was sent
+    covered_until = float("-inf")  # a delayed task sent earlier runs at this time
+
+
+def _enqueue_mapping() -> None:
+    """After a commit: a task now, unless one went out less than LINEAGE_MAP_TRIGGER_INTERVAL
+    ago; then one task due at the end of that interval (which runs after this commit), sent
+    once for all the commits in between. At most two tasks per interval per process, however
+    many events arrive, and no event waits longer than the interval for its task."""
+    from lineage import tasks
+
+    now = time.monotonic()
+    if now < _Trigger.covered_until:
+        return
+    interval = settings.LINEAGE_MAP_TRIGGER_INTERVAL
+    if now - _Trigger.immediate_at >= interval:
+        _Trigger.immediate_at = now
+        tasks.map_lineage_events.delay()
+    else:
+        due = _Trigger.immediate_at + interval
+        _Trigger.covered_until = due
+        tasks.map_lineage_events.apply_async(countdown=due - now)
 
 
 # --- map -------------------------------------------------------------------------------------
@@ -446,12 +473,19 @@ def _map_batch(
     changed feature descriptions and re-pointed reads aside). Returns each event's summary
     for the audit; raises a refusal (CycleRefused, Conflict, ...) for the batch as a whole."""
     job_keys, run_specs, refs, versions = set(), [], [], []
+    schemas: dict[int, tuple[ingest.FieldSpec, ...]] = {}  # each reference's, built once
+
+    def fields_of(ref: DatasetRef) -> tuple[ingest.FieldSpec, ...]:
+        if id(ref) not in schemas:
+            schemas[id(ref)] = _fields(ref)
+        return schemas[id(ref)]
+
     for _, p in items:
         if p.kind == "DatasetEvent":
             refs.append(p.dataset)
             if p.dataset.version:
                 versions.append(
-                    ingest.VersionSpec(p.dataset.key, p.dataset.version, _fields(p.dataset))
+                    ingest.VersionSpec(p.dataset.key, p.dataset.version, fields_of(p.dataset))
                 )
             continue
         job_keys.add((p.job_namespace, p.job_name))
@@ -473,16 +507,18 @@ def _map_batch(
             )
         )
         versions += [
-            ingest.VersionSpec(ref.key, _output_version(ref, p.run_id), _fields(ref), p.run_id)
+            ingest.VersionSpec(ref.key, _output_version(ref, p.run_id), fields_of(ref), p.run_id)
             for ref in p.outputs
         ] + [
-            ingest.VersionSpec(ref.key, ref.version, _fields(ref))
+            ingest.VersionSpec(ref.key, ref.version, fields_of(ref))
             for ref in p.inputs
             if ref.version
         ]
     jobs = ingest.jobs_ensure(actor=actor, keys=job_keys)
     runs = ingest.runs_record_events(actor=actor, events=run_specs, jobs=jobs)
-    datasets = ingest.datasets_sync(actor=actor, schemas=[(ref.key, _fields(ref)) for ref in refs])
+    datasets = ingest.datasets_sync(
+        actor=actor, schemas=[(ref.key, fields_of(ref)) for ref in refs]
+    )
     ingest.dataset_versions_ensure(actor=actor, datasets=datasets, specs=versions, runs=runs)
 
     edges: set[tuple[str, str, str]] = set()

@@ -180,7 +180,9 @@ def datasets_sync(
     missing = [key for key in wanted if key not in found]
     if missing:
         _datasets_create(actor, missing, found)
-    with_fields = [(found[key], fields) for key, fields in schemas if fields]
+    # each distinct schema once: a batch names the same datasets with the same schemas often
+    distinct = dict.fromkeys((key, tuple(fields)) for key, fields in schemas if fields)
+    with_fields = [(found[key], list(fields)) for key, fields in distinct]
     if with_fields:
         _features_sync(actor, with_fields)
     return found

@@ -60,6 +60,25 @@ def test_with_workers_the_mapping_task_is_enqueued_when_the_post_commits(
     assert LineageEvent.objects.get().state == "mapped"
 
 
+def test_commits_in_quick_succession_share_their_mapping_tasks(monkeypatch, settings):
+    from lineage import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.map_lineage_events, "delay", lambda: sent.append(0))
+    monkeypatch.setattr(
+        tasks.map_lineage_events, "apply_async", lambda countdown: sent.append(countdown)
+    )
+    monkeypatch.setattr(services._Trigger, "immediate_at", float("-inf"))
+    monkeypatch.setattr(services._Trigger, "covered_until", float("-inf"))
+    clock = iter([100.0, 100.02, 100.05, 100.08, 100.5])
+    monkeypatch.setattr(services.time, "monotonic", lambda: next(clock))
+    settings.LINEAGE_MAP_TRIGGER_INTERVAL = 0.1
+    for _ in range(5):
+        services._enqueue_mapping()
+    # the first commit's task now; one task due at 100.1 for the next three; then a new one
+    assert sent == [0, pytest.approx(0.08), 0]
+
+
 def test_beat_sweeps_pending_events_with_the_mapping_task(settings):
     from config.celery import app
     from lineage import tasks  # noqa: F401 - registers the task

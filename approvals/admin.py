@@ -111,6 +111,13 @@ def _lineage_drawing(version) -> str | None:
         return None
 
 
+def _lineage_full_size_link(version) -> str | None:
+    try:
+        return reverse("admin:registry_modelversion_lineage_svg", args=[version.pk])
+    except NoReverseMatch:
+        return None
+
+
 class DecisionForm(forms.Form):
     comment = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
@@ -178,6 +185,7 @@ class EvidenceMixin:
             "model": version.model,
             "metrics": sorted(version.metrics.items()),
             "lineage_svg": _lineage_drawing(version),
+            "lineage_full_size_url": _lineage_full_size_link(version),
             "gates": selectors.gate_status(promotion),
             "model_card_url": _model_card_link(version),
             "version_url": reverse("admin:registry_modelversion_change", args=[version.pk]),

@@ -73,6 +73,7 @@ def test_the_evidence_comes_first_and_the_decision_last(browser, file, version, 
     assert positions == sorted(positions)
     assert html.index('id="history"') < html.index('id="decision"')
     assert max(positions) < html.index('id="decision"') < html.index('id="approve"')
+    assert f'href="/admin/registry/modelversion/{version.pk}/lineage.svg"' in html
 
 
 def test_the_history_is_in_time_order_in_plain_words_with_who_did_what(

@@ -90,10 +90,10 @@ def test_every_hashed_field_is_exported_and_both_formats_write_the_same_values(
 ):
     jsonl = [json.loads(line) for line in _export(api, auditor, "jsonl", tmp_path).open()]
     rows = list(csv.DictReader(_export(api, auditor, "csv", tmp_path).open(newline="")))
-    by_seq = {row["seq"]: row for row in rows}
+    by_id = {row["id"]: row for row in rows}
     for record in jsonl:
         assert record["actor_id"] is None or isinstance(record["actor_id"], int)
-        row = by_seq[str(record["seq"])]
+        row = by_id[str(record["id"])]
         assert row["occurred_at"] == record["occurred_at"]
         assert record["occurred_at"].endswith("Z") and len(record["occurred_at"]) == 27
         assert row["actor_id"] == ("" if record["actor_id"] is None else str(record["actor_id"]))
@@ -152,3 +152,18 @@ def test_a_missing_record_is_named(api, auditor, history, tmp_path):
     result = _verify(tmp_path, export, history)
     assert result.returncode == 1
     assert f"seq {removed} is missing" in result.stderr
+
+
+def test_a_checkpoint_signed_before_anything_was_sealed_holds_for_any_chain(
+    api, auditor, history, tmp_path
+):
+    from audit import chain
+
+    export = _export(api, auditor, "jsonl", tmp_path)
+    empty = json.dumps(
+        {"seq": 0, "hash": chain.GENESIS, "mac": chain.checkpoint_mac(KEY, 0, chain.GENESIS)}
+    )
+    result = _verify(tmp_path, export, empty)
+    assert result.returncode == 0, result.stderr
+    forged = json.dumps({"seq": 0, "hash": chain.GENESIS, "mac": "0" * 64})
+    assert _verify(tmp_path, export, forged).returncode == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,13 +42,67 @@ class StrictJSONParser(JSONParser):
             raise exceptions.ParseError("Request body is empty; a JSON document is required.")
         try:
             text = raw.decode("utf-8")
-            return json.loads(text, parse_constant=_refuse_constant)
         except UnicodeDecodeError as exc:
             raise exceptions.ParseError("Request body is not valid UTF-8.") from exc
-        except RecursionError as exc:
-            raise exceptions.ParseError("JSON is nested too deeply.") from exc
-        except ValueError as exc:
-            raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
+        return loads_strict(text)
+
+
+def loads_strict(text: str) -> Any:
+    """Parse JSON text, refusing (400) what Python's json accepts but nothing downstream can
+    store or hash: NaN and Infinity, and strings holding a lone UTF-16 surrogate
+    (`"\\ud800"`), which cannot be encoded as UTF-8 — named by its dotted path. Any door that
+    parses JSON by hand should use it. (A number overflowing a float, `1e400`, parses as
+    infinity; the validators of numeric fields refuse it and name the field.)"""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise exceptions.ParseError("JSON is nested too deeply.") from exc
+    except ValueError as exc:
+        raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
+    # Only an escape can produce a surrogate (the UTF-8 decoder refuses encoded ones), and
+    # paired escapes become one character: whatever is left after parsing is lone.
+    if _SURROGATE_ESCAPE.search(text):
+        path = _lone_surrogate_at(value)
+        if path is not None:
+            raise exceptions.ValidationError(
+                {
+                    path or "non_field_errors": [
+                        exceptions.ErrorDetail(
+                            "Text holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff "
+                            "escape); it must be valid Unicode.",
+                            code="invalid_text",
+                        )
+                    ]
+                }
+            )
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate_at(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) holding a lone surrogate, else None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and _lone_surrogate_at(key) is not None:
+            return path or "non_field_errors"
+        found = _lone_surrogate_at(item, where)
+        if found is not None:
+            return found
+    return None
 
 
 def _refuse_constant(name: str) -> None:

@@ -112,7 +112,7 @@ class RegisteredModelViewSet(CatalogueViewSet):
     def archive_entity(self, instance):
         return services.registered_model_archive(actor=self.request.user, model=instance)
 
-    @extend_schema(request=None, responses=s.GrantSerializer(many=True))
+    @extend_schema(request=None, responses=s.HeldGrantSerializer(many=True))
     @action(
         detail=True, methods=["get"], url_path="grants", filter_backends=[], pagination_class=None
     )
@@ -120,13 +120,13 @@ class RegisteredModelViewSet(CatalogueViewSet):
         """Who holds object permissions on this model (visible to whoever may see it)."""
         return Response(selectors.model_grants(self.get_object()))
 
-    @extend_schema(request=s.GrantSerializer, responses=s.GrantSerializer(many=True))
+    @extend_schema(request=s.GrantSerializer, responses=s.HeldGrantSerializer(many=True))
     @grants.mapping.post
     def grant(self, request, name=None):
         """Grant view or change permission on this model (owner, granted changers, superusers)."""
         return self._change_grant(request, permissions.model_permission_grant)
 
-    @extend_schema(request=s.GrantSerializer, responses=s.GrantSerializer(many=True))
+    @extend_schema(request=s.GrantSerializer, responses=s.HeldGrantSerializer(many=True))
     @action(
         detail=True,
         methods=["post"],

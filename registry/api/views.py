@@ -103,6 +103,11 @@ class RegisteredModelViewSet(CatalogueViewSet):
             latest_version=Max("versions__version")
         )
 
+    def create(self, request, *args, **kwargs):
+        # Who may register comes before what they sent: 403, not 400, for the unentitled.
+        permissions.require_global(request.user, permissions.ADD_MODEL)
+        return super().create(request, *args, **kwargs)
+
     def create_entity(self, **data):
         return services.registered_model_create(actor=self.request.user, **data)
 
@@ -140,6 +145,8 @@ class RegisteredModelViewSet(CatalogueViewSet):
 
     def _change_grant(self, request, service):
         model = self.get_object()
+        # Who may grant comes before what they sent: 403, not 400, for the unentitled.
+        permissions.require_change_model(request.user, model)
         serializer = s.GrantSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

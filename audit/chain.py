@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -149,3 +150,25 @@ def checkpoint_mac(key: str, seq: int, head: str) -> str:
     return hmac.new(
         key.encode("utf-8"), f"modelgov-audit:{seq}:{head}".encode(), hashlib.sha256
     ).hexdigest()
+
+
+MAX_SEQ = 2**63 - 1
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_checkpoint(text: str) -> tuple[int, str, str]:
+    """(seq, head hash, mac) of a checkpoint as `audit_checkpoint` prints it; ValueError
+    saying what is wrong for anything else (a float or huge seq, a malformed hash…)."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError("not JSON") from exc
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    seq, head, mac = data.get("seq"), data.get("hash"), data.get("mac")
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
+        raise ValueError(f"seq must be a whole number from 0 to {MAX_SEQ}")
+    for name, value in (("hash", head), ("mac", mac)):
+        if not isinstance(value, str) or not _HEX64.fullmatch(value):
+            raise ValueError(f"{name} must be 64 lowercase hexadecimal characters")
+    return seq, head, mac

@@ -147,6 +147,17 @@ def verify_chain(*, from_seq: int = 1, to_seq: int | None = None) -> Verificatio
         checked += 1
     if to_seq is not None and expected <= to_seq:
         return _result(False, checked, expected - 1, head_hash, expected, f"missing seq {expected}")
+    stranded = stranded_event()
+    if stranded is not None:
+        return _result(
+            False,
+            checked,
+            expected - 1,
+            head_hash,
+            None,
+            f"event id {stranded} is not sealed and never will be: it was inserted outside "
+            "the sealer's order (no transaction id, or an earlier one than the chain's head)",
+        )
     return _result(True, checked, expected - 1, head_hash, None, "")
 
 
@@ -195,8 +206,28 @@ def _pending() -> QuerySet[AuditEvent]:
 
 
 def pending_count() -> int:
-    """Events recorded but not sealed yet."""
-    return _pending().count()
+    """Events recorded but not sealed yet — every one, also any the sealer would never
+    reach (an anti-join on the seals, not the sealer's range)."""
+    return AuditEvent.objects.filter(seal__isnull=True).count()
+
+
+def stranded_event() -> int | None:
+    """The id of an unsealed event outside the sealer's order (no transaction id, or one
+    before the chain's head): it will never be sealed, so it was not written by
+    audit_record. None when there is none."""
+    head = AuditSeal.objects.order_by("-seq").values("event_id", "event__txid").first()
+    unsealed = AuditEvent.objects.filter(seal__isnull=True)
+    if connection.vendor == "postgresql":
+        if head is None:
+            behind = unsealed.filter(txid__isnull=True)
+        else:
+            behind = unsealed.extra(
+                where=["(txid IS NULL OR (txid, id) < (%s, %s))"],
+                params=[head["event__txid"], head["event_id"]],
+            )
+    else:
+        behind = unsealed.filter(id__lt=head["event_id"]) if head else unsealed.none()
+    return behind.order_by("id").values_list("id", flat=True).first()
 
 
 def oldest_pending_age() -> float | None:

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "core",
     "audit",
     "registry",
@@ -69,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -149,16 +151,48 @@ REST_KNOX = {
 }
 
 # --- Security -------------------------------------------------------------------------------
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
-)
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+# Served over TLS (behind a proxy that terminates it): cookies only over TLS, plain HTTP
+# redirected (but the health check, which load balancers probe over HTTP), and HSTS.
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=BEHIND_TLS_PROXY)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=BEHIND_TLS_PROXY)
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if BEHIND_TLS_PROXY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+
+# Content-Security-Policy on every response (django-csp): nothing but this origin's own
+# scripts, styles, images and fonts; no inline script, no plugins, no framing, forms post only
+# here. The admin and the Swagger UI (drf-spectacular-sidecar, served locally; its start-up
+# script a separate file) run under it; the docs page alone also allows its template's inline
+# <style> (config/urls.py). CSP_REPORT_ONLY=1 sends it as a report-only header instead.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 
 # Names no one may register (answered like a name held by a model the caller cannot see).
 MODEL_NAMES_RESERVED = frozenset(
@@ -178,7 +212,19 @@ CELERY_BEAT_SCHEDULE = {
     "lineage-map": {"task": "lineage.tasks.map_lineage_events", "schedule": 5.0},
     "oversight-reviews": {"task": "oversight.tasks.open_periodic_reviews", "schedule": 3600.0},
     "webhooks-deliver-due": {"task": "webhooks.tasks.deliver_due_webhooks", "schedule": 30.0},
+    "modelcards-requeue-stalled": {
+        "task": "modelcards.tasks.requeue_stalled_model_cards",
+        "schedule": 60.0,
+    },
 }
+
+# --- Model cards ----------------------------------------------------------------------------
+# A card `rendering` (or `queued`, for a re-request) this long without finishing has lost its
+# worker: the beat task re-queues it, a re-request replaces it. Longer than the render task's
+# hard time limit (150 s), so a live render is never taken over.
+MODEL_CARD_STALE_SECONDS = env.int("MODEL_CARD_STALE_SECONDS", default=300)
+# Stalled attempts before the card fails for good.
+MODEL_CARD_MAX_ATTEMPTS = env.int("MODEL_CARD_MAX_ATTEMPTS", default=3)
 
 # --- E-mail (promotion notifications) -------------------------------------------------------
 # Console by default (development); set EMAIL_BACKEND and EMAIL_HOST… for real delivery.

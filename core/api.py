@@ -68,46 +68,74 @@ def parse_json_body(raw: bytes, *, content_encoding: str = "") -> Any:
         raise exceptions.ParseError("Request body is empty; a JSON document is required.")
     try:
         text = raw.decode("utf-8")
-        data = json.loads(text, parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:
         raise exceptions.ParseError("Request body is not valid UTF-8.") from exc
+    return loads_strict(text)
+
+
+def loads_strict(text: str) -> Any:
+    """Parse JSON text, refusing (400) what Python's json accepts but nothing downstream can
+    store or hash: NaN and Infinity, and strings holding a lone UTF-16 surrogate
+    (`"\\ud800"`), which cannot be encoded as UTF-8 — named by its dotted path. Any door that
+    parses JSON by hand should use it. (A number overflowing a float, `1e400`, parses as
+    infinity; the validators of numeric fields refuse it and name the field.)"""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError as exc:
         raise exceptions.ParseError("JSON is nested too deeply.") from exc
     except ValueError as exc:
         raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
-    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
-        raise exceptions.ParseError(
-            "Malformed JSON: a string holds a lone surrogate escape (\\ud800–\\udfff "
-            "without its pair), which is not Unicode text."
-        )
-    return data
+    # Only an escape can produce a surrogate (the UTF-8 decoder refuses encoded ones), and
+    # paired escapes become one character: whatever is left after parsing is lone.
+    if _SURROGATE_ESCAPE.search(text):
+        path = _lone_surrogate_at(value)
+        if path is not None:
+            raise exceptions.ValidationError(
+                {
+                    path or "non_field_errors": [
+                        exceptions.ErrorDetail(
+                            "Text holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff "
+                            "escape); it must be valid Unicode.",
+                            code="invalid_text",
+                        )
+                    ]
+                }
+            )
+    return value
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def _has_lone_surrogate(value: Any) -> bool:
-    """Whether some string (key or value) holds a surrogate json.loads left unpaired.
-    Iterative: the document may be deeply nested."""
-    stack = [value]
+def _lone_surrogate_at(value: Any) -> str | None:
+    """The dotted path of the first string (or key) holding a lone surrogate, else None.
+    Iterative: the document may be nested deeper than Python's recursion allows."""
+    stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
-        item = stack.pop()
+        item, path = stack.pop()
         if isinstance(item, str):
-            strings = [item]
-        elif isinstance(item, dict):
-            strings = list(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+            if not _is_text(item):
+                return path
             continue
+        if isinstance(item, dict):
+            pairs = list(item.items())
+        elif isinstance(item, list):
+            pairs = list(enumerate(item))
         else:
             continue
-        for string in strings:
-            try:
-                string.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
-    return False
+        for key, child in reversed(pairs):
+            if isinstance(key, str) and not _is_text(key):
+                return path or "non_field_errors"
+            stack.append((child, f"{path}.{key}" if path else str(key)))
+    return None
+
+
+def _is_text(string: str) -> bool:
+    try:
+        string.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _inflate(raw: bytes, cap: int) -> bytes:

@@ -4,7 +4,7 @@ browser is sent to the admin sign-in and back; API clients get the usual 401 bod
 from __future__ import annotations
 
 from django.contrib.auth.views import redirect_to_login
-from drf_spectacular.views import SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import exceptions
 from rest_framework.routers import APIRootView
 
@@ -28,5 +28,5 @@ class ApiRootView(SignInRedirectMixin, APIRootView):
     schema = None  # a list of links, not an operation of the OpenAPI document
 
 
-class DocsView(SignInRedirectMixin, SpectacularSwaggerView):
-    """Swagger UI, served locally."""
+class DocsView(SignInRedirectMixin, SpectacularSwaggerSplitView):
+    """Swagger UI, served locally; its start-up script is served as a file (no inline script)."""

@@ -33,6 +33,12 @@ COMMON = {
     "503": "The database or broker is unavailable; retry later.",
 }
 WRITE_ONLY = {"409", "413", "415"}
+# Answered by gunicorn before the application sees the request, as a small HTML page
+# (its limits: a request line of 4094 bytes, header fields of 8190 bytes each).
+SERVER_LIMITS = {
+    "414": "Request line (URL with query string) too long; answered by the web server.",
+    "431": "Request header fields too large; answered by the web server.",
+}
 
 
 def add_error_responses(result, generator, request, public):
@@ -58,4 +64,12 @@ def add_error_responses(result, generator, request, public):
                         "description": description,
                         "content": {"application/json": {"schema": reference}},
                     }
+            for code, description in SERVER_LIMITS.items():
+                responses.setdefault(
+                    code,
+                    {
+                        "description": description,
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                )
     return result

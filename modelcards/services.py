@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,8 @@ def model_card_request(
             .order_by("-created_at")
             .first()
         )
-        if existing is not None:
+        # A card stuck under way (its worker died) is given up, and a new one is rendered.
+        if existing is not None and not _give_up_if_stuck(existing):
             return existing, False
     card = ModelCard.objects.create(
         version=version, content_digest=version.content_digest, requested_by=actor
@@ -80,6 +82,83 @@ def model_card_request(
 
     render_model_card.delay_on_commit(card.pk)
     return card, True
+
+
+def _stale_before() -> Any:
+    return timezone.now() - timedelta(seconds=settings.MODEL_CARD_STALE_SECONDS)
+
+
+def _stuck(card: ModelCard, cutoff: Any) -> bool:
+    if card.status == CardStatus.RENDERING:
+        return card.started_at is not None and card.started_at < cutoff
+    return card.status == CardStatus.QUEUED and card.created_at < cutoff
+
+
+def _give_up_if_stuck(card: ModelCard) -> bool:
+    """Fail a card that has not progressed within MODEL_CARD_STALE_SECONDS (conditional on
+    the state it was seen in: a worker that progressed meanwhile keeps it). True if failed."""
+    cutoff = _stale_before()
+    if not _stuck(card, cutoff):
+        return False
+    failed = _finish_if_unchanged(
+        card,
+        CardStatus.FAILED,
+        f"Stalled: no progress for {settings.MODEL_CARD_STALE_SECONDS} s; a new card was "
+        "requested.",
+        action="modelcards.model_card.failed",
+    )
+    return failed
+
+
+def _finish_if_unchanged(card: ModelCard, status: str, error: str, *, action: str) -> bool:
+    """Move a card that is still as it was read (status and attempt) to `status`, audited."""
+    with transaction.atomic():
+        changed = ModelCard.objects.filter(
+            pk=card.pk, status=card.status, attempt=card.attempt
+        ).update(
+            status=status,
+            error=error[:5000],
+            finished_at=timezone.now() if status == CardStatus.FAILED else None,
+        )
+        if not changed:
+            return False
+        audit_record(
+            actor=None,
+            action=action,
+            target=card,
+            changes={"status": [card.status, status], "attempt": card.attempt, "error": error},
+        )
+    return True
+
+
+def model_cards_requeue_stalled() -> int:
+    """Re-queue cards whose rendering has not progressed within MODEL_CARD_STALE_SECONDS
+    (the worker died); a card that stalled MODEL_CARD_MAX_ATTEMPTS times fails. Each card in
+    its own transaction, conditional on the state it was seen in. Run by Celery beat."""
+    from modelcards.tasks import render_model_card
+
+    cutoff = _stale_before()
+    stalled = ModelCard.objects.filter(status=CardStatus.RENDERING, started_at__lt=cutoff)
+    handled = 0
+    for card in stalled.only("pk", "status", "attempt", "started_at"):
+        if card.attempt >= settings.MODEL_CARD_MAX_ATTEMPTS:
+            handled += _finish_if_unchanged(
+                card,
+                CardStatus.FAILED,
+                f"Rendering stalled {card.attempt} times; request the card again.",
+                action="modelcards.model_card.failed",
+            )
+            continue
+        with transaction.atomic():
+            if _finish_if_unchanged(
+                card,
+                CardStatus.QUEUED,
+                f"Attempt {card.attempt} stalled; queued again.",
+                action="modelcards.model_card.requeued",
+            ):
+                render_model_card.delay_on_commit(card.pk)
+                handled += 1
+    return handled
 
 
 def _claim(card_id: int) -> int | None:

@@ -42,3 +42,10 @@ def render_model_card(self, card_id: int) -> str:
             services.model_card_fail(card_id=card_id, error=f"{type(exc).__name__}: {exc}")
             return "failed"
         return "ready" if card is not None else "skipped"
+
+
+@shared_task
+def requeue_stalled_model_cards() -> int:
+    """Beat: re-queue (or fail) cards whose rendering stalled because a worker died."""
+    with context.bound(channel="task"):
+        return services.model_cards_requeue_stalled()

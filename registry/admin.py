@@ -571,9 +571,16 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
+        revoked = 0
         for token in queryset:
             try:
                 services.api_token_revoke(actor=request.user, token=token)
+                revoked += 1
             except (Conflict, PermissionDenied) as exc:
                 messages.warning(request, f"{token}: {getattr(exc, 'detail', exc)}")
-        messages.success(request, "Revocation takes effect immediately.")
+        if revoked:
+            messages.success(
+                request, f"Revoked {revoked} token(s); this takes effect on their next request."
+            )
+        else:
+            messages.warning(request, "Nothing was revoked.")

@@ -145,7 +145,7 @@ def registered_model_create(
     model.tags_index = _tags_index(model.tags) if isinstance(model.tags, list) else ""
     _refuse_taken_model_name(actor, name)
     try:
-        _save(model, conflict_message="", conflict_field="name")
+        _save(model, conflict_message="The model could not be registered.", conflict_field=None)
     except Conflict:
         # Taken between the check and the insert: answer as if the check had seen it.
         _refuse_taken_model_name(actor, name)

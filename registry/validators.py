@@ -27,6 +27,18 @@ validate_tag = RegexValidator(
     code="invalid_tag",
 )
 
+_SURROGATE_MESSAGE = "Text must be valid Unicode (no lone UTF-16 surrogates)."
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a string holding a lone surrogate, which UTF-8 (and the digest) cannot encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 MAX_JSON_DEPTH = 8
 MAX_JSON_BYTES = 64 * 1024
 MAX_METRICS = 500
@@ -53,6 +65,8 @@ def validate_parameters(value: Any) -> None:
         )
     try:
         size = len(canonical_json(value).encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise ValidationError(_SURROGATE_MESSAGE, code="invalid_text") from exc
     except ValueError as exc:
         raise ValidationError(
             "Numbers must be finite (no NaN or Infinity).", code="invalid_number"
@@ -70,6 +84,8 @@ def validate_metrics(value: Any) -> None:
     for name, number in value.items():
         if not name or len(name) > 100:
             raise ValidationError("Metric names are 1–100 characters.", code="invalid_name")
+        if not _is_unicode(name):
+            raise ValidationError(_SURROGATE_MESSAGE, code="invalid_text")
         if isinstance(number, bool) or not isinstance(number, int | float):
             raise ValidationError(f"Metric '{name[:100]}' must be a number.", code="invalid_number")
         if isinstance(number, float) and not math.isfinite(number):

@@ -3,13 +3,18 @@
 The schema is generated in-process from the code, so a new endpoint is fuzzed without
 touching this file. Each operation gets a bounded, deterministic set of examples, sent
 through the WSGI application with a real Bearer token, and every response must be no 5xx,
-a documented status code, a documented content type and a body matching the schema.
+a documented status code, a documented content type and a body matching the schema. About
+half of the cases carry one hostile value (tests/fuzzing.py: lone surrogates, numbers beyond
+every range, impossible dates). The superuser walks every operation deeply; then every
+persona — each role, a user in no role, a data scientist who owns nothing — walks every
+operation with its own token.
 """
 
 import pytest
 import schemathesis
 from drf_spectacular.generators import SchemaGenerator
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -19,6 +24,8 @@ from schemathesis.specs.openapi.checks import (
 
 from config.wsgi import application
 from registry import services
+from tests.conftest import _user
+from tests.fuzzing import add_hostile_values
 
 CHECKS = [
     not_a_server_error,
@@ -33,6 +40,7 @@ def _schema() -> dict:
 
 
 schema = schemathesis.openapi.from_dict(_schema())
+add_hostile_values(schema)
 
 
 @pytest.fixture
@@ -79,3 +87,52 @@ def test_every_operation_survives_fuzzing(case, fuzz_token):
     case.call_and_validate(
         app=application, headers={"Authorization": f"Bearer {fuzz_token}"}, checks=CHECKS
     )
+
+
+PERSONAS = {
+    "data-scientist": "data-scientist",
+    "pipeline": "pipeline",
+    "model-validator": "model-validator",
+    "risk-officer": "risk-officer",
+    "auditor": "auditor",
+    "no-role": None,
+    "owns-nothing": "data-scientist",
+}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_operation_survives_fuzzing_by_every_persona(fuzz_token):
+    """Every persona's own token on every operation: a few examples each (sampled persona per
+    example, derandomized), so the run stays within a couple of minutes."""
+    tokens = {}
+    for name, role in PERSONAS.items():
+        user = _user(f"fuzz-{name}", role)
+        _, tokens[name] = services.api_token_issue(actor=None, user=user, name="fuzz")
+    names = sorted(tokens)
+    failures = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy(), who=st.sampled_from(names))
+        @settings(
+            max_examples=PERSONA_EXAMPLES,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            # No shrinking: the first failing example is reported as found, in bounded time.
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def walk(case, who):
+            case.call_and_validate(
+                app=application, headers={"Authorization": f"Bearer {tokens[who]}"}, checks=CHECKS
+            )
+
+        try:
+            walk()
+        except (Exception, BaseExceptionGroup) as exc:  # report every operation's failure
+            failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
+    assert not failures, "\n\n".join(failures)
+
+
+PERSONA_EXAMPLES = 12

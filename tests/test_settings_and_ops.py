@@ -196,3 +196,39 @@ def test_an_sqlite_too_old_for_insert_returning_is_named_by_the_system_check():
     assert error.id == "core.E001" and "3.31.1" in error.msg and "3.35.0" in error.msg
     assert sqlite_version_errors("3.35.0") == []
     assert sqlite_version_errors("3.45.1") == []
+
+
+# The production settings README's "Security model" documents: behind a TLS proxy.
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x7Kq-production-like-secret-key-with-enough-variety-0123456789",
+    "ALLOWED_HOSTS": "modelgov.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://modelgov.example.com",
+    "BEHIND_TLS_PROXY": "1",
+}
+
+
+def _deploy_check(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    env.update(env_overrides)
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_with_the_documented_production_settings():
+    result = _deploy_check(PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_flags_a_deployment_without_tls():
+    result = _deploy_check({**PRODUCTION_ENV, "BEHIND_TLS_PROXY": "0"})
+    assert result.returncode != 0
+    assert "security.W004" in result.stderr  # no HSTS

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from django.db import transaction
 from django.db.models import F
@@ -249,16 +248,17 @@ class VerifyView(APIView):
             from_seq = int(request.query_params.get("from", 1))
         except ValueError as exc:
             raise ValidationError({"from": "Must be a whole number."}) from exc
+        if not 1 <= from_seq <= chain.MAX_SEQ:
+            raise ValidationError({"from": f"Must be from 1 to {chain.MAX_SEQ}."})
         checkpoint = request.query_params.get("checkpoint")
-        audit_seal(wait=True)
         if checkpoint:
             try:
-                data = json.loads(checkpoint)
-                result = selectors.verify_checkpoint(
-                    seq=int(data["seq"]), head=str(data["hash"]), mac=str(data["mac"])
-                )
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValidationError({"checkpoint": "Not a checkpoint."}) from exc
+                seq, head, mac = chain.parse_checkpoint(checkpoint)
+            except ValueError as exc:
+                raise ValidationError({"checkpoint": f"Not a checkpoint: {exc}."}) from exc
+        audit_seal(wait=True)
+        if checkpoint:
+            result = selectors.verify_checkpoint(seq=seq, head=head, mac=mac)
         else:
             result = selectors.verify_chain(from_seq=from_seq)
         return Response(result.as_dict())

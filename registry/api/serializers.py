@@ -229,6 +229,18 @@ class HealthSerializer(serializers.Serializer):
     broker = serializers.CharField()
 
 
+class HeldGrantSerializer(serializers.Serializer):
+    """One object permission held on a model: the grants above, and any another app grants on
+    models (e.g. `decide_promotion`, appointing an approver), so a plain codename."""
+
+    user = serializers.CharField(allow_null=True)
+    group = serializers.CharField(allow_null=True)
+    permission = serializers.CharField(
+        help_text="Permission codename: view_registeredmodel, change_registeredmodel, or one "
+        "granted by another part of modelgov (decide_promotion)."
+    )
+
+
 class GrantSerializer(serializers.Serializer):
     """An object permission on one model, held by a user or a group (exactly one of them)."""
 

@@ -103,6 +103,11 @@ class RegisteredModelViewSet(CatalogueViewSet):
             latest_version=Max("versions__version")
         )
 
+    def create(self, request, *args, **kwargs):
+        # Who may register comes before what they sent: 403, not 400, for the unentitled.
+        permissions.require_global(request.user, permissions.ADD_MODEL)
+        return super().create(request, *args, **kwargs)
+
     def create_entity(self, **data):
         return services.registered_model_create(actor=self.request.user, **data)
 
@@ -112,7 +117,7 @@ class RegisteredModelViewSet(CatalogueViewSet):
     def archive_entity(self, instance):
         return services.registered_model_archive(actor=self.request.user, model=instance)
 
-    @extend_schema(request=None, responses=s.GrantSerializer(many=True))
+    @extend_schema(request=None, responses=s.HeldGrantSerializer(many=True))
     @action(
         detail=True, methods=["get"], url_path="grants", filter_backends=[], pagination_class=None
     )
@@ -120,13 +125,13 @@ class RegisteredModelViewSet(CatalogueViewSet):
         """Who holds object permissions on this model (visible to whoever may see it)."""
         return Response(selectors.model_grants(self.get_object()))
 
-    @extend_schema(request=s.GrantSerializer, responses=s.GrantSerializer(many=True))
+    @extend_schema(request=s.GrantSerializer, responses=s.HeldGrantSerializer(many=True))
     @grants.mapping.post
     def grant(self, request, name=None):
         """Grant view or change permission on this model (owner, granted changers, superusers)."""
         return self._change_grant(request, permissions.model_permission_grant)
 
-    @extend_schema(request=s.GrantSerializer, responses=s.GrantSerializer(many=True))
+    @extend_schema(request=s.GrantSerializer, responses=s.HeldGrantSerializer(many=True))
     @action(
         detail=True,
         methods=["post"],
@@ -188,6 +193,8 @@ class RegisteredModelViewSet(CatalogueViewSet):
 
     def _change_grant(self, request, service):
         model = self.get_object()
+        # Who may grant comes before what they sent: 403, not 400, for the unentitled.
+        permissions.require_change_model(request.user, model)
         serializer = s.GrantSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

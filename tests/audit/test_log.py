@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.utils import timezone
 
 from audit import selectors
 from audit.maintenance import audit_maintenance
@@ -466,3 +467,87 @@ def test_verify_endpoint_checks_a_checkpoint(api, auditor, settings):
     bad = client.get("/api/v1/audit/verify", {"checkpoint": json.dumps(forged)}).json()
     assert bad["ok"] is False and "signature" in bad["reason"]
     assert client.get("/api/v1/audit/verify", {"checkpoint": "nope"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "checkpoint",
+    [
+        '{"seq": 1e999, "hash": "' + "a" * 64 + '", "mac": "' + "b" * 64 + '"}',
+        '{"seq": 1e400, "hash": "' + "a" * 64 + '", "mac": "' + "b" * 64 + '"}',
+        '{"seq": 99999999999999999999999, "hash": "' + "a" * 64 + '", "mac": "' + "b" * 64 + '"}',
+        '{"seq": 1.5, "hash": "' + "a" * 64 + '", "mac": "' + "b" * 64 + '"}',
+        '{"seq": true, "hash": "' + "a" * 64 + '", "mac": "' + "b" * 64 + '"}',
+        '{"seq": 1, "hash": "\\ud800", "mac": "' + "b" * 64 + '"}',
+        '{"seq": 1, "hash": "' + "a" * 64 + '", "mac": "\\u00e9' + "b" * 63 + '"}',
+        "[1, 2]",
+        '"seq"',
+    ],
+)
+def test_verify_endpoint_refuses_a_malformed_checkpoint(api, auditor, settings, checkpoint):
+    settings.AUDIT_SIGNING_KEY = "auditor-secret"
+    response = api(auditor).get("/api/v1/audit/verify", {"checkpoint": checkpoint})
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][0]["field"] == "checkpoint"
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "0", "-3"])
+def test_verify_endpoint_refuses_an_out_of_range_from(api, auditor, value):
+    response = api(auditor).get("/api/v1/audit/verify", {"from": value})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "from"
+
+
+def test_verify_command_refuses_a_malformed_checkpoint():
+    with pytest.raises(CommandError, match="seq must be a whole number"):
+        call_command(
+            "audit_verify",
+            "--checkpoint",
+            '{"seq": 1e999, "hash": "' + "a" * 64 + '", "mac": "' + "b" * 64 + '"}',
+            stdout=StringIO(),
+        )
+
+
+_RAW_EVENT = (
+    "INSERT INTO audit_auditevent (id, occurred_at, actor_id, actor_username, actor_kind, "
+    "channel, action, object_type, object_id, object_repr, changes, context, txid) VALUES "
+    "(%s, %s, NULL, '', 'system', 'system', 'forged.event', '', '', '', '{}', '{}', %s)"
+)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("txid", [None, 1])
+def test_the_database_sets_every_events_transaction_id(txid):
+    """A row inserted around audit_record, without a transaction id or with a made-up one,
+    still gets the inserting transaction's: the sealer reaches it like any other."""
+    _events(1)
+    seal_all()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+        (current,) = cursor.fetchone()
+        cursor.execute(
+            _RAW_EVENT.replace("(%s, ", "(DEFAULT, ", 1) + " RETURNING txid",
+            [timezone.now(), txid],
+        )
+        (stored,) = cursor.fetchone()
+    assert stored == current
+    seal_all()
+    result = selectors.verify_chain()
+    assert result.ok and result.pending == 0
+
+
+def test_verify_counts_and_reports_an_event_the_sealer_will_never_reach(settings):
+    settings.AUDIT_SEAL_ON_COMMIT = False
+    _events(3)
+    seal_all()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # As the tables' owner with triggers off: a row dated before the chain's head.
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(_RAW_EVENT, [-1, timezone.now(), 1])
+    seal_all(timeout=1)
+    result = selectors.verify_chain()
+    assert result.ok is False
+    assert result.pending == 1
+    assert "event id -1 is not sealed and never will be" in result.reason
+    with pytest.raises(CommandError, match="BROKEN: event id -1"):
+        call_command("audit_verify", stdout=StringIO())

@@ -296,3 +296,79 @@ def test_auditors_search_the_card_list(client, auditor, credit_version):
     page = client.get("/admin/modelcards/modelcard/?q=credit")
     assert page.status_code == 200 and "credit-scoring v1" in page.content.decode()
     assert client.get("/admin/modelcards/modelcard/add/").status_code == 403
+
+
+# --- a worker that died mid-render --------------------------------------------------------------
+
+
+def _stall(card, seconds_ago=3600):
+    """The card as a worker that crashed mid-render leaves it: claimed long ago."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    services._claim(card.pk)
+    ModelCard.objects.filter(pk=card.pk).update(
+        started_at=timezone.now() - timedelta(seconds=seconds_ago)
+    )
+    card.refresh_from_db()
+    return card
+
+
+def test_a_rerequest_of_a_stuck_card_starts_a_new_render(
+    api, auditor, credit_version, django_capture_on_commit_callbacks
+):
+    stuck = _stall(services.model_card_request(actor=auditor, version=credit_version)[0])
+    response = _request(api(auditor), django_capture_on_commit_callbacks)
+    assert response.status_code == 202
+    assert response.json()["id"] != stuck.pk
+    assert ModelCard.objects.get(pk=response.json()["id"]).status == "ready"
+    stuck.refresh_from_db()
+    assert stuck.status == "failed" and "Stalled" in stuck.error
+    assert AuditEvent.objects.filter(
+        action="modelcards.model_card.failed", object_id=str(stuck.pk)
+    ).exists()
+
+
+def test_a_rerequest_of_a_card_rendering_within_bounds_returns_it(auditor, credit_version):
+    card = _stall(services.model_card_request(actor=auditor, version=credit_version)[0], 5)
+    again, created = services.model_card_request(actor=auditor, version=credit_version)
+    assert (again.pk, created) == (card.pk, False)
+    card.refresh_from_db()
+    assert card.status == "rendering"
+
+
+def test_a_worker_that_progressed_meanwhile_keeps_its_card(auditor, credit_version):
+    seen = _stall(services.model_card_request(actor=auditor, version=credit_version)[0])
+    services._claim(seen.pk)  # a redelivered task claimed it after we read it
+    assert services._give_up_if_stuck(seen) is False
+    seen.refresh_from_db()
+    assert seen.status == "rendering" and seen.attempt == 2
+
+
+def test_the_sweep_requeues_a_stalled_render_which_then_finishes(
+    auditor, credit_version, django_capture_on_commit_callbacks
+):
+    card = _stall(services.model_card_request(actor=auditor, version=credit_version)[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.model_cards_requeue_stalled() == 1
+    card.refresh_from_db()
+    assert card.status == "ready" and card.attempt == 2
+    assert AuditEvent.objects.filter(
+        action="modelcards.model_card.requeued", object_id=str(card.pk)
+    ).exists()
+
+
+def test_the_sweep_leaves_a_live_render_alone(auditor, credit_version):
+    card = _stall(services.model_card_request(actor=auditor, version=credit_version)[0], 5)
+    assert services.model_cards_requeue_stalled() == 0
+    card.refresh_from_db()
+    assert card.status == "rendering" and card.attempt == 1
+
+
+def test_the_sweep_fails_a_card_that_stalled_too_often(auditor, credit_version, settings):
+    settings.MODEL_CARD_MAX_ATTEMPTS = 1
+    card = _stall(services.model_card_request(actor=auditor, version=credit_version)[0])
+    assert services.model_cards_requeue_stalled() == 1
+    card.refresh_from_db()
+    assert card.status == "failed" and "stalled 1 times" in card.error

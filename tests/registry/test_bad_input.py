@@ -314,3 +314,64 @@ def test_unknown_api_path_answers_json_404(api, owner):
     response = api(owner).get("/api/v1/datasets/abc/versions/")
     assert response.status_code == 404
     assert response.json()["errors"][0]["code"] == "not_found"
+
+
+# --- values Python's json accepts but nothing can store or hash --------------------------------
+
+LONE_SURROGATE_BODIES = [
+    # a metric name (goes into the content digest)
+    (VERSIONS, b'{"artifact_uri": "s3://m/1", "metrics": {"a\\ud800b": 0.5}}', "metrics"),
+    # a parameter value and key
+    (VERSIONS, b'{"artifact_uri": "s3://m/1", "parameters": {"k": "a\\udfffb"}}', "parameters.k"),
+    (VERSIONS, b'{"artifact_uri": "s3://m/1", "parameters": {"\\ud800": 1}}', "parameters"),
+    # plain text fields
+    (MODELS, b'{"name": "fresh", "description": "x\\ud800"}', "description"),
+    (VERSIONS, b'{"artifact_uri": "s3://m/1", "intended_use": "\\udc00 only"}', "intended_use"),
+    (MODELS, b'{"name": "fresh", "tags": ["ok", "\\udbff"]}', "tags.1"),
+]
+
+
+@pytest.mark.parametrize(("url", "body", "field"), LONE_SURROGATE_BODIES)
+def test_lone_surrogate_is_refused(api, owner, credit_model, nothing_written, url, body, field):
+    before = nothing_written()
+    response = _raw(api(owner), url, body)
+    assert response.status_code == 400, response.content
+    assert _errors(response) == [
+        {"field": field, "message": _errors(response)[0]["message"], "code": "invalid_text"}
+    ]
+    assert "surrogate" in _errors(response)[0]["message"]
+    assert nothing_written() == before
+
+
+def test_paired_surrogates_are_one_character_and_accepted(api, owner, credit_model):
+    body = b'{"artifact_uri": "s3://m/1", "metrics": {"\\ud83d\\ude00": 0.5}}'
+    response = _raw(api(owner), VERSIONS, body)
+    assert response.status_code == 201, response.content
+    assert response.json()["metrics"] == {"\U0001f600": 0.5}
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"1e999"])
+def test_number_overflowing_a_float_is_refused(api, owner, credit_model, nothing_written, number):
+    before = nothing_written()
+    body = b'{"artifact_uri": "s3://m/1", "metrics": {"auc": ' + number + b"}}"
+    response = _raw(api(owner), VERSIONS, body)
+    assert response.status_code == 400
+    assert _fields(response) == {"metrics"}
+    body = b'{"artifact_uri": "s3://m/1", "parameters": {"deep": [' + number + b"]}}"
+    response = _raw(api(owner), VERSIONS, body)
+    assert response.status_code == 400
+    assert _fields(response) == {"parameters"}
+    assert nothing_written() == before
+
+
+def test_metric_name_with_lone_surrogate_is_refused_by_the_service(owner, credit_model):
+    """Every door, not only the API's parser: the validator refuses it before any digest."""
+    from django.core.exceptions import ValidationError
+
+    from registry import services
+
+    with pytest.raises(ValidationError, match="surrogate"):
+        services.model_version_create(
+            actor=owner, model=credit_model, artifact_uri="s3://m/1", metrics={"a\ud800b": 0.5}
+        )
+    assert not ModelVersion.objects.exists()

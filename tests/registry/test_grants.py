@@ -105,3 +105,36 @@ def test_bad_grants_are_refused(api, owner, credit_model, payload, field):
 
 def test_grants_of_an_invisible_model_answer_404(api, other_scientist, credit_model):
     assert api(other_scientist).get(GRANTS).status_code == 404
+
+
+def test_the_grants_list_matches_its_schema_with_an_appointed_approver(
+    api, owner, validator, superuser, credit_model
+):
+    """The list shows every object permission held, also those another app grants, and the
+    schema allows each value it shows."""
+    import jsonschema
+    from drf_spectacular.generators import SchemaGenerator
+
+    from approvals.permissions import decide_permission_grant
+
+    decide_permission_grant(actor=superuser, model=credit_model, grantee=validator)
+    body = api(owner).get(GRANTS).json()
+    assert {"user": "validator", "group": None, "permission": "decide_promotion"} in body
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    operation = document["paths"]["/api/v1/models/{name}/grants/"]["get"]
+    response_schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    jsonschema.validate(
+        body, _nullable_as_null({**response_schema, "components": document["components"]})
+    )
+
+
+def _nullable_as_null(node):
+    """OpenAPI 3.0's `nullable: true` as JSON Schema's `"type": [..., "null"]`."""
+    if isinstance(node, dict):
+        node = {key: _nullable_as_null(value) for key, value in node.items()}
+        if node.pop("nullable", False) and "type" in node:
+            node["type"] = [node["type"], "null"]
+        return node
+    if isinstance(node, list):
+        return [_nullable_as_null(item) for item in node]
+    return node

@@ -150,3 +150,32 @@ def test_a_person_s_token_records_events_as_a_user_not_a_service(owner):
     )
     event = AuditEvent.objects.get(action="registry.registered_model.created")
     assert (event.actor_id, event.actor_kind) == (owner.pk, "user")
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_admin_revoke_of_revoked_tokens_says_nothing_was_revoked(client, superuser, pipeline):
+    token, _ = services.api_token_issue(actor=None, user=pipeline, name="airflow")
+    services.api_token_revoke(actor=superuser, token=token)
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/registry/apitoken/",
+        {"action": "revoke", "_selected_action": [token.pk]},
+        follow=True,
+    )
+    messages = _messages(response)
+    assert "Nothing was revoked." in messages
+    assert not any("takes effect" in m for m in messages)
+
+
+def test_admin_revoke_counts_what_it_revoked(client, superuser, pipeline):
+    token, _ = services.api_token_issue(actor=None, user=pipeline, name="airflow")
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/registry/apitoken/",
+        {"action": "revoke", "_selected_action": [token.pk]},
+        follow=True,
+    )
+    assert any(m.startswith("Revoked 1 token(s)") for m in _messages(response))

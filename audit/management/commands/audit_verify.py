@@ -1,10 +1,8 @@
 """manage.py audit_verify [--from SEQ] [--checkpoint JSON]: seal, then verify the chain."""
 
-import json
-
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import selectors
+from audit import chain, selectors
 from audit.services import audit_seal
 
 
@@ -22,12 +20,10 @@ class Command(BaseCommand):
         audit_seal(wait=True)
         if checkpoint:
             try:
-                data = json.loads(_read(checkpoint))
-                result = selectors.verify_checkpoint(
-                    seq=int(data["seq"]), head=data["hash"], mac=data["mac"]
-                )
-            except (ValueError, KeyError, TypeError) as exc:
+                seq, head, mac = chain.parse_checkpoint(_read(checkpoint))
+            except (ValueError, OSError) as exc:
                 raise CommandError(f"Not a checkpoint: {exc}") from exc
+            result = selectors.verify_checkpoint(seq=seq, head=head, mac=mac)
         else:
             result = selectors.verify_chain(from_seq=from_seq)
         self.stdout.write(
@@ -36,7 +32,8 @@ class Command(BaseCommand):
             + (f" (oldest {result.pending_age:.1f} s)" if result.pending_age is not None else "")
         )
         if not result.ok:
-            raise CommandError(f"BROKEN at seq {result.broken_seq}: {result.reason}")
+            where = f" at seq {result.broken_seq}" if result.broken_seq is not None else ""
+            raise CommandError(f"BROKEN{where}: {result.reason}")
         self.stdout.write(self.style.SUCCESS("audit chain intact"))
 
 

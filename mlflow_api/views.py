@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from approvals import services as approvals
 from approvals.models import PromotionRequest, RequestStatus
+from approvals.permissions import may_file
 from core import context
 from core.api import StrictJSONParser
 from mlflow_api import entities, errors, selectors
@@ -341,7 +342,8 @@ def delete_model_version_tag(user, p: Params) -> dict:
 def _request_promotion(user, version, to_stage: str) -> PromotionRequest:
     """File a promotion request (or answer the pending one for the same target)."""
     pending = PromotionRequest.objects.filter(version=version, status=RequestStatus.PENDING).first()
-    if pending is not None and pending.to_stage == to_stage:
+    # Only to those who may file it (the others are refused by the service below: 403).
+    if pending is not None and pending.to_stage == to_stage and may_file(user, version):
         return pending
     return approvals.promotion_request_file(
         actor=user,

@@ -122,6 +122,11 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         """Close as remediated or accepted, with a comment. 403 for who you are (a high or
         critical finding needs someone other than the version's author); 409 if closed."""
         finding = self.get_object()
+        # Who may close comes before what they sent: 403, not 400, for the unentitled.
+        if not permissions.may_close_finding(request.user, finding.report.version):
+            raise PermissionDenied(
+                "Closing a finding needs change rights on the model or an approver role."
+            )
         data = s.FindingCloseSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.finding_close(actor=request.user, finding=finding, **data.validated_data)
@@ -216,6 +221,11 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def resolve(self, request, pk=None):
         """Resolve an open alert with a comment (the model's changers and approvers)."""
         alert = self.get_object()
+        # Who may resolve comes before what they sent: 403, not 400, for the unentitled.
+        if not permissions.may_resolve_alert(request.user, alert.version):
+            raise PermissionDenied(
+                "Resolving an alert needs change rights on the model or an approver role."
+            )
         data = s.CommentSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.monitoring_alert_resolve(
@@ -255,6 +265,9 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def complete(self, request, pk=None):
         """Record the review as done (approvers of the model, not the version's author)."""
         review = self.get_object()
+        # Who may complete comes before what they sent: 403, not 400, for the unentitled.
+        if (refusal := permissions.review_refusal(request.user, review.version)) is not None:
+            raise PermissionDenied(refusal)
         data = s.CommentSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.periodic_review_complete(

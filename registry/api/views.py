@@ -156,6 +156,8 @@ class RegisteredModelViewSet(CatalogueViewSet):
     def set_alias(self, request, name=None):
         """Point an alias at a version (owner and granted changers; governed aliases: 403)."""
         model = self.get_object()
+        # Who may set comes before what they sent: 403, not 400, for the unentitled.
+        permissions.require_change_model(request.user, model)
         serializer = s.AliasSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         version = get_object_or_404(

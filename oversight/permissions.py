@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 
 from approvals.permissions import holds_decide_permission, user_roles
 from approvals.workflow import APPROVER_ROLES, VALIDATOR
+from oversight.models import SERIOUS
 from registry.models import ModelVersion
 from registry.permissions import can_change_model, can_view_model
 
@@ -46,6 +47,20 @@ def may_close_finding(user: Any, version: ModelVersion) -> bool:
     return can_change_model(user, version.model) or bool(
         user_roles(user) and can_view_model(user, version.model)
     )
+
+
+def finding_close_refusal(user: Any, finding: Any) -> str | None:
+    """Why `user` may not close `finding`; None when they may. A high or critical finding is
+    closed by someone other than the version's author (asked before anything they send)."""
+    version = finding.report.version
+    if not may_close_finding(user, version):
+        return "Closing a finding needs change rights on the model or an approver role."
+    if finding.severity in SERIOUS and version.created_by_id == user.pk:
+        return (
+            f"This finding is {finding.severity}: someone other than the version's author "
+            "must close it."
+        )
+    return None
 
 
 def may_post_monitoring(user: Any, version: ModelVersion) -> bool:

@@ -22,7 +22,7 @@ from oversight.models import (
 )
 from registry.admin import HistoryLinkMixin, ServiceAdmin, ServiceForm
 from registry.permissions import can_view_model
-from registry.selectors import versions_visible_to
+from registry.selectors import models_visible_to, versions_visible_to
 
 # --- monitoring -------------------------------------------------------------------------------
 
@@ -229,6 +229,16 @@ class ThresholdRuleAdmin(HistoryLinkMixin, ServiceAdmin):
     search_fields = ["metric", "model__name"]
     readonly_fields = ["updated_at", "audit_history"]
     raw_id_fields = ["model"]
+
+    def get_queryset(self, request):
+        # A rule on a model names it: only rules by risk tier and on models the user sees.
+        return (
+            super()
+            .get_queryset(request)
+            .filter(
+                Q(model__isnull=True) | Q(model__in=models_visible_to(request.user).values("pk"))
+            )
+        )
 
     def has_delete_permission(self, request, obj=None):
         return False  # deactivate instead: alerts keep pointing at their rule

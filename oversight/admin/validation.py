@@ -204,13 +204,11 @@ class FindingAdmin(HistoryLinkMixin, ServiceAdmin):
         return can_view_model(request.user, obj.report.version.model)
 
     def has_change_permission(self, request, obj=None):
-        from oversight.permissions import may_close_finding
+        from oversight.permissions import finding_close_refusal
 
         if obj is None:
             return _staff(request)
-        return obj.status == FindingStatus.OPEN and may_close_finding(
-            request.user, obj.report.version
-        )
+        return obj.status == FindingStatus.OPEN and finding_close_refusal(request.user, obj) is None
 
     def has_module_permission(self, request):
         return _staff(request)

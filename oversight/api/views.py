@@ -123,10 +123,9 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         critical finding needs someone other than the version's author); 409 if closed."""
         finding = self.get_object()
         # Who may close comes before what they sent: 403, not 400, for the unentitled.
-        if not permissions.may_close_finding(request.user, finding.report.version):
-            raise PermissionDenied(
-                "Closing a finding needs change rights on the model or an approver role."
-            )
+        refusal = permissions.finding_close_refusal(request.user, finding)
+        if refusal:
+            raise PermissionDenied(refusal)
         data = s.FindingCloseSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.finding_close(actor=request.user, finding=finding, **data.validated_data)

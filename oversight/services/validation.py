@@ -13,7 +13,6 @@ from audit.services import audit_record
 from core.errors import Conflict
 from oversight import permissions
 from oversight.models import (
-    SERIOUS,
     Finding,
     FindingStatus,
     Severity,
@@ -121,16 +120,9 @@ def finding_close(
         .select_related("report__version__model")
         .get(pk=finding.pk)
     )
-    version = finding.report.version
-    if not permissions.may_close_finding(actor, version):
-        raise PermissionDenied(
-            "Closing a finding needs change rights on the model or an approver role."
-        )
-    if finding.severity in SERIOUS and version.created_by_id == actor.pk:
-        raise PermissionDenied(
-            f"This finding is {finding.severity}: someone other than the version's author "
-            "must close it."
-        )
+    refusal = permissions.finding_close_refusal(actor, finding)
+    if refusal:
+        raise PermissionDenied(refusal)
     if status not in (FindingStatus.REMEDIATED, FindingStatus.ACCEPTED):
         raise ValidationError({"status": "Must be remediated or accepted."}, code="invalid_choice")
     comment = _text(comment, "comment", "A comment", limit=10_000)

@@ -97,8 +97,9 @@ def _model_card_link(version) -> str | None:
     return f"{url}?{urlencode({'q': version.content_digest})}"
 
 
-def _lineage_drawing(version) -> str | None:
-    """The lineage drawing (SVG, every label escaped by lineage) or None if unavailable."""
+def _lineage_drawing(version, viewer) -> str | None:
+    """The lineage drawing (SVG, every label escaped by lineage) or None if unavailable;
+    without the model versions the viewer may not see."""
     try:
         from lineage import nodes
         from lineage.selectors import lineage_svg
@@ -106,7 +107,7 @@ def _lineage_drawing(version) -> str | None:
         return None
     node = nodes.model_id(version.model.name, version.version)
     try:
-        return lineage_svg([node], node)
+        return lineage_svg([node], node, viewer=viewer)
     except Exception:  # noqa: BLE001 - the page must show the rest of the evidence
         return None
 
@@ -184,7 +185,7 @@ class EvidenceMixin:
             "version": version,
             "model": version.model,
             "metrics": sorted(version.metrics.items()),
-            "lineage_svg": _lineage_drawing(version),
+            "lineage_svg": _lineage_drawing(version, request.user),
             "lineage_full_size_url": _lineage_full_size_link(version),
             "gates": selectors.gate_status(promotion),
             "model_card_url": _model_card_link(version),

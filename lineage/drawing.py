@@ -8,10 +8,10 @@ DAG run and its task run read differently; the full id is in the node's tooltip.
 colours tell kinds apart, every text is escaped. Beyond `max_nodes` the nodes farthest from
 the focus are elided and counted in a note.
 
-The drawing scales to its container (a `viewBox`, `width="100%"`, and a `max-width` of its
-natural size so a small graph is not blown up); `fixed=True` gives it an absolute size in
-pixels instead, as the PDF renderer wants: at `PRINT_WIDTH` or less the 12 px name text
-prints at 9 pt and the 10 px detail line at 7.5 pt on an A4 page.
+The drawing has its natural size in pixels and a `viewBox`, so a page scales it down to its
+width with CSS (`max-width: 100%; height: auto` — a small graph is never blown up) and the
+PDF renderer prints it as it is: at `PRINT_WIDTH` or less the 12 px name text prints at 9 pt
+and the 10 px detail line at 7.5 pt on an A4 page.
 """
 
 from __future__ import annotations
@@ -155,7 +155,6 @@ def draw(
     max_nodes: int = 120,
     run_jobs: dict[str, tuple[str, str]] | None = None,
     max_width: int | None = SCREEN_WIDTH,
-    fixed: bool = False,
 ) -> str:
     """An SVG document (a string) drawing the graph. `run_jobs` maps a run's uuid to its
     job's (namespace, name); `max_width` turns a wider layout top to bottom (None: never)."""
@@ -163,11 +162,8 @@ def draw(
     columns = layers(graph) if graph.number_of_nodes() else []
     position, width, height, downwards = _layout(columns, max_width)
     height += 24 if elided else 0
-    size = (
-        f'width="{width:g}" height="{height:g}"'
-        if fixed
-        else f'width="100%" style="max-width:{width:g}px;height:auto"'
-    )
+    # No inline style (the Content-Security-Policy forbids it): pages scale with CSS.
+    size = f'width="{width:g}" height="{height:g}"'
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" {size} viewBox="0 0 {width:g} {height:g}" '
         f'preserveAspectRatio="xMinYMin meet" font-family="DejaVu Sans, sans-serif" '

@@ -261,7 +261,6 @@ def lineage_svg(
         max_width=None
         if full_size
         else (drawing.PRINT_WIDTH if for_print else drawing.SCREEN_WIDTH),
-        fixed=for_print or full_size,
     )
 
 

@@ -156,9 +156,8 @@ def test_plain_http_is_redirected_but_the_health_check(server):
 
 
 def test_gunicorn_answers_414_and_431_as_documented(server):
-    from drf_spectacular.generators import SchemaGenerator
-
     import gunicorn
+    from drf_spectacular.generators import SchemaGenerator
 
     # gunicorn 27 answers an over-long request line with 414; earlier releases (26 is what the
     # mlflow test peer allows in the dev environment) with a plain 400.

@@ -18,7 +18,16 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 @pytest.mark.django_db(transaction=True)
 def test_admin_and_swagger_ui_work_under_the_csp(chromium, live_server, credit_version):  # noqa: F811
+    from approvals import services as approvals
+
     admin = _user("csp-admin", is_superuser=True)
+    _user("csp-validator", "model-validator")  # someone who can decide the request
+    request = approvals.promotion_request_file(
+        actor=credit_version.model.owner,
+        version=credit_version,
+        to_stage="staging",
+        justification="Validated.",
+    )
     context = chromium.new_context()
     context.add_init_script(RECORD_VIOLATIONS)
     page = context.new_page()
@@ -52,6 +61,8 @@ def test_admin_and_swagger_ui_work_under_the_csp(chromium, live_server, credit_v
     visit(f"/admin/registry/modelversion/{credit_version.pk}/change/", "#content-main")
     visit("/admin/registry/modelversion/add/", "#content-main")
     visit("/admin/approvals/approvalqueue/", "#content-main")
+    # The evidence page: its styles are a stylesheet, its drawing scaled by CSS.
+    visit(f"/admin/approvals/promotionrequest/{request.pk}/change/", "#lineage")
     # Swagger UI loads the schema and draws every operation.
     visit("/api/v1/docs/", ".swagger-ui .opblock")
     assert page.locator(".swagger-ui .opblock").count() > 20

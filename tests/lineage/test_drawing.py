@@ -37,13 +37,20 @@ def _font_px(element: ET.Element, root: ET.Element) -> float:
     return float(element.get("font-size") or root.get("font-size"))
 
 
-def test_a_screen_drawing_scales_to_its_container_and_is_never_blown_up():
+def test_a_screen_drawing_has_its_natural_size_and_a_viewbox_to_scale_by():
     svg = drawing.draw(_chain(5), focus="model:churn:3")
     root = ET.fromstring(svg)
-    assert root.get("width") == "100%"
-    width = float(root.get("viewBox").split()[2])
-    assert f"max-width:{width:g}px" in root.get("style")
-    assert root.get("height") is None
+    _, _, width, height = (float(n) for n in root.get("viewBox").split())
+    assert (float(root.get("width")), float(root.get("height"))) == (width, height)
+    assert root.get("style") is None  # the Content-Security-Policy allows no inline style
+
+
+def test_admin_pages_scale_drawings_down_to_their_width():
+    from pathlib import Path
+
+    for css in ("lineage/static/lineage/drawing.css", "approvals/static/approvals/evidence.css"):
+        rules = Path(__file__).resolve().parents[2].joinpath(css).read_text()
+        assert "max-width: 100%" in rules and "height: auto" in rules, css
 
 
 def test_a_wide_graph_turns_top_to_bottom_instead_of_running_off_the_screen():
@@ -86,7 +93,7 @@ def test_runs_are_labelled_by_their_job_so_a_dag_run_and_its_task_run_differ():
 
 
 def test_in_print_a_wide_graph_wraps_and_its_text_is_at_least_7_points():
-    svg = drawing.draw(_chain(14), focus="model:churn:3", max_width=drawing.PRINT_WIDTH, fixed=True)
+    svg = drawing.draw(_chain(14), focus="model:churn:3", max_width=drawing.PRINT_WIDTH)
     root = ET.fromstring(svg)
     width = float(root.get("width"))
     assert width == float(root.get("viewBox").split()[2]) <= drawing.PRINT_WIDTH

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -34,6 +35,7 @@ from mlflow_api.search import (
 from registry import services
 from registry.authentication import BearerTokenAuthentication
 from registry.models import Run
+from registry.permissions import ADD_MODEL, require_change_model, require_global
 from registry.selectors import version_by_alias
 
 MODELS_PAGE_DEFAULT, MODELS_PAGE_MAX = 100, 1000
@@ -156,7 +158,33 @@ def _model_message(model) -> dict:
     return {"registered_model": selectors.registered_models([model])[0]}
 
 
+# Who may act is asked before what they sent, as in the native API: a model the caller
+# cannot see is RESOURCE_DOES_NOT_EXIST, one they may not change PERMISSION_DENIED, and only
+# then is a missing or invalid parameter INVALID_PARAMETER_VALUE.
+def _model_to_change(user, p: Params):
+    model = selectors.visible_model(user, p.text("name"))
+    require_change_model(user, model)
+    return model
+
+
+def _version_to_change(user, p: Params):
+    version = selectors.visible_version(user, p.text("name"), p.version())
+    require_change_model(user, version.model)
+    return version
+
+
+def _version_to_promote(user, p: Params):
+    version = selectors.visible_version(user, p.text("name"), p.version())
+    if not may_file(user, version):
+        raise PermissionDenied(
+            f"You may not request promotions of model '{version.model.name}': its owner, "
+            "users granted change on it and validators may."
+        )
+    return version
+
+
 def create_registered_model(user, p: Params) -> dict:
+    require_global(user, ADD_MODEL)
     model = services.registered_model_create(
         actor=user,
         name=p.text("name"),
@@ -171,13 +199,13 @@ def get_registered_model(user, p: Params) -> dict:
 
 
 def rename_registered_model(user, p: Params) -> dict:
-    model = selectors.visible_model(user, p.text("name"))
+    model = _model_to_change(user, p)
     model = services.registered_model_rename(actor=user, model=model, new_name=p.text("new_name"))
     return _model_message(model)
 
 
 def update_registered_model(user, p: Params) -> dict:
-    model = selectors.visible_model(user, p.text("name"))
+    model = _model_to_change(user, p)
     description = p.optional("description")
     if description is not None:
         model = services.registered_model_update(
@@ -188,7 +216,7 @@ def update_registered_model(user, p: Params) -> dict:
 
 def delete_registered_model(user, p: Params) -> dict:
     """Archives: nothing is deleted, and an archived model leaves search results."""
-    model = selectors.visible_model(user, p.text("name"))
+    model = _model_to_change(user, p)
     services.registered_model_archive(actor=user, model=model)
     return {}
 
@@ -223,7 +251,7 @@ def get_latest_versions(user, p: Params) -> dict:
 
 
 def set_registered_model_tag(user, p: Params) -> dict:
-    model = selectors.visible_model(user, p.text("name"))
+    model = _model_to_change(user, p)
     services.registered_model_label_set(
         actor=user, model=model, key=p.text("key"), value=p.text("value", required=False)
     )
@@ -231,20 +259,20 @@ def set_registered_model_tag(user, p: Params) -> dict:
 
 
 def delete_registered_model_tag(user, p: Params) -> dict:
-    model = selectors.visible_model(user, p.text("name"))
+    model = _model_to_change(user, p)
     services.registered_model_label_set(actor=user, model=model, key=p.text("key"), value=None)
     return {}
 
 
 def set_alias(user, p: Params) -> dict:
-    model = selectors.visible_model(user, p.text("name"))
+    model = _model_to_change(user, p)
     version = selectors.visible_version(user, model.name, p.version())
     services.model_alias_set(actor=user, model=model, alias=p.text("alias"), version=version)
     return {}
 
 
 def delete_alias(user, p: Params) -> dict:
-    model = selectors.visible_model(user, p.text("name"))
+    model = _model_to_change(user, p)
     services.model_alias_delete(actor=user, model=model, alias=p.text("alias"))
     return {}
 
@@ -275,7 +303,7 @@ def _training_run(run_id: str) -> Run | None:
 
 
 def create_model_version(user, p: Params) -> dict:
-    model = selectors.visible_model(user, p.text("name"))
+    model = _model_to_change(user, p)
     run_id = p.text("run_id", required=False)
     version = services.model_version_create(
         actor=user,
@@ -295,7 +323,7 @@ def get_model_version(user, p: Params) -> dict:
 
 
 def update_model_version(user, p: Params) -> dict:
-    version = selectors.visible_version(user, p.text("name"), p.version())
+    version = _version_to_change(user, p)
     description = p.optional("description")
     if description is not None:
         version = services.model_version_update(
@@ -326,7 +354,7 @@ def search_model_versions(user, p: Params) -> dict:
 
 
 def set_model_version_tag(user, p: Params) -> dict:
-    version = selectors.visible_version(user, p.text("name"), p.version())
+    version = _version_to_change(user, p)
     services.model_version_label_set(
         actor=user, version=version, key=p.text("key"), value=p.text("value", required=False)
     )
@@ -334,7 +362,7 @@ def set_model_version_tag(user, p: Params) -> dict:
 
 
 def delete_model_version_tag(user, p: Params) -> dict:
-    version = selectors.visible_version(user, p.text("name"), p.version())
+    version = _version_to_change(user, p)
     services.model_version_label_set(actor=user, version=version, key=p.text("key"), value=None)
     return {}
 
@@ -357,7 +385,7 @@ def _request_promotion(user, version, to_stage: str) -> PromotionRequest:
 
 def transition_stage(user, p: Params) -> dict:
     """Files a promotion request; the stage changes only when it is approved."""
-    version = selectors.visible_version(user, p.text("name"), p.version())
+    version = _version_to_promote(user, p)
     name = p.text("stage")
     to_stage = entities.MLFLOW_TO_STAGE.get(name.lower())
     if to_stage is None:
@@ -372,7 +400,7 @@ def transition_stage(user, p: Params) -> dict:
 def delete_model_version(user, p: Params) -> dict:
     """Nothing is deleted: a version leaves service by an approved withdrawal (to Archived),
     so this files that request, as transition-stage to Archived would."""
-    version = selectors.visible_version(user, p.text("name"), p.version())
+    version = _version_to_promote(user, p)
     with transaction.atomic():
         _request_promotion(user, version, "archived")
     return {}

@@ -371,3 +371,62 @@ def test_searches_take_a_fixed_number_of_queries(mlflow, owner):
     few = (queries("registered-models/search"), queries("model-versions/search"))
     add(2, 6)
     assert (queries("registered-models/search"), queries("model-versions/search")) == few
+
+
+# --- who may act is asked before what they sent -------------------------------------------------
+
+ONLY_THE_NAME = [
+    ("POST", "registered-models/rename"),
+    ("PATCH", "registered-models/update"),
+    ("DELETE", "registered-models/delete"),
+    ("POST", "registered-models/set-tag"),
+    ("DELETE", "registered-models/delete-tag"),
+    ("POST", "registered-models/alias"),
+    ("DELETE", "registered-models/alias"),
+    ("POST", "model-versions/create"),
+]
+ONLY_NAME_AND_VERSION = [
+    ("PATCH", "model-versions/update"),
+    ("POST", "model-versions/set-tag"),
+    ("DELETE", "model-versions/delete-tag"),
+]
+
+
+@pytest.mark.parametrize("method,path", ONLY_THE_NAME + ONLY_NAME_AND_VERSION)
+def test_a_viewer_who_may_not_change_the_model_is_permission_denied_whatever_it_sent(
+    mlflow, risk_officer, credit_version, method, path
+):
+    params = {"name": credit_version.model.name}
+    if (method, path) in ONLY_NAME_AND_VERSION:
+        params["version"] = str(credit_version.version)
+    door = mlflow(risk_officer)  # its token is issued (and audited) here
+    before = AuditEvent.objects.count()
+    status, body = door.call(method, path, params)
+    assert (status, body["error_code"]) == (403, "PERMISSION_DENIED"), body
+    assert AuditEvent.objects.count() == before
+
+
+@pytest.mark.parametrize("path", ["model-versions/transition-stage", "model-versions/delete"])
+def test_who_may_not_request_promotions_is_permission_denied_before_the_stage_is_read(
+    mlflow, auditor, credit_version, path
+):
+    method = "DELETE" if path.endswith("delete") else "POST"
+    params = {"name": credit_version.model.name, "version": str(credit_version.version)}
+    status, body = mlflow(auditor).call(method, path, params)
+    assert (status, body["error_code"]) == (403, "PERMISSION_DENIED"), body
+
+
+def test_creating_a_model_without_the_permission_is_denied_even_with_an_empty_body(
+    mlflow, outsider
+):
+    status, body = mlflow(outsider).call("POST", "registered-models/create", {})
+    assert (status, body["error_code"]) == (403, "PERMISSION_DENIED"), body
+
+
+def test_a_hidden_model_is_resource_does_not_exist_whatever_was_sent(
+    mlflow, other_scientist, credit_version
+):
+    status, body = mlflow(other_scientist).call(
+        "POST", "registered-models/set-tag", {"name": credit_version.model.name}
+    )
+    assert (status, body["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST"), body

@@ -8,6 +8,7 @@ from audit.models import AuditEvent
 from registry import services
 from registry.models import RegisteredModel
 from registry.permissions import model_permission_grant
+from registry.services import models as version_services
 
 pytestmark = pytest.mark.django_db
 MODELS = "/api/v1/models/"
@@ -73,7 +74,7 @@ def test_name_taken_between_check_and_insert_is_refused_the_same_way(
 ):
     """A model registered by someone else after the check but before the insert: the unique
     constraint refuses the insert, and the answer still does not confirm it."""
-    real = services._refuse_taken_model_name
+    real = version_services._refuse_taken_model_name
     calls = []
 
     def first_check_misses(actor, name):
@@ -85,7 +86,7 @@ def test_name_taken_between_check_and_insert_is_refused_the_same_way(
             return None
         return real(actor, name)
 
-    monkeypatch.setattr(services, "_refuse_taken_model_name", first_check_misses)
+    monkeypatch.setattr(version_services, "_refuse_taken_model_name", first_check_misses)
     response = api(other_scientist).post(MODELS, {"name": "racy"}, format="json")
     assert response.status_code == 400
     assert response.json() == {"errors": UNAVAILABLE}

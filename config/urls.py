@@ -39,7 +39,6 @@ API_ROOT = {
 
 api_v1 = [
     path("", ApiRootView.as_view(api_root_dict=API_ROOT), name="api-root"),
-    # lineage first: it extends the registry's version endpoint with graph links.
     path("", include("lineage.api.urls")),
     path("", include("registry.api.urls")),
     path("", include("approvals.api.urls")),

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from core.admin import ReadOnlyAdmin
-from lineage import nodes, services
+from lineage import nodes
 from lineage.models import Edge, LineageEvent
 from lineage.selectors import edges_visible_to, events_visible_to, lineage_svg
 from registry.admin import DatasetAdmin, ModelVersionAdmin
@@ -41,7 +41,7 @@ admin.site.unregister(ModelVersion)
 
 @admin.register(ModelVersion)
 class LineageModelVersionAdmin(ViewerDrawingMixin, ModelVersionAdmin):
-    """The registry's version admin, with its lineage drawn and training runs linked."""
+    """The registry's version admin, with its lineage drawn."""
 
     readonly_fields = [*ModelVersionAdmin.readonly_fields, "lineage"]
 
@@ -66,11 +66,6 @@ class LineageModelVersionAdmin(ViewerDrawingMixin, ModelVersionAdmin):
             raise Http404
         node = nodes.model_id(obj.model.name, obj.version)
         return _svg(lineage_svg([node], node, full_size=True, viewer=request.user))
-
-    def save_form(self, request, form, change):
-        version = super().save_form(request, form, change)
-        services.model_version_link_run(actor=request.user, version=version)
-        return version
 
 
 admin.site.unregister(Dataset)

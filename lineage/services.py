@@ -764,11 +764,14 @@ def _register_model(actor: AbstractBaseUser, facet: dict, run: Run) -> ModelVers
     )
 
 
-def model_version_link_run(*, actor: AbstractBaseUser, version: ModelVersion) -> None:
-    """Edges for a version registered through the API with a training run: the run produced
-    it, and it was trained on the run's inputs."""
+@transaction.atomic
+def model_version_link_run(*, actor: AbstractBaseUser | None, version: ModelVersion) -> int:
+    """Edges for a version with a training run: the run produced it, and it was trained on
+    the run's inputs. Runs inside every version write (a registry hook, see lineage.apps), and
+    again whenever the run's inputs reach the graph later. The new edges are audited with the
+    version; returns how many there were."""
     if version.training_run is None:
-        return
+        return 0
     run_node = nodes.run_id(version.training_run.run_id)
     model_node = nodes.model_id(version.model.name, version.version)
     edges = {(run_node, model_node, Relation.OUTPUT)}
@@ -776,7 +779,26 @@ def model_version_link_run(*, actor: AbstractBaseUser, version: ModelVersion) ->
         "source", flat=True
     ):
         edges.add((source, model_node, Relation.TRAINED_ON))
-    add_edges(edges)
+    stored = set(Edge.objects.filter(target=model_node).values_list("source", "target", "relation"))
+    new = edges - stored
+    if not new:
+        return 0
+    try:
+        add_edges(new)
+    except CycleRefused as exc:
+        raise Conflict(
+            f"Linking {version} to its training run would close a cycle in the lineage graph: "
+            + " → ".join(exc.path),
+            code="cycle",
+            field="training_run",
+        ) from exc
+    audit_record(
+        actor=actor,
+        action="lineage.model_version.linked",
+        target=version,
+        changes={"edges": [None, [[s, str(r), t] for s, t, r in sorted(new)]]},
+    )
+    return len(new)
 
 
 def _model_of(node: str) -> str:

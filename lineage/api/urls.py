@@ -1,15 +1,6 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from lineage.api import views
-
-# Mounted before the registry's routes: the same version endpoint, linked into the graph.
-router = SimpleRouter(trailing_slash=True)
-router.register(
-    r"models/(?P<model_name>[^/]+)/versions",
-    views.LinkedModelVersionViewSet,
-    basename="modelversion",
-)
 
 # No trailing slashes: OpenLineage clients post to exactly /api/v1/lineage, and a redirect
 # would turn their POST into a GET and lose the event.
@@ -20,5 +11,4 @@ urlpatterns = [
     path("lineage/downstream", views.DownstreamView.as_view(), name="lineage-downstream"),
     path("lineage/impact", views.ImpactView.as_view(), name="lineage-impact"),
     path("events/lineage", views.EventsView.as_view(), name="lineage-events"),
-    *router.urls,
 ]

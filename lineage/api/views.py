@@ -19,7 +19,6 @@ from rest_framework.views import APIView
 from core.api import PayloadTooLarge, parse_json_body
 from lineage import drawing, graph, nodes, selectors, services
 from lineage.models import EventState
-from registry.api.views import ModelVersionViewSet
 from registry.models import Dataset, ModelVersion, Run, Stage
 
 # What OpenLineage clients send; no Content-Type at all is read as JSON too.
@@ -629,18 +628,3 @@ class ImpactView(APIView):
                 ],
             }
         )
-
-
-class LinkedModelVersionViewSet(ModelVersionViewSet):
-    """The registry's version endpoint, plus lineage: a version registered or edited with a
-    training run is linked in the graph to that run and the data it read."""
-
-    def create_entity(self, **data):
-        version = super().create_entity(**data)
-        services.model_version_link_run(actor=self.request.user, version=version)
-        return version
-
-    def update_entity(self, instance, data):
-        version = super().update_entity(instance, data)
-        services.model_version_link_run(actor=self.request.user, version=version)
-        return version

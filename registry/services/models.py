@@ -16,6 +16,7 @@ from django.db.models import Max
 from audit.services import audit_record
 from core.canonical import sha256_hex
 from core.errors import Conflict
+from registry import hooks
 from registry.models import (
     DIGEST_WHEN_SET_FIELDS,
     DOCUMENTATION_FIELDS,
@@ -202,7 +203,8 @@ def model_version_create(
     source_model_id: str = "",
     **documentation: str,
 ) -> ModelVersion:
-    """Register the next version of a model (numbered under a lock on the model row)."""
+    """Register the next version of a model (numbered under a lock on the model row); the
+    `version_saved` hooks (registry.hooks) run in the same transaction."""
     unknown = set(documentation) - set(DOCUMENTATION_FIELDS)
     if unknown:
         raise ValidationError({key: "Unknown field." for key in sorted(unknown)})
@@ -247,6 +249,7 @@ def model_version_create(
             },
         },
     )
+    hooks.version_saved(actor=actor, version=version, created=True)
     return version
 
 
@@ -266,7 +269,8 @@ def check_version_changes(version: ModelVersion, data: Mapping[str, Any]) -> Non
 def model_version_update(
     *, actor: AbstractBaseUser, version: ModelVersion, data: Mapping[str, Any]
 ) -> ModelVersion:
-    """Edit documentation fields (and set governed fields still empty); recomputes the digest."""
+    """Edit documentation fields (and set governed fields still empty); recomputes the digest.
+    A change runs the `version_saved` hooks (registry.hooks) in the same transaction."""
     version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
     require_change_model(actor, version.model)
     check_version_changes(version, data)
@@ -284,6 +288,7 @@ def model_version_update(
     audit_record(
         actor=actor, action="registry.model_version.updated", target=version, changes=changes
     )
+    hooks.version_saved(actor=actor, version=version, created=False)
     return version
 
 

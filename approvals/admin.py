@@ -7,6 +7,7 @@
   need a comment. Refusals are explained in plain words. Decisions go through the same
   service as the API.
 - Promotion policies: editable by risk officers and superusers, every edit audited.
+- On a version's page (a panel of the registry's version admin): its promotion requests.
 """
 
 from __future__ import annotations
@@ -20,16 +21,16 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.timesince import timesince
 
 from approvals import selectors, services
 from approvals.models import ApprovalQueue, PromotionPolicy, PromotionRequest
 from approvals.permissions import user_roles
-from core.admin import ReadOnlyAdmin
+from core.admin import Panel, ReadOnlyAdmin
 from core.errors import Conflict
-from registry.admin import ServiceAdmin, ServiceForm
+from registry.admin import ModelVersionAdmin, ServiceAdmin, ServiceForm
 from registry.permissions import can_view_model
 
 EVIDENCE_TEMPLATE = "admin/approvals/promotionrequest/evidence.html"
@@ -233,6 +234,43 @@ class PromotionRequestAdmin(EvidenceMixin, ReadOnlyAdmin):
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff
+
+
+def _promotions(version, viewer) -> str:
+    """The version's promotion requests, newest first, each opening on its evidence page."""
+    requests = (
+        selectors.requests_visible_to(viewer)
+        .filter(version=version)
+        .select_related("requester")
+        .order_by("-created_at", "-id")[:20]
+    )
+    rows = [
+        (
+            reverse("admin:approvals_promotionrequest_change", args=[r.pk]),
+            r.pk,
+            f"{r.from_stage} → {r.to_stage}",
+            r.get_status_display(),
+            r.requester.get_username(),
+            r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+        for r in requests
+    ]
+    if not rows:
+        return "None filed."
+    return format_html(
+        "<table><tr><th>Request</th><th>Transition</th><th>Status</th><th>Filed by</th>"
+        "<th>Filed (UTC)</th></tr>{}</table>",
+        format_html_join(
+            "",
+            '<tr><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            rows,
+        ),
+    )
+
+
+ModelVersionAdmin.panels.register(
+    Panel(name="promotions", label="Promotion requests", title="Promotions", render=_promotions)
+)
 
 
 @admin.register(ApprovalQueue)

@@ -1,8 +1,7 @@
-"""Lineage in the admin: drawings on version and dataset pages, raw events read-only."""
+"""Lineage in the admin: drawings on version and dataset pages (panels of the registry's
+admin), raw events read-only."""
 
 from __future__ import annotations
-
-import contextvars
 
 from django.contrib import admin
 from django.http import Http404, HttpResponse
@@ -10,92 +9,78 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from core.admin import ReadOnlyAdmin
+from core.admin import Panel, ReadOnlyAdmin
 from lineage import nodes
 from lineage.models import Edge, LineageEvent
 from lineage.selectors import edges_visible_to, events_visible_to, lineage_svg
 from registry.admin import DatasetAdmin, ModelVersionAdmin
 from registry.models import Dataset, ModelVersion
 
-# Who is looking at the page being rendered: drawings leave out the models they may not see.
-_viewer: contextvars.ContextVar = contextvars.ContextVar("lineage_admin_viewer", default=None)
+
+def _version_node(version: ModelVersion) -> str:
+    return nodes.model_id(version.model.name, version.version)
 
 
-class ViewerDrawingMixin:
-    """Renders the change page while the viewer is known to the drawing (the admin renders
-    its read-only fields lazily, after the view returned)."""
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        token = _viewer.set(request.user)
-        try:
-            response = super().change_view(request, object_id, form_url, extra_context)
-            if hasattr(response, "render"):
-                response.render()
-            return response
-        finally:
-            _viewer.reset(token)
+def _dataset_base(dataset: Dataset) -> str:
+    return nodes.dataset_id(dataset.namespace, dataset.name)
 
 
-admin.site.unregister(ModelVersion)
+def _drawing(node_of, by_base: bool):
+    """A panel's render: the drawing around the object's node, scaled to the page."""
+
+    def render(obj, viewer):
+        node = node_of(obj)
+        svg = lineage_svg([node], node, by_base=by_base, viewer=viewer)
+        return _figure(svg, _full_size_url(obj))
+
+    return render
 
 
-@admin.register(ModelVersion)
-class LineageModelVersionAdmin(ViewerDrawingMixin, ModelVersionAdmin):
-    """The registry's version admin, with its lineage drawn."""
+def _full_size(node_of, by_base: bool):
+    """A panel's URLs: the drawing at full size, for who may see the object."""
 
-    readonly_fields = [*ModelVersionAdmin.readonly_fields, "lineage"]
+    def urls(model_admin) -> list:
+        def view(request, object_id):
+            obj = model_admin.get_object(request, object_id)
+            if obj is None or not model_admin.has_view_permission(request, obj):
+                raise Http404
+            node = node_of(obj)
+            return _svg(
+                lineage_svg([node], node, by_base=by_base, full_size=True, viewer=request.user)
+            )
 
-    class Media:
-        css = {"all": ["lineage/drawing.css"]}
+        meta = model_admin.model._meta
+        return [
+            path(
+                "<path:object_id>/lineage.svg",
+                model_admin.admin_site.admin_view(view),
+                name=f"{meta.app_label}_{meta.model_name}_lineage_svg",
+            )
+        ]
 
-    fieldsets = [*ModelVersionAdmin.fieldsets, ("Lineage", {"fields": ["lineage"]})]
-
-    @admin.display(description="Lineage (upstream and downstream)")
-    def lineage(self, obj):
-        if obj.pk is None:
-            return "-"
-        node = nodes.model_id(obj.model.name, obj.version)
-        return _figure(lineage_svg([node], node, viewer=_viewer.get()), _full_size_url(self, obj))
-
-    def get_urls(self):
-        return _full_size_urls(self) + super().get_urls()
-
-    def lineage_svg_view(self, request, object_id):
-        obj = self.get_object(request, object_id)
-        if obj is None or not self.has_view_permission(request, obj):
-            raise Http404
-        node = nodes.model_id(obj.model.name, obj.version)
-        return _svg(lineage_svg([node], node, full_size=True, viewer=request.user))
+    return urls
 
 
-admin.site.unregister(Dataset)
-
-
-@admin.register(Dataset)
-class LineageDatasetAdmin(ViewerDrawingMixin, DatasetAdmin):
-    readonly_fields = [*DatasetAdmin.readonly_fields, "lineage"]
-
-    class Media:
-        css = {"all": ["lineage/drawing.css"]}
-
-    @admin.display(description="Lineage (all versions)")
-    def lineage(self, obj):
-        if obj.pk is None:
-            return "-"
-        base = nodes.dataset_id(obj.namespace, obj.name)
-        return _figure(
-            lineage_svg([base], base, by_base=True, viewer=_viewer.get()), _full_size_url(self, obj)
-        )
-
-    def get_urls(self):
-        return _full_size_urls(self) + super().get_urls()
-
-    def lineage_svg_view(self, request, object_id):
-        obj = self.get_object(request, object_id)
-        if obj is None or not self.has_view_permission(request, obj):
-            raise Http404
-        base = nodes.dataset_id(obj.namespace, obj.name)
-        return _svg(lineage_svg([base], base, by_base=True, full_size=True, viewer=request.user))
+ModelVersionAdmin.panels.register(
+    Panel(
+        name="lineage",
+        label="Lineage (upstream and downstream)",
+        title="Lineage",
+        render=_drawing(_version_node, by_base=False),
+        css=["lineage/drawing.css"],
+        urls=_full_size(_version_node, by_base=False),
+    )
+)
+DatasetAdmin.panels.register(
+    Panel(
+        name="lineage",
+        label="Lineage (all versions)",
+        title="Lineage",
+        render=_drawing(_dataset_base, by_base=True),
+        css=["lineage/drawing.css"],
+        urls=_full_size(_dataset_base, by_base=True),
+    )
+)
 
 
 def _figure(svg: str, full_size_url: str):
@@ -111,20 +96,9 @@ def _figure(svg: str, full_size_url: str):
     return mark_safe(f'<div class="lineage-figure">{svg}</div>{link}')  # noqa: S308
 
 
-def _full_size_url(model_admin, obj) -> str:
-    meta = model_admin.model._meta
+def _full_size_url(obj) -> str:
+    meta = obj._meta
     return reverse(f"admin:{meta.app_label}_{meta.model_name}_lineage_svg", args=[obj.pk])
-
-
-def _full_size_urls(model_admin) -> list:
-    meta = model_admin.model._meta
-    return [
-        path(
-            "<path:object_id>/lineage.svg",
-            model_admin.admin_site.admin_view(model_admin.lineage_svg_view),
-            name=f"{meta.app_label}_{meta.model_name}_lineage_svg",
-        )
-    ]
 
 
 def _svg(svg: str) -> HttpResponse:

@@ -1,5 +1,5 @@
-"""Model cards in the admin: generate from a version, see status and download on its page,
-and a searchable list of cards for auditors."""
+"""Model cards in the admin: generate from a version, see status and download on its page
+(a panel of the registry's version admin), and a searchable list of cards for auditors."""
 
 from __future__ import annotations
 
@@ -8,68 +8,66 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from core.admin import ReadOnlyAdmin
+from core.admin import Panel, ReadOnlyAdmin
 from modelcards import selectors, services
 from modelcards.models import ModelCard
+from registry.admin import ModelVersionAdmin
 from registry.models import ModelVersion
 
-# Extend whichever version admin the apps before this one registered (registry, lineage, …).
-VersionAdminBase = type(admin.site.get_model_admin(ModelVersion))
-admin.site.unregister(ModelVersion)
 
-
-@admin.register(ModelVersion)
-class ModelCardVersionAdmin(VersionAdminBase):
-    readonly_fields = [*VersionAdminBase.readonly_fields, "model_cards"]
-    fieldsets = [*VersionAdminBase.fieldsets, ("Model cards", {"fields": ["model_cards"]})]
-    actions = [*(VersionAdminBase.actions or []), "generate_model_card"]
-
-    @admin.display(description="Model cards")
-    def model_cards(self, obj):
-        if obj.pk is None:
-            return "-"
-        cards = obj.model_cards.order_by("-created_at")[:10]
-        if not cards:
-            return "None yet: use the action “Generate model card” on the version list."
-        rows = []
-        for card in cards:
-            current = (
-                "current content" if card.content_digest == obj.content_digest else "older content"
-            )
-            link = (
-                format_html(
-                    '<a href="{}">download PDF</a>', reverse("modelcard-pdf", args=[card.pk])
-                )
-                if card.status == "ready"
-                else card.error[:200] or "—"
-            )
-            rows.append(
-                (
-                    card.pk,
-                    card.get_status_display(),
-                    current,
-                    card.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                    link,
-                )
-            )
-        return format_html(
-            "<table><tr><th>#</th><th>Status</th><th>Documents</th><th>Requested (UTC)</th>"
-            "<th></th></tr>{}</table>",
-            format_html_join(
-                "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
-            ),
+def _model_cards(version: ModelVersion, viewer) -> str:
+    cards = version.model_cards.order_by("-created_at")[:10]
+    if not cards:
+        return "None yet: use the action “Generate model card” on the version list."
+    rows = []
+    for card in cards:
+        current = (
+            "current content" if card.content_digest == version.content_digest else "older content"
         )
+        link = (
+            format_html('<a href="{}">download PDF</a>', reverse("modelcard-pdf", args=[card.pk]))
+            if card.status == "ready"
+            else card.error[:200] or "—"
+        )
+        rows.append(
+            (
+                card.pk,
+                card.get_status_display(),
+                current,
+                card.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                link,
+            )
+        )
+    return format_html(
+        "<table><tr><th>#</th><th>Status</th><th>Documents</th><th>Requested (UTC)</th>"
+        "<th></th></tr>{}</table>",
+        format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+        ),
+    )
 
-    @admin.action(description="Generate model card")
-    def generate_model_card(self, request, queryset):
-        for version in queryset.select_related("model"):
-            try:
-                card, created = services.model_card_request(actor=request.user, version=version)
-            except PermissionDenied as exc:
-                messages.error(request, f"{version}: {exc}")
-                continue
-            verb = "queued" if created else f"already {card.status}"
-            messages.success(request, f"{version}: model card #{card.pk} {verb}.")
+
+@admin.action(description="Generate model card")
+def generate_model_card(modeladmin, request, queryset):
+    for version in queryset.select_related("model"):
+        try:
+            card, created = services.model_card_request(actor=request.user, version=version)
+        except PermissionDenied as exc:
+            messages.error(request, f"{version}: {exc}")
+            continue
+        verb = "queued" if created else f"already {card.status}"
+        messages.success(request, f"{version}: model card #{card.pk} {verb}.")
+
+
+ModelVersionAdmin.panels.register(
+    Panel(
+        name="model_cards",
+        label="Model cards",
+        title="Model cards",
+        render=_model_cards,
+        actions=[generate_model_card],
+    )
+)
 
 
 @admin.register(ModelCard)

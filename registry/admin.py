@@ -1,4 +1,9 @@
-"""Admin for the catalogue. Every save goes through the same services as the API."""
+"""Admin for the catalogue. Every save goes through the same services as the API.
+
+The version and dataset pages take panels from the apps above the registry (lineage
+drawings, model cards, promotions): `ModelVersionAdmin.panels.register(Panel(...))` from the
+app's own admin module (see core.admin.Panel).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from core.admin import ReadOnlyAdmin
+from core.admin import PanelAdmin, Panels, ReadOnlyAdmin
 from core.errors import Conflict
 from registry import selectors, services
 from registry.models import (
@@ -238,8 +243,9 @@ class ModelVersionForm(ServiceForm):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(HistoryLinkMixin, ServiceAdmin):
+class ModelVersionAdmin(HistoryLinkMixin, PanelAdmin, ServiceAdmin):
     form = ModelVersionForm
+    panels = Panels()
     list_display = ["model", "version", "stage", "framework", "created_by", "created_at"]
     list_filter = ["stage", "framework", "model__risk_tier"]
     search_fields = ["model__name", "artifact_uri", "artifact_sha256", "framework"]
@@ -368,8 +374,9 @@ class FeatureInline(admin.TabularInline):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(HistoryLinkMixin, ServiceAdmin):
+class DatasetAdmin(HistoryLinkMixin, PanelAdmin, ServiceAdmin):
     form = DatasetForm
+    panels = Panels()
     list_display = ["namespace", "name", "owner", "contains_pii", "archived", "created_at"]
     list_filter = ["contains_pii", "archived", "namespace"]
     search_fields = ["namespace", "name", "description"]

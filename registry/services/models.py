@@ -25,6 +25,7 @@ from registry.models import (
     ModelVersion,
     RegisteredModel,
     Run,
+    Stage,
 )
 from registry.permissions import ADD_MODEL, can_view_model, require_change_model, require_global
 from registry.services._common import (
@@ -265,11 +266,22 @@ def check_version_changes(version: ModelVersion, data: Mapping[str, Any]) -> Non
                 )
 
 
+def _refuse_frozen(version: ModelVersion) -> None:
+    """A production version's content is what was approved: changing it is refused (409)."""
+    if version.stage == Stage.PRODUCTION:
+        raise Conflict(
+            f"{version} is in production and its content is what was approved; it cannot be "
+            "changed. Register a new version (or withdraw this one) instead.",
+            code="frozen",
+        )
+
+
 @transaction.atomic
 def model_version_update(
     *, actor: AbstractBaseUser, version: ModelVersion, data: Mapping[str, Any]
 ) -> ModelVersion:
     """Edit documentation fields (and set governed fields still empty); recomputes the digest.
+    The content of a version in production is frozen: only its notes may change.
     A change runs the `version_saved` hooks (registry.hooks) in the same transaction."""
     version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
     require_change_model(actor, version.model)
@@ -282,6 +294,7 @@ def model_version_update(
     )
     digest = content_digest(version)
     if digest != version.content_digest:
+        _refuse_frozen(version)
         changes["content_digest"] = [version.content_digest, digest]
     version.content_digest = digest
     version.save()

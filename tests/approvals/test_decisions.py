@@ -266,6 +266,38 @@ def test_production_content_is_frozen(api, owner, promote, version):
     assert "in production" in _message(response)
 
 
+def test_production_content_is_frozen_and_nothing_is_written(api, owner, promote, version):
+    promote(version, "staging")
+    promote(version, "production")
+    version.refresh_from_db()
+    events = AuditEvent.objects.count()
+    url = f"/api/v1/models/{version.model.name}/versions/{version.version}/"
+    response = api(owner).patch(url, {"limitations": "Changed after approval."}, format="json")
+    assert response.status_code == 409
+    error = response.json()["errors"][0]
+    assert error["code"] == "frozen"
+    assert error["message"].startswith(f"{version} is in production")
+    stored = ModelVersion.objects.get(pk=version.pk)
+    assert (stored.limitations, stored.content_digest) == (
+        version.limitations,
+        version.content_digest,
+    )
+    assert AuditEvent.objects.count() == events
+
+
+def test_the_notes_of_a_production_version_still_change(owner, promote, version):
+    promote(version, "staging")
+    promote(version, "production")
+    version.refresh_from_db()
+    # the description is not governed content (MLflow's update_model_version sets it)
+    registry.model_version_update(
+        actor=owner, version=version, data={"description": "Serving since May."}
+    )
+    stored = ModelVersion.objects.get(pk=version.pk)
+    assert stored.description == "Serving since May."
+    assert stored.content_digest == version.content_digest
+
+
 def test_rollback_refuses_when_another_version_took_production_meanwhile(
     api, file, decide, promote, make_version, approvers
 ):

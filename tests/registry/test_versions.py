@@ -127,36 +127,6 @@ def test_version_list_filters_by_stage(api, owner, credit_version):
     assert api(owner).get(f"{URL}?stage=production").json()["count"] == 0
 
 
-@pytest.fixture
-def in_production(credit_version):
-    # where an approved promotion to production leaves a version (approvals moves stages)
-    ModelVersion.objects.filter(pk=credit_version.pk).update(stage="production")
-    credit_version.refresh_from_db()
-    return credit_version
-
-
-def test_the_content_of_a_production_version_is_frozen(api, owner, in_production):
-    events = AuditEvent.objects.count()
-    response = api(owner).patch(f"{URL}1/", {"limitations": "Changed later."}, format="json")
-    assert response.status_code == 409
-    error = response.json()["errors"][0]
-    assert error["code"] == "frozen"
-    assert error["message"].startswith("credit-scoring v1 is in production")
-    stored = ModelVersion.objects.get(pk=in_production.pk)
-    assert (stored.limitations, stored.content_digest) == ("", in_production.content_digest)
-    assert AuditEvent.objects.count() == events
-
-
-def test_the_notes_of_a_production_version_still_change(owner, in_production):
-    # the description is not governed content (MLflow's update_model_version sets it)
-    services.model_version_update(
-        actor=owner, version=in_production, data={"description": "Serving since May."}
-    )
-    stored = ModelVersion.objects.get(pk=in_production.pk)
-    assert stored.description == "Serving since May."
-    assert stored.content_digest == in_production.content_digest
-
-
 def test_a_version_outside_production_takes_content_changes(api, owner, credit_version):
     response = api(owner).patch(f"{URL}1/", {"limitations": "Thin files."}, format="json")
     assert response.status_code == 200

@@ -28,9 +28,9 @@ from django.utils.timesince import timesince
 from approvals import selectors, services
 from approvals.models import ApprovalQueue, PromotionPolicy, PromotionRequest
 from approvals.permissions import user_roles
-from core.admin import Panel, ReadOnlyAdmin
+from core.admin import Panel, ReadOnlyAdmin, ServiceAdmin, ServiceForm
 from core.errors import Conflict
-from registry.admin import ModelVersionAdmin, ServiceAdmin, ServiceForm
+from registry.admin import ModelVersionAdmin
 from registry.permissions import can_view_model
 
 EVIDENCE_TEMPLATE = "admin/approvals/promotionrequest/evidence.html"

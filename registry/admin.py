@@ -7,16 +7,22 @@ app's own admin module (see core.admin.Panel).
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from core.admin import PanelAdmin, Panels, ReadOnlyAdmin
+from core.admin import (
+    PanelAdmin,
+    Panels,
+    ReadOnlyAdmin,
+    ServiceAdmin,
+    ServiceForm,
+    archive_action,
+    refusal_to_message,
+)
 from core.errors import Conflict
 from registry import selectors, services
 from registry.models import (
@@ -30,83 +36,6 @@ from registry.models import (
     Run,
 )
 from registry.permissions import can_change_model, can_view_model
-
-
-class ServiceForm(forms.ModelForm):
-    """A ModelForm whose save is a service call made during validation.
-
-    Field validation runs first (same model validators the service uses); then the service is
-    called, and whatever it refuses (400, 403, 409 through the API) becomes a form error here.
-    """
-
-    request: Any = None  # set by ServiceAdmin.get_form
-    result: Any = None
-
-    def _post_clean(self) -> None:
-        super()._post_clean()
-        if self.errors:
-            return
-        try:
-            self.result = self.call_service(self.request.user)
-        except ValidationError as exc:
-            self._add_service_errors(exc)
-        except Conflict as exc:
-            field = exc.field if exc.field in self.fields else None
-            self.add_error(field, str(exc.detail))
-
-    def call_service(self, actor: Any) -> Any:
-        raise NotImplementedError
-
-    def changes(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in self.changed_data}
-
-    def _add_service_errors(self, exc: ValidationError) -> None:
-        if hasattr(exc, "error_dict"):
-            for field, errors in exc.error_dict.items():
-                target = field if field in self.fields else None
-                for error in errors:
-                    message = "; ".join(error.messages)
-                    self.add_error(target, message if target else f"{field}: {message}")
-        else:
-            self.add_error(None, exc)
-
-
-class ServiceAdmin(admin.ModelAdmin):
-    """Routes add/change through `form.call_service`; never deletes."""
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        return type(form.__name__, (form,), {"request": request})
-
-    def save_form(self, request, form, change):
-        return form.result
-
-    def save_model(self, request, obj, form, change):
-        pass  # saved by the service in form validation
-
-    def save_related(self, request, form, formsets, change):
-        pass
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # nothing is hard-deleted; use the archive action
-
-
-def _archive_action(service, label: str, arg: str):
-    @admin.action(description=label)
-    def action(modeladmin, request, queryset):
-        done = 0
-        for obj in queryset:
-            try:
-                service(actor=request.user, **{arg: obj})
-                done += 1
-            except (Conflict, PermissionDenied) as exc:
-                messages.warning(request, f"{obj}: {getattr(exc, 'detail', exc)}")
-        if done:
-            messages.success(request, f"Archived {done}.")
-
-    action.__name__ = f"archive_{arg}"
-    return action
-
 
 # --- registered models and versions ----------------------------------------------------------
 
@@ -176,7 +105,7 @@ class RegisteredModelAdmin(HistoryLinkMixin, ServiceAdmin):
     ]
     inlines = [ModelVersionInline]
     actions = [
-        _archive_action(services.registered_model_archive, "Archive selected models", "model")
+        archive_action(services.registered_model_archive, "Archive selected models", "model")
     ]
 
     @admin.display(description="Aliases")
@@ -382,7 +311,7 @@ class DatasetAdmin(HistoryLinkMixin, PanelAdmin, ServiceAdmin):
     search_fields = ["namespace", "name", "description"]
     readonly_fields = ["owner", "archived", "created_at", "audit_history"]
     inlines = [FeatureInline]
-    actions = [_archive_action(services.dataset_archive, "Archive selected datasets", "dataset")]
+    actions = [archive_action(services.dataset_archive, "Archive selected datasets", "dataset")]
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -432,7 +361,7 @@ class FeatureAdmin(HistoryLinkMixin, ServiceAdmin):
     list_select_related = ["dataset"]
     raw_id_fields = ["dataset"]
     readonly_fields = ["archived", "created_at", "audit_history"]
-    actions = [_archive_action(services.feature_archive, "Archive selected features", "feature")]
+    actions = [archive_action(services.feature_archive, "Archive selected features", "feature")]
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -458,7 +387,7 @@ class JobAdmin(HistoryLinkMixin, ServiceAdmin):
     list_filter = ["archived", "namespace"]
     search_fields = ["namespace", "name", "description"]
     readonly_fields = ["archived", "created_at", "audit_history"]
-    actions = [_archive_action(services.job_archive, "Archive selected jobs", "job")]
+    actions = [archive_action(services.job_archive, "Archive selected jobs", "job")]
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -584,7 +513,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
                 services.api_token_revoke(actor=request.user, token=token)
                 revoked += 1
             except (Conflict, PermissionDenied) as exc:
-                messages.warning(request, f"{token}: {getattr(exc, 'detail', exc)}")
+                refusal_to_message(request, exc, token)
         if revoked:
             messages.success(
                 request, f"Revoked {revoked} token(s); this takes effect on their next request."

@@ -9,9 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ServiceAdmin, ServiceForm
 from core.errors import Conflict
-from registry.admin import ServiceAdmin, ServiceForm
 from registry.selectors import models_visible_to
 from webhooks import events, services
 from webhooks.models import Webhook, WebhookDelivery

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ServiceAdmin, ServiceForm
 from oversight import charts, selectors, services
 from oversight.admin._common import VisibleMixin, _staff
 from oversight.models import (
@@ -20,7 +20,7 @@ from oversight.models import (
     OversightPolicy,
     ThresholdRule,
 )
-from registry.admin import HistoryLinkMixin, ServiceAdmin, ServiceForm
+from registry.admin import HistoryLinkMixin
 from registry.permissions import can_view_model
 from registry.selectors import models_visible_to, versions_visible_to
 

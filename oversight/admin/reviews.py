@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.utils import timezone
 
+from core.admin import ServiceAdmin, ServiceForm
 from oversight import services
 from oversight.admin._common import VisibleMixin, _staff
 from oversight.models import (
@@ -13,7 +14,7 @@ from oversight.models import (
     PeriodicReview,
     ReviewStatus,
 )
-from registry.admin import HistoryLinkMixin, ServiceAdmin, ServiceForm
+from registry.admin import HistoryLinkMixin
 from registry.permissions import can_view_model
 
 # --- periodic review ----------------------------------------------------------------------------

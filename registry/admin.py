@@ -47,7 +47,7 @@ class ServiceForm(forms.ModelForm):
             self._add_service_errors(exc)
         except Conflict as exc:
             field = exc.field if exc.field in self.fields else None
-            self.add_error(field, str(exc.detail))
+            self.add_error(field, str(exc))
 
     def call_service(self, actor: Any) -> Any:
         raise NotImplementedError

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 
+from audit import selectors
 from audit.models import AuditEvent
 from core import context
 from core.admin import ReadOnlyAdmin
@@ -90,9 +91,13 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields] + ["seq", "prev_hash", "hash"]
 
+    def get_queryset(self, request):
+        queryset = selectors.events()  # who may read it: has_view_permission
+        ordering = self.get_ordering(request)
+        return queryset.order_by(*ordering) if ordering else queryset
+
     def has_view_permission(self, request, obj=None):
-        user = request.user
-        return user.is_active and (user.is_superuser or user.groups.filter(name="auditor").exists())
+        return selectors.is_auditor(request.user)
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)

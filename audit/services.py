@@ -224,33 +224,33 @@ def _build(
     )
 
 
-_INSERT = (
-    "INSERT INTO audit_auditevent (occurred_at, actor_id, actor_username, actor_kind, channel, "
-    "action, object_type, object_id, object_repr, changes, context, txid) VALUES "
-)
+# Every column of the record but the id the database draws, then the writer's transaction.
+_INSERTED = tuple(field for field in chain.FIELDS if field != "id")
+_INSERT = f"INSERT INTO audit_auditevent ({', '.join(_INSERTED)}, txid) VALUES "
 # PostgreSQL: the writer's transaction id, evaluated inside the INSERT (no extra round trip).
-_PG_ROW = (
-    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, pg_current_xact_id()::text::bigint)"
+_PG_ROW = "({}, pg_current_xact_id()::text::bigint)".format(
+    ", ".join("%s::jsonb" if field in ("changes", "context") else "%s" for field in _INSERTED)
 )
-_SQLITE_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL)"
+_SQLITE_ROW = "({}, NULL)".format(", ".join("%s" for _ in _INSERTED))
 INSERT_BATCH = 500  # rows per INSERT: 11 parameters each, under every database's limit
 
 
+def _json_param(value: Any) -> str:
+    # NaN/Infinity are not JSON: refused here on every database (PostgreSQL would refuse
+    # them anyway, SQLite would store text the chain cannot hash).
+    return json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
+
+
 def _params(event: AuditEvent) -> list[Any]:
+    """The INSERT's parameters for `event`, in _INSERTED order."""
+    encode = {
+        "occurred_at": connection.ops.adapt_datetimefield_value,
+        "changes": _json_param,
+        "context": _json_param,
+    }
     return [
-        connection.ops.adapt_datetimefield_value(event.occurred_at),
-        event.actor_id,
-        event.actor_username,
-        event.actor_kind,
-        event.channel,
-        event.action,
-        event.object_type,
-        event.object_id,
-        event.object_repr,
-        # NaN/Infinity are not JSON: refused here on every database (PostgreSQL would refuse
-        # them anyway, SQLite would store text the chain cannot hash).
-        json.dumps(event.changes, cls=DjangoJSONEncoder, allow_nan=False),
-        json.dumps(event.context, cls=DjangoJSONEncoder, allow_nan=False),
+        encode[field](getattr(event, field)) if field in encode else getattr(event, field)
+        for field in _INSERTED
     ]
 
 
@@ -423,3 +423,21 @@ def audit_checkpoint_create(*, actor: Any = None) -> AuditCheckpoint:
         changes={"seq": checkpoint.seq, "hash": checkpoint.hash},
     )
     return checkpoint
+
+
+def audit_export_record(*, actor: Any, export_format: str, filters: dict[str, Any]) -> AuditEvent:
+    """Before an export of the log is streamed: record who exported what (reading the audit
+    log is itself audited: "audit.export.created", with the format and the filters), then
+    seal, so that the export — this event included, when nothing holds sealing back —
+    carries seqs and hashes."""
+    with transaction.atomic():
+        event = audit_record(
+            actor=actor,
+            action="audit.export.created",
+            object_type="audit.auditevent",
+            object_id="",
+            object_repr="export",
+            changes={"format": export_format, "filters": filters},
+        )
+    audit_seal(wait=True)
+    return event

@@ -441,3 +441,60 @@ def audit_export_record(*, actor: Any, export_format: str, filters: dict[str, An
         )
     audit_seal(wait=True)
     return event
+
+
+@transaction.atomic
+def user_save(*, actor: Any, user: Any, relations: Mapping[str, Iterable] | None = None) -> Any:
+    """Save a person's account as `actor` edited it, with its many-to-many relations (its
+    `groups` — roles — and `user_permissions`) set to exactly those given. The auth signals
+    record it (audit/signals.py: the governed fields' changes, each role joined or left),
+    naming `actor`, as they do whichever door changes an account."""
+    with context.bound(**{**context.current(), "admin_user": actor}):
+        user.save()
+        for name, values in (relations or {}).items():
+            getattr(user, name).set(values)
+    return user
+
+
+def _role_state(role: Any) -> dict[str, Any]:
+    return {
+        "name": role.name,
+        "permissions": sorted(role.permissions.values_list("codename", flat=True)),
+    }
+
+
+@transaction.atomic
+def role_save(*, actor: Any, role: Any, permissions: Iterable | None = None) -> Any:
+    """Create or change a role (an auth group) and, when given, set its permissions; one
+    event, "auth.group.created" or "auth.group.updated", with what changed."""
+    created = role.pk is None
+    before = {} if created else _role_state(type(role).objects.get(pk=role.pk))
+    role.save()
+    if permissions is not None:
+        role.permissions.set(permissions)
+    after = _role_state(role)
+    changes = {
+        key: [before.get(key), value] for key, value in after.items() if before.get(key) != value
+    }
+    if created or changes:
+        audit_record(
+            actor=actor,
+            action="auth.group.created" if created else "auth.group.updated",
+            target=role,
+            changes=changes,
+        )
+    return role
+
+
+@transaction.atomic
+def role_delete(*, actor: Any, role: Any) -> None:
+    """Delete a role (an auth group); its members leave it. One event, "auth.group.deleted",
+    with its name, members and permissions as they were."""
+    members = sorted(role.user_set.values_list("username", flat=True))
+    audit_record(
+        actor=actor,
+        action="auth.group.deleted",
+        target=role,
+        changes={**_role_state(role), "members": members},
+    )
+    role.delete()

@@ -157,7 +157,7 @@ class EvidenceMixin:
         except PermissionDenied as exc:
             messages.error(request, str(exc))
         except Conflict as exc:
-            messages.error(request, str(exc.detail))
+            messages.error(request, str(exc))
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

@@ -13,6 +13,7 @@ from guardian.shortcuts import get_objects_for_user
 from approvals import gates, workflow
 from approvals.models import Outcome, PromotionRequest, RequestStatus, StageTransition
 from approvals.permissions import DECIDE_PROMOTION, decide_refusal, user_roles
+from audit import selectors as audit_selectors
 from registry.models import RegisteredModel, Stage
 from registry.selectors import models_visible_to
 
@@ -232,12 +233,11 @@ def request_history(request: PromotionRequest) -> list[dict[str, Any]]:
     """What happened to a request, in time order and plain words: who did what, when, with
     the comment or reason — read from the audit log (the request's events and the stage
     change it applied)."""
-    from audit.models import AuditEvent
-
-    events = AuditEvent.objects.filter(
-        Q(object_type="approvals.promotionrequest", object_id=str(request.pk))
-        | Q(action="approvals.model_version.stage_changed", changes__request=request.pk)
-    ).order_by("occurred_at", "id")
+    events = audit_selectors.event_history(
+        object_type="approvals.promotionrequest",
+        object_id=request.pk,
+        also=Q(action="approvals.model_version.stage_changed", changes__request=request.pk),
+    )
     rows = []
     for event in events:
         changes = event.changes or {}

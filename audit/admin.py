@@ -5,17 +5,26 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 
+from audit import selectors, services
 from audit.models import AuditEvent
 from core import context
 from core.admin import ReadOnlyAdmin
 
 
 class ActingUserMixin:
-    """Saves made here name the signed-in admin as the actor of their audit events."""
+    """Saves made here go through the audit services and name the signed-in admin as the
+    actor of their audit events."""
 
     def changeform_view(self, request, *args, **kwargs):
         with context.bound(**{**context.current(), "admin_user": request.user}):
             return super().changeform_view(request, *args, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved with its relations by save_related, in one service call
+
+    def _relations(self, form) -> dict:
+        names = {field.name for field in form.instance._meta.many_to_many}
+        return {name: value for name, value in form.cleaned_data.items() if name in names}
 
 
 User = get_user_model()
@@ -25,13 +34,28 @@ admin.site.unregister(Group)
 
 @admin.register(User)
 class AuditedUserAdmin(ActingUserMixin, UserAdmin):
+    def save_related(self, request, form, formsets, change):
+        services.user_save(actor=request.user, user=form.instance, relations=self._relations(form))
+
     def has_delete_permission(self, request, obj=None):
         return False  # people leave; their accounts are deactivated, the record stays
 
 
 @admin.register(Group)
 class AuditedGroupAdmin(ActingUserMixin, GroupAdmin):
-    pass
+    def save_related(self, request, form, formsets, change):
+        services.role_save(
+            actor=request.user,
+            role=form.instance,
+            permissions=self._relations(form).get("permissions"),
+        )
+
+    def delete_model(self, request, obj):
+        services.role_delete(actor=request.user, role=obj)
+
+    def delete_queryset(self, request, queryset):
+        for role in queryset:
+            services.role_delete(actor=request.user, role=role)
 
 
 class SealedFilter(admin.SimpleListFilter):
@@ -90,9 +114,13 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields] + ["seq", "prev_hash", "hash"]
 
+    def get_queryset(self, request):
+        queryset = selectors.events()  # who may read it: has_view_permission
+        ordering = self.get_ordering(request)
+        return queryset.order_by(*ordering) if ordering else queryset
+
     def has_view_permission(self, request, obj=None):
-        user = request.user
-        return user.is_active and (user.is_superuser or user.groups.filter(name="auditor").exists())
+        return selectors.is_auditor(request.user)
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)

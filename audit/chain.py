@@ -34,6 +34,13 @@ from typing import Any
 from core.canonical import canonical_json
 
 GENESIS = "0" * 64
+
+# The audit record, defined once. FIELDS: an event's own columns, in this order wherever
+# they are listed (the insert, the sealer's and verifier's selects, the export); with `seq`
+# they are the keys of the canonical form (HASHED, sorted). LINKS: the seal's part of a
+# record. EXPORT_FIELDS: an exported record (and the CSV header), the hashed fields then the
+# links. scripts/verify_audit_export.py, which runs without this code, carries a copy of
+# HASHED that the tests compare with this one.
 FIELDS = (
     "id",
     "occurred_at",
@@ -48,17 +55,15 @@ FIELDS = (
     "changes",
     "context",
 )
+HASHED = tuple(sorted((*FIELDS, "seq")))
+LINKS = ("prev_hash", "hash")
+EXPORT_FIELDS = ("seq", *FIELDS, *LINKS)
 
-# The event columns, in FIELDS order, as the sealer and the verifier select them (alias e).
-_PG_COLUMNS = (
-    "e.id, to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-    "e.actor_id, e.actor_username, e.actor_kind, e.channel, e.action, e.object_type, "
-    "e.object_id, e.object_repr, e.changes, e.context"
-)
-_SQLITE_COLUMNS = (
-    "e.id, e.occurred_at, e.actor_id, e.actor_username, e.actor_kind, e.channel, e.action, "
-    "e.object_type, e.object_id, e.object_repr, e.changes, e.context"
-)
+# The event columns, in FIELDS order, as the sealer and the verifier select them (alias e);
+# PostgreSQL formats the time in the canonical form itself.
+_PG_TIME = "to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+_PG_COLUMNS = ", ".join(_PG_TIME if f == "occurred_at" else f"e.{f}" for f in FIELDS)
+_SQLITE_COLUMNS = ", ".join(f"e.{f}" for f in FIELDS)
 
 
 def event_columns(vendor: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from audit import chain
@@ -240,4 +240,39 @@ def events_for(user: Any) -> QuerySet[AuditEvent]:
     """The log, for auditors and superusers only."""
     if not is_auditor(user):
         return AuditEvent.objects.none()
+    return events()
+
+
+def events() -> QuerySet[AuditEvent]:
+    """The whole log with each event's seal, for a door that has asked who may read it."""
     return AuditEvent.objects.select_related("seal")
+
+
+def event_history(
+    *, object_type: str, object_id: Any, also: Q | None = None
+) -> QuerySet[AuditEvent]:
+    """One object's events (and those `also` selects), in time order."""
+    about = Q(object_type=object_type, object_id=str(object_id))
+    return AuditEvent.objects.filter(about | also if also is not None else about).order_by(
+        "occurred_at", "id"
+    )
+
+
+# Each exported field, in chain.EXPORT_FIELDS order, and where the row holds it.
+_EXPORT_SOURCE = {
+    field: f"seal__{field}" if field in ("seq", *chain.LINKS) else field
+    for field in chain.EXPORT_FIELDS
+}
+
+
+def export_records(events: QuerySet[AuditEvent]) -> Iterator[dict[str, Any]]:
+    """`events` as exported records (chain.EXPORT_FIELDS, the hashed fields in their
+    canonical form), in chain order, events still pending last; streamed in chunks."""
+    rows = events.order_by(F("seal__seq").asc(nulls_last=True), "id").values(
+        *_EXPORT_SOURCE.values()
+    )
+    timestamp = chain.canonical_timestamp
+    for row in rows.iterator(chunk_size=2000):
+        record = {field: row[source] for field, source in _EXPORT_SOURCE.items()}
+        record["occurred_at"] = timestamp(record["occurred_at"])
+        yield record

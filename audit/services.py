@@ -7,6 +7,7 @@ import contextvars
 import functools
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -101,7 +102,45 @@ def audit_record_many(*, actor: Any, records: Iterable[Mapping[str, Any]]) -> li
     return events
 
 
-_deferred: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+_SAVEPOINT_SQL = ("SAVEPOINT ", "ROLLBACK TO SAVEPOINT ", "RELEASE SAVEPOINT ")
+
+
+class _Deferred:
+    """The events recorded in an `audit_deferred` block, and the savepoints opened within it.
+
+    Installed as a database execute wrapper (Django's public instrumentation hook) for the
+    block, it sees the savepoint statements every `transaction.atomic()` issues: a savepoint
+    remembers how many events were recorded when it was opened, and rolling back to it drops
+    the events recorded since — exactly what the database does to rows inserted after it."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+        self.savepoints: list[tuple[str, int]] = []  # (name, events recorded before it)
+
+    def __call__(self, execute, sql, params, many, context):
+        if isinstance(sql, str) and sql.startswith(_SAVEPOINT_SQL):
+            self._track(sql)
+        return execute(sql, params, many, context)
+
+    def _track(self, sql: str) -> None:
+        words = sql.split()
+        name = words[-1]
+        if words[0] == "SAVEPOINT":
+            self.savepoints.append((name, len(self.events)))
+            return
+        names = [opened for opened, _ in self.savepoints]
+        if words[0] == "ROLLBACK":
+            if name in names:
+                at = names.index(name)
+                del self.events[self.savepoints[at][1] :]
+                del self.savepoints[at + 1 :]  # the savepoint itself stays until released
+            else:  # opened before the block: everything recorded in the block is undone
+                self.events.clear()
+        elif words[0] == "RELEASE" and name in names:
+            del self.savepoints[names.index(name) :]
+
+
+_deferred: contextvars.ContextVar[_Deferred | None] = contextvars.ContextVar(
     "audit_deferred", default=None
 )
 
@@ -119,22 +158,16 @@ def audit_deferred() -> Iterator[None]:
     if _deferred.get() is not None:  # nested: the outer block inserts
         yield
         return
-    pending: list[tuple[Any, list[AuditEvent]]] = []
+    pending = _Deferred()
     token = _deferred.set(pending)
     try:
-        yield
+        with connection.execute_wrapper(pending):
+            yield
     finally:
         _deferred.reset(token)
-    # Django drops the on-commit callbacks registered inside a savepoint it rolls back: each
-    # batch's marker still being there says its changes stand.
-    standing = {id(func) for _, func, _ in connection.run_on_commit}
-    events = [e for marker, batch in pending if id(marker) in standing for e in batch]
+    events = pending.events
     for start in range(0, len(events), INSERT_BATCH):
         _insert(events[start : start + INSERT_BATCH])
-
-
-def _noop() -> None:
-    pass
 
 
 def _store(events: list[AuditEvent], targets: list[models.Model | None]) -> None:
@@ -142,9 +175,7 @@ def _store(events: list[AuditEvent], targets: list[models.Model | None]) -> None
         return
     pending = _deferred.get()
     if pending is not None:
-        marker = functools.partial(_noop)
-        transaction.on_commit(marker)
-        pending.append((marker, events))
+        pending.events.extend(events)
     else:
         for start in range(0, len(events), INSERT_BATCH):
             _insert(events[start : start + INSERT_BATCH])
@@ -193,33 +224,33 @@ def _build(
     )
 
 
-_INSERT = (
-    "INSERT INTO audit_auditevent (occurred_at, actor_id, actor_username, actor_kind, channel, "
-    "action, object_type, object_id, object_repr, changes, context, txid) VALUES "
-)
+# Every column of the record but the id the database draws, then the writer's transaction.
+_INSERTED = tuple(field for field in chain.FIELDS if field != "id")
+_INSERT = f"INSERT INTO audit_auditevent ({', '.join(_INSERTED)}, txid) VALUES "
 # PostgreSQL: the writer's transaction id, evaluated inside the INSERT (no extra round trip).
-_PG_ROW = (
-    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, pg_current_xact_id()::text::bigint)"
+_PG_ROW = "({}, pg_current_xact_id()::text::bigint)".format(
+    ", ".join("%s::jsonb" if field in ("changes", "context") else "%s" for field in _INSERTED)
 )
-_SQLITE_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL)"
+_SQLITE_ROW = "({}, NULL)".format(", ".join("%s" for _ in _INSERTED))
 INSERT_BATCH = 500  # rows per INSERT: 11 parameters each, under every database's limit
 
 
+def _json_param(value: Any) -> str:
+    # NaN/Infinity are not JSON: refused here on every database (PostgreSQL would refuse
+    # them anyway, SQLite would store text the chain cannot hash).
+    return json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
+
+
 def _params(event: AuditEvent) -> list[Any]:
+    """The INSERT's parameters for `event`, in _INSERTED order."""
+    encode = {
+        "occurred_at": connection.ops.adapt_datetimefield_value,
+        "changes": _json_param,
+        "context": _json_param,
+    }
     return [
-        connection.ops.adapt_datetimefield_value(event.occurred_at),
-        event.actor_id,
-        event.actor_username,
-        event.actor_kind,
-        event.channel,
-        event.action,
-        event.object_type,
-        event.object_id,
-        event.object_repr,
-        # NaN/Infinity are not JSON: refused here on every database (PostgreSQL would refuse
-        # them anyway, SQLite would store text the chain cannot hash).
-        json.dumps(event.changes, cls=DjangoJSONEncoder, allow_nan=False),
-        json.dumps(event.context, cls=DjangoJSONEncoder, allow_nan=False),
+        encode[field](getattr(event, field)) if field in encode else getattr(event, field)
+        for field in _INSERTED
     ]
 
 
@@ -239,17 +270,21 @@ def _insert(events: list[AuditEvent]) -> None:
             returned = sorted(cursor.fetchall())
     for event, (event_id, txid) in zip(events, returned, strict=True):
         event.id, event.txid = event_id, txid
-        event._state.adding = False
-        event._state.db = connection.alias
 
 
 _last_seal_attempt = 0.0
+_recorded = threading.local()  # per thread, as database connections are
 
 
-def _seal_hook() -> None:
+def _seal_hook(recorded: int) -> None:
     """After a commit that recorded events: seal now, unless this process already tried
-    within AUDIT_SEAL_INTERVAL seconds (then a later commit or the beat task does it)."""
+    within AUDIT_SEAL_INTERVAL seconds (then a later commit or the beat task does it).
+    A transaction registers one hook per recording; the first to run seals what the
+    transaction recorded, the others find it done."""
     global _last_seal_attempt
+    if getattr(_recorded, "sealed", 0) >= recorded:
+        return
+    _recorded.sealed = _recorded.count
     if not getattr(settings, "AUDIT_SEAL_ON_COMMIT", True):
         return
     now = time.monotonic()
@@ -263,10 +298,10 @@ def _seal_hook() -> None:
 
 
 def _seal_after_commit() -> None:
-    # Once per transaction, however many events it records (Django drops the callback if the
-    # transaction rolls back).
-    if not any(func is _seal_hook for _, func, _ in connection.run_on_commit):
-        transaction.on_commit(_seal_hook, robust=True)
+    # Django runs the hook once the outermost transaction commits, and drops it with the
+    # savepoint or transaction that registered it if that rolls back.
+    _recorded.count = getattr(_recorded, "count", 0) + 1
+    transaction.on_commit(functools.partial(_seal_hook, _recorded.count), robust=True)
 
 
 @dataclass
@@ -388,3 +423,78 @@ def audit_checkpoint_create(*, actor: Any = None) -> AuditCheckpoint:
         changes={"seq": checkpoint.seq, "hash": checkpoint.hash},
     )
     return checkpoint
+
+
+def audit_export_record(*, actor: Any, export_format: str, filters: dict[str, Any]) -> AuditEvent:
+    """Before an export of the log is streamed: record who exported what (reading the audit
+    log is itself audited: "audit.export.created", with the format and the filters), then
+    seal, so that the export — this event included, when nothing holds sealing back —
+    carries seqs and hashes."""
+    with transaction.atomic():
+        event = audit_record(
+            actor=actor,
+            action="audit.export.created",
+            object_type="audit.auditevent",
+            object_id="",
+            object_repr="export",
+            changes={"format": export_format, "filters": filters},
+        )
+    audit_seal(wait=True)
+    return event
+
+
+@transaction.atomic
+def user_save(*, actor: Any, user: Any, relations: Mapping[str, Iterable] | None = None) -> Any:
+    """Save a person's account as `actor` edited it, with its many-to-many relations (its
+    `groups` — roles — and `user_permissions`) set to exactly those given. The auth signals
+    record it (audit/signals.py: the governed fields' changes, each role joined or left),
+    naming `actor`, as they do whichever door changes an account."""
+    with context.bound(**{**context.current(), "admin_user": actor}):
+        user.save()
+        for name, values in (relations or {}).items():
+            getattr(user, name).set(values)
+    return user
+
+
+def _role_state(role: Any) -> dict[str, Any]:
+    return {
+        "name": role.name,
+        "permissions": sorted(role.permissions.values_list("codename", flat=True)),
+    }
+
+
+@transaction.atomic
+def role_save(*, actor: Any, role: Any, permissions: Iterable | None = None) -> Any:
+    """Create or change a role (an auth group) and, when given, set its permissions; one
+    event, "auth.group.created" or "auth.group.updated", with what changed."""
+    created = role.pk is None
+    before = {} if created else _role_state(type(role).objects.get(pk=role.pk))
+    role.save()
+    if permissions is not None:
+        role.permissions.set(permissions)
+    after = _role_state(role)
+    changes = {
+        key: [before.get(key), value] for key, value in after.items() if before.get(key) != value
+    }
+    if created or changes:
+        audit_record(
+            actor=actor,
+            action="auth.group.created" if created else "auth.group.updated",
+            target=role,
+            changes=changes,
+        )
+    return role
+
+
+@transaction.atomic
+def role_delete(*, actor: Any, role: Any) -> None:
+    """Delete a role (an auth group); its members leave it. One event, "auth.group.deleted",
+    with its name, members and permissions as they were."""
+    members = sorted(role.user_set.values_list("username", flat=True))
+    audit_record(
+        actor=actor,
+        action="auth.group.deleted",
+        target=role,
+        changes={**_role_state(role), "members": members},
+    )
+    role.delete()

@@ -25,7 +25,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from core.errors import Conflict
+from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -258,9 +258,33 @@ def _django_validation_detail(exc: DjangoValidationError) -> Any:
     return [serializers.ErrorDetail(m, code=exc.code or "invalid") for m in exc.messages]
 
 
+class ConflictError(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = Conflict.default_message
+    default_code = Conflict.default_code
+
+
+def _api_exception(exc: DomainError) -> exceptions.APIException:
+    """The HTTP face of a domain error: NotFound 404, Forbidden 403, Conflict 409, Invalid 400
+    (any other domain error 400)."""
+    if isinstance(exc, Invalid):
+        return exceptions.ValidationError(_django_validation_detail(exc))
+    detail = serializers.ErrorDetail(exc.message, code=exc.code)
+    if isinstance(exc, NotFound):
+        return exceptions.NotFound(detail)
+    if isinstance(exc, Forbidden):
+        return exceptions.PermissionDenied(detail)
+    if isinstance(exc, Conflict):
+        return ConflictError(detail)
+    return exceptions.ValidationError([detail])
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Maps every expected failure to one body shape and the right status code."""
-    if isinstance(exc, DjangoValidationError):
+    domain = exc if isinstance(exc, DomainError) else None
+    if domain is not None:
+        exc = _api_exception(domain)
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
@@ -303,8 +327,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     else:
         detail = getattr(exc, "detail", response.data)
     errors = _flatten(detail)
-    if isinstance(exc, Conflict) and exc.field:
+    if domain is not None and domain.field:
         for error in errors:
-            error["field"] = error["field"] or exc.field
+            error["field"] = error["field"] or domain.field
     response.data = {"errors": errors}
     return response

@@ -21,7 +21,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from core.api import _django_validation_detail, _flatten
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def classify(exc: Exception) -> tuple[str, str, int | None]:
     """(error_code, message, status override) for an exception, or raise it on."""
     if isinstance(exc, MlflowError):
         return exc.error_code, exc.message, None
-    if isinstance(exc, Http404 | ObjectDoesNotExist | exceptions.NotFound):
+    if isinstance(exc, Http404 | ObjectDoesNotExist | NotFound | exceptions.NotFound):
         return RESOURCE_DOES_NOT_EXIST, str(exc) or "Not found.", None
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         return UNAUTHENTICATED, str(exc.detail), None
@@ -92,9 +92,9 @@ def classify(exc: Exception) -> tuple[str, str, int | None]:
     if isinstance(exc, exceptions.ValidationError | exceptions.ParseError):
         return INVALID_PARAMETER_VALUE, _messages(exc.detail), None
     if isinstance(exc, Conflict):
-        if exc.get_codes() == "duplicate":
-            return RESOURCE_ALREADY_EXISTS, str(exc.detail), None
-        return RESOURCE_CONFLICT, str(exc.detail), None
+        if exc.code == "duplicate":
+            return RESOURCE_ALREADY_EXISTS, str(exc), None
+        return RESOURCE_CONFLICT, str(exc), None
     if isinstance(exc, DataError):
         return INVALID_PARAMETER_VALUE, "A value is out of range or not storable.", None
     if isinstance(exc, OperationalError):

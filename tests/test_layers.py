@@ -38,13 +38,26 @@ def _sources(app: str) -> list[Path]:
     return sorted(p for p in (ROOT / app).rglob("*.py") if "migrations" not in p.parts)
 
 
+NOT_APPS = {"config", "tests", "bench", "scripts", "templates"}
+
+
 def test_every_app_package_is_placed_in_the_chain():
-    apps = {
+    from django.conf import settings
+
+    packages = {
         p.parent.name
-        for p in ROOT.glob("*/apps.py")
-        if p.parent.name not in {"config", "tests", "bench"}
+        for p in (*ROOT.glob("*/__init__.py"), *ROOT.glob("*/apps.py"))
+        if p.parent.name not in NOT_APPS
     }
-    assert apps <= set(LAYERS), f"place these apps in LAYERS: {sorted(apps - set(LAYERS))}"
+    installed = {
+        name.split(".")[0]
+        for name in settings.INSTALLED_APPS
+        if (ROOT / name.split(".")[0]).is_dir()
+    }
+    assert packages | installed == set(LAYERS), (
+        f"place these apps in LAYERS: {sorted((packages | installed) - set(LAYERS))}; "
+        f"not apps any more: {sorted(set(LAYERS) - (packages | installed))}"
+    )
 
 
 @pytest.mark.parametrize("app", LAYERS)

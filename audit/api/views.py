@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 
-from django.db import transaction
-from django.db.models import F
 from django.http import StreamingHttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -21,28 +19,8 @@ from rest_framework.views import APIView
 
 from audit import chain, selectors
 from audit.models import AuditEvent
-from audit.services import audit_record, audit_seal
+from audit.services import audit_export_record, audit_seal
 from core.canonical import canonical_json
-
-# Every field that enters an event's hash (audit/chain.py), then the links: an export can be
-# verified offline by scripts/verify_audit_export.py with nothing but the file and the key.
-EXPORT_FIELDS = [
-    "seq",
-    "id",
-    "occurred_at",
-    "actor_id",
-    "actor_username",
-    "actor_kind",
-    "channel",
-    "action",
-    "object_type",
-    "object_id",
-    "object_repr",
-    "changes",
-    "context",
-    "prev_hash",
-    "hash",
-]
 
 
 class IsAuditor(BasePermission):
@@ -62,21 +40,13 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
+        # The record's fields (audit.chain) as the API shows them: the seal's seq after the
+        # id, the actor by name only, and whether the event is sealed yet.
         fields = [
             "id",
             "seq",
-            "occurred_at",
-            "actor_username",
-            "actor_kind",
-            "channel",
-            "action",
-            "object_type",
-            "object_id",
-            "object_repr",
-            "changes",
-            "context",
-            "prev_hash",
-            "hash",
+            *(f for f in chain.FIELDS if f not in ("id", "actor_id")),
+            *chain.LINKS,
             "sealed",
         ]
         read_only_fields = fields
@@ -132,38 +102,10 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
         fmt = request.query_params.get("format", "jsonl")
         if fmt not in ("jsonl", "csv"):
             raise ValidationError({"format": "Must be jsonl or csv."})
-        with transaction.atomic():
-            audit_record(
-                actor=request.user,
-                action="audit.export.created",
-                object_type="audit.auditevent",
-                object_id="",
-                object_repr="export",
-                changes={"format": fmt, "filters": dict(request.query_params)},
-            )
-        # Sealed first, so the export (this export's own event included, when nothing holds
-        # sealing back) carries seqs and hashes; chain order, events still pending last.
-        audit_seal(wait=True)
-        queryset = self.filter_queryset(self.get_queryset()).order_by(
-            F("seal__seq").asc(nulls_last=True), "id"
+        audit_export_record(
+            actor=request.user, export_format=fmt, filters=dict(request.query_params)
         )
-        rows = queryset.values(
-            "id",
-            "occurred_at",
-            "actor_id",
-            "actor_username",
-            "actor_kind",
-            "channel",
-            "action",
-            "object_type",
-            "object_id",
-            "object_repr",
-            "changes",
-            "context",
-            "seal__seq",
-            "seal__prev_hash",
-            "seal__hash",
-        )
+        rows = selectors.export_records(self.filter_queryset(self.get_queryset()))
         stream = _jsonl(rows) if fmt == "jsonl" else _csv(rows)
         content_type = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
         response = StreamingHttpResponse(stream, content_type=content_type)
@@ -171,41 +113,19 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
         return response
 
 
-def _record(row) -> dict:
-    """An exported record: the hashed fields in their canonical form, then the links."""
-    return {
-        "seq": row["seal__seq"],
-        "id": row["id"],
-        "occurred_at": chain.canonical_timestamp(row["occurred_at"]),
-        "actor_id": row["actor_id"],
-        "actor_username": row["actor_username"],
-        "actor_kind": row["actor_kind"],
-        "channel": row["channel"],
-        "action": row["action"],
-        "object_type": row["object_type"],
-        "object_id": row["object_id"],
-        "object_repr": row["object_repr"],
-        "changes": row["changes"],
-        "context": row["context"],
-        "prev_hash": row["seal__prev_hash"],
-        "hash": row["seal__hash"],
-    }
+def _jsonl(records):
+    for record in records:
+        yield canonical_json(record) + "\n"
 
 
-def _jsonl(rows):
-    for row in rows.iterator(chunk_size=2000):
-        yield canonical_json(_record(row)) + "\n"
-
-
-def _csv(rows):
+def _csv(records):
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
+    writer = csv.DictWriter(buffer, fieldnames=chain.EXPORT_FIELDS)
     writer.writeheader()
     yield buffer.getvalue()
-    for row in rows.iterator(chunk_size=2000):
+    for record in records:
         buffer.seek(0)
         buffer.truncate()
-        record = _record(row)
         record["changes"] = canonical_json(record["changes"])
         record["context"] = canonical_json(record["context"])
         writer.writerow(record)

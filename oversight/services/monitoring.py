@@ -209,7 +209,7 @@ def _file_revalidation(version: ModelVersion, alert: MonitoringAlert) -> tuple[A
                 ),
             )
     except (Conflict, PermissionDenied, ValidationError) as exc:
-        message = getattr(exc, "detail", None) or "; ".join(getattr(exc, "messages", [str(exc)]))
+        message = "; ".join(exc.messages if isinstance(exc, ValidationError) else [str(exc)])
         return None, f"Not filed: {message}"[:500]
     return request, ""
 

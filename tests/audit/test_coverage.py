@@ -271,6 +271,53 @@ def test_group_membership_change_in_the_admin_is_recorded_with_its_actor(
     assert sum(1 for e in events if e[0].startswith("auth.membership")) == 1
 
 
+def test_a_role_created_changed_and_deleted_in_the_admin_is_recorded_with_its_actor(
+    client, superuser
+):
+    from django.contrib.auth.models import Permission
+
+    client.force_login(superuser)
+    view = Permission.objects.get(codename="view_registeredmodel")
+    before = AuditEvent.objects.count()
+    response = client.post(
+        "/admin/auth/group/add/", {"name": "reviewers", "permissions": [view.pk]}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    role = Group.objects.get(name="reviewers")
+    assert list(role.permissions.all()) == [view]
+    response = client.post(
+        f"/admin/auth/group/{role.pk}/change/", {"name": "model-reviewers", "permissions": []}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    response = client.post(f"/admin/auth/group/{role.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not Group.objects.filter(pk=role.pk).exists()
+    events = [(e.action, e.actor_id, e.channel, e.changes) for e in _new_events(before)]
+    assert events == [
+        (
+            "auth.group.created",
+            superuser.pk,
+            "admin",
+            {"name": [None, "reviewers"], "permissions": [None, ["view_registeredmodel"]]},
+        ),
+        (
+            "auth.group.updated",
+            superuser.pk,
+            "admin",
+            {
+                "name": ["reviewers", "model-reviewers"],
+                "permissions": [["view_registeredmodel"], []],
+            },
+        ),
+        (
+            "auth.group.deleted",
+            superuser.pk,
+            "admin",
+            {"name": "model-reviewers", "permissions": [], "members": []},
+        ),
+    ]
+
+
 def test_sign_in_failure_and_sign_out_are_recorded(client, owner):
     before = AuditEvent.objects.count()
     client.post("/admin/login/", {"username": owner.username, "password": "wrong"})

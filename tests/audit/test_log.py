@@ -159,6 +159,47 @@ def test_deferred_events_of_a_rolled_back_savepoint_are_dropped(db):
     assert [(e.action, e.object_id) for e in stored] == [("test.kept", "1"), ("test.kept", "2")]
 
 
+def test_deferred_events_after_a_savepoint_rolled_back_by_hand_are_dropped(db):
+    before = AuditEvent.objects.count()
+    with transaction.atomic(), audit_deferred():
+        kept = transaction.savepoint()
+        audit_record(actor=None, action="test.kept", object_id="1")
+        transaction.savepoint_commit(kept)
+        undone = transaction.savepoint()
+        audit_record(actor=None, action="test.dropped")
+        inner = transaction.savepoint()
+        audit_record(actor=None, action="test.dropped")
+        transaction.savepoint_commit(inner)
+        transaction.savepoint_rollback(undone)
+        audit_record(actor=None, action="test.kept", object_id="2")
+        transaction.savepoint_commit(undone)
+    stored = list(AuditEvent.objects.order_by("id")[before:])
+    assert [(e.action, e.object_id) for e in stored] == [("test.kept", "1"), ("test.kept", "2")]
+
+
+def test_a_transaction_seals_once_after_it_commits(db, monkeypatch, settings):
+    from audit import services as audit_services
+
+    settings.AUDIT_SEAL_ON_COMMIT, settings.AUDIT_SEAL_INTERVAL = True, 0.0
+    seals = []
+    monkeypatch.setattr(audit_services, "audit_seal", lambda **kwargs: seals.append(kwargs))
+    with transaction.atomic():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            audit_record(actor=None, action="test.dropped")
+            raise RuntimeError("roll back the savepoint")
+        assert seals == []
+        audit_record(actor=None, action="test.kept", object_id="1")
+        audit_record_many(actor=None, records=[{"action": "test.kept", "object_id": "2"}])
+    assert len(seals) == 1  # three hooks registered, the first sealed for all
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_record(actor=None, action="test.dropped")
+        raise RuntimeError("roll back")
+    assert len(seals) == 1
+    with transaction.atomic():
+        audit_record(actor=None, action="test.kept", object_id="3")
+    assert len(seals) == 2
+
+
 def test_deferred_events_of_a_failed_block_are_not_inserted(db):
     before = AuditEvent.objects.count()
     with pytest.raises(RuntimeError), transaction.atomic(), audit_deferred():

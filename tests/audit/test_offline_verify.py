@@ -5,6 +5,7 @@ link of the exported records and checks the signed checkpoint."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 
+from audit import chain
 from audit.models import AuditEvent
 from audit.services import audit_record
 from registry import services
@@ -99,6 +101,22 @@ def test_every_hashed_field_is_exported_and_both_formats_write_the_same_values(
         assert row["actor_id"] == ("" if record["actor_id"] is None else str(record["actor_id"]))
         assert json.loads(row["changes"]) == record["changes"]
     assert any(record["actor_id"] for record in jsonl)
+
+
+def test_the_offline_script_hashes_the_fields_the_chain_defines():
+    # The script runs without the product's code, so it carries its own list: the same one.
+    spec = importlib.util.spec_from_file_location("verify_audit_export", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.HASHED == chain.HASHED
+    assert set(chain.EXPORT_FIELDS) == {*script.HASHED, "prev_hash", "hash"}
+
+
+def test_an_export_writes_the_record_fields_in_their_defined_order(api, auditor, history, tmp_path):
+    header = _export(api, auditor, "csv", tmp_path).open(newline="").readline()
+    assert header.strip() == ",".join(chain.EXPORT_FIELDS)
+    first = _export(api, auditor, "jsonl", tmp_path).open().readline()
+    assert list(json.loads(first)) == sorted(chain.EXPORT_FIELDS)  # canonical: keys sorted
 
 
 def test_one_tampered_byte_fails_naming_the_record(api, auditor, history, tmp_path):

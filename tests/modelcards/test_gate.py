@@ -114,7 +114,7 @@ def test_a_card_that_is_not_ready_does_not_count(owner, vera, churn_version):
     assert queued.status == "queued"
     with pytest.raises(Conflict) as refused:
         approvals.promotion_decide(actor=vera, request=request, outcome="approve", comment="ok")
-    assert refused.value.get_codes() == "gate_failed"
+    assert refused.value.code == "gate_failed"
     ModelCard.objects.filter(pk=queued.pk).update(status="failed", error="renderer crashed")
     with pytest.raises(Conflict):
         approvals.promotion_decide(actor=vera, request=request, outcome="approve", comment="ok")

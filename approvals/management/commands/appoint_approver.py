@@ -65,7 +65,7 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
         except Conflict as exc:
-            self.stdout.write(f"business unit '{unit}': {exc.detail}")
+            self.stdout.write(f"business unit '{unit}': {exc}")
             return
         self.stdout.write(f"business unit '{unit}': done")
 
@@ -79,6 +79,6 @@ class Command(BaseCommand):
         try:
             service(actor=None, model=model, grantee=grantee)
         except Conflict as exc:
-            self.stdout.write(f"{name}: {exc.detail}")
+            self.stdout.write(f"{name}: {exc}")
             return
         self.stdout.write(f"{name}: done")

@@ -548,3 +548,7 @@ def test_the_version_lookup_answers_who_may_post_as_registry_does(
         if permissions.may_post_monitoring(User.objects.get(pk=u.pk), credit_version)
     ]
     assert permissions.version_for_monitoring(owner, name, number + 1) is None
+    type(owner).objects.filter(pk=owner.pk).update(is_active=False)
+    inactive = User.objects.get(pk=owner.pk)
+    found = permissions.version_for_monitoring(inactive, name, number)
+    assert found == credit_version and not permissions.may_post_monitoring(inactive, found)

@@ -8,7 +8,10 @@ worker running against Redis.
 It creates (and drops first) its own database `modelgov_bench_monitoring` on 127.0.0.1:5432
 as user postgres; set BENCH_DATABASE_URL to use another, BENCH_BROKER_URL for the Redis
 broker (default redis://127.0.0.1:6379/0, flushed first) and BENCH_PORT for gunicorn's port.
-Prints figures, asserts nothing.
+Prints figures, asserts nothing. With (a) it prints the CPU time per batch spent by gunicorn's
+workers, by the PostgreSQL backends serving them and by this client (Linux /proc): on a
+machine shared with other work, throughput varies with the load while CPU per batch says what
+one batch costs.
 """
 
 from __future__ import annotations
@@ -155,7 +158,35 @@ def batch(index: int, size: int, value: float | None = None) -> str:
     return json.dumps({"points": points})
 
 
-def bench_ingest(token: str, batches: int, size: int) -> None:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes used so far (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(server: subprocess.Popen) -> tuple[list[int], list[int]]:
+    """gunicorn's workers, and the PostgreSQL backends serving the bench database."""
+    import psycopg
+
+    try:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    except OSError:
+        children = []
+    with psycopg.connect(DB_URL, autocommit=True) as conn:
+        backends = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(pid) for pid in children], [pid for (pid,) in backends]
+
+
+def bench_ingest(token: str, batches: int, size: int, server: subprocess.Popen) -> None:
     import requests
 
     clients, per_client = 8, batches // 8
@@ -164,7 +195,15 @@ def bench_ingest(token: str, batches: int, size: int) -> None:
     errors: list[str] = []
     starts: list[float] = []
     ends: list[float] = []
-    barrier = threading.Barrier(clients)
+    cpu: dict[str, float] = {}
+    pids: dict[str, list[int]] = {}
+
+    def snapshot() -> None:  # once, when every client is warm and about to start
+        pids["gunicorn"], pids["postgres"] = server_pids(server)
+        cpu.update({name: cpu_seconds(of) for name, of in pids.items()})
+        cpu["client"] = time.process_time()
+
+    barrier = threading.Barrier(clients, action=snapshot)
     url = f"http://127.0.0.1:{PORT}/api/v1/models/{MODEL}/versions/1/monitoring"
 
     def client() -> None:
@@ -189,6 +228,8 @@ def bench_ingest(token: str, batches: int, size: int) -> None:
     for thread in threads:
         thread.join()
     elapsed = max(ends) - min(starts)
+    used = {name: cpu_seconds(of) - cpu[name] for name, of in pids.items()}
+    used["client"] = time.process_time() - cpu["client"]
     points = len(latencies) * size
     print(
         f"(a) ingest, 8 clients → gunicorn (4 workers × 2 threads), {len(latencies)} batches "
@@ -196,6 +237,13 @@ def bench_ingest(token: str, batches: int, size: int) -> None:
         f"batches/s); batch latency p50 {percentile(latencies, 50) * 1000:.0f} ms, p95 "
         f"{percentile(latencies, 95) * 1000:.0f} ms, p99 {percentile(latencies, 99) * 1000:.0f}"
         f" ms; errors {len(errors)}"
+    )
+    done = max(1, len(latencies))
+    per_batch = {name: f"{seconds / done * 1000:.1f} ms" for name, seconds in used.items()}
+    print(
+        f"    CPU per batch: gunicorn workers {per_batch['gunicorn']}, PostgreSQL backends "
+        f"{per_batch['postgres']}, this client {per_batch['client']} "
+        f"(the machine has {os.cpu_count()} CPUs)"
     )
     if errors:
         print("    first error:", errors[0])
@@ -309,7 +357,7 @@ def main() -> None:
                 break
             except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.2)
-        bench_ingest(token, args.batches, args.size)
+        bench_ingest(token, args.batches, args.size, server)
         with context.bound(channel="cli"):
             bench_breach(token, version, args.breaches)
     finally:

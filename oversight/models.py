@@ -3,6 +3,8 @@ rules, alerts) and periodic review, with the oversight policy per risk tier."""
 
 from __future__ import annotations
 
+import operator
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -120,6 +122,15 @@ class Comparator(models.TextChoices):
     LE = "le", "≤"
 
 
+# How each comparator tells a value beyond the threshold.
+BEYOND = {
+    Comparator.GT: operator.gt,
+    Comparator.GE: operator.ge,
+    Comparator.LT: operator.lt,
+    Comparator.LE: operator.le,
+}
+
+
 class ThresholdRule(models.Model):
     """A bound on a production metric, for one model or for every model of a risk tier.
     A point beyond it opens an alert and, when `revalidate` is set, files a re-validation."""
@@ -162,12 +173,7 @@ class ThresholdRule(models.Model):
         return f"{self.metric}{where} {self.get_comparator_display()} {self.threshold:g} ({scope})"
 
     def breached_by(self, value: float) -> bool:
-        return {
-            Comparator.GT: value > self.threshold,
-            Comparator.GE: value >= self.threshold,
-            Comparator.LT: value < self.threshold,
-            Comparator.LE: value <= self.threshold,
-        }[self.comparator]
+        return BEYOND[self.comparator](value, self.threshold)
 
 
 class MonitoringPoint(models.Model):

@@ -3,16 +3,17 @@
 A batch is `{"points": [{"metric", "value", "window_start", "window_end", "segment"?}, …]}`.
 Every problem is reported with its dotted field (`points.3.value`); one bad point refuses
 the whole batch, so nothing is written from it. Hand-written rather than a DRF serializer
-per point: ingest is the hot path (batches of hundreds, many per second).
+per point: ingest is the hot path (batches of hundreds, many per second). A point is a plain
+tuple, and a batch's window times (typically a handful shared by all its points) are parsed once
+each.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 METRIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,99}$")
 MAX_SEGMENT = 200
@@ -20,8 +21,7 @@ FIELDS = {"metric", "value", "window_start", "window_end", "segment"}
 REQUIRED = ("metric", "value", "window_start", "window_end")
 
 
-@dataclass(frozen=True)
-class Point:
+class Point(NamedTuple):
     metric: str
     value: float
     window_start: datetime
@@ -68,6 +68,15 @@ def parse_batch(data: Any, *, max_points: int) -> list[Point]:
         raise BatchTooLarge(f"At most {max_points} points per batch; got {len(raw_points)}.")
     errors: dict[str, str] = {}
     points: list[Point] = []
+    times: dict[Any, datetime | None] = {}  # raw window time → parsed, once per batch
+
+    def when(raw: Any) -> datetime | None:
+        if not isinstance(raw, str):
+            return None
+        if raw not in times:
+            times[raw] = _time(raw)
+        return times[raw]
+
     for index, raw in enumerate(raw_points):
         where = f"points.{index}"
         if not isinstance(raw, dict):
@@ -90,7 +99,7 @@ def parse_batch(data: Any, *, max_points: int) -> list[Point]:
             or not math.isfinite(value)
         ):
             errors[f"{where}.value"] = "Must be a finite number."
-        start, end = _time(raw.get("window_start")), _time(raw.get("window_end"))
+        start, end = when(raw.get("window_start")), when(raw.get("window_end"))
         for key, parsed in (("window_start", start), ("window_end", end)):
             if key in raw and parsed is None:
                 errors[f"{where}.{key}"] = "Must be an ISO 8601 time, e.g. 2026-11-30T12:00:00Z."

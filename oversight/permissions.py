@@ -7,12 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import BooleanField, ExpressionWrapper, Q, Value
+from guardian.shortcuts import get_objects_for_user
 
 from approvals.permissions import holds_decide_permission, user_roles
 from approvals.workflow import APPROVER_ROLES, VALIDATOR
 from oversight.models import SERIOUS
-from registry.models import ModelVersion
-from registry.permissions import can_change_model, can_view_model
+from registry.models import ModelVersion, RegisteredModel
+from registry.permissions import CHANGE_MODEL, can_change_model, can_view_model
 
 EDIT_RULES = "oversight.change_thresholdrule"
 EDIT_POLICIES = "oversight.change_oversightpolicy"
@@ -69,10 +71,61 @@ def may_post_monitoring(user: Any, version: ModelVersion) -> bool:
     Remembered on the user object, which lives for one request (or task): the view asks
     before parsing a batch (so a hidden model is 404 whatever the body) and the service asks
     again, on the ingest hot path."""
-    remembered = user.__dict__.setdefault("_may_change_models", {})
+    remembered = _remembered(user)
     if version.model_id not in remembered:
         remembered[version.model_id] = can_change_model(user, version.model)
     return remembered[version.model_id]
+
+
+def _remembered(user: Any) -> dict[int, bool]:
+    return user.__dict__.setdefault("_may_change_models", {})
+
+
+# What ingest reads of a version and its model (not the documentation it carries).
+INGEST_FIELDS = (
+    "model_id",
+    "version",
+    "stage",
+    "created_by_id",
+    "model__name",
+    "model__owner_id",
+    "model__risk_tier",
+    "model__archived",
+)
+
+
+def version_for_monitoring(user: Any, model_name: str, number: int) -> ModelVersion | None:
+    """The version named by a monitoring URL, with its model, and whether `user` may post
+    monitoring of it — in one query (the ingest hot path asks this once per batch).
+
+    The answer is registry's `can_change_model` (owner, object permission granted to the user
+    or one of their groups, superuser) asked in SQL, and is remembered for
+    `may_post_monitoring`. None when no such version exists (whoever asks)."""
+    versions = (
+        ModelVersion.objects.select_related("model")
+        .filter(model__name=model_name, version=number)
+        .only(*INGEST_FIELDS)
+    )
+    if not _active(user):
+        return versions.first()  # nothing to remember: may_post_monitoring says no
+    if user.is_superuser:
+        may_change = Value(True)
+    else:
+        granted = get_objects_for_user(
+            user,
+            CHANGE_MODEL,
+            klass=RegisteredModel,
+            with_superuser=False,
+            accept_global_perms=False,
+            use_groups=True,
+        )
+        may_change = Q(model__owner_id=user.pk) | Q(model_id__in=granted.values("pk"))
+    version = versions.annotate(
+        may_change_model=ExpressionWrapper(may_change, output_field=BooleanField())
+    ).first()
+    if version is not None:
+        _remembered(user)[version.model_id] = bool(version.may_change_model)
+    return version
 
 
 def may_resolve_alert(user: Any, version: ModelVersion) -> bool:

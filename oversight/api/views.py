@@ -162,12 +162,9 @@ class MonitoringView(generics.ListAPIView):
         request=s.MonitoringBatchSerializer, responses={201: s.MonitoringBatchResultSerializer}
     )
     def post(self, request, model_name: str, version: int):
-        target = (
-            ModelVersion.objects.select_related("model")
-            .filter(model__name=model_name, version=version)
-            .first()
-        )
-        # Changers see the model; only for the others is visibility asked (404 or 403).
+        # One query: the version, its model and whether the caller may change it. Changers
+        # see the model; only for the others is visibility asked (404 or 403).
+        target = permissions.version_for_monitoring(request.user, model_name, version)
         if target is None or not permissions.may_post_monitoring(request.user, target):
             if target is None or not can_view_model(request.user, target.model):
                 raise Http404

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from approvals import permissions as approval_permissions
@@ -17,6 +17,7 @@ from audit.services import audit_record
 from core.errors import Conflict
 from oversight import permissions
 from oversight.models import (
+    BEYOND,
     AlertStatus,
     MonitoringAlert,
     MonitoringPoint,
@@ -31,18 +32,42 @@ from registry.models import ModelVersion, Stage
 
 def rules_for(version: ModelVersion) -> list[ThresholdRule]:
     """The active rules that apply to a version: its model's, and its risk tier's."""
+    return list(_rules_of(version))
+
+
+def _rules_of(version: ModelVersion) -> QuerySet[ThresholdRule]:
+    return ThresholdRule.objects.filter(active=True).filter(
+        Q(model_id=version.model_id) | Q(risk_tier=version.model.risk_tier)
+    )
+
+
+Bound = tuple[str, str, str, float]  # metric, segment ("": any), comparator, threshold
+
+
+def _bounds_on(version: ModelVersion, metrics: Iterable[str]) -> list[Bound]:
+    """The active rules of a version on these metrics, as plain tuples (one query)."""
     return list(
-        ThresholdRule.objects.filter(active=True).filter(
-            Q(model_id=version.model_id) | Q(risk_tier=version.model.risk_tier)
+        _rules_of(version)
+        .filter(metric__in=metrics)
+        .values_list("metric", "segment", "comparator", "threshold")
+    )
+
+
+def _breaching(bounds: Sequence[Bound], points: Sequence[Point]) -> list[int]:
+    """The positions of the points beyond at least one bound, in order: each bound looks only
+    at the points of its metric (a batch that breaches nothing costs one pass over it)."""
+    by_metric: dict[str, list[int]] = {}
+    for index, p in enumerate(points):
+        by_metric.setdefault(p.metric, []).append(index)
+    hits: set[int] = set()
+    for metric, segment, comparator, threshold in bounds:
+        beyond = BEYOND[comparator]
+        hits.update(
+            i
+            for i in by_metric.get(metric, ())
+            if (not segment or points[i].segment == segment) and beyond(points[i].value, threshold)
         )
-    )
-
-
-def _breaching(rules: Sequence[ThresholdRule], metric: str, segment: str, value: float) -> bool:
-    return any(
-        r.metric == metric and (not r.segment or r.segment == segment) and r.breached_by(value)
-        for r in rules
-    )
+    return sorted(hits)
 
 
 class RecordedBatch(NamedTuple):
@@ -54,7 +79,8 @@ class RecordedBatch(NamedTuple):
 def monitoring_points_record(
     *, actor: AbstractBaseUser, version: ModelVersion, points: Sequence[Point]
 ) -> RecordedBatch:
-    """Append a batch of production measurements of a version (one insert, one audit event).
+    """Append a batch of production measurements of a version: one query for the rules on the
+    batch's metrics, one insert of the points, one audit event — however many points.
     Points beyond a threshold are evaluated by a task after commit (alerts, re-validation)."""
     if not permissions.may_post_monitoring(actor, version):
         raise PermissionDenied(
@@ -63,42 +89,50 @@ def monitoring_points_record(
         )
     if version.model.archived:
         raise Conflict(f"Model '{version.model.name}' is archived.", code="archived")
+    if not points:
+        raise ValidationError({"points": "Must be a non-empty list of points."})
+    metrics = sorted({p.metric for p in points})
+    beyond = _breaching(_bounds_on(version, metrics), points)
     now = timezone.now()
+    version_id = version.pk
     rows = MonitoringPoint.objects.bulk_create(
         [
             MonitoringPoint(
-                version_id=version.pk,
-                metric=p.metric,
-                segment=p.segment,
-                value=p.value,
-                window_start=p.window_start,
-                window_end=p.window_end,
+                version_id=version_id,
+                metric=metric,
+                segment=segment,
+                value=value,
+                window_start=start,
+                window_end=end,
                 recorded_at=now,
             )
-            for p in points
+            for metric, value, start, end, segment in points
         ]
     )
-    rules = rules_for(version)
-    breaching = [r.pk for r in rows if _breaching(rules, r.metric, r.segment, r.value)]
+    breaching = [rows[i].pk for i in beyond]
     # Filed under the version's monitoring rather than the version itself, so that the
     # version's own trail (and its model card) is not one event per batch.
     audit_record(
         actor=actor,
         action="oversight.monitoring.recorded",
         object_type="oversight.monitoring",
-        object_id=str(version.pk),
+        object_id=str(version_id),
         object_repr=f"monitoring of {version}",
         changes={
             "points": len(rows),
             "ids": [rows[0].pk, rows[-1].pk],
-            "metrics": sorted({r.metric for r in rows}),
+            "metrics": metrics,
+            "window": [
+                min(p.window_start for p in points).isoformat(),
+                max(p.window_end for p in points).isoformat(),
+            ],
             "breaching": len(breaching),
         },
     )
     if breaching:
         from oversight.tasks import evaluate_breaches
 
-        _on_commit(evaluate_breaches, version.pk, breaching)
+        _on_commit(evaluate_breaches, version_id, breaching)
     return RecordedBatch(rows, breaching)
 
 

@@ -6,14 +6,16 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
+from django.test.utils import CaptureQueriesContext
 
 from approvals import permissions as approval_permissions
 from approvals import services as approvals
 from approvals.models import PromotionRequest
 from audit.models import AuditEvent
 from core.errors import Conflict
-from oversight import monitoring, services
+from oversight import monitoring, permissions, services
 from oversight.models import MonitoringAlert, MonitoringPoint
+from registry import permissions as models
 from tests.oversight.conftest import point
 from tests.webhooks.conftest import receiver_fixture  # noqa: F401 - the receiver fixture
 
@@ -410,3 +412,143 @@ def test_an_opened_alert_is_sent_to_webhook_subscribers(
     assert delivery.status == "succeeded"
     (message,) = receiver.received
     assert message["payload"]["type"] == "monitoring_alert.opened"
+
+
+# --- the cost of a batch ----------------------------------------------------------------------
+
+
+def _statements(client, version, points) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(_url(version), {"points": points}, format="json")
+    assert response.status_code == 201, response.content
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def _batch(size: int, *, value: float = 0.8) -> list[dict]:
+    metrics = ("auc", "psi", "latency_ms")
+    return [
+        point(
+            metrics[k % 3],
+            value if k % 3 == 0 else 0.1,
+            segment=f"feature_{k % 7}",
+            start=f"2026-11-01T{k % 24:02d}:00:00Z",
+            end=f"2026-11-02T{k % 24:02d}:00:00Z",
+        )
+        for k in range(size)
+    ]
+
+
+# Authentication (the token, with its user), the version with the caller's permission on it,
+# the rules on the batch's metrics, the points, whether the actor is a pipeline (audit's actor
+# kind), the audit event — and the transaction's begin and end (or savepoint and release).
+STATEMENTS_PER_BATCH = 8
+
+
+def test_a_batch_costs_a_few_statements_whatever_its_size(
+    token_client, owner, pipeline, production_version, rule
+):
+    rule("auc", "lt", 0.75, revalidate=True)
+    rule("psi", "gt", 0.25, segment="feature_3")
+    rule("latency_ms", "ge", 500, model=None, risk_tier="high")
+    models.model_permission_grant(
+        actor=owner,
+        model=production_version.model,
+        grantee=pipeline,
+        permission="change_registeredmodel",
+    )
+    client = token_client(pipeline)
+    client.post(_url(production_version), {"points": _batch(1)}, format="json")  # token used
+    one = _statements(client, production_version, _batch(1))
+    hundred = _statements(client, production_version, _batch(100))
+    breaching = _statements(client, production_version, _batch(100, value=0.5))
+    assert len(one) == len(hundred) == len(breaching) <= STATEMENTS_PER_BATCH, "\n".join(breaching)
+    inserts = [sql for sql in hundred if "oversight_monitoringpoint" in sql]
+    assert len(inserts) == 1 and inserts[0].startswith("INSERT")
+    assert MonitoringPoint.objects.count() == 202
+    recorded = AuditEvent.objects.filter(action="oversight.monitoring.recorded").order_by("-id")
+    assert recorded[0].changes["breaching"] == 34  # every third of 100 points is an auc
+
+
+def test_the_audit_event_says_what_a_batch_held(api, owner, credit_version):
+    points = [
+        point("psi", 0.1, segment="age", start="2026-11-01T00:00:00Z", end="2026-11-01T06:00:00Z"),
+        point("auc", 0.8, start="2026-10-31T18:00:00+00:00", end="2026-11-01T00:00:00Z"),
+        point("psi", 0.2, segment="income", start="2026-11-01T06:00:00Z"),
+    ]
+    body = _post(api(owner), credit_version, points).json()
+    event = AuditEvent.objects.get(action="oversight.monitoring.recorded")
+    assert event.actor == owner
+    assert event.changes == {
+        "points": 3,
+        "ids": [body["first_id"], body["last_id"]],
+        "metrics": ["auc", "psi"],
+        "window": ["2026-10-31T18:00:00+00:00", "2026-11-02T00:00:00+00:00"],
+        "breaching": 0,
+    }
+
+
+def test_breaches_are_found_per_rule_metric_segment_and_comparator(
+    api, owner, credit_version, rule
+):
+    rule("auc", "lt", 0.75)
+    rule("auc", "le", 0.5)
+    rule("psi", "gt", 0.25, segment="income")
+    rule("latency_ms", "ge", 500, model=None, risk_tier="high")
+    rule("latency_ms", "gt", 1, model=None, risk_tier="low")  # another tier's: not applied
+    rule("drift", "gt", 0.0, active=False)
+    points = [
+        point("auc", 0.75),  # not below 0.75
+        point("auc", 0.74),  # below
+        point("auc", 0.5),  # below both: one breaching point
+        point("psi", 0.3, segment="age"),  # another segment
+        point("psi", 0.3, segment="income"),
+        point("psi", 0.25, segment="income"),  # not above
+        point("latency_ms", 500),
+        point("latency_ms", 499),
+        point("drift", 9.0),  # inactive rule
+    ]
+    body = _post(api(owner), credit_version, points).json()
+    assert body["breaching"] == 4
+    # One alert per rule breached, opened on its first breaching point.
+    alerted = MonitoringAlert.objects.values_list("rule__comparator", "metric", "value")
+    assert sorted(alerted) == [
+        ("ge", "latency_ms", 500.0),
+        ("gt", "psi", 0.3),
+        ("le", "auc", 0.5),
+        ("lt", "auc", 0.74),
+    ]
+
+
+def test_the_version_lookup_answers_who_may_post_as_registry_does(
+    owner, pipeline, validator, outsider, superuser, credit_version
+):
+    from django.contrib.auth.models import Group
+
+    from registry.permissions import can_change_model
+
+    group = Group.objects.create(name="scoring-pipelines")
+    validator.groups.add(group)
+    models.model_permission_grant(
+        actor=owner, model=credit_version.model, grantee=group, permission="change_registeredmodel"
+    )
+    models.model_permission_grant(
+        actor=owner, model=credit_version.model, grantee=pipeline, permission="view_registeredmodel"
+    )
+    User = type(owner)
+    name, number = credit_version.model.name, credit_version.version
+    for user in (owner, pipeline, validator, outsider, superuser):
+        fresh = User.objects.get(pk=user.pk)
+        found = permissions.version_for_monitoring(fresh, name, number)
+        expected = can_change_model(User.objects.get(pk=user.pk), credit_version.model)
+        assert found == credit_version and found.may_change_model is expected, user.username
+        assert permissions.may_post_monitoring(fresh, found) is expected
+    assert [u.username for u in (owner, validator, superuser)] == [
+        u.username
+        for u in (owner, pipeline, validator, outsider, superuser)
+        if permissions.may_post_monitoring(User.objects.get(pk=u.pk), credit_version)
+    ]
+    assert permissions.version_for_monitoring(owner, name, number + 1) is None
+    type(owner).objects.filter(pk=owner.pk).update(is_active=False)
+    inactive = User.objects.get(pk=owner.pk)
+    found = permissions.version_for_monitoring(inactive, name, number)
+    assert found == credit_version and not permissions.may_post_monitoring(inactive, found)

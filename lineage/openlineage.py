@@ -31,9 +31,17 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 @dataclass(frozen=True)
 class Limits:
-    max_datasets: int = 100  # inputs and outputs, each
-    max_facet_depth: int = 32
-    max_schema_fields: int = 2000
+    """What an event may hold; a limit of None is not checked."""
+
+    max_datasets: int | None = 100  # inputs and outputs, each
+    max_facet_depth: int | None = 32
+    max_schema_fields: int | None = 2000
+
+
+# For events already accepted under the limits then in force: read, not checked again.
+STORED = Limits(max_datasets=None, max_facet_depth=None, max_schema_fields=None)
+
+Field = tuple[str, str, str]  # one schema field: (dotted name, type, description)
 
 
 @dataclass
@@ -42,7 +50,7 @@ class DatasetRef:
     name: str
     facets: dict[str, Any]
     version: str | None = None
-    fields: list[dict[str, str]] = field(default_factory=list)  # flattened schema
+    fields: tuple[Field, ...] = ()  # flattened schema
     column_lineage: list[tuple[str, str, str, str]] = field(default_factory=list)
     model: dict[str, Any] | None = None
 
@@ -155,17 +163,17 @@ def _facets(c: _Collector, obj: dict, key: str, path: str, limits: Limits) -> di
     if not isinstance(value, dict):
         c.add(f"{path}.{key}", "must be an object")
         return {}
-    if _deeper_than(value, limits.max_facet_depth):
+    if limits.max_facet_depth is not None and _deeper_than(value, limits.max_facet_depth):
         c.add(f"{path}.{key}", f"is nested deeper than {limits.max_facet_depth} levels")
         return {}
     return value
 
 
-def _schema_fields(c: _Collector, facet: Any, path: str, limits: Limits) -> list[dict[str, str]]:
+def _schema_fields(c: _Collector, facet: Any, path: str, limits: Limits) -> tuple[Field, ...]:
     if not isinstance(facet, dict):
         c.add(path, "must be an object")
-        return []
-    out: list[dict[str, str]] = []
+        return ()
+    out: list[Field] = []
 
     def walk(fields: Any, where: str, prefix: str) -> None:
         if not isinstance(fields, list):
@@ -173,35 +181,35 @@ def _schema_fields(c: _Collector, facet: Any, path: str, limits: Limits) -> list
             return
         seen: set[str] = set()
         for index, item in enumerate(fields):
-            here = f"{where}.{index}"
             if not isinstance(item, dict):
-                c.add(here, "must be an object")
+                c.add(f"{where}.{index}", "must be an object")
                 continue
             name = item.get("name")
             if not isinstance(name, str) or not name:
-                c.add(f"{here}.name", "is required")
+                c.add(f"{where}.{index}.name", "is required")
                 continue
             if name in seen:
-                c.add(f"{here}.name", f"duplicates the field name '{name}'")
+                c.add(f"{where}.{index}.name", f"duplicates the field name '{name}'")
                 continue
             seen.add(name)
-            dotted = f"{prefix}{name}"
+            dotted = prefix + name
             dtype = item.get("type")
             description = item.get("description")
             out.append(
-                {
-                    "name": dotted[:255],
-                    "type": dtype[:100] if isinstance(dtype, str) else "",
-                    "description": description[:10_000] if isinstance(description, str) else "",
-                }
+                (
+                    dotted[:255],
+                    dtype[:100] if isinstance(dtype, str) else "",
+                    description[:10_000] if isinstance(description, str) else "",
+                )
             )
             if item.get("fields") is not None:
-                walk(item["fields"], f"{here}.fields", f"{dotted}.")
+                walk(item["fields"], f"{where}.{index}.fields", f"{dotted}.")
 
     walk(facet.get("fields", []), f"{path}.fields", "")
-    if len(out) > limits.max_schema_fields:
-        c.add(f"{path}.fields", f"has more than {limits.max_schema_fields} fields")
-    return out
+    cap = limits.max_schema_fields
+    if cap is not None and len(out) > cap:
+        c.add(f"{path}.fields", f"has more than {cap} fields")
+    return tuple(out)
 
 
 def _column_lineage(c: _Collector, facet: Any, path: str) -> list[tuple[str, str, str, str]]:
@@ -307,7 +315,7 @@ def _datasets(c: _Collector, data: dict, key: str, limits: Limits) -> list[Datas
     if not isinstance(value, list):
         c.add(key, "must be a list")
         return []
-    if len(value) > limits.max_datasets:
+    if limits.max_datasets is not None and len(value) > limits.max_datasets:
         c.add(key, f"has {len(value)} entries; at most {limits.max_datasets} are accepted")
         return []
     refs = [

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -40,7 +41,7 @@ from lineage.models import (
     ModelMention,
     Relation,
 )
-from lineage.openlineage import DatasetRef, EventInvalid, Limits, ParsedEvent, parse_event
+from lineage.openlineage import STORED, DatasetRef, EventInvalid, Limits, ParsedEvent, parse_event
 from registry import ingest
 from registry import services as registry
 from registry.models import ModelVersion, RegisteredModel, Run, RunState
@@ -339,6 +340,8 @@ class MapResult:
 
 
 REFUSALS = (EventInvalid, ValidationError, PermissionDenied, Conflict)
+# What the mapper reads of a claimed event (its audit names it by kind, type and job).
+CLAIMED = ("kind", "event_type", "job_namespace", "job_name", "payload", "submitted_by")
 
 
 def lineage_events_map(*, limit: int | None = None) -> MapResult:
@@ -352,82 +355,117 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
         batch = list(
             LineageEvent.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(state=EventState.PENDING)
-            .select_related("submitted_by")
+            .only(*CLAIMED)
             .order_by("event_time", "id")[:limit]
         )
         if not batch:
             return MapResult(0, 0)
+        # one instance per poster: what is learnt about it (e.g. its role) is asked once
+        posters = get_user_model().objects.in_bulk(
+            {event.submitted_by_id for event in batch if event.submitted_by_id is not None}
+        )
         outcome: dict[int, dict[str, Any] | Exception] = {}
         groups: dict[Any, list[tuple[LineageEvent, ParsedEvent]]] = {}
-        posters: dict[Any, Any] = {}
         for event in batch:
-            # one instance per poster: what is learnt about it (e.g. its role) is asked once
-            event.submitted_by = posters.setdefault(event.submitted_by_id, event.submitted_by)
-            try:
-                parsed = parse_event(event.payload, limits())
-            except EventInvalid as exc:  # accepted under other limits than today's
+            event.submitted_by = posters.get(event.submitted_by_id)
+            try:  # checked against the limits when accepted: read, not checked again
+                parsed = parse_event(event.payload, STORED)
+            except EventInvalid as exc:  # the contract changed since it was accepted
                 outcome[event.pk] = exc
                 continue
             groups.setdefault(event.submitted_by_id, []).append((event, parsed))
-        for items in groups.values():
-            outcome.update(_map_isolating_refusals(items[0][0].submitted_by, items))
+        ledgers: dict[Any, ingest.Ledger] = {}
+        for poster_id, items in groups.items():
+            ledger = ledgers[poster_id] = ingest.Ledger()
+            outcome.update(_map_isolating_refusals(items[0][0].submitted_by, items, ledger))
         now = timezone.now()
-        records = []
-        for event in batch:
-            result = outcome[event.pk]
-            if isinstance(result, Exception):
-                event.state, event.reason = EventState.REJECTED, _reason(result)
-                summary = {"reason": event.reason}
-            else:
-                event.state, event.reason, summary = EventState.MAPPED, "", result
-            event.mapped_at = now
-            records.append(
-                {
-                    "action": f"lineage.event.{event.state}",
-                    "target": event,
-                    "changes": {"state": [EventState.PENDING, event.state], **summary},
-                    "actor": event.submitted_by,
-                }
+        mapped = [event for event in batch if not isinstance(outcome[event.pk], Exception)]
+        rejected = [event for event in batch if isinstance(outcome[event.pk], Exception)]
+        LineageEvent.objects.filter(pk__in=[event.pk for event in mapped]).update(
+            state=EventState.MAPPED, mapped_at=now
+        )
+        for event in rejected:  # rejections are rare and each has its own reason
+            event.state, event.reason = EventState.REJECTED, _reason(outcome[event.pk])
+            LineageEvent.objects.filter(pk=event.pk).update(
+                state=event.state, reason=event.reason, mapped_at=now
             )
-        mapped = [event.pk for event in batch if event.state == EventState.MAPPED]
-        LineageEvent.objects.filter(pk__in=mapped).update(state=EventState.MAPPED, mapped_at=now)
-        for event in batch:  # rejections are rare and each has its own reason
-            if event.state == EventState.REJECTED:
-                LineageEvent.objects.filter(pk=event.pk).update(
-                    state=event.state, reason=event.reason, mapped_at=now
-                )
-        for actor in {id(r["actor"]): r["actor"] for r in records}.values():
-            audit_record_many(
-                actor=actor,
-                records=[
-                    {k: v for k, v in r.items() if k != "actor"}
-                    for r in records
-                    if r["actor"] is actor
-                ],
+            audit_record(
+                actor=event.submitted_by,
+                action="lineage.event.rejected",
+                target=event,
+                changes={
+                    "state": [EventState.PENDING, EventState.REJECTED],
+                    "reason": event.reason,
+                },
             )
-    rejected = sum(1 for event in batch if event.state == EventState.REJECTED)
-    return MapResult(len(batch) - rejected, rejected)
+        for poster_id, ledger in ledgers.items():
+            events = [event for event in mapped if event.submitted_by_id == poster_id]
+            if events:
+                _audit_mapped(events[0].submitted_by, events, outcome, ledger)
+    return MapResult(len(mapped), len(rejected))
+
+
+def _audit_mapped(actor, events: list[LineageEvent], outcome: dict, ledger) -> None:
+    """One audit event for a poster's events mapped in a batch: which events, and what they
+    created or changed in the graph and among runs and dataset versions."""
+    summaries = [outcome[event.pk] for event in events]
+    changes: dict[str, Any] = {
+        "state": [EventState.PENDING, EventState.MAPPED],
+        "events": [event.pk for event in events],
+        "edges": sum(summary.get("edges", 0) for summary in summaries),
+        **ledger.changes(),
+    }
+    models = [node for summary in summaries for node in summary.get("models", ())]
+    if models:
+        changes["models"] = models
+    repointed = sum(summary.get("repointed", 0) for summary in summaries)
+    if repointed:
+        changes["repointed"] = repointed
+    first, last = events[0].pk, events[-1].pk
+    audit_record(
+        actor=actor,
+        action="lineage.events.mapped",
+        object_type="lineage.lineageevent",
+        object_id=str(first) if len(events) == 1 else f"{first}…{last}",
+        object_repr=f"{len(events)} events" if len(events) > 1 else str(events[0]),
+        changes=changes,
+    )
 
 
 def _map_isolating_refusals(
-    actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]]
+    actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]], ledger
 ) -> dict[int, dict[str, Any] | Exception]:
     """Map the events together; if the graph refuses something, map them one at a time
-    (oldest first) so that only the refused events are rejected."""
+    (oldest first) so that only the refused events are rejected. `ledger` collects what the
+    events that stand created or changed."""
     try:
         with transaction.atomic():
-            return _map_batch(actor, items)
+            attempt = ingest.Ledger()
+            out = _map_batch(actor, items, attempt)
     except REFUSALS as exc:
         if len(items) == 1:
             return {items[0][0].pk: exc}
-    out: dict[int, dict[str, Any] | Exception] = {}
+    else:
+        _merge(ledger, attempt)
+        return out
+    out = {}
     for item in items:
         try:
             with transaction.atomic():
-                out.update(_map_batch(actor, [item]))
+                attempt = ingest.Ledger()
+                out.update(_map_batch(actor, [item], attempt))
         except REFUSALS as exc:
             out[item[0].pk] = exc
+        else:
+            _merge(ledger, attempt)
     return out
+
+
+def _merge(ledger, attempt) -> None:
+    ledger.runs_created += attempt.runs_created
+    for run_id, changes in attempt.runs_updated.items():
+        ledger.runs_updated.setdefault(run_id, {}).update(changes)
+    ledger.versions_created += attempt.versions_created
 
 
 def lineage_events_map_all(*, max_batches: int = 1000) -> MapResult:
@@ -452,10 +490,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _fields(ref: DatasetRef) -> tuple[ingest.FieldSpec, ...]:
-    return tuple(
-        ingest.FieldSpec(name=f["name"], type=f["type"], description=f["description"])
-        for f in ref.fields
-    )
+    return tuple(map(ingest.FieldSpec._make, ref.fields))
 
 
 def _output_version(ref: DatasetRef, run_id) -> str:
@@ -466,19 +501,23 @@ Timed = dict[tuple[str, str], datetime]  # (run node, dataset node or base) → 
 
 
 def _map_batch(
-    actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]]
+    actor: AbstractBaseUser,
+    items: list[tuple[LineageEvent, ParsedEvent]],
+    ledger: ingest.Ledger | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Fold the events into the catalogue and the graph, set-based: a fixed number of
     statements for the batch whatever its size (models named by a `modelgov_model` facet,
     changed feature descriptions and re-pointed reads aside). Returns each event's summary
     for the audit; raises a refusal (CycleRefused, Conflict, ...) for the batch as a whole."""
     job_keys, run_specs, refs, versions = set(), [], [], []
-    schemas: dict[int, tuple[ingest.FieldSpec, ...]] = {}  # each reference's, built once
+    # each distinct schema built once: a batch names the same datasets with the same schemas
+    schemas: dict[tuple, tuple[ingest.FieldSpec, ...]] = {}
 
     def fields_of(ref: DatasetRef) -> tuple[ingest.FieldSpec, ...]:
-        if id(ref) not in schemas:
-            schemas[id(ref)] = _fields(ref)
-        return schemas[id(ref)]
+        found = schemas.get(ref.fields)
+        if found is None:
+            found = schemas[ref.fields] = _fields(ref)
+        return found
 
     for _, p in items:
         if p.kind == "DatasetEvent":
@@ -515,11 +554,13 @@ def _map_batch(
             if ref.version
         ]
     jobs = ingest.jobs_ensure(actor=actor, keys=job_keys)
-    runs = ingest.runs_record_events(actor=actor, events=run_specs, jobs=jobs)
+    runs = ingest.runs_record_events(actor=actor, events=run_specs, jobs=jobs, ledger=ledger)
     datasets = ingest.datasets_sync(
         actor=actor, schemas=[(ref.key, fields_of(ref)) for ref in refs]
     )
-    ingest.dataset_versions_ensure(actor=actor, datasets=datasets, specs=versions, runs=runs)
+    ingest.dataset_versions_ensure(
+        actor=actor, datasets=datasets, specs=versions, runs=runs, ledger=ledger
+    )
 
     edges: set[tuple[str, str, str]] = set()
     writes: Timed = {}
@@ -567,7 +608,7 @@ def _map_batch(
                 )
         summaries[event.pk]["edges"] = named + len(p.inputs) + len(p.outputs)
     written = _write(writes, edges)
-    input_nodes = _read(actor, reads, datasets, bases)
+    input_nodes = _read(actor, reads, datasets, bases, ledger)
     for event, p in items:
         if p.kind != "RunEvent" or not any(ref.model for ref in p.outputs):
             continue
@@ -636,7 +677,11 @@ def _pairs_q(pairs, names: tuple[str, str]) -> Q:
 
 
 def _read(
-    actor: AbstractBaseUser, reads: Timed, datasets: dict, bases: dict[str, tuple[str, str]]
+    actor: AbstractBaseUser,
+    reads: Timed,
+    datasets: dict,
+    bases: dict[str, tuple[str, str]],
+    ledger: ingest.Ledger | None = None,
 ) -> dict[tuple[str, str], str]:
     """Store the unversioned inputs: each reads the latest version of its dataset written at
     or before the read (the earliest event of the run naming that input) by another run, or
@@ -670,6 +715,7 @@ def _read(
             actor=actor,
             datasets=datasets,
             specs=[ingest.VersionSpec(key, EXTERNAL_VERSION) for key in sorted(external)],
+            ledger=ledger,
         )
     new = {(out[(r, b)], r, Relation.INPUT): at for b, at, r in wanted if (r, b) not in stored}
     add_edges(set(new), at={(s, t): at for (s, t, _), at in new.items()})

@@ -366,10 +366,11 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
         )
         outcome: dict[int, dict[str, Any] | Exception] = {}
         groups: dict[Any, list[tuple[LineageEvent, ParsedEvent]]] = {}
+        schemas: dict = {}
         for event in batch:
             event.submitted_by = posters.get(event.submitted_by_id)
             try:  # checked against the limits when accepted: read, not checked again
-                parsed = parse_event(event.payload, STORED)
+                parsed = parse_event(event.payload, STORED, schemas)
             except EventInvalid as exc:  # the contract changed since it was accepted
                 outcome[event.pk] = exc
                 continue

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import audit_deferred, audit_record, audit_record_many
+from audit.services import audit_deferred, audit_record
 from core.canonical import canonical_json
 from core.db import insert_new
 from core.errors import Conflict
@@ -194,9 +194,10 @@ def lineage_events_accept(*, actor: AbstractBaseUser, payloads: Sequence[Any]) -
     result = Accepted()
     rows: list[tuple[int, LineageEvent, list[str]]] = []
     seen: dict[str, int] = {}
+    checked, schemas = limits(), {}
     for index, payload in enumerate(payloads):
         try:
-            parsed = parse_event(payload, limits())
+            parsed = parse_event(payload, checked, schemas)
             text = _canonical(payload)
             _check_size(payload, text)
             names = _model_facets(parsed)
@@ -270,22 +271,25 @@ def _store(actor: AbstractBaseUser, rows: list, result: Accepted) -> None:
         mentions += [ModelMention(event_id=pk, model_name=name) for name in names]
     if mentions:
         ModelMention.objects.bulk_create(mentions)
-    audit_record_many(
-        actor=actor,
-        records=[
-            {
-                "action": "lineage.event.accepted",
-                "target": event,
-                "changes": {
-                    "kind": event.kind,
-                    "event_type": event.event_type,
-                    "event_time": event.event_time.isoformat(),
-                    "state": [None, EventState.PENDING],
-                },
-            }
-            for _, event in result.stored
-        ],
-    )
+    if result.stored:
+        events = [event for _, event in result.stored]
+        audit_record(
+            actor=actor,
+            action="lineage.events.accepted",
+            object_type="lineage.lineageevent",
+            object_id=_ids_label(events),
+            object_repr=_events_label(events),
+            changes={"state": [None, EventState.PENDING], "events": [e.pk for e in events]},
+        )
+
+
+def _ids_label(events: list[LineageEvent]) -> str:
+    """The audited object of several events: the first and last id (one: its id)."""
+    return str(events[0].pk) if len(events) == 1 else f"{events[0].pk}…{events[-1].pk}"
+
+
+def _events_label(events: list[LineageEvent]) -> str:
+    return str(events[0]) if len(events) == 1 else f"{len(events)} events"
 
 
 def schedule_mapping() -> None:
@@ -422,13 +426,12 @@ def _audit_mapped(actor, events: list[LineageEvent], outcome: dict, ledger) -> N
     repointed = sum(summary.get("repointed", 0) for summary in summaries)
     if repointed:
         changes["repointed"] = repointed
-    first, last = events[0].pk, events[-1].pk
     audit_record(
         actor=actor,
         action="lineage.events.mapped",
         object_type="lineage.lineageevent",
-        object_id=str(first) if len(events) == 1 else f"{first}…{last}",
-        object_repr=f"{len(events)} events" if len(events) > 1 else str(events[0]),
+        object_id=_ids_label(events),
+        object_repr=_events_label(events),
         changes=changes,
     )
 

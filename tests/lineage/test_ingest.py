@@ -251,7 +251,7 @@ def test_version_registered_through_the_api_with_a_run_is_linked(post, api, owne
 def test_ingestion_is_audited_once_per_change_of_the_event(post):
     post(run_event())
     event = LineageEvent.objects.get()
-    for action in ("lineage.event.accepted", "lineage.events.mapped"):
+    for action in ("lineage.events.accepted", "lineage.events.mapped"):
         assert AuditEvent.objects.get(action=action).object_id == str(event.pk)
     mapped = AuditEvent.objects.get(action="lineage.events.mapped")
     assert mapped.changes["events"] == [event.pk]
@@ -354,7 +354,7 @@ def test_each_created_or_changed_entity_is_audited_exactly_once(post):
         counts[action] = counts.get(action, 0) + 1
     # catalogue entities one event each; the run and the versions in the batch's event
     assert counts == {
-        "lineage.event.accepted": 1,
+        "lineage.events.accepted": 1,
         "lineage.events.mapped": 1,
         "registry.job.created": 1,
         "registry.dataset.created": 5,
@@ -380,7 +380,7 @@ def test_each_created_or_changed_entity_is_audited_exactly_once(post):
     }
     before = AuditEvent.objects.count()
     assert post(_realistic("COMPLETE", run_id, "2026-11-01T10:05:00Z")).status_code == 201
-    assert _actions(before) == ["lineage.event.accepted", "lineage.events.mapped"]
+    assert _actions(before) == ["lineage.events.accepted", "lineage.events.mapped"]
     mapped = AuditEvent.objects.filter(action="lineage.events.mapped").latest("id").changes
     assert "runs_created" not in mapped and "dataset_versions_created" not in mapped
     assert mapped["runs_updated"][str(run_id)]["state"] == ["START", "COMPLETE"]
@@ -394,7 +394,7 @@ def test_a_changed_schema_updates_only_the_changed_features(post):
     before = AuditEvent.objects.count()
     post(run_event(inputs=[dataset("s3://lake", "curated/o0", schema=schema_facet(*fields))]))
     assert _actions(before) == [
-        "lineage.event.accepted",
+        "lineage.events.accepted",
         "lineage.events.mapped",
         "registry.feature.created",
         "registry.feature.updated",

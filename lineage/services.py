@@ -2,7 +2,9 @@
 
 Accept: `lineage_events_accept` checks what an event alone can tell (the contract, the limits,
 the caller's role, a `modelgov_model` facet naming a model the caller may not use), stores the
-raw event durably as `pending` and returns; the API answers 201.
+raw event durably as `pending` with one INSERT and returns; the API answers 201. The stored
+row records who posted what and when; the audit records each event as it is mapped (one
+event per poster and batch) or rejected.
 
 Map: after commit, `lineage_events_map` claims pending events (oldest event time first,
 skipping events another mapper holds), maps them into the registry and the graph in one
@@ -12,6 +14,7 @@ time, not arrival: the graph built from a set of events does not depend on their
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -228,14 +231,22 @@ def lineage_events_accept(*, actor: AbstractBaseUser, payloads: Sequence[Any]) -
         )
         rows.append((index, event, sorted({name for name, _ in names})))
     if rows:
-        _store(actor, rows, result)
+        _store(rows, result)
     if result.stored:
         schedule_mapping()
     return result
 
 
-@transaction.atomic
-def _store(actor: AbstractBaseUser, rows: list, result: Accepted) -> None:
+def _store(rows: list, result: Accepted) -> None:
+    """One INSERT (and one for the models the events name, if any: then both in one
+    transaction). Not audited here: the stored row is the record of who posted what and when,
+    and the audit records each event as it is mapped or rejected."""
+    mentioned = any(names for _, _, names in rows)
+    with transaction.atomic() if mentioned else contextlib.nullcontext():
+        _insert_events(rows, result)
+
+
+def _insert_events(rows: list, result: Accepted) -> None:
     # INSERT … ON CONFLICT (event_hash) DO NOTHING RETURNING: only the events this statement
     # stored come back; the others were stored before (or by a concurrent post): duplicates.
     returned = insert_new(
@@ -271,16 +282,6 @@ def _store(actor: AbstractBaseUser, rows: list, result: Accepted) -> None:
         mentions += [ModelMention(event_id=pk, model_name=name) for name in names]
     if mentions:
         ModelMention.objects.bulk_create(mentions)
-    if result.stored:
-        events = [event for _, event in result.stored]
-        audit_record(
-            actor=actor,
-            action="lineage.events.accepted",
-            object_type="lineage.lineageevent",
-            object_id=_ids_label(events),
-            object_repr=_events_label(events),
-            changes={"state": [None, EventState.PENDING], "events": [e.pk for e in events]},
-        )
 
 
 def _ids_label(events: list[LineageEvent]) -> str:

@@ -411,7 +411,9 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
     return MapResult(len(mapped), len(rejected))
 
 
-def _audit_mapped(actor, events: list[LineageEvent], outcome: dict, ledger) -> None:
+def _audit_mapped(
+    actor: AbstractBaseUser, events: list[LineageEvent], outcome: dict, ledger: ingest.Ledger
+) -> None:
     """One audit event for a poster's events mapped in a batch: which events, and what they
     created or changed in the graph and among runs and dataset versions."""
     summaries = [outcome[event.pk] for event in events]
@@ -438,7 +440,7 @@ def _audit_mapped(actor, events: list[LineageEvent], outcome: dict, ledger) -> N
 
 
 def _map_isolating_refusals(
-    actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]], ledger
+    actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]], ledger: ingest.Ledger
 ) -> dict[int, dict[str, Any] | Exception]:
     """Map the events together; if the graph refuses something, map them one at a time
     (oldest first) so that only the refused events are rejected. `ledger` collects what the
@@ -466,10 +468,20 @@ def _map_isolating_refusals(
     return out
 
 
-def _merge(ledger, attempt) -> None:
+def _merge(ledger: ingest.Ledger, attempt: ingest.Ledger) -> None:
+    """Add what an attempt that stands did to the batch's ledger; a run changed by two
+    attempts keeps its value before the first and after the last (see ingest._fold)."""
     ledger.runs_created += attempt.runs_created
     for run_id, changes in attempt.runs_updated.items():
-        ledger.runs_updated.setdefault(run_id, {}).update(changes)
+        merged = ledger.runs_updated.setdefault(run_id, {})
+        for name, change in changes.items():
+            earlier = merged.get(name)
+            if earlier is None:
+                merged[name] = change
+            elif name == "facets":  # the names of the facets added
+                merged[name] = sorted({*earlier, *change})
+            else:  # [before, after]
+                merged[name] = [earlier[0], change[1]]
     ledger.versions_created += attempt.versions_created
 
 

@@ -106,3 +106,24 @@ def test_events_parsed_together_read_each_schema_once_and_never_confuse_two():
     assert read == alone
     assert read[0] is read[1]  # read once
     assert read[2] == (("a", "STRING", ""), ("b", "INT", ""))
+
+
+def test_a_run_changed_by_two_attempts_is_audited_from_its_first_value_to_its_last():
+    from lineage.services import _merge
+    from registry.ingest import Ledger
+
+    ledger = Ledger()
+    _merge(ledger, Ledger(runs_created=["r2"], runs_updated={"r1": {"state": ["OTHER", "START"]}}))
+    _merge(
+        ledger,
+        Ledger(
+            runs_updated={"r1": {"state": ["START", "COMPLETE"], "facets": ["b", "a"]}},
+            versions_created=["s3://a:t#v1"],
+        ),
+    )
+    _merge(ledger, Ledger(runs_updated={"r1": {"facets": ["c", "a"]}}))
+    assert ledger.changes() == {
+        "runs_created": ["r2"],
+        "runs_updated": {"r1": {"state": ["OTHER", "COMPLETE"], "facets": ["a", "b", "c"]}},
+        "dataset_versions_created": ["s3://a:t#v1"],
+    }

@@ -285,8 +285,9 @@ def _insert_events(rows: list, result: Accepted) -> None:
 
 
 def _ids_label(events: list[LineageEvent]) -> str:
-    """The audited object of several events: the first and last id (one: its id)."""
-    return str(events[0].pk) if len(events) == 1 else f"{events[0].pk}…{events[-1].pk}"
+    """The audited object of several events: the lowest and highest id (one: its id)."""
+    ids = [event.pk for event in events]
+    return str(ids[0]) if len(ids) == 1 else f"{min(ids)}…{max(ids)}"
 
 
 def _events_label(events: list[LineageEvent]) -> str:

@@ -3,6 +3,11 @@ the realistic events of bench/lineage.py section (a), posted in-process through 
 client (token authentication, the full middleware stack, no HTTP server).
 
     .venv/bin/python bench/lineage_inprocess.py [--events 400] [--profile out.prof]
+    .venv/bin/python bench/lineage_inprocess.py --mapper [--events 2000] [--profile out.prof]
+
+With --mapper, the events are only accepted (stored pending) and then mapped by one
+lineage_events_map_all call, which is what is timed (and profiled): events mapped per second,
+this process's CPU per event, and the statements per batch of LINEAGE_MAP_BATCH.
 
 It creates (and drops first) its own database `modelgov_bench_lineage_inprocess` on
 127.0.0.1:5432 as user postgres; set BENCH_DATABASE_URL to use another. Prints figures,
@@ -47,7 +52,10 @@ def main() -> None:
     parser.add_argument(
         "--timings", action="store_true", help="print the time spent per kind of statement"
     )
+    parser.add_argument("--mapper", action="store_true", help="time the mapper, not the posts")
     args = parser.parse_args()
+    if args.mapper:
+        os.environ["LINEAGE_MAP_INLINE"] = "false"
     recreate_database()
     import django
 
@@ -84,6 +92,21 @@ def main() -> None:
         run_id = str(uuid.uuid4())
         for event_type in ("START", "COMPLETE"):
             events.append(realistic_event(run_id, event_type, step % 56, step))
+
+    if args.mapper:
+        from lineage import services as lineage
+
+        lineage_schedule = lineage.schedule_mapping
+        lineage.schedule_mapping = lambda: None  # no broker here: nothing to enqueue
+        lineage.lineage_events_map_all()  # the warm-up's events
+        for start in range(0, len(events), 100):
+            response = client.post(
+                "/api/v1/lineage/batch", events[start : start + 100], format="json"
+            )
+            assert response.status_code == 200, response.content[:300]
+        lineage.schedule_mapping = lineage_schedule
+        bench_mapper(args, len(events), connection)
+        return
 
     with CaptureQueriesContext(connection) as captured:
         post(events[0])
@@ -148,6 +171,41 @@ def main() -> None:
             f"(PostgreSQL CPU {db_timings[key] * 1000 / (len(events) - 2):5.2f}) "
             f"{len(spent) / (len(events) - 2):5.2f}×  {key}"
         )
+
+
+def bench_mapper(args, count: int, connection) -> None:
+    from django.conf import settings
+
+    from lineage.services import lineage_events_map_all
+
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU only
+        profiler.enable()
+    statements = 0
+
+    def counted(execute, sql, params, many, context):
+        nonlocal statements
+        statements += 1
+        return execute(sql, params, many, context)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    with connection.execute_wrapper(counted):
+        result = lineage_events_map_all()
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    batches = -(-count // settings.LINEAGE_MAP_BATCH)
+    print(
+        f"mapper in-process, one call, batches of {settings.LINEAGE_MAP_BATCH}: "
+        f"{result.claimed} of {count} realistic events mapped ({result.rejected} rejected) in "
+        f"{elapsed:.2f} s: {result.claimed / elapsed:.0f} events/s, "
+        f"{cpu * 1000 / max(1, result.claimed):.2f} ms of this process's CPU per event; "
+        f"{statements / batches:.0f} statements per batch"
+    )
 
 
 if __name__ == "__main__":

@@ -332,3 +332,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             error["field"] = error["field"] or domain.field
     response.data = {"errors": errors}
     return response
+
+
+class AnyTypeJSONParser(StrictJSONParser):
+    """StrictJSONParser (gzip-aware, strict) for doors whose clients send JSON under other
+    media types: `application/json`, `text/plain`, `application/octet-stream`, or no
+    Content-Type at all, as OpenLineage clients do. Any other Content-Type is 415."""
+
+    media_type = "*/*"
+    media_types = ("application/json", "text/plain", "application/octet-stream")
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        kind = (media_type or "").split(";")[0].strip().lower()
+        if kind and kind not in self.media_types:
+            raise exceptions.UnsupportedMediaType(
+                media_type, detail=f"Content-Type {media_type!r} is not supported; send JSON."
+            )
+        return super().parse(stream, media_type, parser_context)

@@ -31,9 +31,17 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 @dataclass(frozen=True)
 class Limits:
-    max_datasets: int = 100  # inputs and outputs, each
-    max_facet_depth: int = 32
-    max_schema_fields: int = 2000
+    """What an event may hold; a limit of None is not checked."""
+
+    max_datasets: int | None = 100  # inputs and outputs, each
+    max_facet_depth: int | None = 32
+    max_schema_fields: int | None = 2000
+
+
+# For events already accepted under the limits then in force: read, not checked again.
+STORED = Limits(max_datasets=None, max_facet_depth=None, max_schema_fields=None)
+
+Field = tuple[str, str, str]  # one schema field: (dotted name, type, description)
 
 
 @dataclass
@@ -42,7 +50,7 @@ class DatasetRef:
     name: str
     facets: dict[str, Any]
     version: str | None = None
-    fields: list[dict[str, str]] = field(default_factory=list)  # flattened schema
+    fields: tuple[Field, ...] = ()  # flattened schema
     column_lineage: list[tuple[str, str, str, str]] = field(default_factory=list)
     model: dict[str, Any] | None = None
 
@@ -81,8 +89,9 @@ class EventInvalid(Exception):
 
 
 class _Collector:
-    def __init__(self) -> None:
+    def __init__(self, schemas: dict | None = None) -> None:
         self.errors: list[dict[str, str]] = []
+        self.schemas = schemas  # schema fields already read: raw list → flattened fields
 
     def add(self, path: str, message: str) -> None:
         self.errors.append({"field": path, "message": message})
@@ -155,17 +164,22 @@ def _facets(c: _Collector, obj: dict, key: str, path: str, limits: Limits) -> di
     if not isinstance(value, dict):
         c.add(f"{path}.{key}", "must be an object")
         return {}
-    if _deeper_than(value, limits.max_facet_depth):
+    if limits.max_facet_depth is not None and _deeper_than(value, limits.max_facet_depth):
         c.add(f"{path}.{key}", f"is nested deeper than {limits.max_facet_depth} levels")
         return {}
     return value
 
 
-def _schema_fields(c: _Collector, facet: Any, path: str, limits: Limits) -> list[dict[str, str]]:
+def _schema_fields(c: _Collector, facet: Any, path: str, limits: Limits) -> tuple[Field, ...]:
     if not isinstance(facet, dict):
         c.add(path, "must be an object")
-        return []
-    out: list[dict[str, str]] = []
+        return ()
+    raw = facet.get("fields", [])
+    seen_before = _seen_schema(c.schemas, raw)
+    if seen_before is not None:
+        return seen_before
+    errors = len(c.errors)
+    out: list[Field] = []
 
     def walk(fields: Any, where: str, prefix: str) -> None:
         if not isinstance(fields, list):
@@ -173,35 +187,58 @@ def _schema_fields(c: _Collector, facet: Any, path: str, limits: Limits) -> list
             return
         seen: set[str] = set()
         for index, item in enumerate(fields):
-            here = f"{where}.{index}"
             if not isinstance(item, dict):
-                c.add(here, "must be an object")
+                c.add(f"{where}.{index}", "must be an object")
                 continue
             name = item.get("name")
             if not isinstance(name, str) or not name:
-                c.add(f"{here}.name", "is required")
+                c.add(f"{where}.{index}.name", "is required")
                 continue
             if name in seen:
-                c.add(f"{here}.name", f"duplicates the field name '{name}'")
+                c.add(f"{where}.{index}.name", f"duplicates the field name '{name}'")
                 continue
             seen.add(name)
-            dotted = f"{prefix}{name}"
+            dotted = prefix + name
             dtype = item.get("type")
             description = item.get("description")
             out.append(
-                {
-                    "name": dotted[:255],
-                    "type": dtype[:100] if isinstance(dtype, str) else "",
-                    "description": description[:10_000] if isinstance(description, str) else "",
-                }
+                (
+                    dotted[:255],
+                    dtype[:100] if isinstance(dtype, str) else "",
+                    description[:10_000] if isinstance(description, str) else "",
+                )
             )
             if item.get("fields") is not None:
-                walk(item["fields"], f"{here}.fields", f"{dotted}.")
+                walk(item["fields"], f"{where}.{index}.fields", f"{dotted}.")
 
-    walk(facet.get("fields", []), f"{path}.fields", "")
-    if len(out) > limits.max_schema_fields:
-        c.add(f"{path}.fields", f"has more than {limits.max_schema_fields} fields")
-    return out
+    walk(raw, f"{path}.fields", "")
+    cap = limits.max_schema_fields
+    if cap is not None and len(out) > cap:
+        c.add(f"{path}.fields", f"has more than {cap} fields")
+    fields = tuple(out)
+    if c.schemas is not None and len(c.errors) == errors and raw:
+        c.schemas.setdefault(_schema_key(raw), []).append((raw, fields))
+    return fields
+
+
+def _schema_key(raw: list) -> tuple:
+    first, last = raw[0], raw[-1]
+    return (
+        len(raw),
+        first.get("name") if isinstance(first, dict) else None,
+        last.get("name") if isinstance(last, dict) else None,
+    )
+
+
+def _seen_schema(schemas: dict | None, raw: Any) -> tuple[Field, ...] | None:
+    """The fields of an equal schema read before with the same limits (a batch of events
+    names the same datasets with the same schemas over and over)."""
+    if schemas is None or not isinstance(raw, list) or not raw:
+        return None
+    for seen, fields in schemas.get(_schema_key(raw), ())[:8]:
+        if seen == raw:
+            return fields
+    return None
 
 
 def _column_lineage(c: _Collector, facet: Any, path: str) -> list[tuple[str, str, str, str]]:
@@ -307,7 +344,7 @@ def _datasets(c: _Collector, data: dict, key: str, limits: Limits) -> list[Datas
     if not isinstance(value, list):
         c.add(key, "must be a list")
         return []
-    if len(value) > limits.max_datasets:
+    if limits.max_datasets is not None and len(value) > limits.max_datasets:
         c.add(key, f"has {len(value)} entries; at most {limits.max_datasets} are accepted")
         return []
     refs = [
@@ -331,11 +368,16 @@ def _kind(data: dict) -> str:
     return "RunEvent"
 
 
-def parse_event(data: Any, limits: Limits = Limits()) -> ParsedEvent:  # noqa: B008
-    """Validate and normalise one event, or raise EventInvalid naming every problem."""
+def parse_event(
+    data: Any,
+    limits: Limits = Limits(),  # noqa: B008
+    schemas: dict | None = None,
+) -> ParsedEvent:
+    """Validate and normalise one event, or raise EventInvalid naming every problem. Events
+    parsed with the same `schemas` dict (and the same limits) read each distinct schema once."""
     if not isinstance(data, dict):
         raise EventInvalid([{"field": None, "message": "an event must be a JSON object"}])
-    c = _Collector()
+    c = _Collector(schemas)
     time = None
     if data.get("eventTime") is None:
         c.add("eventTime", "is required")

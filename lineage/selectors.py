@@ -473,3 +473,110 @@ def versions_at(reads: Sequence[tuple[str, object, str]]) -> dict[tuple, str]:
         cursor.execute(sql, params)
         found = cursor.fetchall()
     return {reads[index]: node for index, node in found if node is not None}
+
+
+# --- reads of the API's views ----------------------------------------------------------------
+
+
+def model_visible(user, name: str) -> bool:
+    """Whether the user may see the registered model `name` (else it reads as unknown)."""
+    from registry.selectors import models_visible_to
+
+    return models_visible_to(user).filter(name=name).exists()
+
+
+def subgraph(ref, *, user, directions: Sequence[str], depth: int, max_nodes: int):
+    """The graph within `depth` hops of `ref` in the given directions ("up", "down"), edges to
+    model versions the user may not see left out, or None when the node is unknown (or a model
+    version the user may not see). Raises TooLarge past `max_nodes`."""
+    from lineage import graph
+
+    try:
+        start, by_base, relations = resolve_start(ref)
+    except LookupError:
+        return None
+    if ref.kind == "model" and not model_visible(user, ref.name):
+        return None
+    rows: set = set()
+    for direction in directions:
+        rows |= set(
+            walk(
+                start,
+                direction=direction,
+                depth=depth,
+                relations=relations,
+                max_nodes=max_nodes,
+                by_base=by_base,
+            )
+        )
+    rows = hide_invisible_models(sorted(rows), user)
+    return graph.digraph(rows, nodes=[] if by_base else start)
+
+
+def datasets_by_node(node_ids: Iterable[str]) -> dict[str, object]:
+    """The catalogued datasets among dataset node ids (node id → Dataset, its features
+    prefetched); unknown ones left out."""
+    from lineage import nodes
+    from registry.models import Dataset
+
+    wanted = {}
+    for node_id in node_ids:
+        ref = nodes.parse(node_id)
+        wanted[(ref.namespace, ref.name)] = node_id
+    if not wanted:
+        return {}
+    found = {}
+    for dataset in Dataset.objects.filter(name__in={name for _, name in wanted}).prefetch_related(
+        "features"
+    ):
+        node_id = wanted.get((dataset.namespace, dataset.name))
+        if node_id is not None:
+            found[node_id] = dataset
+    return found
+
+
+def impacted_versions(user, model_nodes: Iterable[str]) -> list[tuple[str, int, str, str]]:
+    """(model, version, stage, risk tier) of the model-version nodes the user may see: plain
+    rows, not model instances (a widely used dataset feeds thousands of versions)."""
+    from lineage import nodes
+    from registry.models import ModelVersion
+    from registry.selectors import models_visible_to
+
+    wanted: dict[str, set[int]] = {}
+    for node in model_nodes:
+        parsed = nodes.parse(node)
+        wanted.setdefault(parsed.name, set()).add(int(parsed.version))
+    versions = ModelVersion.objects.filter(
+        model__in=models_visible_to(user).filter(name__in=list(wanted))
+    ).values_list("model__name", "version", "stage", "model__risk_tier")
+    return [row for row in versions if row[1] in wanted.get(row[0], ())]
+
+
+def events_page(
+    user,
+    *,
+    before=None,
+    after=None,
+    state: str | None = None,
+    mine: bool = False,
+    ascending: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[int, list[tuple]]:
+    """(total, page of (payload, state, reason)) of the raw events the user may read, by
+    event time (newest first unless `ascending`)."""
+    qs = events_visible_to(user)
+    if before is not None:
+        qs = qs.filter(event_time__lt=before)
+    if after is not None:
+        qs = qs.filter(event_time__gt=after)
+    if state:
+        qs = qs.filter(state=state)
+    if mine:
+        qs = qs.filter(submitted_by=user)
+    order = ["event_time", "id"] if ascending else ["-event_time", "-id"]
+    total = qs.count()
+    page = list(
+        qs.order_by(*order).values_list("payload", "state", "reason")[offset : offset + limit]
+    )
+    return total, page

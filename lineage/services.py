@@ -2,7 +2,9 @@
 
 Accept: `lineage_events_accept` checks what an event alone can tell (the contract, the limits,
 the caller's role, a `modelgov_model` facet naming a model the caller may not use), stores the
-raw event durably as `pending` and returns; the API answers 201.
+raw event durably as `pending` with one INSERT and returns; the API answers 201. The stored
+row records who posted what and when; the audit records each event as it is mapped (one
+event per poster and batch) or rejected.
 
 Map: after commit, `lineage_events_map` claims pending events (oldest event time first,
 skipping events another mapper holds), maps them into the registry and the graph in one
@@ -12,6 +14,7 @@ time, not arrival: the graph built from a set of events does not depend on their
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -21,13 +24,14 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import audit_deferred, audit_record, audit_record_many
+from audit.services import audit_deferred, audit_record
 from core.canonical import canonical_json
 from core.db import insert_new
 from core.errors import Conflict
@@ -40,7 +44,7 @@ from lineage.models import (
     ModelMention,
     Relation,
 )
-from lineage.openlineage import DatasetRef, EventInvalid, Limits, ParsedEvent, parse_event
+from lineage.openlineage import STORED, DatasetRef, EventInvalid, Limits, ParsedEvent, parse_event
 from registry import ingest
 from registry import services as registry
 from registry.models import ModelVersion, RegisteredModel, Run, RunState
@@ -193,9 +197,10 @@ def lineage_events_accept(*, actor: AbstractBaseUser, payloads: Sequence[Any]) -
     result = Accepted()
     rows: list[tuple[int, LineageEvent, list[str]]] = []
     seen: dict[str, int] = {}
+    checked, schemas = limits(), {}
     for index, payload in enumerate(payloads):
         try:
-            parsed = parse_event(payload, limits())
+            parsed = parse_event(payload, checked, schemas)
             text = _canonical(payload)
             _check_size(payload, text)
             names = _model_facets(parsed)
@@ -226,14 +231,22 @@ def lineage_events_accept(*, actor: AbstractBaseUser, payloads: Sequence[Any]) -
         )
         rows.append((index, event, sorted({name for name, _ in names})))
     if rows:
-        _store(actor, rows, result)
+        _store(rows, result)
     if result.stored:
         schedule_mapping()
     return result
 
 
-@transaction.atomic
-def _store(actor: AbstractBaseUser, rows: list, result: Accepted) -> None:
+def _store(rows: list, result: Accepted) -> None:
+    """One INSERT (and one for the models the events name, if any: then both in one
+    transaction). Not audited here: the stored row is the record of who posted what and when,
+    and the audit records each event as it is mapped or rejected."""
+    mentioned = any(names for _, _, names in rows)
+    with transaction.atomic() if mentioned else contextlib.nullcontext():
+        _insert_events(rows, result)
+
+
+def _insert_events(rows: list, result: Accepted) -> None:
     # INSERT … ON CONFLICT (event_hash) DO NOTHING RETURNING: only the events this statement
     # stored come back; the others were stored before (or by a concurrent post): duplicates.
     returned = insert_new(
@@ -269,22 +282,16 @@ def _store(actor: AbstractBaseUser, rows: list, result: Accepted) -> None:
         mentions += [ModelMention(event_id=pk, model_name=name) for name in names]
     if mentions:
         ModelMention.objects.bulk_create(mentions)
-    audit_record_many(
-        actor=actor,
-        records=[
-            {
-                "action": "lineage.event.accepted",
-                "target": event,
-                "changes": {
-                    "kind": event.kind,
-                    "event_type": event.event_type,
-                    "event_time": event.event_time.isoformat(),
-                    "state": [None, EventState.PENDING],
-                },
-            }
-            for _, event in result.stored
-        ],
-    )
+
+
+def _ids_label(events: list[LineageEvent]) -> str:
+    """The audited object of several events: the lowest and highest id (one: its id)."""
+    ids = [event.pk for event in events]
+    return str(ids[0]) if len(ids) == 1 else f"{min(ids)}…{max(ids)}"
+
+
+def _events_label(events: list[LineageEvent]) -> str:
+    return str(events[0]) if len(events) == 1 else f"{len(events)} events"
 
 
 def schedule_mapping() -> None:
@@ -339,6 +346,8 @@ class MapResult:
 
 
 REFUSALS = (EventInvalid, ValidationError, PermissionDenied, Conflict)
+# What the mapper reads of a claimed event (its audit names it by kind, type and job).
+CLAIMED = ("kind", "event_type", "job_namespace", "job_name", "payload", "submitted_by")
 
 
 def lineage_events_map(*, limit: int | None = None) -> MapResult:
@@ -352,82 +361,129 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
         batch = list(
             LineageEvent.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(state=EventState.PENDING)
-            .select_related("submitted_by")
+            .only(*CLAIMED)
             .order_by("event_time", "id")[:limit]
         )
         if not batch:
             return MapResult(0, 0)
+        # one instance per poster: what is learnt about it (e.g. its role) is asked once
+        posters = get_user_model().objects.in_bulk(
+            {event.submitted_by_id for event in batch if event.submitted_by_id is not None}
+        )
         outcome: dict[int, dict[str, Any] | Exception] = {}
         groups: dict[Any, list[tuple[LineageEvent, ParsedEvent]]] = {}
-        posters: dict[Any, Any] = {}
+        schemas: dict = {}
         for event in batch:
-            # one instance per poster: what is learnt about it (e.g. its role) is asked once
-            event.submitted_by = posters.setdefault(event.submitted_by_id, event.submitted_by)
-            try:
-                parsed = parse_event(event.payload, limits())
-            except EventInvalid as exc:  # accepted under other limits than today's
+            event.submitted_by = posters.get(event.submitted_by_id)
+            try:  # checked against the limits when accepted: read, not checked again
+                parsed = parse_event(event.payload, STORED, schemas)
+            except EventInvalid as exc:  # the contract changed since it was accepted
                 outcome[event.pk] = exc
                 continue
             groups.setdefault(event.submitted_by_id, []).append((event, parsed))
-        for items in groups.values():
-            outcome.update(_map_isolating_refusals(items[0][0].submitted_by, items))
+        ledgers: dict[Any, ingest.Ledger] = {}
+        for poster_id, items in groups.items():
+            ledger = ledgers[poster_id] = ingest.Ledger()
+            outcome.update(_map_isolating_refusals(items[0][0].submitted_by, items, ledger))
         now = timezone.now()
-        records = []
-        for event in batch:
-            result = outcome[event.pk]
-            if isinstance(result, Exception):
-                event.state, event.reason = EventState.REJECTED, _reason(result)
-                summary = {"reason": event.reason}
-            else:
-                event.state, event.reason, summary = EventState.MAPPED, "", result
-            event.mapped_at = now
-            records.append(
-                {
-                    "action": f"lineage.event.{event.state}",
-                    "target": event,
-                    "changes": {"state": [EventState.PENDING, event.state], **summary},
-                    "actor": event.submitted_by,
-                }
+        mapped = [event for event in batch if not isinstance(outcome[event.pk], Exception)]
+        rejected = [event for event in batch if isinstance(outcome[event.pk], Exception)]
+        LineageEvent.objects.filter(pk__in=[event.pk for event in mapped]).update(
+            state=EventState.MAPPED, mapped_at=now
+        )
+        for event in rejected:  # rejections are rare and each has its own reason
+            event.state, event.reason = EventState.REJECTED, _reason(outcome[event.pk])
+            LineageEvent.objects.filter(pk=event.pk).update(
+                state=event.state, reason=event.reason, mapped_at=now
             )
-        mapped = [event.pk for event in batch if event.state == EventState.MAPPED]
-        LineageEvent.objects.filter(pk__in=mapped).update(state=EventState.MAPPED, mapped_at=now)
-        for event in batch:  # rejections are rare and each has its own reason
-            if event.state == EventState.REJECTED:
-                LineageEvent.objects.filter(pk=event.pk).update(
-                    state=event.state, reason=event.reason, mapped_at=now
-                )
-        for actor in {id(r["actor"]): r["actor"] for r in records}.values():
-            audit_record_many(
-                actor=actor,
-                records=[
-                    {k: v for k, v in r.items() if k != "actor"}
-                    for r in records
-                    if r["actor"] is actor
-                ],
+            audit_record(
+                actor=event.submitted_by,
+                action="lineage.event.rejected",
+                target=event,
+                changes={
+                    "state": [EventState.PENDING, EventState.REJECTED],
+                    "reason": event.reason,
+                },
             )
-    rejected = sum(1 for event in batch if event.state == EventState.REJECTED)
-    return MapResult(len(batch) - rejected, rejected)
+        for poster_id, ledger in ledgers.items():
+            events = [event for event in mapped if event.submitted_by_id == poster_id]
+            if events:
+                _audit_mapped(events[0].submitted_by, events, outcome, ledger)
+    return MapResult(len(mapped), len(rejected))
+
+
+def _audit_mapped(
+    actor: AbstractBaseUser, events: list[LineageEvent], outcome: dict, ledger: ingest.Ledger
+) -> None:
+    """One audit event for a poster's events mapped in a batch: which events, and what they
+    created or changed in the graph and among runs and dataset versions."""
+    summaries = [outcome[event.pk] for event in events]
+    changes: dict[str, Any] = {
+        "state": [EventState.PENDING, EventState.MAPPED],
+        "events": [event.pk for event in events],
+        "edges": sum(summary.get("edges", 0) for summary in summaries),
+        **ledger.changes(),
+    }
+    models = [node for summary in summaries for node in summary.get("models", ())]
+    if models:
+        changes["models"] = models
+    repointed = sum(summary.get("repointed", 0) for summary in summaries)
+    if repointed:
+        changes["repointed"] = repointed
+    audit_record(
+        actor=actor,
+        action="lineage.events.mapped",
+        object_type="lineage.lineageevent",
+        object_id=_ids_label(events),
+        object_repr=_events_label(events),
+        changes=changes,
+    )
 
 
 def _map_isolating_refusals(
-    actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]]
+    actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]], ledger: ingest.Ledger
 ) -> dict[int, dict[str, Any] | Exception]:
     """Map the events together; if the graph refuses something, map them one at a time
-    (oldest first) so that only the refused events are rejected."""
+    (oldest first) so that only the refused events are rejected. `ledger` collects what the
+    events that stand created or changed."""
     try:
         with transaction.atomic():
-            return _map_batch(actor, items)
+            attempt = ingest.Ledger()
+            out = _map_batch(actor, items, attempt)
     except REFUSALS as exc:
         if len(items) == 1:
             return {items[0][0].pk: exc}
-    out: dict[int, dict[str, Any] | Exception] = {}
+    else:
+        _merge(ledger, attempt)
+        return out
+    out = {}
     for item in items:
         try:
             with transaction.atomic():
-                out.update(_map_batch(actor, [item]))
+                attempt = ingest.Ledger()
+                out.update(_map_batch(actor, [item], attempt))
         except REFUSALS as exc:
             out[item[0].pk] = exc
+        else:
+            _merge(ledger, attempt)
     return out
+
+
+def _merge(ledger: ingest.Ledger, attempt: ingest.Ledger) -> None:
+    """Add what an attempt that stands did to the batch's ledger; a run changed by two
+    attempts keeps its value before the first and after the last (see ingest._fold)."""
+    ledger.runs_created += attempt.runs_created
+    for run_id, changes in attempt.runs_updated.items():
+        merged = ledger.runs_updated.setdefault(run_id, {})
+        for name, change in changes.items():
+            earlier = merged.get(name)
+            if earlier is None:
+                merged[name] = change
+            elif name == "facets":  # the names of the facets added
+                merged[name] = sorted({*earlier, *change})
+            else:  # [before, after]
+                merged[name] = [earlier[0], change[1]]
+    ledger.versions_created += attempt.versions_created
 
 
 def lineage_events_map_all(*, max_batches: int = 1000) -> MapResult:
@@ -452,10 +508,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _fields(ref: DatasetRef) -> tuple[ingest.FieldSpec, ...]:
-    return tuple(
-        ingest.FieldSpec(name=f["name"], type=f["type"], description=f["description"])
-        for f in ref.fields
-    )
+    return tuple(map(ingest.FieldSpec._make, ref.fields))
 
 
 def _output_version(ref: DatasetRef, run_id) -> str:
@@ -466,19 +519,23 @@ Timed = dict[tuple[str, str], datetime]  # (run node, dataset node or base) → 
 
 
 def _map_batch(
-    actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]]
+    actor: AbstractBaseUser,
+    items: list[tuple[LineageEvent, ParsedEvent]],
+    ledger: ingest.Ledger | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Fold the events into the catalogue and the graph, set-based: a fixed number of
     statements for the batch whatever its size (models named by a `modelgov_model` facet,
     changed feature descriptions and re-pointed reads aside). Returns each event's summary
     for the audit; raises a refusal (CycleRefused, Conflict, ...) for the batch as a whole."""
     job_keys, run_specs, refs, versions = set(), [], [], []
-    schemas: dict[int, tuple[ingest.FieldSpec, ...]] = {}  # each reference's, built once
+    # each distinct schema built once: a batch names the same datasets with the same schemas
+    schemas: dict[tuple, tuple[ingest.FieldSpec, ...]] = {}
 
     def fields_of(ref: DatasetRef) -> tuple[ingest.FieldSpec, ...]:
-        if id(ref) not in schemas:
-            schemas[id(ref)] = _fields(ref)
-        return schemas[id(ref)]
+        found = schemas.get(ref.fields)
+        if found is None:
+            found = schemas[ref.fields] = _fields(ref)
+        return found
 
     for _, p in items:
         if p.kind == "DatasetEvent":
@@ -515,11 +572,13 @@ def _map_batch(
             if ref.version
         ]
     jobs = ingest.jobs_ensure(actor=actor, keys=job_keys)
-    runs = ingest.runs_record_events(actor=actor, events=run_specs, jobs=jobs)
+    runs = ingest.runs_record_events(actor=actor, events=run_specs, jobs=jobs, ledger=ledger)
     datasets = ingest.datasets_sync(
         actor=actor, schemas=[(ref.key, fields_of(ref)) for ref in refs]
     )
-    ingest.dataset_versions_ensure(actor=actor, datasets=datasets, specs=versions, runs=runs)
+    ingest.dataset_versions_ensure(
+        actor=actor, datasets=datasets, specs=versions, runs=runs, ledger=ledger
+    )
 
     edges: set[tuple[str, str, str]] = set()
     writes: Timed = {}
@@ -567,7 +626,7 @@ def _map_batch(
                 )
         summaries[event.pk]["edges"] = named + len(p.inputs) + len(p.outputs)
     written = _write(writes, edges)
-    input_nodes = _read(actor, reads, datasets, bases)
+    input_nodes = _read(actor, reads, datasets, bases, ledger)
     for event, p in items:
         if p.kind != "RunEvent" or not any(ref.model for ref in p.outputs):
             continue
@@ -636,7 +695,11 @@ def _pairs_q(pairs, names: tuple[str, str]) -> Q:
 
 
 def _read(
-    actor: AbstractBaseUser, reads: Timed, datasets: dict, bases: dict[str, tuple[str, str]]
+    actor: AbstractBaseUser,
+    reads: Timed,
+    datasets: dict,
+    bases: dict[str, tuple[str, str]],
+    ledger: ingest.Ledger | None = None,
 ) -> dict[tuple[str, str], str]:
     """Store the unversioned inputs: each reads the latest version of its dataset written at
     or before the read (the earliest event of the run naming that input) by another run, or
@@ -670,6 +733,7 @@ def _read(
             actor=actor,
             datasets=datasets,
             specs=[ingest.VersionSpec(key, EXTERNAL_VERSION) for key in sorted(external)],
+            ledger=ledger,
         )
     new = {(out[(r, b)], r, Relation.INPUT): at for b, at, r in wanted if (r, b) not in stored}
     add_edges(set(new), at={(s, t): at for (s, t, _), at in new.items()})

@@ -6,6 +6,11 @@ missing with INSERT … ON CONFLICT DO NOTHING RETURNING (`core.db.insert_new`: 
 savepoint, and it says which rows this transaction created — a concurrent writer's rows are
 read back), and audits only the rows it created or changed, one event each, with one multi-row
 audit insert. Rows are inserted in key order, so concurrent mappers take locks in one order.
+
+Runs and dataset versions come one or more per event: given a `Ledger`, the functions that
+write them note what they created or changed in it instead, for the caller to audit as one
+event for the whole batch (the lineage mapper does). Catalogue entities — jobs, datasets,
+features — are audited one event each, always.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -35,8 +40,7 @@ RUN_AUDITED = ("run_id", "job", "state", "started_at", "ended_at", "parent")
 Key = tuple[str, str]  # (namespace, name)
 
 
-@dataclass(frozen=True)
-class FieldSpec:
+class FieldSpec(NamedTuple):
     """One schema field of a dataset (nested fields flattened to dotted names)."""
 
     name: str
@@ -66,6 +70,25 @@ class RunEventSpec:
     parent: uuid.UUID | None = None
     parent_job: Key | None = None
     external_id: str = ""
+
+
+@dataclass
+class Ledger:
+    """The runs and dataset versions a batch created or changed, to be audited as one event."""
+
+    runs_created: list[str] = field(default_factory=list)
+    runs_updated: dict[str, dict[str, Any]] = field(default_factory=dict)
+    versions_created: list[str] = field(default_factory=list)
+
+    def changes(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.runs_created:
+            out["runs_created"] = self.runs_created
+        if self.runs_updated:
+            out["runs_updated"] = self.runs_updated
+        if self.versions_created:
+            out["dataset_versions_created"] = self.versions_created
+        return out
 
 
 def _with_keys(
@@ -276,9 +299,11 @@ def dataset_versions_ensure(
     datasets: Mapping[Key, Dataset],
     specs: Iterable[VersionSpec],
     runs: Mapping[uuid.UUID, Run] | None = None,
+    ledger: Ledger | None = None,
 ) -> None:
     """Record the versions not stored yet, each with its schema and producing run (the first
-    mention of a version wins; a version is immutable)."""
+    mention of a version wins; a version is immutable); noted in `ledger` if given, else each
+    audited."""
     first: dict[tuple[int, str], VersionSpec] = {}
     for spec in specs:
         first.setdefault((datasets[spec.dataset].pk, spec.version), spec)
@@ -317,7 +342,12 @@ def dataset_versions_ensure(
         fields=("dataset", "version", "schema", "produced_by", "created_at"),
         unique=("dataset", "version"),
     )
-    _created_many(actor, "registry.dataset_version.created", inserted, VERSION_AUDITED)
+    if ledger is None:
+        _created_many(actor, "registry.dataset_version.created", inserted, VERSION_AUDITED)
+    else:
+        ledger.versions_created += [
+            f"{v.dataset.namespace}:{v.dataset.name}#{v.version}" for v in inserted
+        ]
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -385,10 +415,15 @@ def _fold(run: Run, spec: RunEventSpec, parent: Run | None, changes: dict) -> No
 
 @transaction.atomic(savepoint=False)
 def runs_record_events(
-    *, actor: AbstractBaseUser, events: list[RunEventSpec], jobs: Mapping[Key, Job]
+    *,
+    actor: AbstractBaseUser,
+    events: list[RunEventSpec],
+    jobs: Mapping[Key, Job],
+    ledger: Ledger | None = None,
 ) -> dict[uuid.UUID, Run]:
     """Fold lineage events into their runs: each run created on first sight (audited once) or
-    read under a row lock, changed ones written with one statement, each change audited once.
+    read under a row lock, changed ones written with one statement, each change audited once
+    (or noted in `ledger`).
     A parent named before its own events arrive is recorded as a placeholder (state OTHER, no
     times) that its events then fill in, so the result does not depend on arrival order."""
     if not events:
@@ -412,7 +447,7 @@ def runs_record_events(
         by_run.setdefault(spec.run_id, []).append(spec)
     new_ids = sorted(set(placeholders) | {i for i in by_run if i not in runs})
     if new_ids:
-        runs.update(_runs_create(actor, new_ids, by_run, placeholders, jobs, runs))
+        runs.update(_runs_create(actor, new_ids, by_run, placeholders, jobs, runs, ledger))
     changed, records = [], []
     for run_id, specs in by_run.items():
         run = runs[run_id]
@@ -427,7 +462,9 @@ def runs_record_events(
         if _folded(run) != before:  # also a later time of the same state: stored, not audited
             _check_times(run)
             changed.append(run)
-        if changes:
+        if changes and ledger is not None:
+            ledger.runs_updated[str(run.run_id)] = changes
+        elif changes:
             records.append({"action": "registry.run.updated", "target": run, "changes": changes})
     if changed:
         Run.objects.bulk_update(changed, list(RUN_FOLDED))
@@ -439,7 +476,7 @@ def _folded(run: Run) -> tuple:
     return tuple(getattr(run, Run._meta.get_field(name).attname) for name in RUN_FOLDED)
 
 
-def _runs_create(actor, new_ids, by_run, placeholders, jobs, runs) -> dict[uuid.UUID, Run]:
+def _runs_create(actor, new_ids, by_run, placeholders, jobs, runs, ledger) -> dict[uuid.UUID, Run]:
     require_global(actor, "registry.add_run")
     new = []
     for run_id in new_ids:
@@ -496,7 +533,10 @@ def _runs_create(actor, new_ids, by_run, placeholders, jobs, runs) -> dict[uuid.
             linked.append(run)
     if linked:
         Run.objects.bulk_update(linked, ["parent"])
-    _created_many(actor, "registry.run.created", inserted, RUN_AUDITED)
+    if ledger is None:
+        _created_many(actor, "registry.run.created", inserted, RUN_AUDITED)
+    else:
+        ledger.runs_created += [str(run.run_id) for run in inserted]
     return out
 
 

@@ -1,48 +1,37 @@
-"""Lineage endpoints: OpenLineage ingestion (Marquez-compatible) and graph queries."""
+"""Lineage endpoints: OpenLineage ingestion (Marquez-compatible) and graph queries.
+
+Thin: a request's body is read by core.api's parser, its query by the serializers below;
+reads go through lineage.selectors, writes through lineage.services, and Marquez's response
+shapes are lineage.marquez's.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import UnsupportedMediaType, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import PayloadTooLarge, parse_json_body
-from lineage import drawing, graph, nodes, selectors, services
+from core.api import AnyTypeJSONParser
+from lineage import drawing, graph, marquez, nodes, selectors, services
 from lineage.models import EventState
-from registry.models import Dataset, ModelVersion, Run, Stage
-
-# What OpenLineage clients send; no Content-Type at all is read as JSON too.
-EVENT_CONTENT_TYPES = ("application/json", "text/plain", "application/octet-stream")
-
-
-def read_events_body(request) -> Any:
-    """The request's JSON document, through the API's one parser (gzip-aware)."""
-    content_type = request.META.get("CONTENT_TYPE", "")
-    if content_type and content_type.split(";")[0].strip().lower() not in EVENT_CONTENT_TYPES:
-        raise UnsupportedMediaType(
-            content_type, detail=f"Content-Type {content_type!r} is not supported; send JSON."
-        )
-    try:
-        raw = request.body
-    except RequestDataTooBig as exc:
-        raise PayloadTooLarge() from exc
-    return parse_json_body(raw, content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""))
+from registry.models import Stage
 
 
 def _error(status_code: int, message: str, field: str | None = None, code: str = "invalid"):
     return Response(
         {"errors": [{"field": field, "message": message, "code": code}]}, status=status_code
     )
+
+
+def _not_found(ref) -> Response:
+    return _error(404, f"Node {ref.id} does not exist.", field="nodeId", code="not_found")
 
 
 def _refusal(exc: Exception) -> tuple[int, list[dict]]:
@@ -62,6 +51,147 @@ class CanReadLineage(BasePermission):
             and request.user.has_perm("lineage.view_edge")
         )
 
+
+# --- query parameters ------------------------------------------------------------------------
+
+
+class NodeQuery(serializers.Serializer):
+    """A node — `nodeId`, or `type` with namespace, name (version, field) — and a depth.
+    Validated data: `node` (a nodes.NodeRef) and `depth`."""
+
+    nodeId = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    type = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    namespace = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    runId = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    version = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    field = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    depth = serializers.CharField(required=False)
+
+    def __init__(self, *args, default_depth: int = 10, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.default_depth = default_depth
+
+    def validate_depth(self, value: str) -> int:
+        try:
+            depth = int(value)
+        except ValueError as exc:
+            raise ValidationError("Must be a whole number.") from exc
+        if not 1 <= depth <= settings.LINEAGE_MAX_DEPTH:
+            raise ValidationError(f"Must be between 1 and {settings.LINEAGE_MAX_DEPTH}.")
+        return depth
+
+    def validate(self, data: dict) -> dict:
+        return {"node": _node(data), "depth": data.get("depth", self.default_depth)}
+
+
+def _node(data: dict) -> nodes.NodeRef:
+    if data.get("nodeId"):
+        try:
+            return nodes.parse(data["nodeId"])
+        except ValueError as exc:
+            raise ValidationError({"nodeId": str(exc)}) from exc
+    kind = data.get("type")
+    if kind not in nodes.KINDS:
+        raise ValidationError({"nodeId": "Give nodeId, or type with namespace and name."})
+    if kind == "run":
+        return nodes.NodeRef(kind="run", name=data.get("name") or data.get("runId", ""))
+    if kind == "model":
+        version = data.get("version", "")
+        if not version.isdigit() or not data.get("name"):
+            raise ValidationError({"version": "type=model needs name and a version number."})
+        return nodes.NodeRef(kind="model", name=data["name"], version=version)
+    if not data.get("namespace") or not data.get("name"):
+        raise ValidationError({"namespace": f"type={kind} needs namespace and name."})
+    if kind == "datasetField" and not data.get("field"):
+        raise ValidationError({"field": "type=datasetField needs field."})
+    return nodes.NodeRef(
+        kind=kind,
+        namespace=data["namespace"],
+        name=data["name"],
+        version=data.get("version") if kind == "dataset" else None,
+        field=data.get("field"),
+    )
+
+
+class WalkQuery(NodeQuery):
+    format = serializers.ChoiceField(
+        choices=["json", "graphml", "svg"],
+        required=False,
+        default="json",
+        error_messages={"invalid_choice": "Must be json, graphml or svg."},
+    )
+
+    def validate(self, data: dict) -> dict:
+        return {**super().validate(data), "format": data.get("format", "json")}
+
+
+class EventsQuery(serializers.Serializer):
+    before = serializers.CharField(required=False, allow_blank=True)
+    after = serializers.CharField(required=False, allow_blank=True)
+    state = serializers.ChoiceField(
+        choices=EventState.values,
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid_choice": f"Must be one of {', '.join(EventState.values)}."},
+    )
+    mine = serializers.ChoiceField(
+        choices=["true", "false"],
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid_choice": "Must be true or false."},
+    )
+    sortDirection = serializers.ChoiceField(
+        choices=["asc", "desc"],
+        required=False,
+        default="desc",
+        error_messages={"invalid_choice": "Must be asc or desc."},
+    )
+    limit = serializers.CharField(required=False)
+    offset = serializers.CharField(required=False)
+
+    @staticmethod
+    def _moment(value: str):
+        try:
+            moment = parse_datetime(value)
+        except ValueError:  # well-formed but impossible: 2026-02-30, hour 25
+            moment = None
+        if moment is None:
+            raise ValidationError("Must be an ISO-8601 date-time that exists.")
+        return moment
+
+    def validate_before(self, value: str):
+        return self._moment(value) if value else None
+
+    def validate_after(self, value: str):
+        return self._moment(value) if value else None
+
+    def validate(self, data: dict) -> dict:
+        try:
+            limit = int(data.get("limit", 100))
+            offset = int(data.get("offset", 0))
+        except ValueError as exc:
+            raise ValidationError({"limit": "limit and offset are whole numbers."}) from exc
+        if not 1 <= limit <= 1000 or not 0 <= offset <= 10**9:
+            raise ValidationError({"limit": "limit is 1–1000 and offset 0–10⁹."})
+        return {
+            "before": data.get("before"),
+            "after": data.get("after"),
+            "state": data.get("state") or None,
+            "mine": data.get("mine") == "true",
+            "ascending": data.get("sortDirection", "desc") == "asc",
+            "limit": limit,
+            "offset": offset,
+        }
+
+
+def _query(serializer_class, request, **kwargs) -> dict:
+    serializer = serializer_class(data=request.query_params.dict(), **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- schema ----------------------------------------------------------------------------------
 
 ERRORS = inline_serializer(
     "LineageErrors", fields={"errors": serializers.ListField(child=serializers.DictField())}
@@ -91,91 +221,17 @@ NODE_PARAMS = [
 ]
 
 
-def _node_from_query(params) -> nodes.NodeRef:
-    if params.get("nodeId"):
-        try:
-            return nodes.parse(params["nodeId"])
-        except ValueError as exc:
-            raise ValidationError({"nodeId": str(exc)}) from exc
-    kind = params.get("type")
-    if kind not in nodes.KINDS:
-        raise ValidationError({"nodeId": "Give nodeId, or type with namespace and name."})
-    if kind == "run":
-        return nodes.NodeRef(kind="run", name=params.get("name") or params.get("runId", ""))
-    if kind == "model":
-        version = params.get("version", "")
-        if not version.isdigit() or not params.get("name"):
-            raise ValidationError({"version": "type=model needs name and a version number."})
-        return nodes.NodeRef(kind="model", name=params["name"], version=version)
-    if not params.get("namespace") or not params.get("name"):
-        raise ValidationError({"namespace": f"type={kind} needs namespace and name."})
-    if kind == "datasetField" and not params.get("field"):
-        raise ValidationError({"field": "type=datasetField needs field."})
-    return nodes.NodeRef(
-        kind=kind,
-        namespace=params["namespace"],
-        name=params["name"],
-        version=params.get("version") if kind == "dataset" else None,
-        field=params.get("field"),
-    )
+def _too_large(exc: selectors.TooLarge, hint: str) -> ValidationError:
+    return ValidationError({"depth": f"The result is too large: {exc}. {hint}"})
 
 
-def _depth(params, default: int = 10) -> int:
-    raw = params.get("depth", default)
-    try:
-        depth = int(raw)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError({"depth": "Must be a whole number."}) from exc
-    if not 1 <= depth <= settings.LINEAGE_MAX_DEPTH:
-        raise ValidationError({"depth": f"Must be between 1 and {settings.LINEAGE_MAX_DEPTH}."})
-    return depth
-
-
-def _subgraph(request, *, direction: str, default_depth: int = 10):
-    ref = _node_from_query(request.query_params)
-    depth = _depth(request.query_params, default_depth)
-    try:
-        start, by_base, relations = selectors.resolve_start(ref)
-    except LookupError:
-        return ref, None
-    if ref.kind == "model" and not _model_visible(request.user, ref):
-        return ref, None
-    directions = ["up", "down"] if direction == "both" else [direction]
-    rows: set = set()
-    try:
-        for way in directions:
-            rows |= set(
-                selectors.walk(
-                    start,
-                    direction=way,
-                    depth=depth,
-                    relations=relations,
-                    max_nodes=settings.LINEAGE_MAX_NODES,
-                    by_base=by_base,
-                )
-            )
-    except selectors.TooLarge as exc:
-        raise ValidationError(
-            {
-                "depth": f"The result is too large: {exc}. Use a smaller depth "
-                f"(the cap is LINEAGE_MAX_NODES)."
-            }
-        ) from exc
-    rows = selectors.hide_invisible_models(sorted(rows), request.user)
-    start_nodes = start if not by_base else [ref.id]
-    return ref, graph.digraph(rows, nodes=[] if by_base else start_nodes)
-
-
-def _model_visible(user, ref) -> bool:
-    from registry.selectors import models_visible_to
-
-    return models_visible_to(user).filter(name=ref.name).exists()
+# --- views -----------------------------------------------------------------------------------
 
 
 class LineageView(APIView):
     """POST: ingest one OpenLineage event. GET: the Marquez-shaped graph around a node."""
 
-    parser_classes: list = []
+    parser_classes = [AnyTypeJSONParser]
 
     def get_permissions(self):
         return [IsAuthenticated()] if self.request.method == "POST" else [CanReadLineage()]
@@ -197,12 +253,11 @@ class LineageView(APIView):
         "clients send it (optionally gzip). 201 with an empty body, also for a duplicate.",
     )
     def post(self, request):
-        payload = read_events_body(request)
+        payload = request.data
         if isinstance(payload, list):
             return _error(
                 400,
                 "A JSON array was sent; post one event here, or a list to /api/v1/lineage/batch.",
-                code="invalid",
             )
         result = services.lineage_events_accept(actor=request.user, payloads=[payload])
         if result.refused:
@@ -218,14 +273,12 @@ class LineageView(APIView):
         "inEdges and outEdges, within `depth` job hops in both directions.",
     )
     def get(self, request):
-        ref = _node_from_query(request.query_params)
-        depth = _depth(request.query_params, 20)
+        query = _query(NodeQuery, request, default_depth=20)
+        ref, depth = query["node"], query["depth"]
         if ref.kind == "datasetField":  # Marquez's column lineage: field-level edges
-            ref, sub = _subgraph(request, direction="both", default_depth=min(depth * 2, 50))
-            if sub is None:
-                return _not_found(ref)
-            return Response({"graph": marquez_graph(sub, ref)})
-        if ref.kind == "model" and not _model_visible(request.user, ref):
+            given = "depth" in request.query_params  # else twice the job hops, at most 50
+            return self._columns(request, ref, depth if given else min(depth * 2, 50))
+        if ref.kind == "model" and not selectors.model_visible(request.user, ref.name):
             return _not_found(ref)
         try:
             found = selectors.marquez_lineage(
@@ -234,169 +287,35 @@ class LineageView(APIView):
         except LookupError:
             return _not_found(ref)
         except selectors.TooLarge as exc:
-            raise ValidationError(
-                {"depth": f"The result is too large: {exc}. Use a smaller depth."}
-            ) from exc
-        return Response({"graph": _marquez_nodes(found)})
+            raise _too_large(exc, "Use a smaller depth.") from exc
+        datasets = selectors.datasets_by_node(marquez.dataset_nodes(found))
+        return Response({"graph": marquez.graph(found, marquez.dataset_data(datasets))})
 
-
-def _not_found(ref) -> Response:
-    return _error(404, f"Node {ref.id} does not exist.", field="nodeId", code="not_found")
-
-
-NODE_TYPES = {
-    "dataset": "DATASET",
-    "job": "JOB",
-    "model": "MODEL",
-    "run": "RUN",
-    "datasetField": "DATASET_FIELD",
-}
-
-
-def _marquez_nodes(found: dict[str, dict[str, set]]) -> list[dict]:
-    """Marquez's node shape, nodes sorted by id, edges sorted."""
-    datasets = _dataset_data([n for n in found if n.startswith("dataset:")])
-    out = []
-    for node_id in sorted(found):
-        links = found[node_id]
-        data = datasets.get(node_id) or _plain_data(node_id)
-        if node_id.startswith("job:"):
-            data = _job_data(node_id, links)
-        out.append(
-            {
-                "id": node_id,
-                "type": NODE_TYPES[node_id.split(":", 1)[0]],
-                "data": data,
-                "inEdges": [{"origin": o, "destination": node_id} for o in sorted(links["in"])],
-                "outEdges": [{"origin": node_id, "destination": d} for d in sorted(links["out"])],
-            }
+    def _columns(self, request, ref, depth: int) -> Response:
+        try:
+            sub = selectors.subgraph(
+                ref,
+                user=request.user,
+                directions=["up", "down"],
+                depth=depth,
+                max_nodes=settings.LINEAGE_MAX_NODES,
+            )
+        except selectors.TooLarge as exc:
+            raise _too_large(exc, "Use a smaller depth (the cap is LINEAGE_MAX_NODES).") from exc
+        if sub is None:
+            return _not_found(ref)
+        run_jobs = selectors.run_jobs(sub.nodes)
+        collapsed = {nodes.base_of(n) for n in sub.nodes if not n.startswith("run:")}
+        datasets = selectors.datasets_by_node(marquez.dataset_nodes(collapsed))
+        return Response(
+            {"graph": marquez.collapsed_graph(sub, ref, run_jobs, marquez.dataset_data(datasets))}
         )
-    return out
-
-
-def _job_data(node_id: str, links: dict[str, set]) -> dict:
-    ref = nodes.parse(node_id)
-
-    def ids(found):
-        return [
-            {"namespace": r.namespace, "name": r.name}
-            for r in (nodes.parse(n) for n in sorted(found) if n.startswith("dataset:"))
-        ]
-
-    return {
-        "id": {"namespace": ref.namespace, "name": ref.name},
-        "type": "BATCH",
-        "name": ref.name,
-        "simpleName": ref.name.rsplit(".", 1)[-1],
-        "namespace": ref.namespace,
-        "inputs": ids(links["in"]),
-        "outputs": ids(links["out"]),
-    }
-
-
-def marquez_graph(sub, ref) -> list[dict]:
-    """Collapse versions into datasets and runs into jobs, in Marquez's node shape."""
-    run_ids = [n.split(":", 1)[1] for n in sub.nodes if n.startswith("run:")]
-    job_of = {
-        str(run_id): nodes.job_id(ns, name)
-        for run_id, ns, name in Run.objects.filter(run_id__in=run_ids).values_list(
-            "run_id", "job__namespace", "job__name"
-        )
-    }
-
-    def collapse(node: str) -> str:
-        if node.startswith("run:"):
-            return job_of.get(node.split(":", 1)[1], node)
-        return nodes.base_of(node)
-
-    collapsed: dict[str, dict[str, set]] = {}
-    for node in sub.nodes:
-        collapsed.setdefault(collapse(node), {"in": set(), "out": set()})
-    if ref.kind in ("dataset", "job", "datasetField"):
-        collapsed.setdefault(nodes.base_of(ref.id), {"in": set(), "out": set()})
-    for source, target in sub.edges:
-        a, b = collapse(source), collapse(target)
-        if a != b:
-            collapsed[a]["out"].add(b)
-            collapsed[b]["in"].add(a)
-    datasets = _dataset_data([n for n in collapsed if n.startswith("dataset:")])
-    out = []
-    for node_id in sorted(collapsed):
-        kind = node_id.split(":", 1)[0]
-        out.append(
-            {
-                "id": node_id,
-                "type": {
-                    "dataset": "DATASET",
-                    "job": "JOB",
-                    "model": "MODEL",
-                    "run": "RUN",
-                    "datasetField": "DATASET_FIELD",
-                }[kind],
-                "data": datasets.get(node_id) or _plain_data(node_id),
-                "inEdges": [
-                    {"origin": o, "destination": node_id} for o in sorted(collapsed[node_id]["in"])
-                ],
-                "outEdges": [
-                    {"origin": node_id, "destination": d} for d in sorted(collapsed[node_id]["out"])
-                ],
-            }
-        )
-    return out
-
-
-def _plain_data(node_id: str) -> dict:
-    try:
-        ref = nodes.parse(node_id)
-    except ValueError:
-        return {"id": node_id}
-    data = {"namespace": ref.namespace, "name": ref.name}
-    if ref.kind == "model":
-        data["version"] = int(ref.version)
-    if ref.kind == "datasetField":
-        data = {"namespace": ref.namespace, "dataset": ref.name, "field": ref.field}
-    return data
-
-
-def _dataset_data(ids: list[str]) -> dict[str, dict]:
-    wanted = {}
-    for node_id in ids:
-        ref = nodes.parse(node_id)
-        wanted[(ref.namespace, ref.name)] = node_id
-    if not wanted:
-        return {}
-    names = {name for _, name in wanted}
-    out = {}
-    for dataset in Dataset.objects.filter(name__in=names).prefetch_related("features"):
-        node_id = wanted.get((dataset.namespace, dataset.name))
-        if node_id is None:
-            continue
-        out[node_id] = {
-            "id": {"namespace": dataset.namespace, "name": dataset.name},
-            "type": "DB_TABLE",
-            "name": dataset.name,
-            "physicalName": dataset.name,
-            "namespace": dataset.namespace,
-            "description": dataset.description or None,
-            "createdAt": dataset.created_at.isoformat(),
-            "fields": [
-                {
-                    "name": f.name,
-                    "type": f.dtype or None,
-                    "tags": [],
-                    "description": f.description or None,
-                }
-                for f in dataset.features.all()
-            ],
-            "tags": ["PII"] if dataset.contains_pii else [],
-        }
-    return out
 
 
 class BatchView(APIView):
     """POST a JSON array of events; each is stored atomically on its own."""
 
-    parser_classes: list = []
+    parser_classes = [AnyTypeJSONParser]
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
@@ -419,7 +338,7 @@ class BatchView(APIView):
         },
     )
     def post(self, request):
-        payload = read_events_body(request)
+        payload = request.data
         if not isinstance(payload, list):
             return _error(400, "The batch endpoint takes a JSON array of events.")
         if len(payload) > settings.LINEAGE_MAX_BATCH_EVENTS:
@@ -491,41 +410,7 @@ class EventsView(APIView):
         },
     )
     def get(self, request):
-        params = request.query_params
-        qs = selectors.events_visible_to(request.user)
-        for key, lookup in (("before", "event_time__lt"), ("after", "event_time__gt")):
-            if params.get(key):
-                try:
-                    moment = parse_datetime(params[key])
-                except ValueError:  # well-formed but impossible: 2026-02-30, hour 25
-                    moment = None
-                if moment is None:
-                    raise ValidationError({key: "Must be an ISO-8601 date-time that exists."})
-                qs = qs.filter(**{lookup: moment})
-        if params.get("state"):
-            if params["state"] not in EventState.values:
-                raise ValidationError({"state": f"Must be one of {', '.join(EventState.values)}."})
-            qs = qs.filter(state=params["state"])
-        if params.get("mine"):
-            if params["mine"] not in ("true", "false"):
-                raise ValidationError({"mine": "Must be true or false."})
-            if params["mine"] == "true":
-                qs = qs.filter(submitted_by=request.user)
-        direction = params.get("sortDirection", "desc")
-        if direction not in ("asc", "desc"):
-            raise ValidationError({"sortDirection": "Must be asc or desc."})
-        try:
-            limit = int(params.get("limit", 100))
-            offset = int(params.get("offset", 0))
-        except ValueError as exc:
-            raise ValidationError({"limit": "limit and offset are whole numbers."}) from exc
-        if not 1 <= limit <= 1000 or not 0 <= offset <= 10**9:
-            raise ValidationError({"limit": "limit is 1–1000 and offset 0–10⁹."})
-        order = ["event_time", "id"] if direction == "asc" else ["-event_time", "-id"]
-        total = qs.count()
-        page = list(
-            qs.order_by(*order).values_list("payload", "state", "reason")[offset : offset + limit]
-        )
+        total, page = selectors.events_page(request.user, **_query(EventsQuery, request))
         return Response(
             {
                 "events": [payload for payload, _, _ in page],
@@ -546,15 +431,23 @@ class WalkView(APIView):
         responses={200: OpenApiTypes.OBJECT, 400: ERRORS, 404: ERRORS},
     )
     def get(self, request):
-        fmt = request.query_params.get("format", "json")
-        if fmt not in ("json", "graphml", "svg"):
-            raise ValidationError({"format": "Must be json, graphml or svg."})
-        ref, sub = _subgraph(request, direction=self.direction)
+        query = _query(WalkQuery, request)
+        ref = query["node"]
+        try:
+            sub = selectors.subgraph(
+                ref,
+                user=request.user,
+                directions=[self.direction],
+                depth=query["depth"],
+                max_nodes=settings.LINEAGE_MAX_NODES,
+            )
+        except selectors.TooLarge as exc:
+            raise _too_large(exc, "Use a smaller depth (the cap is LINEAGE_MAX_NODES).") from exc
         if sub is None:
-            return _error(404, f"Node {ref.id} does not exist.", field="nodeId", code="not_found")
-        if fmt == "graphml":
+            return _not_found(ref)
+        if query["format"] == "graphml":
             return HttpResponse(graph.graphml(sub), content_type="application/graphml+xml")
-        if fmt == "svg":
+        if query["format"] == "svg":
             svg = drawing.draw(sub, focus=ref.id, run_jobs=selectors.run_jobs(sub.nodes))
             return HttpResponse(svg, content_type="image/svg+xml")
         return Response(graph.node_link(sub))
@@ -591,9 +484,7 @@ class ImpactView(APIView):
         },
     )
     def get(self, request):
-        from registry.selectors import models_visible_to
-
-        ref = _node_from_query(request.query_params)
+        ref = _query(NodeQuery, request)["node"]
         if ref.kind != "dataset":
             raise ValidationError(
                 {"nodeId": "Impact is asked of a dataset: dataset:{ns}:{name}[#version]."}
@@ -601,17 +492,9 @@ class ImpactView(APIView):
         try:
             start, by_base, _ = selectors.resolve_start(ref)
         except LookupError:
-            return _error(404, f"Node {ref.id} does not exist.", field="nodeId", code="not_found")
+            return _not_found(ref)
         model_nodes = selectors.downstream_models(start, by_base=by_base)
-        wanted = {}
-        for node in model_nodes:
-            parsed = nodes.parse(node)
-            wanted.setdefault(parsed.name, set()).add(int(parsed.version))
-        # Plain rows, not model instances: a widely used dataset feeds thousands of versions.
-        versions = ModelVersion.objects.filter(
-            model__in=models_visible_to(request.user).filter(name__in=list(wanted))
-        ).values_list("model__name", "version", "stage", "model__risk_tier")
-        rows = [row for row in versions if row[1] in wanted.get(row[0], ())]
+        rows = selectors.impacted_versions(request.user, model_nodes)
         rows.sort(key=lambda row: (STAGE_ORDER.get(row[2], 9), row[0], row[1]))
         return Response(
             {

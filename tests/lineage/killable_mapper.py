@@ -21,8 +21,8 @@ from lineage import services  # noqa: E402
 def main(ready_file: str) -> None:
     original = services._map_batch
 
-    def stall_before_commit(actor, items):
-        summaries = original(actor, items)
+    def stall_before_commit(actor, items, ledger=None):
+        summaries = original(actor, items, ledger)
         Path(ready_file).write_text(str(len(items)))
         time.sleep(120)  # killed here, mid-batch, its transaction open
         return summaries

@@ -251,8 +251,16 @@ def test_version_registered_through_the_api_with_a_run_is_linked(post, api, owne
 def test_ingestion_is_audited_once_per_change_of_the_event(post):
     post(run_event())
     event = LineageEvent.objects.get()
-    for action in ("lineage.event.accepted", "lineage.event.mapped"):
-        assert AuditEvent.objects.get(action=action).object_id == str(event.pk)
+    assert (
+        not AuditEvent.objects.filter(action__startswith="lineage.")
+        .exclude(action="lineage.events.mapped")
+        .exists()
+    )  # accepting is the stored row itself
+    mapped = AuditEvent.objects.get(action="lineage.events.mapped")
+    assert mapped.object_id == str(event.pk)
+    assert mapped.actor == event.submitted_by
+    assert mapped.changes["events"] == [event.pk]
+    assert mapped.changes["runs_created"] == [str(event.run_id)]
 
 
 def test_dataset_event_updates_schema_features(post):
@@ -320,7 +328,8 @@ def test_raw_events_are_listed_like_marquez(post, api, auditor):
 # Accepting: the token and its last use, the caller's own and group permissions (4), then a
 # savepoint pair around the events' insert, the actor's service-account check and the audit
 # insert. Mapping is counted on its own (tests/lineage/test_mapping.py).
-QUERIES_PER_ACCEPT = 9
+# the token read and its last use, the permission reads (user, groups), the one INSERT
+QUERIES_PER_ACCEPT = 5
 REALISTIC_FIELDS = [
     {"name": f"c{i}", "type": "DOUBLE", "description": f"column {i}"} for i in range(20)
 ]
@@ -349,16 +358,20 @@ def test_each_created_or_changed_entity_is_audited_exactly_once(post):
     counts = {}
     for action in _actions(before):
         counts[action] = counts.get(action, 0) + 1
+    # catalogue entities one event each; the run and the versions in the batch's event
     assert counts == {
-        "lineage.event.accepted": 1,
-        "lineage.event.mapped": 1,
+        "lineage.events.mapped": 1,
         "registry.job.created": 1,
-        "registry.run.created": 1,
         "registry.dataset.created": 5,
         "registry.feature.created": 100,
-        "registry.dataset_version.created": 5,  # 3 external inputs, 2 outputs
     }
     assert Feature.objects.count() == 100 and DatasetVersion.objects.count() == 5
+    mapped = AuditEvent.objects.get(action="lineage.events.mapped").changes
+    assert mapped["runs_created"] == [str(run_id)]
+    assert sorted(mapped["dataset_versions_created"]) == sorted(
+        f"{v.dataset.namespace}:{v.dataset.name}#{v.version}"
+        for v in DatasetVersion.objects.select_related("dataset")
+    )  # 3 external inputs, 2 outputs
     created = AuditEvent.objects.filter(action="registry.feature.created").order_by("id").first()
     feature = Feature.objects.get(pk=created.object_id)
     assert created.object_type == "registry.feature"
@@ -372,11 +385,10 @@ def test_each_created_or_changed_entity_is_audited_exactly_once(post):
     }
     before = AuditEvent.objects.count()
     assert post(_realistic("COMPLETE", run_id, "2026-11-01T10:05:00Z")).status_code == 201
-    assert _actions(before) == [
-        "lineage.event.accepted",
-        "lineage.event.mapped",
-        "registry.run.updated",
-    ]
+    assert _actions(before) == ["lineage.events.mapped"]
+    mapped = AuditEvent.objects.filter(action="lineage.events.mapped").latest("id").changes
+    assert "runs_created" not in mapped and "dataset_versions_created" not in mapped
+    assert mapped["runs_updated"][str(run_id)]["state"] == ["START", "COMPLETE"]
 
 
 def test_a_changed_schema_updates_only_the_changed_features(post):
@@ -387,11 +399,9 @@ def test_a_changed_schema_updates_only_the_changed_features(post):
     before = AuditEvent.objects.count()
     post(run_event(inputs=[dataset("s3://lake", "curated/o0", schema=schema_facet(*fields))]))
     assert _actions(before) == [
-        "lineage.event.accepted",
-        "lineage.event.mapped",
+        "lineage.events.mapped",
         "registry.feature.created",
         "registry.feature.updated",
-        "registry.run.created",
     ]
     assert Feature.objects.get(dataset__name="curated/o0", name="c3").dtype == "BIGINT"
 

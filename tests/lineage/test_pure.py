@@ -80,3 +80,50 @@ def test_find_cycle_agrees_with_networkx_and_returns_a_real_cycle():
         if path is not None:
             assert path[0] == path[-1] and len(path) >= 2
             assert all(graph.has_edge(a, b) for a, b in zip(path, path[1:], strict=False))
+
+
+def test_events_parsed_together_read_each_schema_once_and_never_confuse_two():
+    from lineage.openlineage import STORED, parse_event
+
+    def event(fields):
+        return {
+            "eventTime": "2026-11-01T10:00:00Z",
+            "producer": "p",
+            "run": {"runId": "0b0ed1b5-8ad6-4c38-9a3a-2bbd6c5b1e4d"},
+            "job": {"namespace": "n", "name": "j"},
+            "inputs": [
+                {"namespace": "s3://a", "name": "t", "facets": {"schema": {"fields": fields}}}
+            ],
+        }
+
+    first = [{"name": "a", "type": "INT"}, {"name": "b", "type": "INT"}]
+    same = [{"name": "a", "type": "INT"}, {"name": "b", "type": "INT"}]
+    # same length, same first and last names: only the type differs
+    other = [{"name": "a", "type": "STRING"}, {"name": "b", "type": "INT"}]
+    schemas: dict = {}
+    read = [parse_event(event(f), STORED, schemas).inputs[0].fields for f in (first, same, other)]
+    alone = [parse_event(event(f), STORED).inputs[0].fields for f in (first, same, other)]
+    assert read == alone
+    assert read[0] is read[1]  # read once
+    assert read[2] == (("a", "STRING", ""), ("b", "INT", ""))
+
+
+def test_a_run_changed_by_two_attempts_is_audited_from_its_first_value_to_its_last():
+    from lineage.services import _merge
+    from registry.ingest import Ledger
+
+    ledger = Ledger()
+    _merge(ledger, Ledger(runs_created=["r2"], runs_updated={"r1": {"state": ["OTHER", "START"]}}))
+    _merge(
+        ledger,
+        Ledger(
+            runs_updated={"r1": {"state": ["START", "COMPLETE"], "facets": ["b", "a"]}},
+            versions_created=["s3://a:t#v1"],
+        ),
+    )
+    _merge(ledger, Ledger(runs_updated={"r1": {"facets": ["c", "a"]}}))
+    assert ledger.changes() == {
+        "runs_created": ["r2"],
+        "runs_updated": {"r1": {"state": ["OTHER", "COMPLETE"], "facets": ["a", "b", "c"]}},
+        "dataset_versions_created": ["s3://a:t#v1"],
+    }

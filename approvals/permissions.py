@@ -35,6 +35,7 @@ from registry.models import ModelVersion, RegisteredModel
 from registry.permissions import (
     can_change_model,
     grantee_label,
+    holds_object_permission,
     object_permission_assign,
     object_permission_remove,
 )
@@ -60,7 +61,7 @@ def holds_decide_permission(user: Any, model: RegisteredModel) -> bool:
     appointment for its business unit."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
-    if user.has_perm(DECIDE_PROMOTION, model):
+    if holds_object_permission(user, model, (DECIDE_CODENAME,)):
         return True
     return bool(model.business_unit) and _unit_appointments(model.business_unit, user).exists()
 

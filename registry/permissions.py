@@ -88,18 +88,35 @@ def object_grants(user: Any, codenames: tuple[str, ...], model_pk: Any) -> Q:
     )
 
 
-def holds_object_permission(user: Any, model: RegisteredModel, codenames: tuple[str, ...]) -> bool:
+def holds_object_permission(
+    user: Any, model: RegisteredModel, codenames: tuple[str, ...], or_else: Q | None = None
+) -> bool:
     """Whether an active user holds one of `codenames` on this model through an object
-    grant (to them or to a group of theirs): one statement. Superusers hold every one, as in
-    guardian."""
+    grant (to them or to a group of theirs) — or `or_else` holds: one statement. Superusers
+    hold every one, as in guardian."""
     if not _active(user):
         return False
     if user.is_superuser:
         return True
-    return (
-        ContentType.objects.filter(pk=_model_content_type().pk)
-        .filter(object_grants(user, codenames, model.pk))
-        .exists()
+    condition = object_grants(user, codenames, model.pk)
+    if or_else is not None:
+        condition |= or_else
+    return ContentType.objects.filter(pk=_model_content_type().pk).filter(condition).exists()
+
+
+def holders(codename: str, model: RegisteredModel) -> Q:
+    """The condition, on users, "holds `codename` on this model through an object grant, to
+    them or to a group of theirs" (superusers only through a grant, as guardian's
+    get_users_with_perms(with_superusers=False) answers)."""
+    content_type = _model_content_type()
+    grant = {
+        "content_type": content_type,
+        "object_pk": str(model.pk),
+        "permission__content_type": content_type,
+        "permission__codename": codename,
+    }
+    return Q(Exists(UserObjectPermission.objects.filter(user=OuterRef("pk"), **grant))) | Q(
+        Exists(GroupObjectPermission.objects.filter(group__user=OuterRef("pk"), **grant))
     )
 
 

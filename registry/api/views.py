@@ -68,6 +68,17 @@ class CatalogueViewSet(
         return Response(self.get_serializer(self.archive_entity(self.get_object())).data)
 
 
+def _with_relations_of(before, after, fields: list[str]):
+    """`after` (as a service answered it), given the related objects `before` already holds
+    for the fields whose foreign key did not change: answered without reading them again."""
+    for field in fields:
+        attname = after._meta.get_field(field).attname
+        cache = before._meta.get_field(field)
+        if cache.is_cached(before) and getattr(before, attname) == getattr(after, attname):
+            setattr(after, field, getattr(before, field))
+    return after
+
+
 class RegisteredModelFilter(filters.FilterSet):
     name = filters.CharFilter(lookup_expr="icontains")
     owner = filters.CharFilter(field_name="owner__username")
@@ -133,7 +144,8 @@ class RegisteredModelViewSet(CatalogueViewSet):
         return services.registered_model_create(actor=self.request.user, **data)
 
     def update_entity(self, instance, data):
-        return services.registered_model_update(actor=self.request.user, model=instance, data=data)
+        model = services.registered_model_update(actor=self.request.user, model=instance, data=data)
+        return _with_relations_of(instance, model, ["owner"])
 
     def archive_entity(self, instance):
         return services.registered_model_archive(actor=self.request.user, model=instance)
@@ -257,7 +269,9 @@ class ModelVersionViewSet(CatalogueViewSet):
         if getattr(self, "swagger_fake_view", False):
             return ModelVersion.objects.none()
         model = self.registered_model()  # visible: so are its versions
-        return ModelVersion.objects.select_related("created_by", "training_run").filter(model=model)
+        return ModelVersion.objects.select_related(
+            "model", "model__owner", "created_by", "training_run"
+        ).filter(model=model)
 
     def get_object(self):
         """The version and its model in one keyed fetch, then the single-object visibility
@@ -280,7 +294,10 @@ class ModelVersionViewSet(CatalogueViewSet):
         )
 
     def update_entity(self, instance, data):
-        return services.model_version_update(actor=self.request.user, version=instance, data=data)
+        version = services.model_version_update(
+            actor=self.request.user, version=instance, data=data
+        )
+        return _with_relations_of(instance, version, ["model", "created_by", "training_run"])
 
     @extend_schema(responses={405: None})
     def destroy(self, request, *args, **kwargs):

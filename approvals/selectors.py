@@ -14,8 +14,7 @@ from approvals.defaults import DECIDE_CODENAME
 from approvals.models import Outcome, PromotionRequest, RequestStatus, StageTransition
 from approvals.permissions import decide_refusal, user_roles
 from registry.models import RegisteredModel, Stage
-from registry.permissions import can_view_model, object_grants
-from registry.selectors import visibility
+from registry.permissions import can_view_model, object_grants, visibility
 
 REQUEST_RELATED = ("version__model", "version__created_by", "requester", "replaces")
 

@@ -36,6 +36,9 @@ GRANTABLE = {"view_registeredmodel", "change_registeredmodel"}
 ROLES = ("data-scientist", "pipeline", "model-validator", "risk-officer", "auditor")
 
 
+GRANTS_TO_SEE = ("view_registeredmodel", "change_registeredmodel")
+
+
 def can_view_model(user: Any, model: RegisteredModel) -> bool:
     """The owner, superusers and holders of the global view permission (no query beyond
     Django's per-user permission cache), else one EXISTS over the object grants."""
@@ -45,8 +48,19 @@ def can_view_model(user: Any, model: RegisteredModel) -> bool:
         user.is_superuser
         or model.owner_id == user.pk
         or user.has_perm(VIEW_MODEL)
-        or holds_object_permission(user, model, ("view_registeredmodel", "change_registeredmodel"))
+        or holds_object_permission(user, model, GRANTS_TO_SEE)
     )
+
+
+def visibility(user: Any, path: str = "") -> Q | None:
+    """can_view_model asked of many rows at once, for an active user: the condition "the
+    model at `path` (e.g. "version__model__"; "" for a model itself) is visible to them", to
+    filter a list in the same statement (owned, or granted to them or a group of theirs:
+    EXISTS over the object grants); None when every model is (superusers, holders of the
+    global view permission)."""
+    if user.is_superuser or user.has_perm(VIEW_MODEL):
+        return None
+    return Q(**{f"{path}owner": user}) | object_grants(user, GRANTS_TO_SEE, OuterRef(f"{path}pk"))
 
 
 def can_change_model(user: Any, model: RegisteredModel) -> bool:

@@ -5,23 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import OuterRef, Q, QuerySet
+from django.db.models import QuerySet
 
 from registry.models import ModelAlias, ModelVersion, RegisteredModel
-from registry.permissions import VIEW_MODEL, can_view_model, object_grants
-
-GRANTS_TO_SEE = ("view_registeredmodel", "change_registeredmodel")
-
-
-def visibility(user: Any, path: str = "") -> Q | None:
-    """For an active user: the condition "the model at `path` (e.g. "version__model__"; "" for
-    a model itself) is visible to them", to filter a list in the same statement — owned, or
-    granted to them or a group of theirs (EXISTS over the object grants); None when every model
-    is (superusers, holders of the global view permission). The rule is registry.permissions'
-    can_view_model, asked of many rows at once."""
-    if user.is_superuser or user.has_perm(VIEW_MODEL):
-        return None
-    return Q(**{f"{path}owner": user}) | object_grants(user, GRANTS_TO_SEE, OuterRef(f"{path}pk"))
+from registry.permissions import can_view_model, visibility
 
 
 def _active(user: Any) -> bool:

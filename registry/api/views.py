@@ -72,9 +72,12 @@ def _with_relations_of(before, after, fields: list[str]):
     """`after` (as a service answered it), given the related objects `before` already holds
     for the fields whose foreign key did not change: answered without reading them again."""
     for field in fields:
-        attname = after._meta.get_field(field).attname
-        cache = before._meta.get_field(field)
-        if cache.is_cached(before) and getattr(before, attname) == getattr(after, attname):
+        relation = after._meta.get_field(field)
+        if (
+            relation.is_cached(before)
+            and not relation.is_cached(after)
+            and getattr(before, relation.attname) == getattr(after, relation.attname)
+        ):
             setattr(after, field, getattr(before, field))
     return after
 

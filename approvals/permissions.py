@@ -23,9 +23,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
-from guardian.shortcuts import get_users_with_perms
 
 from approvals import workflow
 from approvals.defaults import DECIDE_CODENAME
@@ -35,6 +34,8 @@ from registry.models import ModelVersion, RegisteredModel
 from registry.permissions import (
     can_change_model,
     grantee_label,
+    holders,
+    holds_object_permission,
     object_permission_assign,
     object_permission_remove,
 )
@@ -57,12 +58,13 @@ def user_roles(user: Any) -> set[str]:
 
 def holds_decide_permission(user: Any, model: RegisteredModel) -> bool:
     """Appointed for this model: the object permission on it (user or group), or an
-    appointment for its business unit."""
+    appointment for its business unit — asked in one statement."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
-    if user.has_perm(DECIDE_PROMOTION, model):
-        return True
-    return bool(model.business_unit) and _unit_appointments(model.business_unit, user).exists()
+    by_unit = (
+        Q(Exists(_unit_appointments(model.business_unit, user))) if model.business_unit else None
+    )
+    return holds_object_permission(user, model, (DECIDE_CODENAME,), or_else=by_unit)
 
 
 def _unit_appointments(business_unit: str, user: Any):
@@ -73,38 +75,48 @@ def _unit_appointments(business_unit: str, user: Any):
     ).filter(Q(user=user) | Q(group__in=user.groups.all()))
 
 
-def appointed_users(model: RegisteredModel):
-    """Active users appointed to decide the model's promotions (per model or business unit;
-    directly or through a group), whatever their role."""
+def _appointed(model: RegisteredModel) -> Q:
+    """The condition, on users, "appointed to decide this model's promotions": the decide
+    permission on the model (directly or through a group) or an appointment for its business
+    unit (directly or through a group)."""
     from approvals.models import BusinessUnitAppointment
 
-    holders = get_users_with_perms(
-        model, only_with_perms_in=[DECIDE_CODENAME], with_superusers=False, with_group_users=True
-    )
-    by_unit = Q(pk__in=[u.pk for u in holders])
+    condition = holders(DECIDE_CODENAME, model)
     if model.business_unit:
         units = BusinessUnitAppointment.objects.filter(
             business_unit=model.business_unit, revoked_at__isnull=True
         )
-        by_unit |= Q(pk__in=units.filter(user__isnull=False).values("user"))
-        by_unit |= Q(groups__in=units.filter(group__isnull=False).values("group"))
-    return get_user_model().objects.filter(by_unit, is_active=True).distinct()
+        condition |= Q(Exists(units.filter(user=OuterRef("pk")))) | Q(
+            Exists(units.filter(group__user=OuterRef("pk")))
+        )
+    return condition
+
+
+def appointed_users(model: RegisteredModel):
+    """Active users appointed to decide the model's promotions (per model or business unit;
+    directly or through a group), whatever their role."""
+    return get_user_model().objects.filter(_appointed(model), is_active=True)
+
+
+def _members(request: Any, version: ModelVersion, role: str):
+    """Active members of the role, never the requester nor the version's creator."""
+    independent = ~Q(pk__in=[pk for pk in (request.requester_id, version.created_by_id) if pk])
+    return get_user_model().objects.filter(independent, is_active=True, groups__name=role)
+
+
+def _falls_back(request: Any) -> bool:
+    return request.policy_snapshot.get("fallback", "role") == "role"
 
 
 def deciders_for_role(request: Any, version: ModelVersion, role: str) -> tuple[list[Any], str]:
     """Who may fill the request's slots of `role`, and how they came to ("appointed", or
     "fallback" when nobody holding the role was appointed and the policy falls back to every
     member of the role). Never the requester nor the version's creator."""
-    independent = ~Q(pk__in=[pk for pk in (request.requester_id, version.created_by_id) if pk])
-    members = get_user_model().objects.filter(independent, is_active=True, groups__name=role)
-    appointed = list(
-        members.filter(pk__in=appointed_users(version.model).values("pk"))
-        .distinct()
-        .order_by("username")
-    )
+    members = _members(request, version, role)
+    appointed = list(members.filter(_appointed(version.model)).distinct().order_by("username"))
     if appointed:
         return appointed, "appointed"
-    if request.policy_snapshot.get("fallback", "role") == "role":
+    if _falls_back(request):
         return list(members.distinct().order_by("username")), "fallback"
     return [], "none"
 
@@ -120,20 +132,26 @@ def eligible_deciders(request: Any, version: ModelVersion) -> list[Any]:
 
 
 def roles_nobody_can_decide(request: Any, version: ModelVersion) -> list[str]:
-    """The roles the request needs for which no one at all may decide."""
-    return [
-        role
-        for role, needed in sorted(request.required.items())
-        if needed > 0 and not deciders_for_role(request, version, role)[0]
-    ]
+    """The roles the request needs for which no one at all may decide: one EXISTS per role
+    (appointed members are members, so with the fallback any member will do)."""
+    nobody = []
+    for role, needed in sorted(request.required.items()):
+        if needed <= 0:
+            continue
+        members = _members(request, version, role)
+        if not _falls_back(request):
+            members = members.filter(_appointed(version.model))
+        if not members.exists():
+            nobody.append(role)
+    return nobody
 
 
 def _decides_by_fallback(user: Any, request: Any, version: ModelVersion, roles: set[str]) -> bool:
-    return any(
-        deciders_for_role(request, version, role)[1] == "fallback"
-        and any(u.pk == user.pk for u in deciders_for_role(request, version, role)[0])
-        for role in roles
-    )
+    for role in roles:
+        people, how = deciders_for_role(request, version, role)
+        if how == "fallback" and any(u.pk == user.pk for u in people):
+            return True
+    return False
 
 
 def decide_refusal(user: Any, request: Any, version: ModelVersion) -> str | None:

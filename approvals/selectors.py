@@ -6,23 +6,40 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet
 from django.utils import timezone
-from guardian.shortcuts import get_objects_for_user
 
 from approvals import gates, workflow
+from approvals.defaults import DECIDE_CODENAME
 from approvals.models import Outcome, PromotionRequest, RequestStatus, StageTransition
-from approvals.permissions import DECIDE_PROMOTION, decide_refusal, user_roles
+from approvals.permissions import decide_refusal, user_roles
 from audit import selectors as audit_selectors
 from registry.models import RegisteredModel, Stage
-from registry.selectors import models_visible_to
+from registry.permissions import can_view_model, object_grants, visibility
+
+REQUEST_RELATED = ("version__model", "version__created_by", "requester", "replaces")
 
 
 def requests_visible_to(user: Any) -> QuerySet[PromotionRequest]:
     """Requests about versions of the models the user may see."""
-    return PromotionRequest.objects.select_related(
-        "version__model", "version__created_by", "requester", "replaces"
-    ).filter(version__model__in=models_visible_to(user).values("pk"))
+    base = PromotionRequest.objects.select_related(*REQUEST_RELATED)
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return base.none()
+    condition = visibility(user, "version__model__")
+    return base if condition is None else base.filter(condition)
+
+
+def visible_request(
+    user: Any, pk: Any, queryset: QuerySet | None = None
+) -> PromotionRequest | None:
+    """One request by id if the user may see its model (None otherwise, as if it did not
+    exist): one keyed fetch, then the single-object check of registry.permissions."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if queryset is None:
+        queryset = PromotionRequest.objects.all()
+    request = queryset.select_related(*REQUEST_RELATED).filter(pk=pk).first()
+    return request if request is not None and can_view_model(user, request.version.model) else None
 
 
 def decidable_models(user: Any) -> QuerySet[RegisteredModel]:
@@ -30,19 +47,13 @@ def decidable_models(user: Any) -> QuerySet[RegisteredModel]:
     or through a group) or an appointment for its business unit."""
     from approvals.models import BusinessUnitAppointment
 
-    by_model = get_objects_for_user(
-        user,
-        DECIDE_PROMOTION,
-        klass=RegisteredModel,
-        use_groups=True,
-        with_superuser=True,
-        accept_global_perms=False,
-    )
+    if user.is_superuser:
+        return RegisteredModel.objects.all()
     units = BusinessUnitAppointment.objects.filter(revoked_at__isnull=True).filter(
         Q(user=user) | Q(group__in=user.groups.all())
     )
     return RegisteredModel.objects.filter(
-        Q(pk__in=by_model.values("pk"))
+        object_grants(user, (DECIDE_CODENAME,), OuterRef("pk"))
         | Q(business_unit__in=units.values("business_unit"), business_unit__gt="")
     )
 

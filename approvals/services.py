@@ -272,14 +272,17 @@ def _decide(
     if outcome not in Outcome.values:
         raise ValidationError({"outcome": "Must be approve or reject."}, code="invalid_choice")
     comment = _text(comment, "comment", "A comment")
-    request = PromotionRequest.objects.select_for_update(no_key=True).get(pk=request_id)
-    model_id = ModelVersion.objects.values_list("model_id", flat=True).get(pk=request.version_id)
-    model = RegisteredModel.objects.select_for_update(no_key=True).get(pk=model_id)
-    version = (
-        ModelVersion.objects.select_for_update(no_key=True)
-        .select_related("model")
-        .get(pk=request.version_id)
+    # Locks in the order request → model → version; the request's row lock alone, with its
+    # version's model id read in the same statement.
+    request = (
+        PromotionRequest.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("version")
+        .get(pk=request_id)
     )
+    model = RegisteredModel.objects.select_for_update(no_key=True).get(pk=request.version.model_id)
+    version = ModelVersion.objects.select_for_update(no_key=True).get(pk=request.version_id)
+    version.model = model
+    request.version = version
     if not can_view_model(actor, model):
         raise PermissionDenied("You may not see this model.")
     refusal = decide_refusal(actor, request, version)
@@ -322,15 +325,14 @@ def _decide(
             now,
             actor,
         )
-    if request.decisions.filter(decider=actor).exists():
+    decided = list(request.decisions.values_list("decider_id", "outcome", "role"))
+    if any(decider_id == actor.pk for decider_id, _, _ in decided):
         raise Conflict(
             "You have already decided this request; one person fills one slot.",
             code="already_decided",
         )
     required = request.required
-    approvals = list(
-        request.decisions.filter(outcome=Outcome.APPROVE).values_list("role", flat=True)
-    )
+    approvals = [role for _, outcome, role in decided if outcome == Outcome.APPROVE]
     roles = user_roles(actor)
     if outcome == Outcome.REJECT:
         role = next(r for r in workflow.ordered_roles(required) if r in roles and required[r])

@@ -41,14 +41,14 @@ _VERSION_FIELDS = {
 
 
 def visible_model(user: Any, name: str) -> RegisteredModel:
-    model = selectors.models_visible_to(user).filter(name=name).first()
+    model = selectors.visible_model(user, name)
     if model is None:
         raise RegisteredModel.DoesNotExist(f"Registered Model with name={name} not found")
     return model
 
 
 def visible_version(user: Any, name: str, number: int) -> ModelVersion:
-    version = selectors.versions_visible_to(user).filter(model__name=name, version=number).first()
+    version = selectors.visible_version(user, name, number)
     if version is None:
         raise ModelVersion.DoesNotExist(f"Model Version (name={name}, version={number}) not found")
     return version

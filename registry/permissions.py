@@ -15,8 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import CharField, Exists, OuterRef, Q
+from django.db.models.functions import Cast
+from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import assign_perm, get_group_perms, get_user_perms, remove_perm
 from rest_framework.permissions import DjangoModelPermissions
 
@@ -32,23 +36,102 @@ GRANTABLE = {"view_registeredmodel", "change_registeredmodel"}
 ROLES = ("data-scientist", "pipeline", "model-validator", "risk-officer", "auditor")
 
 
+GRANTS_TO_SEE = ("view_registeredmodel", "change_registeredmodel")
+
+
 def can_view_model(user: Any, model: RegisteredModel) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    """The owner, superusers and holders of the global view permission (no query beyond
+    Django's per-user permission cache), else one EXISTS over the object grants."""
+    if not _active(user):
         return False
     return (
         user.is_superuser
         or model.owner_id == user.pk
         or user.has_perm(VIEW_MODEL)
-        or user.has_perm(VIEW_MODEL, model)
-        or user.has_perm(CHANGE_MODEL, model)
+        or holds_object_permission(user, model, GRANTS_TO_SEE)
     )
 
 
+def visibility(user: Any, path: str = "") -> Q | None:
+    """can_view_model asked of many rows at once, for an active user: the condition "the
+    model at `path` (e.g. "version__model__"; "" for a model itself) is visible to them", to
+    filter a list in the same statement (owned, or granted to them or a group of theirs:
+    EXISTS over the object grants); None when every model is (superusers, holders of the
+    global view permission)."""
+    if user.is_superuser or user.has_perm(VIEW_MODEL):
+        return None
+    return Q(**{f"{path}owner": user}) | object_grants(user, GRANTS_TO_SEE, OuterRef(f"{path}pk"))
+
+
 def can_change_model(user: Any, model: RegisteredModel) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    if not _active(user):
         return False
     # Object-level only: a global change permission does not reach every model.
-    return user.is_superuser or model.owner_id == user.pk or user.has_perm(CHANGE_MODEL, model)
+    return (
+        user.is_superuser
+        or model.owner_id == user.pk
+        or holds_object_permission(user, model, ("change_registeredmodel",))
+    )
+
+
+def _active(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.is_active)
+
+
+def _model_content_type() -> ContentType:
+    return ContentType.objects.get_for_model(RegisteredModel)  # cached per process
+
+
+def object_grants(user: Any, codenames: tuple[str, ...], model_pk: Any) -> Q:
+    """The condition "`user`, or a group of theirs, holds one of `codenames` on the model whose
+    primary key is `model_pk`" (a value or an OuterRef), as two EXISTS over guardian's
+    object-permission tables — what guardian's checks ask, without compiling its querysets."""
+    content_type = _model_content_type()
+    if not isinstance(model_pk, OuterRef):
+        model_pk = str(model_pk)
+    else:
+        model_pk = Cast(model_pk, CharField())
+    grant = {
+        "content_type": content_type,
+        "object_pk": model_pk,
+        "permission__content_type": content_type,
+        "permission__codename__in": codenames,
+    }
+    return Q(Exists(UserObjectPermission.objects.filter(user=user, **grant))) | Q(
+        Exists(GroupObjectPermission.objects.filter(group__user=user, **grant))
+    )
+
+
+def holds_object_permission(
+    user: Any, model: RegisteredModel, codenames: tuple[str, ...], or_else: Q | None = None
+) -> bool:
+    """Whether an active user holds one of `codenames` on this model through an object
+    grant (to them or to a group of theirs) — or `or_else` holds: one statement. Superusers
+    hold every one, as in guardian."""
+    if not _active(user):
+        return False
+    if user.is_superuser:
+        return True
+    condition = object_grants(user, codenames, model.pk)
+    if or_else is not None:
+        condition |= or_else
+    return ContentType.objects.filter(pk=_model_content_type().pk).filter(condition).exists()
+
+
+def holders(codename: str, model: RegisteredModel) -> Q:
+    """The condition, on users, "holds `codename` on this model through an object grant, to
+    them or to a group of theirs" (superusers only through a grant, as guardian's
+    get_users_with_perms(with_superusers=False) answers)."""
+    content_type = _model_content_type()
+    grant = {
+        "content_type": content_type,
+        "object_pk": str(model.pk),
+        "permission__content_type": content_type,
+        "permission__codename": codename,
+    }
+    return Q(Exists(UserObjectPermission.objects.filter(user=OuterRef("pk"), **grant))) | Q(
+        Exists(GroupObjectPermission.objects.filter(group__user=OuterRef("pk"), **grant))
+    )
 
 
 def require_change_model(user: Any, model: RegisteredModel) -> None:

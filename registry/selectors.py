@@ -5,37 +5,63 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
-from guardian.shortcuts import get_objects_for_user
+from django.db.models import QuerySet
 
 from registry.models import ModelAlias, ModelVersion, RegisteredModel
-from registry.permissions import CHANGE_MODEL, VIEW_MODEL
+from registry.permissions import can_view_model, visibility
+
+
+def _active(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.is_active)
 
 
 def models_visible_to(user: Any) -> QuerySet[RegisteredModel]:
     """Models the user may see: owned, granted (object or global view), or all for superusers."""
     base = RegisteredModel.objects.select_related("owner")
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    if not _active(user):
         return base.none()
-    if user.is_superuser or user.has_perm(VIEW_MODEL):
-        return base
-    granted = get_objects_for_user(
-        user,
-        [VIEW_MODEL, CHANGE_MODEL],
-        klass=RegisteredModel,
-        any_perm=True,
-        with_superuser=False,
-        accept_global_perms=False,
-        use_groups=True,
-    )
-    return base.filter(Q(owner=user) | Q(pk__in=granted.values("pk")))
+    condition = visibility(user)
+    return base if condition is None else base.filter(condition)
 
 
 def versions_visible_to(user: Any) -> QuerySet[ModelVersion]:
     """Versions of the models the user may see."""
-    return ModelVersion.objects.select_related(
+    base = ModelVersion.objects.select_related(
         "model", "model__owner", "created_by", "training_run"
-    ).filter(model__in=models_visible_to(user).values("pk"))
+    )
+    if not _active(user):
+        return base.none()
+    condition = visibility(user, "model__")
+    return base if condition is None else base.filter(condition)
+
+
+def visible_model(user: Any, name: str, queryset: QuerySet | None = None) -> RegisteredModel | None:
+    """The model of that name if the user may see it (None otherwise, as if it did not exist):
+    one keyed fetch, then the single-object check of registry.permissions."""
+    if not _active(user):
+        return None
+    if queryset is None:
+        queryset = RegisteredModel.objects.select_related("owner")
+    model = queryset.filter(name=name).first()
+    return model if model is not None and can_view_model(user, model) else None
+
+
+def visible_version(
+    user: Any, name: str, number: Any, queryset: QuerySet | None = None
+) -> ModelVersion | None:
+    """Version `number` of the model `name` if the user may see the model (None otherwise):
+    one keyed fetch with the model, its owner, the creator and the training run, then the
+    single-object check."""
+    if not _active(user):
+        return None
+    if queryset is None:
+        queryset = ModelVersion.objects.all()
+    version = (
+        queryset.select_related("model", "model__owner", "created_by", "training_run")
+        .filter(model__name=name, version=number)
+        .first()
+    )
+    return version if version is not None and can_view_model(user, version.model) else None
 
 
 def model_grants(model: RegisteredModel) -> list[dict[str, str]]:

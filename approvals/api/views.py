@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_filters import rest_framework as filters
@@ -19,8 +19,8 @@ from rest_framework.views import APIView
 from approvals import selectors, services
 from approvals.api import serializers as s
 from approvals.models import Outcome, PromotionRequest, RequestStatus, StageTransition
+from registry import selectors as registry_selectors
 from registry.models import RegisteredModel, Stage
-from registry.selectors import models_visible_to, versions_visible_to
 
 
 class PromotionFilter(filters.FilterSet):
@@ -63,8 +63,22 @@ class PromotionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             "decisions__decider"
         )
 
+    def get_object(self):
+        """One keyed fetch, then the single-object visibility check (404 when invisible)."""
+        queryset = PromotionRequest.objects.all()
+        if self.action == "retrieve":  # decisions answered from this very read
+            queryset = queryset.prefetch_related("decisions__decider")
+        if self.request.query_params:  # filters apply to detail routes too, as in DRF
+            queryset = self.filter_queryset(queryset)
+        promotion = selectors.visible_request(self.request.user, self.kwargs["pk"], queryset)
+        if promotion is None:
+            raise Http404
+        self.check_object_permissions(self.request, promotion)
+        return promotion
+
     def _answer(self, promotion: PromotionRequest, code: int = status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=promotion.pk)
+        # Already found visible: read it again as it now stands.
+        fresh = _fresh(promotion.pk)
         return Response(self.get_serializer(fresh).data, status=code)
 
     def _decide(self, request, outcome: str) -> Response:
@@ -115,20 +129,33 @@ class PromotionFileView(APIView):
         """File a promotion request under the policy for the model's risk tier. 409 when the
         transition is not allowed, a request is already pending for the version, or the
         policy's filing gates (evidence) do not hold."""
-        target = get_object_or_404(
-            versions_visible_to(request.user), model__name=model_name, version=version
-        )
+        target = registry_selectors.visible_version(request.user, model_name, version)
+        if target is None:
+            raise Http404
         data = s.PromotionFileSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         promotion = services.promotion_request_file(
             actor=request.user, version=target, **data.validated_data
         )
-        fresh = selectors.requests_visible_to(request.user).get(pk=promotion.pk)
-        return Response(s.PromotionRequestSerializer(fresh).data, status=status.HTTP_201_CREATED)
+        return Response(
+            s.PromotionRequestSerializer(_fresh(promotion.pk)).data, status=status.HTTP_201_CREATED
+        )
+
+
+def _fresh(pk: int) -> PromotionRequest:
+    """A request the caller was found to see, read again as it now stands."""
+    return (
+        PromotionRequest.objects.select_related(*selectors.REQUEST_RELATED)
+        .prefetch_related("decisions__decider")
+        .get(pk=pk)
+    )
 
 
 def _visible_model(request, model_name: str) -> RegisteredModel:
-    return get_object_or_404(models_visible_to(request.user), name=model_name)
+    model = registry_selectors.visible_model(request.user, model_name)
+    if model is None:
+        raise Http404
+    return model
 
 
 class StageHistoryView(generics.ListAPIView):

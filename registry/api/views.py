@@ -5,7 +5,8 @@ from __future__ import annotations
 from celery import current_app
 from django.conf import settings
 from django.db import connection
-from django.db.models import Max
+from django.db.models import OuterRef, Subquery
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -67,6 +68,20 @@ class CatalogueViewSet(
         return Response(self.get_serializer(self.archive_entity(self.get_object())).data)
 
 
+def _with_relations_of(before, after, fields: list[str]):
+    """`after` (as a service answered it), given the related objects `before` already holds
+    for the fields whose foreign key did not change: answered without reading them again."""
+    for field in fields:
+        relation = after._meta.get_field(field)
+        if (
+            relation.is_cached(before)
+            and not relation.is_cached(after)
+            and getattr(before, relation.attname) == getattr(after, relation.attname)
+        ):
+            setattr(after, field, getattr(before, field))
+    return after
+
+
 class RegisteredModelFilter(filters.FilterSet):
     name = filters.CharFilter(lookup_expr="icontains")
     owner = filters.CharFilter(field_name="owner__username")
@@ -86,6 +101,13 @@ class RegisteredModelFilter(filters.FilterSet):
         return queryset.filter(tags_index__contains=f",{value},")
 
 
+# The highest version number of the model in the row, read from the (model, version) unique
+# index for the rows answered only.
+LATEST_VERSION = Subquery(
+    ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version").values("version")[:1]
+)
+
+
 @extend_schema_view(destroy=extend_schema(responses={200: s.RegisteredModelSerializer}))
 class RegisteredModelViewSet(CatalogueViewSet):
     """Registered models, looked up by name. DELETE archives."""
@@ -100,8 +122,21 @@ class RegisteredModelViewSet(CatalogueViewSet):
 
     def get_queryset(self):
         return selectors.models_visible_to(self.request.user).annotate(
-            latest_version=Max("versions__version")
+            latest_version=LATEST_VERSION
         )
+
+    def get_object(self):
+        """One keyed fetch, then the single-object visibility check (404 when invisible)."""
+        queryset = RegisteredModel.objects.select_related("owner").annotate(
+            latest_version=LATEST_VERSION
+        )
+        if self.request.query_params:  # filters apply to detail routes too, as in DRF
+            queryset = self.filter_queryset(queryset)
+        model = selectors.visible_model(self.request.user, self.kwargs["name"], queryset)
+        if model is None:
+            raise Http404
+        self.check_object_permissions(self.request, model)
+        return model
 
     def create(self, request, *args, **kwargs):
         # Who may register comes before what they sent: 403, not 400, for the unentitled.
@@ -112,7 +147,8 @@ class RegisteredModelViewSet(CatalogueViewSet):
         return services.registered_model_create(actor=self.request.user, **data)
 
     def update_entity(self, instance, data):
-        return services.registered_model_update(actor=self.request.user, model=instance, data=data)
+        model = services.registered_model_update(actor=self.request.user, model=instance, data=data)
+        return _with_relations_of(instance, model, ["owner"])
 
     def archive_entity(self, instance):
         return services.registered_model_archive(actor=self.request.user, model=instance)
@@ -161,10 +197,9 @@ class RegisteredModelViewSet(CatalogueViewSet):
         serializer = s.AliasSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         version = get_object_or_404(
-            selectors.versions_visible_to(request.user),
-            model=model,
-            version=serializer.validated_data["version"],
+            ModelVersion.objects.all(), model=model, version=serializer.validated_data["version"]
         )
+        version.model = model
         services.model_alias_set(
             actor=request.user,
             model=model,
@@ -227,17 +262,34 @@ class ModelVersionViewSet(CatalogueViewSet):
 
     def registered_model(self) -> RegisteredModel:
         if not hasattr(self, "_registered_model"):
-            self._registered_model = get_object_or_404(
-                selectors.models_visible_to(self.request.user), name=self.kwargs["model_name"]
-            )
+            model = selectors.visible_model(self.request.user, self.kwargs["model_name"])
+            if model is None:
+                raise Http404
+            self._registered_model = model
         return self._registered_model
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ModelVersion.objects.none()
-        return selectors.versions_visible_to(self.request.user).filter(
-            model=self.registered_model()
+        model = self.registered_model()  # visible: so are its versions
+        return ModelVersion.objects.select_related(
+            "model", "model__owner", "created_by", "training_run"
+        ).filter(model=model)
+
+    def get_object(self):
+        """The version and its model in one keyed fetch, then the single-object visibility
+        check (404 when the model is invisible or the version does not exist)."""
+        queryset = ModelVersion.objects.all()
+        if self.request.query_params:  # filters apply to detail routes too, as in DRF
+            queryset = self.filter_queryset(queryset)
+        version = selectors.visible_version(
+            self.request.user, self.kwargs["model_name"], self.kwargs["version"], queryset
         )
+        if version is None:
+            raise Http404
+        self._registered_model = version.model
+        self.check_object_permissions(self.request, version)
+        return version
 
     def create_entity(self, **data):
         return services.model_version_create(
@@ -245,7 +297,10 @@ class ModelVersionViewSet(CatalogueViewSet):
         )
 
     def update_entity(self, instance, data):
-        return services.model_version_update(actor=self.request.user, version=instance, data=data)
+        version = services.model_version_update(
+            actor=self.request.user, version=instance, data=data
+        )
+        return _with_relations_of(instance, version, ["model", "created_by", "training_run"])
 
     @extend_schema(responses={405: None})
     def destroy(self, request, *args, **kwargs):

@@ -7,13 +7,15 @@ shapes are lineage.marquez's.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +30,14 @@ def _error(status_code: int, message: str, field: str | None = None, code: str =
     return Response(
         {"errors": [{"field": field, "message": message, "code": code}]}, status=status_code
     )
+
+
+def _document(request) -> Any:
+    """The request's JSON document. DRF hands an empty body to no parser, so it is refused
+    here, as the parser refuses it: 400, not a 422 listing every missing field."""
+    if request.stream is None:
+        raise ParseError("Request body is empty; a JSON document is required.")
+    return request.data
 
 
 def _not_found(ref) -> Response:
@@ -253,7 +263,7 @@ class LineageView(APIView):
         "clients send it (optionally gzip). 201 with an empty body, also for a duplicate.",
     )
     def post(self, request):
-        payload = request.data
+        payload = _document(request)
         if isinstance(payload, list):
             return _error(
                 400,
@@ -338,7 +348,7 @@ class BatchView(APIView):
         },
     )
     def post(self, request):
-        payload = request.data
+        payload = _document(request)
         if not isinstance(payload, list):
             return _error(400, "The batch endpoint takes a JSON array of events.")
         if len(payload) > settings.LINEAGE_MAX_BATCH_EVENTS:

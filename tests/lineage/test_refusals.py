@@ -176,6 +176,14 @@ def test_unsupported_encoding_is_refused_with_415(pipeline_client):
     _nothing_stored()
 
 
+@pytest.mark.parametrize("path", ["/api/v1/lineage", "/api/v1/lineage/batch"])
+def test_an_empty_body_is_refused_with_400_not_a_list_of_missing_fields(pipeline_client, path):
+    response = pipeline_client.post(path, b"", content_type="application/json")
+    assert response.status_code == 400
+    assert "body is empty" in response.json()["errors"][0]["message"]
+    _nothing_stored()
+
+
 def test_non_json_is_refused_with_400(pipeline_client):
     response = pipeline_client.post("/api/v1/lineage", b"<event/>", content_type="application/json")
     assert response.status_code == 400

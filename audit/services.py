@@ -7,6 +7,7 @@ import contextvars
 import functools
 import json
 import logging
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -241,23 +242,22 @@ def _json_param(value: Any) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
 
 
-def _params(event: AuditEvent) -> list[Any]:
-    """The INSERT's parameters for `event`, in _INSERTED order."""
+def _encoders() -> Callable[[AuditEvent], list[Any]]:
+    """The INSERT's parameters of an event, in _INSERTED order (built once per statement)."""
     encode = {
         "occurred_at": connection.ops.adapt_datetimefield_value,
         "changes": _json_param,
         "context": _json_param,
     }
-    return [
-        encode[field](getattr(event, field)) if field in encode else getattr(event, field)
-        for field in _INSERTED
-    ]
+    steps = tuple((operator.attrgetter(field), encode.get(field)) for field in _INSERTED)
+    return lambda event: [convert(get(event)) if convert else get(event) for get, convert in steps]
 
 
 def _insert(events: list[AuditEvent]) -> None:
     """Plain INSERTs, one statement for the lot (the ORM's save machinery costs as much as the
     write it audits). Ids are drawn in row order, so the sorted returned ids follow `events`."""
-    params = [value for event in events for value in _params(event)]
+    params_of = _encoders()
+    params = [value for event in events for value in params_of(event)]
     postgres = connection.vendor == "postgresql"
     row = _PG_ROW if postgres else _SQLITE_ROW
     returning = " RETURNING id, txid" if postgres else " RETURNING id, NULL"

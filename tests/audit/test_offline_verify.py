@@ -47,6 +47,7 @@ def history(settings, owner):
     seal_all()  # on a shared PostgreSQL server, other sessions' transactions may hold it back
     out = io.StringIO()
     call_command("audit_checkpoint", stdout=out)
+    seal_all()  # the checkpoint's own event, which sealing after its commit may leave pending
     return out.getvalue().strip()
 
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, ExpressionWrapper, Q, Value
-from guardian.shortcuts import get_objects_for_user
+from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, Value
 
 from approvals.permissions import holds_decide_permission, user_roles
 from approvals.workflow import APPROVER_ROLES, VALIDATOR
 from oversight.models import SERIOUS
-from registry.models import ModelVersion, RegisteredModel
-from registry.permissions import CHANGE_MODEL, can_change_model, can_view_model
+from registry.models import ModelVersion
+from registry.permissions import can_change_model, can_view_model, object_grants
 
 EDIT_RULES = "oversight.change_thresholdrule"
 EDIT_POLICIES = "oversight.change_oversightpolicy"
@@ -111,15 +110,9 @@ def version_for_monitoring(user: Any, model_name: str, number: int) -> ModelVers
     if user.is_superuser:
         may_change = Value(True)
     else:
-        granted = get_objects_for_user(
-            user,
-            CHANGE_MODEL,
-            klass=RegisteredModel,
-            with_superuser=False,
-            accept_global_perms=False,
-            use_groups=True,
+        may_change = Q(model__owner_id=user.pk) | object_grants(
+            user, ("change_registeredmodel",), OuterRef("model_id")
         )
-        may_change = Q(model__owner_id=user.pk) | Q(model_id__in=granted.values("pk"))
     version = versions.annotate(
         may_change_model=ExpressionWrapper(may_change, output_field=BooleanField())
     ).first()

@@ -2,6 +2,8 @@ from django.apps import AppConfig
 
 
 def _link_training_run(*, actor, version, created: bool) -> None:
+    if version.training_run_id is None:
+        return  # nothing to link (and no savepoint to open)
     from lineage.services import model_version_link_run
 
     model_version_link_run(actor=actor, version=version)

@@ -230,8 +230,12 @@ def model_version_create(
         source_model_id=source_model_id,
         **documentation,
     )
+    # The model row was just read under lock and the creator is the caller (or unchanged):
+    # their foreign keys need no existence check (a query each).
     version.full_clean(
-        exclude=["content_digest"], validate_unique=False, validate_constraints=False
+        exclude=["content_digest", "model", "created_by"],
+        validate_unique=False,
+        validate_constraints=False,
     )
     version.content_digest = content_digest(version)
     version.save()
@@ -289,8 +293,12 @@ def model_version_update(
     changes = _apply(version, data, VERSION_EDITABLE)
     if not changes:
         return version
+    # The model row was just read under lock and the creator is the caller (or unchanged):
+    # their foreign keys need no existence check (a query each).
     version.full_clean(
-        exclude=["content_digest"], validate_unique=False, validate_constraints=False
+        exclude=["content_digest", "model", "created_by"],
+        validate_unique=False,
+        validate_constraints=False,
     )
     digest = content_digest(version)
     if digest != version.content_digest:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import json
 import logging
 import operator
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,83 +101,11 @@ def audit_record_many(*, actor: Any, records: Iterable[Mapping[str, Any]]) -> li
     return events
 
 
-_SAVEPOINT_SQL = ("SAVEPOINT ", "ROLLBACK TO SAVEPOINT ", "RELEASE SAVEPOINT ")
-
-
-class _Deferred:
-    """The events recorded in an `audit_deferred` block, and the savepoints opened within it.
-
-    Installed as a database execute wrapper (Django's public instrumentation hook) for the
-    block, it sees the savepoint statements every `transaction.atomic()` issues: a savepoint
-    remembers how many events were recorded when it was opened, and rolling back to it drops
-    the events recorded since — exactly what the database does to rows inserted after it."""
-
-    def __init__(self) -> None:
-        self.events: list[AuditEvent] = []
-        self.savepoints: list[tuple[str, int]] = []  # (name, events recorded before it)
-
-    def __call__(self, execute, sql, params, many, context):
-        if isinstance(sql, str) and sql.startswith(_SAVEPOINT_SQL):
-            self._track(sql)
-        return execute(sql, params, many, context)
-
-    def _track(self, sql: str) -> None:
-        words = sql.split()
-        name = words[-1]
-        if words[0] == "SAVEPOINT":
-            self.savepoints.append((name, len(self.events)))
-            return
-        names = [opened for opened, _ in self.savepoints]
-        if words[0] == "ROLLBACK":
-            if name in names:
-                at = names.index(name)
-                del self.events[self.savepoints[at][1] :]
-                del self.savepoints[at + 1 :]  # the savepoint itself stays until released
-            else:  # opened before the block: everything recorded in the block is undone
-                self.events.clear()
-        elif words[0] == "RELEASE" and name in names:
-            del self.savepoints[names.index(name) :]
-
-
-_deferred: contextvars.ContextVar[_Deferred | None] = contextvars.ContextVar(
-    "audit_deferred", default=None
-)
-
-
-@contextlib.contextmanager
-def audit_deferred() -> Iterator[None]:
-    """Inside the writer's transaction: the events that audit_record and audit_record_many
-    record within the block are inserted together when it ends — one statement for a whole
-    unit of work instead of one per call, still in the same transaction and in the order
-    recorded. The events of a savepoint rolled back within the block are dropped (their insert
-    would have been rolled back with it); if the block raises, nothing is inserted. Events are
-    returned before they are inserted, so without an id until the block ends."""
-    if not connection.in_atomic_block:
-        raise RuntimeError("audit_deferred must run inside the writer's transaction")
-    if _deferred.get() is not None:  # nested: the outer block inserts
-        yield
-        return
-    pending = _Deferred()
-    token = _deferred.set(pending)
-    try:
-        with connection.execute_wrapper(pending):
-            yield
-    finally:
-        _deferred.reset(token)
-    events = pending.events
-    for start in range(0, len(events), INSERT_BATCH):
-        _insert(events[start : start + INSERT_BATCH])
-
-
 def _store(events: list[AuditEvent], targets: list[models.Model | None]) -> None:
     if not events:
         return
-    pending = _deferred.get()
-    if pending is not None:
-        pending.events.extend(events)
-    else:
-        for start in range(0, len(events), INSERT_BATCH):
-            _insert(events[start : start + INSERT_BATCH])
+    for start in range(0, len(events), INSERT_BATCH):
+        _insert(events[start : start + INSERT_BATCH])
     if _listeners:
         pairs = list(zip(events, targets, strict=True))
         for listener in _listeners:

@@ -31,7 +31,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import audit_deferred, audit_record
+from audit.services import audit_record
 from core.canonical import canonical_json
 from core.db import insert_new
 from core.errors import Conflict
@@ -357,7 +357,7 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
     both are audited. A mapper that dies mid-batch rolls back and leaves the batch pending
     for the next one."""
     limit = limit or settings.LINEAGE_MAP_BATCH
-    with transaction.atomic(), audit_deferred():
+    with transaction.atomic():
         batch = list(
             LineageEvent.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(state=EventState.PENDING)

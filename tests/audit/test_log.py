@@ -13,7 +13,7 @@ from django.utils import timezone
 from audit import selectors
 from audit.maintenance import audit_maintenance
 from audit.models import AuditEvent, AuditSeal
-from audit.services import audit_deferred, audit_record, audit_record_many, audit_seal
+from audit.services import audit_record, audit_record_many, audit_seal
 from core import context
 from registry import services
 from tests.audit.sealing import seal_all
@@ -125,58 +125,6 @@ def test_recording_many_in_batches_keeps_the_order(db, monkeypatch):
     assert selectors.verify_chain().ok
 
 
-def test_deferred_events_go_in_together_at_the_end_of_the_block(db, django_assert_num_queries):
-    before = AuditEvent.objects.count()
-    with transaction.atomic():
-        with django_assert_num_queries(1), audit_deferred():
-            first = audit_record(actor=None, action="test.deferred", object_id="1")
-            audit_record_many(
-                actor=None,
-                records=[{"action": "test.deferred", "object_id": str(i)} for i in (2, 3)],
-            )
-            assert first.id is None
-        assert first.id is not None
-    stored = list(AuditEvent.objects.order_by("id")[before:])
-    assert [(e.action, e.object_id) for e in stored] == [
-        ("test.deferred", str(i)) for i in (1, 2, 3)
-    ]
-    seal_all()
-    assert selectors.verify_chain().ok
-
-
-def test_deferred_events_of_a_rolled_back_savepoint_are_dropped(db):
-    before = AuditEvent.objects.count()
-    with transaction.atomic(), audit_deferred():
-        audit_record(actor=None, action="test.kept", object_id="1")
-        with pytest.raises(RuntimeError), transaction.atomic():
-            audit_record(actor=None, action="test.dropped")
-            with transaction.atomic():
-                audit_record(actor=None, action="test.dropped")
-            raise RuntimeError("roll back the savepoint")
-        with transaction.atomic():
-            audit_record(actor=None, action="test.kept", object_id="2")
-    stored = list(AuditEvent.objects.order_by("id")[before:])
-    assert [(e.action, e.object_id) for e in stored] == [("test.kept", "1"), ("test.kept", "2")]
-
-
-def test_deferred_events_after_a_savepoint_rolled_back_by_hand_are_dropped(db):
-    before = AuditEvent.objects.count()
-    with transaction.atomic(), audit_deferred():
-        kept = transaction.savepoint()
-        audit_record(actor=None, action="test.kept", object_id="1")
-        transaction.savepoint_commit(kept)
-        undone = transaction.savepoint()
-        audit_record(actor=None, action="test.dropped")
-        inner = transaction.savepoint()
-        audit_record(actor=None, action="test.dropped")
-        transaction.savepoint_commit(inner)
-        transaction.savepoint_rollback(undone)
-        audit_record(actor=None, action="test.kept", object_id="2")
-        transaction.savepoint_commit(undone)
-    stored = list(AuditEvent.objects.order_by("id")[before:])
-    assert [(e.action, e.object_id) for e in stored] == [("test.kept", "1"), ("test.kept", "2")]
-
-
 def test_a_transaction_seals_once_after_it_commits(db, monkeypatch, settings):
     from audit import services as audit_services
 
@@ -198,17 +146,6 @@ def test_a_transaction_seals_once_after_it_commits(db, monkeypatch, settings):
     with transaction.atomic():
         audit_record(actor=None, action="test.kept", object_id="3")
     assert len(seals) == 2
-
-
-def test_deferred_events_of_a_failed_block_are_not_inserted(db):
-    before = AuditEvent.objects.count()
-    with pytest.raises(RuntimeError), transaction.atomic(), audit_deferred():
-        audit_record(actor=None, action="test.event")
-        raise RuntimeError("fail")
-    assert AuditEvent.objects.count() == before
-    with pytest.raises(RuntimeError, match="inside the writer's transaction"):
-        with audit_deferred():
-            pass
 
 
 def test_sealing_numbers_events_without_gaps_and_links_them(db):

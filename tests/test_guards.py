@@ -32,19 +32,9 @@ from tests.approvals.conftest import (  # noqa: F401 - fixtures
     version,
 )
 from tests.oversight.conftest import production_version, rule  # noqa: F401 - fixtures
+from tests.test_layers import LAYERS, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-APPS = [
-    "core",
-    "audit",
-    "registry",
-    "lineage",
-    "approvals",
-    "oversight",
-    "modelcards",
-    "mlflow_api",
-    "webhooks",
-]
+APPS = LAYERS  # every app, in layer order
 
 # ---------------------------------------------------------------------------------------
 # (a) Doors do not write.

@@ -9,9 +9,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from approvals.selectors import approval_history, person_name
-from audit.models import AuditEvent
+from audit import selectors as audit_selectors
 from audit.selectors import verify_chain
-from audit.services import audit_seal
 from lineage import nodes
 from lineage.models import Edge, Relation
 from lineage.selectors import lineage_svg
@@ -101,11 +100,9 @@ def training_data(version: ModelVersion) -> list[dict[str, Any]]:
 
 def audit_trail(version: ModelVersion) -> list[dict[str, Any]]:
     """This version's audit events, oldest first, with their place in the chain."""
-    events = (
-        AuditEvent.objects.filter(object_type="registry.modelversion", object_id=str(version.pk))
-        .select_related("seal")
-        .order_by("id")
-    )
+    events = audit_selectors.event_history(
+        object_type="registry.modelversion", object_id=version.pk
+    ).select_related("seal")
     trail = []
     for event in events:
         seal = getattr(event, "seal", None)
@@ -122,8 +119,7 @@ def audit_trail(version: ModelVersion) -> list[dict[str, Any]]:
 
 
 def chain_status() -> dict[str, Any]:
-    """The audit chain's verification at this moment (sealing first)."""
-    audit_seal(wait=True)
+    """The audit chain's verification at this moment (the renderer seals first)."""
     result = verify_chain()
     if result.ok:
         detail = (

@@ -18,7 +18,7 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_seal
 from core.errors import Conflict
 from modelcards import selectors
 from modelcards.models import CardStatus, ModelCard
@@ -202,6 +202,7 @@ def model_card_render(*, card_id: int) -> ModelCard | None:
         return _finish_failed(
             card, attempt, "The version changed after the card was requested; request a new card."
         )
+    audit_seal(wait=True)  # the card's chain status and trail read a freshly sealed log
     html = render_to_string("modelcards/model_card.html", selectors.card_context(version))
     pdf, pages = html_to_pdf(html)
     digest = hashlib.sha256(pdf).hexdigest()

@@ -277,7 +277,6 @@ def _insert_events(rows: list, result: Accepted) -> None:
             result.duplicates.append(index)
             continue
         event.pk = pk
-        event._state.adding = False
         result.stored.append((index, event))
         mentions += [ModelMention(event_id=pk, model_name=name) for name in names]
     if mentions:

@@ -145,7 +145,6 @@ def _insert(objs: list[models.Model], *, fields: tuple[str, ...], unique: tuple[
             lost.append(obj)
         else:
             obj.pk = pk
-            obj._state.adding = False
             inserted.append(obj)
     return inserted, lost
 

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from audit import chain, selectors
 from audit.models import AuditEvent
-from audit.services import audit_export_record, audit_seal
+from audit.services import audit_export_record
 from core.canonical import canonical_json
 
 
@@ -133,11 +133,18 @@ def _csv(records):
 
 
 class VerifyView(APIView):
-    """Seal, then recompute the chain; names the first broken event."""
+    """Recompute the sealed chain and name the first broken event. Read only: events not
+    sealed yet are reported as pending (how many, the oldest one's age), never sealed here —
+    sealing runs after each commit that records events and on Celery beat, and
+    `manage.py audit_verify` seals before it verifies."""
 
     permission_classes = [IsAuditor]
 
     @extend_schema(
+        description="Recompute the hash chain of the sealed events (read only) and name the "
+        "first broken one. `head_seq` and `head_hash` are the newest sealed event's; events "
+        "recorded but not sealed yet are counted in `pending` (the oldest one's age in "
+        "`pending_age_seconds`), not sealed by this request.",
         parameters=[
             OpenApiParameter("from", int, description="First seq to recompute (default 1)."),
             OpenApiParameter(
@@ -176,7 +183,6 @@ class VerifyView(APIView):
                 seq, head, mac = chain.parse_checkpoint(checkpoint)
             except ValueError as exc:
                 raise ValidationError({"checkpoint": f"Not a checkpoint: {exc}."}) from exc
-        audit_seal(wait=True)
         if checkpoint:
             result = selectors.verify_checkpoint(seq=seq, head=head, mac=mac)
         else:

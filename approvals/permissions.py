@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from approvals import workflow
 from approvals.defaults import DECIDE_CODENAME
+from audit.selectors import role_names
 from audit.services import audit_record
 from core.errors import Conflict
 from registry.models import ModelVersion, RegisteredModel
@@ -44,16 +45,11 @@ DECIDE_PROMOTION = f"registry.{DECIDE_CODENAME}"
 
 
 def user_roles(user: Any) -> set[str]:
-    """The approver roles (group names) a user holds."""
+    """The approver roles (group names) a user holds (read once per request with the user's
+    other roles: audit.selectors.role_names)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return set()
-    cached = getattr(user, "_approver_roles", None)
-    if cached is None:
-        cached = set(
-            user.groups.filter(name__in=workflow.APPROVER_ROLES).values_list("name", flat=True)
-        )
-        user._approver_roles = cached
-    return set(cached)
+    return set(role_names(user) & set(workflow.APPROVER_ROLES))
 
 
 def holds_decide_permission(user: Any, model: RegisteredModel) -> bool:

@@ -19,11 +19,27 @@ from audit.models import AuditEvent, AuditSeal
 AUDITOR_GROUP = "auditor"
 
 
+def role_names(user: Any) -> frozenset[str]:
+    """The names of the roles (auth groups) a signed-in user holds.
+
+    Read once per user object — one statement, none when the loader prefetched `groups` — and
+    kept on it, so every role check and every audit event of a request (or a task) share it.
+    A user object lives for one request, so a role granted or withdrawn counts from the next.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return frozenset()
+    names = getattr(user, "_role_names", None)
+    if names is None:
+        names = frozenset(group.name for group in user.groups.all())
+        user._role_names = names
+    return names
+
+
 def is_auditor(user: Any) -> bool:
     return bool(
         getattr(user, "is_authenticated", False)
         and user.is_active
-        and (user.is_superuser or user.groups.filter(name=AUDITOR_GROUP).exists())
+        and (user.is_superuser or AUDITOR_GROUP in role_names(user))
     )
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit import chain
 from audit.models import ActorKind, AuditCheckpoint, AuditEvent
+from audit.selectors import role_names
 from core import context
 
 logger = logging.getLogger(__name__)
@@ -28,17 +29,11 @@ SEAL_BATCH = 5000
 
 
 def _actor_kind(actor: Any) -> str:
+    """A pipeline's account records as a service, anyone else signed in as a user: from the
+    roles the request already read for its permission checks (selectors.role_names)."""
     if actor is None or not getattr(actor, "is_authenticated", False):
         return ActorKind.SYSTEM
-    cached = getattr(actor, "_audit_actor_kind", None)
-    if cached is None:
-        cached = ActorKind.SERVICE if _in_group(actor, PIPELINE_GROUP) else ActorKind.USER
-        actor._audit_actor_kind = cached
-    return cached
-
-
-def _in_group(user: Any, name: str) -> bool:
-    return user.groups.filter(name=name).exists()
+    return ActorKind.SERVICE if PIPELINE_GROUP in role_names(actor) else ActorKind.USER
 
 
 def _describe(target: models.Model | None) -> tuple[str, str, str]:

@@ -97,13 +97,17 @@ def register_builtin() -> None:
 
 def on_audit_events(pairs: Sequence[tuple[AuditEvent, Any]]) -> None:
     """Audit listener: queue deliveries for the events subscribers asked for, in the
-    recording transaction (so a rolled-back change sends nothing)."""
-    for event, target in pairs:
-        types = _BY_ACTION.get(event.action)
-        if not types or target is None:
-            continue
-        for event_type in types:
-            if event_type.when is None or event_type.when(event):
-                from webhooks.services import deliveries_create
+    recording transaction (so a rolled-back change sends nothing). Called once per batch of
+    events recorded together; the subscriptions are looked up once for the whole batch, and
+    not at all when none of its actions raises an event type."""
+    raised = [
+        (event_type, event, target)
+        for event, target in pairs
+        if target is not None
+        for event_type in _BY_ACTION.get(event.action, ())
+        if event_type.when is None or event_type.when(event)
+    ]
+    if raised:
+        from webhooks.services import deliveries_create
 
-                deliveries_create(event_type=event_type, event=event, target=target)
+        deliveries_create(raised=raised)

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -171,42 +171,55 @@ def _enqueue_after_commit(deliveries: list[WebhookDelivery]) -> None:
         transaction.on_commit(partial(deliver_webhook.delay, delivery.pk), robust=True)
 
 
-def subscribers(model: RegisteredModel, event_type: str) -> list[Webhook]:
-    """Active webhooks that asked for this event type on this model (or on every model
-    their creator may see)."""
-    found = []
-    for webhook in (
-        Webhook.objects.filter(active=True)
-        .filter(Q(model__isnull=True) | Q(model=model))
-        .select_related("created_by")
-    ):
-        if webhook.events and event_type not in webhook.events:
-            continue
-        if webhook.model_id is None and not can_view_model(webhook.created_by, model):
-            continue
-        found.append(webhook)
-    return found
-
-
-def deliveries_create(*, event_type: events.EventType, event: AuditEvent, target: Any) -> list:
-    """Queue one delivery per subscriber of an audited change, in the change's transaction.
-    Not audited itself: the audit event that raised it is the record; the deliveries are
-    its log."""
-    model = event_type.model(target)
-    hooks = subscribers(model, event_type.name)
-    if not hooks:
+def deliveries_create(
+    *, raised: Sequence[tuple[events.EventType, AuditEvent, Any]]
+) -> list[WebhookDelivery]:
+    """Queue one delivery per subscriber of each (event type, audit event, audited object)
+    of a batch recorded together, in the recording transaction. One EXISTS when nobody
+    subscribes to anything; otherwise one query for the batch's subscriptions (those on its
+    models and the registry-wide ones), whatever the batch's size. Not audited itself: the
+    audit event that raised it is the record; the deliveries are its log."""
+    if not raised:
         return []
-    data = {
-        "model": model.name,
-        "object": {"type": event.object_type, "id": event.object_id, "repr": event.object_repr},
-        "actor": event.actor_username or None,
-        "channel": event.channel,
-        "occurred_at": event.occurred_at,
-        "changes": event.changes,
-    }
-    deliveries = [_new_delivery(h, event_type.name, _payload(event_type.name, data)) for h in hooks]
-    WebhookDelivery.objects.bulk_create(deliveries)
-    _enqueue_after_commit(deliveries)
+    active = Webhook.objects.filter(active=True)
+    if not active.exists():
+        return []
+    about = [(event_type, event, event_type.model(target)) for event_type, event, target in raised]
+    hooks = list(
+        active.filter(Q(model__isnull=True) | Q(model__in={model.pk for *_, model in about}))
+        .select_related("created_by")
+        .order_by("name", "id")
+    )
+    sight: dict[tuple[int, int], bool] = {}  # (creator, model) → may the creator see it?
+
+    def subscribed(hook: Webhook, event_type: str, model: RegisteredModel) -> bool:
+        if hook.model_id is not None:
+            return hook.model_id == model.pk and (not hook.events or event_type in hook.events)
+        if hook.events and event_type not in hook.events:
+            return False
+        key = (hook.created_by_id, model.pk)
+        if key not in sight:
+            sight[key] = can_view_model(hook.created_by, model)
+        return sight[key]
+
+    deliveries = []
+    for event_type, event, model in about:
+        data = {
+            "model": model.name,
+            "object": {"type": event.object_type, "id": event.object_id, "repr": event.object_repr},
+            "actor": event.actor_username or None,
+            "channel": event.channel,
+            "occurred_at": event.occurred_at,
+            "changes": event.changes,
+        }
+        deliveries += [
+            _new_delivery(hook, event_type.name, _payload(event_type.name, data))
+            for hook in hooks
+            if subscribed(hook, event_type.name, model)
+        ]
+    if deliveries:
+        WebhookDelivery.objects.bulk_create(deliveries)
+        _enqueue_after_commit(deliveries)
     return deliveries
 
 

@@ -337,3 +337,39 @@ def test_https_deliveries_still_verify_the_certificate_of_the_host(
         server.server_close()
     assert delivery.status == "pending" and "CERTIFICATE_VERIFY_FAILED" in delivery.last_error
     assert hits == []
+
+
+def _batch_of_new_models(owner, models):
+    """Record "registered_model.created" for every model in one batch, as a service that
+    audits many changes at once does; (deliveries, statements reading subscriptions)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.services import audit_record_many
+
+    before = WebhookDelivery.objects.count()
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        audit_record_many(
+            actor=owner,
+            records=[{"action": "registry.registered_model.created", "target": m} for m in models],
+        )
+    lookups = [q["sql"] for q in captured.captured_queries if 'FROM "webhooks_webhook"' in q["sql"]]
+    return WebhookDelivery.objects.count() - before, lookups
+
+
+def test_a_batch_of_events_looks_its_subscriptions_up_once(hook, receiver, owner, credit_model):
+    models = [registry.registered_model_create(actor=owner, name=f"batch-{i}") for i in range(5)]
+    hook(events=["registered_model.created"])
+    hook(model=models[0], events=["registered_model.created"])
+    hook(model=credit_model)  # another model's: fetched for none of the batch
+    delivered, lookups = _batch_of_new_models(owner, models)
+    assert delivered == 5 + 1
+    assert len(lookups) == 2, lookups  # does anyone subscribe? then the batch's subscriptions
+
+
+def test_without_subscriptions_a_batch_costs_one_exists(owner):
+    models = [registry.registered_model_create(actor=owner, name=f"batch-{i}") for i in range(5)]
+    delivered, lookups = _batch_of_new_models(owner, models)
+    assert delivered == 0
+    assert len(lookups) == 1, lookups
+    assert lookups[0].endswith("LIMIT 1")  # .exists()

@@ -20,7 +20,7 @@ def seed(users: dict) -> None:
     for model in RegisteredModel.objects.filter(name__in=DEMO_MODELS):
         for approver in (validator, risk):
             if admin is not None and not permissions.holds_decide_permission(approver, model):
-                permissions.decide_permission_grant(actor=admin, model=model, grantee=approver)
+                services.decide_permission_grant(actor=admin, model=model, grantee=approver)
 
     churn = _version("churn-predictor", 2)
     if churn is not None and not PromotionRequest.objects.filter(version=churn).exists():

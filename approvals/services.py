@@ -26,12 +26,14 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals import gates, workflow
+from approvals.defaults import DECIDE_CODENAME
 from approvals.models import (
     Outcome,
     PromotionDecision,
@@ -41,6 +43,7 @@ from approvals.models import (
     StageTransition,
 )
 from approvals.permissions import (
+    SYSTEM_USERNAME,
     decide_refusal,
     is_system_account,
     may_file,
@@ -50,7 +53,8 @@ from approvals.permissions import (
 from audit.services import audit_record
 from core.errors import Conflict
 from registry.models import ModelVersion, RegisteredModel, Stage
-from registry.permissions import can_view_model
+from registry.permissions import can_view_model, grantee_label
+from registry.services import object_permission_assign, object_permission_remove
 
 logger = logging.getLogger(__name__)
 
@@ -613,3 +617,114 @@ def policy_update(
         actor=actor, action="approvals.promotion_policy.updated", target=policy, changes=changes
     )
     return policy
+
+
+# --- approvers and the system account ---------------------------------------------------
+
+
+def system_account() -> Any:
+    """The account the system files its own requests as (approvals.permissions describes
+    it), created on first use. Not audited: it is no one's change."""
+    user, created = get_user_model().objects.get_or_create(
+        username=SYSTEM_USERNAME,
+        defaults={"is_active": True, "is_staff": False, "first_name": "modelgov"},
+    )
+    if created:
+        user.set_unusable_password()
+        user.last_name = "(system)"
+        user.save(update_fields=["password", "last_name"])
+    return user
+
+
+def _require_superuser(actor: Any) -> None:
+    """A superuser, or None for the command line (whoever runs manage.py is trusted)."""
+    if actor is None:
+        return
+    if not (getattr(actor, "is_authenticated", False) and actor.is_superuser):
+        raise PermissionDenied("Only an administrator (superuser) may appoint approvers.")
+
+
+def decide_permission_grant(
+    *, actor: Any, model: RegisteredModel, grantee: AbstractBaseUser | Group
+) -> None:
+    """Let a user or group decide the promotions of one model (administrators only: the
+    model's owners choosing their own approvers would defeat independence)."""
+    _require_superuser(actor)
+    object_permission_assign(
+        actor=actor,
+        model=model,
+        grantee=grantee,
+        codename=DECIDE_CODENAME,
+        already=f"{grantee_label(grantee)} may already decide promotions of this model.",
+    )
+
+
+def decide_permission_revoke(
+    *, actor: Any, model: RegisteredModel, grantee: AbstractBaseUser | Group
+) -> None:
+    """Withdraw a grant made with decide_permission_grant (administrators only)."""
+    _require_superuser(actor)
+    object_permission_remove(
+        actor=actor,
+        model=model,
+        grantee=grantee,
+        codename=DECIDE_CODENAME,
+        missing=f"{grantee_label(grantee)} holds no grant to decide promotions of this model.",
+    )
+
+
+@transaction.atomic
+def business_unit_appointment_grant(
+    *, actor: Any, business_unit: str, grantee: AbstractBaseUser | Group
+) -> Any:
+    """Let a user or group decide the promotions of every model of a business unit, now and
+    later (administrators only). Audited."""
+    from approvals.models import BusinessUnitAppointment
+
+    _require_superuser(actor)
+    business_unit = business_unit.strip()
+    if not business_unit:
+        raise ValidationError({"business_unit": "Name a business unit."})
+    who = {"group": grantee} if isinstance(grantee, Group) else {"user": grantee}
+    active = BusinessUnitAppointment.objects.filter(revoked_at__isnull=True)
+    if active.filter(business_unit=business_unit, **who).exists():
+        raise Conflict(
+            f"{grantee_label(grantee)} is already appointed for business unit '{business_unit}'."
+        )
+    appointment = BusinessUnitAppointment.objects.create(business_unit=business_unit, **who)
+    audit_record(
+        actor=actor,
+        action="approvals.business_unit_appointment.granted",
+        target=appointment,
+        changes={"business_unit": business_unit, "grantee": grantee_label(grantee)},
+    )
+    return appointment
+
+
+@transaction.atomic
+def business_unit_appointment_revoke(
+    *, actor: Any, business_unit: str, grantee: AbstractBaseUser | Group
+) -> None:
+    """Withdraw a business-unit appointment (administrators only). Audited; the row stays,
+    marked revoked."""
+    from approvals.models import BusinessUnitAppointment
+
+    _require_superuser(actor)
+    who = {"group": grantee} if isinstance(grantee, Group) else {"user": grantee}
+    appointment = (
+        BusinessUnitAppointment.objects.select_for_update()
+        .filter(business_unit=business_unit.strip(), revoked_at__isnull=True, **who)
+        .first()
+    )
+    if appointment is None:
+        raise Conflict(
+            f"{grantee_label(grantee)} is not appointed for business unit '{business_unit}'."
+        )
+    audit_record(
+        actor=actor,
+        action="approvals.business_unit_appointment.revoked",
+        target=appointment,
+        changes={"business_unit": appointment.business_unit, "grantee": grantee_label(grantee)},
+    )
+    appointment.revoked_at = timezone.now()
+    appointment.save(update_fields=["revoked_at"])

@@ -127,7 +127,7 @@ class Setup:
     """The users, tokens and target models every section uses."""
 
     def __init__(self, args: argparse.Namespace):
-        from approvals.permissions import business_unit_appointment_grant
+        from approvals.services import business_unit_appointment_grant
 
         User = get_user_model()
         self.user, _ = User.objects.get_or_create(username="bench-doors")

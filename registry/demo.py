@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from registry import services
 from registry.models import Dataset, Job, RegisteredModel, Run
-from registry.permissions import model_permission_grant
 
 # Stable run ids so that a second seeding finds the runs of the first.
 SEED_NAMESPACE = uuid.UUID("6f1c1d1e-8d3f-4a57-9a53-9d3c2f4b7a10")
@@ -135,7 +134,7 @@ def _models(owner, pipeline, datasets):
                 risk_tier=tier,
                 tags=tags,
             )
-            model_permission_grant(
+            services.model_permission_grant(
                 actor=owner, model=model, grantee=pipeline, permission="change_registeredmodel"
             )
         if model.versions.exists():

@@ -1,4 +1,4 @@
-"""Who may see and change catalogue entities, and audited grants of object permissions.
+"""Who may see and change catalogue entities (grants are written by registry.services).
 
 The rule, applied by every door: a registered model (and its versions) is *visible* to its
 owner, to holders of an object permission on it, to holders of the global view permission
@@ -16,16 +16,12 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.core.exceptions import PermissionDenied
 from django.db.models import CharField, Exists, OuterRef, Q
 from django.db.models.functions import Cast
 from guardian.models import GroupObjectPermission, UserObjectPermission
-from guardian.shortcuts import assign_perm, get_group_perms, get_user_perms, remove_perm
 from rest_framework.permissions import DjangoModelPermissions
 
-from audit.services import audit_record
-from core.errors import Conflict
 from registry.models import RegisteredModel
 
 VIEW_MODEL = "registry.view_registeredmodel"
@@ -147,87 +143,11 @@ def require_global(user: Any, perm: str) -> None:
         raise PermissionDenied(f"You lack the permission '{perm}'.")
 
 
-def model_permission_grant(
-    *, actor: Any, model: RegisteredModel, grantee: AbstractBaseUser | Group, permission: str
-) -> None:
-    """Grant `view_` or `change_registeredmodel` on one model to a user or group (audited)."""
-    _check_grant(actor, model, permission)
-    object_permission_assign(
-        actor=actor,
-        model=model,
-        grantee=grantee,
-        codename=permission,
-        already=f"{grantee_label(grantee)} already holds '{permission}' on this model.",
-    )
+def model_permission_grant(**kwargs: Any) -> None:
+    """registry.services.model_permission_grant, under the name callers have imported."""
+    from registry.services import model_permission_grant
 
-
-def model_permission_revoke(
-    *, actor: Any, model: RegisteredModel, grantee: AbstractBaseUser | Group, permission: str
-) -> None:
-    """Withdraw an object permission granted with `model_permission_grant` (audited)."""
-    _check_grant(actor, model, permission)
-    object_permission_remove(
-        actor=actor,
-        model=model,
-        grantee=grantee,
-        codename=permission,
-        missing=f"{grantee_label(grantee)} holds no '{permission}' grant on this model.",
-    )
-
-
-@transaction.atomic
-def object_permission_assign(
-    *,
-    actor: Any,
-    model: RegisteredModel,
-    grantee: AbstractBaseUser | Group,
-    codename: str,
-    already: str,
-) -> None:
-    """Grant an object permission on one model and record it. The caller has decided that
-    `actor` may; a grant already held directly is a Conflict saying `already`."""
-    if codename in _direct_perms(grantee, model):
-        raise Conflict(already)
-    assign_perm(codename, grantee, model)
-    audit_record(
-        actor=actor,
-        action="registry.permission.granted",
-        target=model,
-        changes={"permission": codename, **grantee_ref(grantee)},
-    )
-
-
-@transaction.atomic
-def object_permission_remove(
-    *,
-    actor: Any,
-    model: RegisteredModel,
-    grantee: AbstractBaseUser | Group,
-    codename: str,
-    missing: str,
-) -> None:
-    """Withdraw a direct object permission on one model and record it (see the above)."""
-    if codename not in _direct_perms(grantee, model):
-        raise Conflict(missing)
-    remove_perm(codename, grantee, model)
-    audit_record(
-        actor=actor,
-        action="registry.permission.revoked",
-        target=model,
-        changes={"permission": codename, **grantee_ref(grantee)},
-    )
-
-
-def _check_grant(actor: Any, model: RegisteredModel, permission: str) -> None:
-    if permission not in GRANTABLE:
-        raise ValidationError({"permission": f"Must be one of: {', '.join(sorted(GRANTABLE))}."})
-    require_change_model(actor, model)
-
-
-def _direct_perms(grantee: AbstractBaseUser | Group, model: RegisteredModel) -> set[str]:
-    if isinstance(grantee, Group):
-        return set(get_group_perms(grantee, model).values_list("codename", flat=True))
-    return set(get_user_perms(grantee, model).values_list("codename", flat=True))
+    model_permission_grant(**kwargs)
 
 
 def grantee_label(grantee: AbstractBaseUser | Group) -> str:

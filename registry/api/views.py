@@ -165,7 +165,7 @@ class RegisteredModelViewSet(CatalogueViewSet):
     @grants.mapping.post
     def grant(self, request, name=None):
         """Grant view or change permission on this model (owner, granted changers, superusers)."""
-        return self._change_grant(request, permissions.model_permission_grant)
+        return self._change_grant(request, services.model_permission_grant)
 
     @extend_schema(request=s.GrantSerializer, responses=s.HeldGrantSerializer(many=True))
     @action(
@@ -177,7 +177,7 @@ class RegisteredModelViewSet(CatalogueViewSet):
     )
     def revoke(self, request, name=None):
         """Withdraw a permission granted on this model."""
-        return self._change_grant(request, permissions.model_permission_revoke)
+        return self._change_grant(request, services.model_permission_revoke)
 
     @extend_schema(request=None, responses=s.AliasSerializer(many=True))
     @action(

@@ -22,6 +22,12 @@ from registry.services.catalogue import (
     run_create,
     run_update,
 )
+from registry.services.grants import (
+    model_permission_grant,
+    model_permission_revoke,
+    object_permission_assign,
+    object_permission_remove,
+)
 from registry.services.models import (
     MODEL_EDITABLE,
     MODEL_NAME_UNAVAILABLE,
@@ -68,9 +74,13 @@ __all__ = [
     "job_update",
     "model_alias_delete",
     "model_alias_set",
+    "model_permission_grant",
+    "model_permission_revoke",
     "model_version_create",
     "model_version_label_set",
     "model_version_update",
+    "object_permission_assign",
+    "object_permission_remove",
     "registered_model_archive",
     "registered_model_create",
     "registered_model_label_set",

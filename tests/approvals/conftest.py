@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from approvals import permissions, services
+from approvals import services
 from approvals.models import PromotionPolicy
 from approvals.workflow import MODEL_CARD_GATE
 from core.errors import Conflict
@@ -92,7 +92,7 @@ def appoint(superuser):
 
     def grant(model, *grantees):
         for grantee in grantees:
-            permissions.decide_permission_grant(actor=superuser, model=model, grantee=grantee)
+            services.decide_permission_grant(actor=superuser, model=model, grantee=grantee)
 
     return grant
 

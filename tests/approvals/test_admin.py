@@ -95,7 +95,7 @@ def test_admin_explains_to_the_requester_why_they_cannot_decide(browser, file, v
 
 
 def test_admin_refuses_the_versions_creator(browser, owner, file, make_version, approvers):
-    from registry.permissions import model_permission_grant
+    from registry.services import model_permission_grant
 
     creator = approvers["validator"]
     model_permission_grant(

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 
-from approvals import permissions
+from approvals import permissions, services
 from audit.models import AuditEvent
 
 
@@ -30,7 +30,7 @@ def test_appoint_approver_command_grants_and_revokes(credit_model, validator):
 
 def test_model_owner_cannot_appoint_their_own_approvers(owner, credit_model, validator):
     with pytest.raises(PermissionDenied):
-        permissions.decide_permission_grant(actor=owner, model=credit_model, grantee=validator)
+        services.decide_permission_grant(actor=owner, model=credit_model, grantee=validator)
 
 
 def test_global_decide_permission_reaches_no_model(credit_model, validator):

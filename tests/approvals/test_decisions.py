@@ -10,7 +10,7 @@ from approvals.models import PromotionRequest, StageTransition
 from audit.models import AuditEvent
 from registry import services as registry
 from registry.models import ModelVersion
-from registry.permissions import model_permission_grant
+from registry.services import model_permission_grant
 from tests.conftest import _user
 
 URL = "/api/v1/promotions/{}/{}"

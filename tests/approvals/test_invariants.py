@@ -28,7 +28,7 @@ from audit.services import audit_seal
 from core.errors import Conflict
 from registry import services as registry
 from registry.models import ModelVersion
-from registry.permissions import model_permission_grant
+from registry.services import model_permission_grant
 from tests.approvals.conftest import DOCUMENTATION
 from tests.conftest import SHA, _user
 

@@ -13,11 +13,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from approvals import notifications, permissions
+from approvals import notifications, permissions, services
 from approvals.models import BusinessUnitAppointment, PromotionPolicy, PromotionRequest
 from audit.models import AuditEvent
 from registry import services as registry
-from registry.permissions import model_permission_grant
+from registry.services import model_permission_grant
 
 
 def _file(client, version, to_stage="staging"):
@@ -130,7 +130,7 @@ def test_a_business_unit_appointment_through_a_group_and_its_revocation(
     superuser, validator, credit_model
 ):
     group = validator.groups.create(name="retail-approvers")
-    permissions.business_unit_appointment_grant(
+    services.business_unit_appointment_grant(
         actor=superuser, business_unit="Retail Lending", grantee=group
     )
     assert permissions.holds_decide_permission(validator, credit_model)
@@ -151,7 +151,7 @@ def test_only_administrators_appoint_for_a_business_unit(owner, validator):
     from django.core.exceptions import PermissionDenied
 
     with pytest.raises(PermissionDenied):
-        permissions.business_unit_appointment_grant(
+        services.business_unit_appointment_grant(
             actor=owner, business_unit="Retail Lending", grantee=validator
         )
     assert not BusinessUnitAppointment.objects.exists()
@@ -176,8 +176,6 @@ def test_appoint_approver_refuses_a_confused_command(validator, args, message):
 
 def test_a_policy_fallback_must_be_role_or_none(superuser, db):
     from django.core.exceptions import ValidationError
-
-    from approvals import services
 
     policy = PromotionPolicy.objects.first()
     with pytest.raises(ValidationError):

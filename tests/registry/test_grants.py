@@ -115,7 +115,7 @@ def test_the_grants_list_matches_its_schema_with_an_appointed_approver(
     import jsonschema
     from drf_spectacular.generators import SchemaGenerator
 
-    from approvals.permissions import decide_permission_grant
+    from approvals.services import decide_permission_grant
 
     decide_permission_grant(actor=superuser, model=credit_model, grantee=validator)
     body = api(owner).get(GRANTS).json()

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from audit.models import AuditEvent
 from registry import services
 from registry.models import RegisteredModel
-from registry.permissions import model_permission_grant
+from registry.services import model_permission_grant
 
 pytestmark = pytest.mark.django_db
 

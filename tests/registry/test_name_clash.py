@@ -7,7 +7,7 @@ import pytest
 from audit.models import AuditEvent
 from registry import services
 from registry.models import RegisteredModel
-from registry.permissions import model_permission_grant
+from registry.services import model_permission_grant
 from registry.services import models as version_services
 
 pytestmark = pytest.mark.django_db

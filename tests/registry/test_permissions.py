@@ -3,7 +3,7 @@
 import pytest
 
 from registry.models import ModelVersion, RegisteredModel
-from registry.permissions import model_permission_grant, model_permission_revoke
+from registry.services import model_permission_grant, model_permission_revoke
 
 pytestmark = pytest.mark.django_db
 MODEL = "/api/v1/models/credit-scoring/"

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from approvals import permissions
+from approvals import services
 from core import context
 from core.errors import Conflict
 from registry.models import RegisteredModel
@@ -56,9 +56,9 @@ class Command(BaseCommand):
 
     def _business_unit(self, unit, grantee, *, revoke):
         service = (
-            permissions.business_unit_appointment_revoke
+            services.business_unit_appointment_revoke
             if revoke
-            else permissions.business_unit_appointment_grant
+            else services.business_unit_appointment_grant
         )
         try:
             service(actor=None, business_unit=unit, grantee=grantee)
@@ -70,9 +70,7 @@ class Command(BaseCommand):
         self.stdout.write(f"business unit '{unit}': done")
 
     def _model(self, name, grantee, *, revoke):
-        service = (
-            permissions.decide_permission_revoke if revoke else permissions.decide_permission_grant
-        )
+        service = services.decide_permission_revoke if revoke else services.decide_permission_grant
         model = RegisteredModel.objects.filter(name=name).first()
         if model is None:
             raise CommandError(f"No model named '{name}'.")

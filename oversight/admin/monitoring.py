@@ -11,7 +11,7 @@ from django.utils.safestring import mark_safe
 
 from core.admin import ReadOnlyAdmin, ServiceAdmin, ServiceForm
 from oversight import charts, selectors, services
-from oversight.admin._common import VisibleMixin, _staff
+from oversight.admin._common import OpenItemMixin, VisibleMixin, _staff
 from oversight.models import (
     AlertStatus,
     MonitoredVersion,
@@ -132,8 +132,9 @@ class AlertResolveForm(ServiceForm):
 
 
 @admin.register(MonitoringAlert)
-class MonitoringAlertAdmin(VisibleMixin, HistoryLinkMixin, ServiceAdmin):
+class MonitoringAlertAdmin(OpenItemMixin, VisibleMixin, HistoryLinkMixin, ServiceAdmin):
     form = AlertResolveForm
+    open_status, closing_field = AlertStatus.OPEN, "resolution_comment"
     list_display = ["id", "version", "rule_text", "value", "breaches", "status", "opened_at"]
     list_filter = ["status"]
     list_select_related = ["version__model"]
@@ -172,32 +173,10 @@ class MonitoringAlertAdmin(VisibleMixin, HistoryLinkMixin, ServiceAdmin):
         )
         return mark_safe(charts.series_chart(entry)) if entry else "—"  # noqa: S308
 
-    def get_readonly_fields(self, request, obj=None):
-        fields = list(self.readonly_fields)
-        if obj is not None and obj.status != AlertStatus.OPEN:
-            fields.append("resolution_comment")
-        return fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        if obj is None:
-            return _staff(request)
-        return can_view_model(request.user, obj.version.model)
-
-    def has_change_permission(self, request, obj=None):
+    def may_close(self, user, version) -> bool:
         from oversight.permissions import may_resolve_alert
 
-        if obj is None:
-            return _staff(request)
-        return obj.status == AlertStatus.OPEN and may_resolve_alert(request.user, obj.version)
-
-    def has_module_permission(self, request):
-        return _staff(request)
+        return may_resolve_alert(user, version)
 
 
 class ThresholdRuleForm(ServiceForm):

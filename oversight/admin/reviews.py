@@ -8,14 +8,13 @@ from django.utils import timezone
 
 from core.admin import ServiceAdmin, ServiceForm
 from oversight import services
-from oversight.admin._common import VisibleMixin, _staff
+from oversight.admin._common import OpenItemMixin, VisibleMixin
 from oversight.models import (
     OverdueReview,
     PeriodicReview,
     ReviewStatus,
 )
 from registry.admin import HistoryLinkMixin
-from registry.permissions import can_view_model
 
 # --- periodic review ----------------------------------------------------------------------------
 
@@ -38,8 +37,9 @@ class ReviewCompleteForm(ServiceForm):
 
 
 @admin.register(PeriodicReview)
-class PeriodicReviewAdmin(VisibleMixin, HistoryLinkMixin, ServiceAdmin):
+class PeriodicReviewAdmin(OpenItemMixin, VisibleMixin, HistoryLinkMixin, ServiceAdmin):
     form = ReviewCompleteForm
+    open_status, closing_field = ReviewStatus.OPEN, "comment"
     list_display = ["version", "status", "due_at", "is_overdue", "completed_by", "completed_at"]
     list_filter = ["status"]
     list_select_related = ["version__model", "completed_by"]
@@ -58,32 +58,10 @@ class PeriodicReviewAdmin(VisibleMixin, HistoryLinkMixin, ServiceAdmin):
     def is_overdue(self, obj):
         return obj.overdue
 
-    def get_readonly_fields(self, request, obj=None):
-        fields = list(self.readonly_fields)
-        if obj is not None and obj.status != ReviewStatus.OPEN:
-            fields.append("comment")
-        return fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        if obj is None:
-            return _staff(request)
-        return can_view_model(request.user, obj.version.model)
-
-    def has_change_permission(self, request, obj=None):
+    def may_close(self, user, version) -> bool:
         from oversight.permissions import review_refusal
 
-        if obj is None:
-            return _staff(request)
-        return obj.status == ReviewStatus.OPEN and review_refusal(request.user, obj.version) is None
-
-    def has_module_permission(self, request):
-        return _staff(request)
+        return review_refusal(user, version) is None
 
 
 @admin.register(OverdueReview)

@@ -24,7 +24,8 @@ def role_names(user: Any) -> frozenset[str]:
 
     Read once per user object — one statement, none when the loader prefetched `groups` — and
     kept on it, so every role check and every audit event of a request (or a task) share it.
-    A user object lives for one request, so a role granted or withdrawn counts from the next.
+    A user object lives for one request, so a role granted or withdrawn elsewhere counts from
+    the next; one changed through this very object counts at once (audit.signals forgets it).
     """
     if not getattr(user, "is_authenticated", False):
         return frozenset()
@@ -33,6 +34,11 @@ def role_names(user: Any) -> frozenset[str]:
         names = frozenset(group.name for group in user.groups.all())
         user._role_names = names
     return names
+
+
+def role_names_forget(user: Any) -> None:
+    """Drop what role_names kept on this user object (its roles just changed through it)."""
+    vars(user).pop("_role_names", None)
 
 
 def is_auditor(user: Any) -> bool:

@@ -8,6 +8,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_save, pre_save
 
+from audit.selectors import role_names_forget
 from audit.services import audit_record
 from core import context
 
@@ -83,6 +84,8 @@ def on_user_saved(sender, instance, created, update_fields=None, raw=False, **kw
 def on_groups_changed(sender, instance, action, reverse, model, pk_set, **kwargs):
     if action not in ("post_add", "post_remove", "post_clear"):
         return
+    if not reverse:
+        role_names_forget(instance)
     User = get_user_model()
     if reverse:  # group.user_set changed: one event per user
         users = User.objects.filter(pk__in=pk_set or [])

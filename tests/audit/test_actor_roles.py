@@ -51,3 +51,15 @@ def test_a_pipeline_leaving_its_role_records_as_a_user_from_the_next_request(
     assert client.post("/api/v1/jobs/", body, format="json").status_code == 201
     kinds = AuditEvent.objects.filter(action="registry.job.created").order_by("id")
     assert list(kinds.values_list("actor_kind", flat=True)) == ["service", "user"]
+
+
+def test_roles_changed_through_the_same_user_object_count_at_once(auditor, pipeline):
+    from audit.selectors import is_auditor, role_names
+
+    assert is_auditor(auditor) and role_names(pipeline) == {"pipeline"}
+    auditor.groups.remove(Group.objects.get(name="auditor"))
+    pipeline.groups.add(Group.objects.get(name="data-scientist"))
+    assert not is_auditor(auditor)
+    assert role_names(pipeline) == {"pipeline", "data-scientist"}
+    pipeline.groups.clear()
+    assert role_names(pipeline) == frozenset()

@@ -1,4 +1,6 @@
-"""Every write of the promotion workflow — the only code that changes a model version's stage.
+"""Every write of the promotion workflow — the only code that changes a model version's stage
+— and of who may decide it (approvers appointed per model or business unit, the system
+account).
 
 Each service takes keyword arguments and an explicit actor, runs in one transaction, checks
 permissions inside, and records one audit event per committed change:
@@ -35,6 +37,7 @@ from django.utils import timezone
 from approvals import gates, workflow
 from approvals.defaults import DECIDE_CODENAME
 from approvals.models import (
+    BusinessUnitAppointment,
     Outcome,
     PromotionDecision,
     PromotionPolicy,
@@ -679,8 +682,6 @@ def business_unit_appointment_grant(
 ) -> Any:
     """Let a user or group decide the promotions of every model of a business unit, now and
     later (administrators only). Audited."""
-    from approvals.models import BusinessUnitAppointment
-
     _require_superuser(actor)
     business_unit = business_unit.strip()
     if not business_unit:
@@ -707,8 +708,6 @@ def business_unit_appointment_revoke(
 ) -> None:
     """Withdraw a business-unit appointment (administrators only). Audited; the row stays,
     marked revoked."""
-    from approvals.models import BusinessUnitAppointment
-
     _require_superuser(actor)
     who = {"group": grantee} if isinstance(grantee, Group) else {"user": grantee}
     appointment = (

@@ -551,8 +551,8 @@ def test_the_version_lookup_answers_who_may_post_as_registry_does(
         fresh = User.objects.get(pk=user.pk)
         found = permissions.version_for_monitoring(fresh, name, number)
         expected = can_change_model(User.objects.get(pk=user.pk), credit_version.model)
-        assert found == credit_version and found.may_change_model is expected, user.username
-        assert permissions.may_post_monitoring(fresh, found) is expected
+        assert found == credit_version, user.username
+        assert permissions.may_post_monitoring(fresh, found) is expected, user.username
     assert [u.username for u in (owner, validator, superuser)] == [
         u.username
         for u in (owner, pipeline, validator, outsider, superuser)

@@ -450,7 +450,7 @@ def _batch(size: int, *, value: float = 0.8) -> list[dict]:
 
 
 # Authentication (the token, with its user), the version with the caller's permission on it,
-# the rules on the batch's metrics, the points, whether the actor is a pipeline (audit's actor
+# the version's rules, the points, whether the actor is a pipeline (audit's actor
 # kind), the audit event — and the transaction's begin and end (or savepoint and release).
 STATEMENTS_PER_BATCH = 8
 

@@ -1,6 +1,7 @@
-"""Single-process monitoring ingest figures on PostgreSQL: ms per batch and SQL statements per
-batch for the batches of bench/monitoring.py section (a), posted in-process through the DRF
-test client (token authentication, the full middleware stack, no HTTP server, no Celery).
+"""Single-process monitoring ingest figures on PostgreSQL: ms per batch, CPU per batch (this
+process, and the PostgreSQL backend serving it) and SQL statements per batch for the batches of
+bench/monitoring.py section (a), posted in-process through the DRF test client (token
+authentication, the full middleware stack, no HTTP server, no Celery).
 
     .venv/bin/python bench/monitoring_inprocess.py [--batches 300] [--size 100] [--profile f]
 
@@ -21,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.monitoring import MODEL, batch, recreate_database, setup  # noqa: E402
+from bench.monitoring import MODEL, batch, cpu_seconds, recreate_database, setup  # noqa: E402
 
 # No broker: tasks run in-process (none is queued by the timed batches, which breach nothing).
 os.environ["CELERY_BROKER_URL"] = ""
@@ -61,6 +62,9 @@ def main() -> None:
         post(body)
     with CaptureQueriesContext(connection) as captured:
         post(bodies[20])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
     statements = len(captured.captured_queries)
     if args.queries:
         for query in captured.captured_queries:
@@ -71,18 +75,21 @@ def main() -> None:
 
         profiler = cProfile.Profile(time.process_time)  # CPU, not waiting on the database
     started, cpu_started = time.perf_counter(), time.process_time()
+    backend_started = cpu_seconds([backend])
     with profiler or contextlib.nullcontext():
         for body in bodies:
             post(body)
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
+    backend_cpu = cpu_seconds([backend]) - backend_started
     if profiler is not None:
         profiler.dump_stats(args.profile)
     print(
         f"in-process ingest, {len(bodies)} batches of {args.size} points: "
         f"{elapsed / len(bodies) * 1000:.2f} ms/batch, {len(bodies) * args.size / elapsed:,.0f} "
-        f"points/s; this process's CPU {cpu / len(bodies) * 1000:.2f} ms/batch; "
-        f"{statements} SQL statements per batch"
+        f"points/s; CPU per batch: this process {cpu / len(bodies) * 1000:.2f} ms, its "
+        f"PostgreSQL backend {backend_cpu / len(bodies) * 1000:.2f} ms; {statements} SQL "
+        "statements per batch"
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, Value
+from django.db.models import OuterRef, Q
 
 from approvals.permissions import holds_decide_permission, user_roles
 from approvals.workflow import APPROVER_ROLES, VALIDATOR
@@ -95,7 +95,8 @@ INGEST_FIELDS = (
 
 def version_for_monitoring(user: Any, model_name: str, number: int) -> ModelVersion | None:
     """The version named by a monitoring URL, with its model, and whether `user` may post
-    monitoring of it — in one query (the ingest hot path asks this once per batch).
+    monitoring of it — in one query when they may (the ingest hot path asks this once per
+    batch); a refusal asks again, for the version alone.
 
     The answer is registry's `can_change_model` (owner, object permission granted to the user
     or one of their groups, superuser) asked in SQL, and is remembered for
@@ -106,19 +107,25 @@ def version_for_monitoring(user: Any, model_name: str, number: int) -> ModelVers
         .only(*INGEST_FIELDS)
     )
     if not _active(user):
-        return versions.first()  # nothing to remember: may_post_monitoring says no
+        return _one(versions)  # nothing to remember: may_post_monitoring says no
     if user.is_superuser:
-        may_change = Value(True)
+        version, may_change = _one(versions), True
     else:
-        may_change = Q(model__owner_id=user.pk) | object_grants(
+        changers = Q(model__owner_id=user.pk) | object_grants(
             user, ("change_registeredmodel",), OuterRef("model_id")
         )
-    version = versions.annotate(
-        may_change_model=ExpressionWrapper(may_change, output_field=BooleanField())
-    ).first()
+        version = _one(versions.filter(changers))
+        may_change = version is not None
+        if version is None:
+            version = _one(versions)
     if version is not None:
-        _remembered(user)[version.model_id] = bool(version.may_change_model)
+        _remembered(user)[version.model_id] = may_change
     return version
+
+
+def _one(versions: Any) -> ModelVersion | None:
+    # A model's version numbers are unique: no ordering needed to take the one.
+    return next(iter(versions[:1]), None)
 
 
 def may_resolve_alert(user: Any, version: ModelVersion) -> bool:

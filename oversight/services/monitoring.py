@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -44,12 +44,12 @@ def _rules_of(version: ModelVersion) -> QuerySet[ThresholdRule]:
 Bound = tuple[str, str, str, float]  # metric, segment ("": any), comparator, threshold
 
 
-def _bounds_on(version: ModelVersion, metrics: Iterable[str]) -> list[Bound]:
-    """The active rules of a version on these metrics, as plain tuples (one query)."""
+def _bounds_of(version: ModelVersion) -> list[Bound]:
+    """The active rules of a version as plain tuples, in no particular order (one query; a
+    version has a handful of rules, and `_breaching` looks only at those of a batch's
+    metrics)."""
     return list(
-        _rules_of(version)
-        .filter(metric__in=metrics)
-        .values_list("metric", "segment", "comparator", "threshold")
+        _rules_of(version).order_by().values_list("metric", "segment", "comparator", "threshold")
     )
 
 
@@ -79,8 +79,8 @@ class RecordedBatch(NamedTuple):
 def monitoring_points_record(
     *, actor: AbstractBaseUser, version: ModelVersion, points: Sequence[Point]
 ) -> RecordedBatch:
-    """Append a batch of production measurements of a version: one query for the rules on the
-    batch's metrics, one insert of the points, one audit event — however many points.
+    """Append a batch of production measurements of a version: one query for the version's
+    rules, one insert of the points, one audit event — however many points.
     Points beyond a threshold are evaluated by a task after commit (alerts, re-validation)."""
     if not permissions.may_post_monitoring(actor, version):
         raise PermissionDenied(
@@ -92,7 +92,7 @@ def monitoring_points_record(
     if not points:
         raise ValidationError({"points": "Must be a non-empty list of points."})
     metrics = sorted({p.metric for p in points})
-    beyond = _breaching(_bounds_on(version, metrics), points)
+    beyond = _breaching(_bounds_of(version), points)
     now = timezone.now()
     version_id = version.pk
     rows = MonitoringPoint.objects.bulk_create(

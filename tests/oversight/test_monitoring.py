@@ -196,6 +196,17 @@ def test_points_are_append_only_in_the_database(api, owner, credit_version):
     assert connection.vendor == "postgresql"
 
 
+def test_a_version_with_points_cannot_be_deleted(api, owner, credit_version):
+    from django.db.models import ProtectedError
+
+    _post(api(owner), credit_version, [point()])
+    with pytest.raises(ProtectedError) as refused, transaction.atomic():
+        type(credit_version).objects.filter(pk=credit_version.pk).delete()
+    assert MonitoringPoint.objects.get() in refused.value.protected_objects
+    assert MonitoringPoint.objects.get().version_id == credit_version.pk
+    assert type(credit_version).objects.filter(pk=credit_version.pk).exists()
+
+
 # --- thresholds, alerts, re-validation --------------------------------------------------------
 
 
@@ -439,7 +450,7 @@ def _batch(size: int, *, value: float = 0.8) -> list[dict]:
 
 
 # Authentication (the token, with its user), the version with the caller's permission on it,
-# the rules on the batch's metrics, the points, whether the actor is a pipeline (audit's actor
+# the version's rules, the points, whether the actor is a pipeline (audit's actor
 # kind), the audit event — and the transaction's begin and end (or savepoint and release).
 STATEMENTS_PER_BATCH = 8
 
@@ -540,8 +551,8 @@ def test_the_version_lookup_answers_who_may_post_as_registry_does(
         fresh = User.objects.get(pk=user.pk)
         found = permissions.version_for_monitoring(fresh, name, number)
         expected = can_change_model(User.objects.get(pk=user.pk), credit_version.model)
-        assert found == credit_version and found.may_change_model is expected, user.username
-        assert permissions.may_post_monitoring(fresh, found) is expected
+        assert found == credit_version, user.username
+        assert permissions.may_post_monitoring(fresh, found) is expected, user.username
     assert [u.username for u in (owner, validator, superuser)] == [
         u.username
         for u in (owner, pipeline, validator, outsider, superuser)

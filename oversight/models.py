@@ -180,16 +180,8 @@ class MonitoringPoint(models.Model):
     """One production measurement of a version (append-only: a trigger refuses updates and
     deletes on PostgreSQL)."""
 
-    # No database foreign key: its check runs once per inserted row (a batch of hundreds) and
-    # takes a share lock on the one version row every concurrent batch points at. Ingest
-    # writes the id of the version it has just read, versions are never deleted by the
-    # services, and the ORM's PROTECT refuses deleting a version that has points.
     version = models.ForeignKey(
-        "registry.ModelVersion",
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="+", db_index=False
     )
     metric = models.CharField(max_length=100)
     segment = models.CharField(max_length=200, blank=True, default="")

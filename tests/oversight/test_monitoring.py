@@ -196,17 +196,6 @@ def test_points_are_append_only_in_the_database(api, owner, credit_version):
     assert connection.vendor == "postgresql"
 
 
-def test_a_version_with_points_cannot_be_deleted(api, owner, credit_version):
-    from django.db.models import ProtectedError
-
-    _post(api(owner), credit_version, [point()])
-    with pytest.raises(ProtectedError) as refused, transaction.atomic():
-        type(credit_version).objects.filter(pk=credit_version.pk).delete()
-    assert MonitoringPoint.objects.get() in refused.value.protected_objects
-    assert MonitoringPoint.objects.get().version_id == credit_version.pk
-    assert type(credit_version).objects.filter(pk=credit_version.pk).exists()
-
-
 # --- thresholds, alerts, re-validation --------------------------------------------------------
 
 

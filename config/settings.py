@@ -115,10 +115,21 @@ else:
     # No JIT compilation: it pays off for long analytic scans, and costs a graph query or a
     # keyed lookup tens of milliseconds of compiling for nothing.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
-    # Server-side parameter binding: psycopg then prepares a statement a connection runs
-    # repeatedly (every request runs the same few), and the server skips re-planning it.
+    # Server-side parameter binding, and prepared statements: psycopg prepares a statement a
+    # connection has run DB_PREPARE_THRESHOLD times (every request runs the same few), and
+    # the server stops re-planning it. Django leaves preparation off unless it is set here.
+    # Behind PgBouncer in transaction mode (without max_prepared_statements), set
+    # DB_PREPARE_THRESHOLD=off.
     DATABASES["default"]["OPTIONS"].setdefault(
         "server_side_binding", env.bool("DB_SERVER_SIDE_BINDING", default=True)
+    )
+    _prepare = env.str("DB_PREPARE_THRESHOLD", default="5").strip().lower()
+    if _prepare not in ("off", "none", "") and not _prepare.isdigit():
+        raise ImproperlyConfigured(
+            f"DB_PREPARE_THRESHOLD is {_prepare!r}: a number of executions (0 or more), or 'off'."
+        )
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "prepare_threshold", int(_prepare) if _prepare.isdigit() else None
     )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

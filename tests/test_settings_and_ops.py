@@ -232,3 +232,45 @@ def test_check_deploy_flags_a_deployment_without_tls():
     result = _deploy_check({**PRODUCTION_ENV, "BEHIND_TLS_PROXY": "0"})
     assert result.returncode != 0
     assert "security.W004" in result.stderr  # no HSTS
+
+
+def _database_options(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.update(
+        {
+            "SECRET_KEY": "settings-test",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **env_overrides,
+        }
+    )
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, django; from django.conf import settings; django.setup(); "
+            "print(json.dumps(settings.DATABASES['default']['OPTIONS']))",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [(None, 5), ("0", 0), ("12", 12), ("off", None), ("", None)]
+)
+def test_postgresql_prepares_repeated_statements_unless_told_not_to(given, expected):
+    result = _database_options({} if given is None else {"DB_PREPARE_THRESHOLD": given})
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout.strip().splitlines()[-1])
+    assert options["prepare_threshold"] == expected
+    assert options["server_side_binding"] is True
+
+
+def test_a_prepare_threshold_that_is_not_a_number_is_refused_in_one_line():
+    result = _database_options({"DB_PREPARE_THRESHOLD": "sometimes"})
+    assert result.returncode != 0
+    assert "DB_PREPARE_THRESHOLD is 'sometimes'" in result.stderr

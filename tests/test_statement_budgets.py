@@ -9,8 +9,8 @@ the test's transaction and is not counted.
 
 The note above each budget says what its statements are. The common parts:
   token    the token and its user, one SELECT with a join (authentication);
-  perms    the caller's global permissions, user and group: two SELECTs, cached for the
-           request (Django's ModelBackend), asked only when owning the model does not decide;
+  perms    the caller's global permissions, user and group: one SELECT (a UNION), cached for
+           the request (core.backends), asked only when owning the model does not decide;
   audit    per audited change: the actor's kind, the event INSERT and, for the events
            webhooks may be subscribed to, the matching subscriptions (owned by the audit and
            webhook apps);
@@ -119,7 +119,7 @@ def test_model_list(client_of, owner, other_scientist, n):
     client = client_of(owner)
     response, sql = statements(lambda: client.get(f"{API}/models/"))
     assert response.json()["count"] == 2 * n
-    within(sql, 5)
+    within(sql, 4)
 
 
 # token, the model by name with its owner and latest version: the owner sees it, no more.
@@ -142,7 +142,7 @@ def test_model_create(client_of, owner, n):
     response, sql = statements(
         lambda: client.post(f"{API}/models/", {"name": "new-model"}, format="json")
     )
-    within(sql, 13)
+    within(sql, 12)
 
 
 # token, the model by name, BEGIN, the model locked, the owner's foreign-key check, savepoint,
@@ -190,7 +190,7 @@ def test_version_detail_through_a_grant(client_of, owner, credit_model, others, 
     )
     client = client_of(grantee)
     response, sql = statements(lambda: client.get(f"{API}/models/credit-scoring/versions/{n}/"))
-    within(sql, 5)
+    within(sql, 4)
 
 
 # token, the model by name, BEGIN, the model locked, the last number, two foreign-key checks
@@ -276,7 +276,7 @@ def test_search_by_name(client_of, owner, other_scientist, n):
     client = client_of(owner)
     response, sql = statements(lambda: client.get(f"{API}/models/", {"name": "raud"}))
     assert response.json()["count"] == n
-    within(sql, 5)
+    within(sql, 4)
 
 
 # token, perms, COUNT and the page.
@@ -286,7 +286,7 @@ def test_search_by_tag(client_of, owner, other_scientist, n):
     client = client_of(owner)
     response, sql = statements(lambda: client.get(f"{API}/models/", {"tag": "fraud"}))
     assert response.json()["count"] == n
-    within(sql, 5)
+    within(sql, 4)
 
 
 # --- promotions -----------------------------------------------------------------------------
@@ -344,7 +344,7 @@ def test_promotion_approve(client_of, owner, validator, credit_model, appointed,
         )
     )
     assert response.json()["status"] == "approved"
-    within(sql, 26)
+    within(sql, 25)
 
 
 # --- the MLflow door ------------------------------------------------------------------------

@@ -307,28 +307,27 @@ class _Trigger:
     """This process's last mapping task: one task maps everything pending when it runs, so a
     commit needs no task of its own while one is already due after it."""
 
-    immediate_at = float("-inf")  # when the last task without delay was sent
-    covered_until = float("-inf")  # a delayed task sent earlier runs at this time
+    due_at = float("-inf")  # when the last task this process sent runs
 
 
 def _enqueue_mapping() -> None:
-    """After a commit: a task now, unless one went out less than LINEAGE_MAP_TRIGGER_INTERVAL
-    ago; then one task due at the end of that interval (which runs after this commit), sent
-    once for all the commits in between. At most two tasks per interval per process, however
-    many events arrive, and no event waits longer than the interval for its task."""
+    """After a commit: nothing when this process's last task runs after it; else a task now,
+    unless the last one ran less than LINEAGE_MAP_TRIGGER_INTERVAL ago; then one task due an
+    interval after that one. Under a steady stream of commits that is one task per interval
+    per process, however many events arrive, and no event waits longer than the interval for
+    its task."""
     from lineage import tasks
 
     now = time.monotonic()
-    if now < _Trigger.covered_until:
+    if now < _Trigger.due_at:
         return
     interval = settings.LINEAGE_MAP_TRIGGER_INTERVAL
-    if now - _Trigger.immediate_at >= interval:
-        _Trigger.immediate_at = now
+    if now - _Trigger.due_at >= interval:
+        _Trigger.due_at = now
         tasks.map_lineage_events.delay()
     else:
-        due = _Trigger.immediate_at + interval
-        _Trigger.covered_until = due
-        tasks.map_lineage_events.apply_async(countdown=due - now)
+        _Trigger.due_at += interval
+        tasks.map_lineage_events.apply_async(countdown=_Trigger.due_at - now)
 
 
 # --- map -------------------------------------------------------------------------------------

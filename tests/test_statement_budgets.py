@@ -9,8 +9,8 @@ the test's transaction and is not counted.
 
 The note above each budget says what its statements are. The common parts:
   token    the token and its user, one SELECT with a join (authentication);
-  perms    the caller's global permissions, user and group: two SELECTs, cached for the
-           request (Django's ModelBackend), asked only when owning the model does not decide;
+  perms    the caller's global permissions, user and group: one SELECT (a UNION), cached for
+           the request (core.backends), asked only when owning the model does not decide;
   audit    per audited change: the actor's kind (the caller's roles, read once per request
            and shared with every role check), the event INSERT and, for the events webhooks
            may be subscribed to, whether anyone subscribes (one EXISTS; the batch's
@@ -120,7 +120,7 @@ def test_model_list(client_of, owner, other_scientist, n):
     client = client_of(owner)
     response, sql = statements(lambda: client.get(f"{API}/models/"))
     assert response.json()["count"] == 2 * n
-    within(sql, 5)
+    within(sql, 4)
 
 
 # token, the model by name with its owner and latest version: the owner sees it, no more.
@@ -143,7 +143,7 @@ def test_model_create(client_of, owner, n):
     response, sql = statements(
         lambda: client.post(f"{API}/models/", {"name": "new-model"}, format="json")
     )
-    within(sql, 13)
+    within(sql, 12)
 
 
 # token, the model by name, BEGIN, the model locked, the owner's foreign-key check, savepoint,
@@ -191,7 +191,7 @@ def test_version_detail_through_a_grant(client_of, owner, credit_model, others, 
     )
     client = client_of(grantee)
     response, sql = statements(lambda: client.get(f"{API}/models/credit-scoring/versions/{n}/"))
-    within(sql, 5)
+    within(sql, 4)
 
 
 # token, the model by name, BEGIN, the model locked, the last number, two foreign-key checks
@@ -277,7 +277,7 @@ def test_search_by_name(client_of, owner, other_scientist, n):
     client = client_of(owner)
     response, sql = statements(lambda: client.get(f"{API}/models/", {"name": "raud"}))
     assert response.json()["count"] == n
-    within(sql, 5)
+    within(sql, 4)
 
 
 # token, perms, COUNT and the page.
@@ -287,7 +287,7 @@ def test_search_by_tag(client_of, owner, other_scientist, n):
     client = client_of(owner)
     response, sql = statements(lambda: client.get(f"{API}/models/", {"tag": "fraud"}))
     assert response.json()["count"] == n
-    within(sql, 5)
+    within(sql, 4)
 
 
 # --- promotions -----------------------------------------------------------------------------

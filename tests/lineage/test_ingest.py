@@ -325,11 +325,10 @@ def test_raw_events_are_listed_like_marquez(post, api, auditor):
     assert api(auditor).get("/api/v1/events/lineage?sortDirection=up").status_code == 400
 
 
-# Accepting: the token and its last use, the caller's own and group permissions (4), then a
-# savepoint pair around the events' insert, the actor's service-account check and the audit
-# insert. Mapping is counted on its own (tests/lineage/test_mapping.py).
-# the token read and its last use, the permission reads (user, groups), the one INSERT
-QUERIES_PER_ACCEPT = 5
+# Accepting: the token with its user and the token's last use, the caller's permissions (one
+# statement: their own and their groups'), the one INSERT. Mapping is counted on its own
+# (tests/lineage/test_mapping.py).
+QUERIES_PER_ACCEPT = 4
 REALISTIC_FIELDS = [
     {"name": f"c{i}", "type": "DOUBLE", "description": f"column {i}"} for i in range(20)
 ]

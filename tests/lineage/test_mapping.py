@@ -60,23 +60,45 @@ def test_with_workers_the_mapping_task_is_enqueued_when_the_post_commits(
     assert LineageEvent.objects.get().state == "mapped"
 
 
-def test_commits_in_quick_succession_share_their_mapping_tasks(monkeypatch, settings):
+def _trigger(monkeypatch, settings, moments):
+    """The tasks _enqueue_mapping sends for commits at `moments`: (sent at, countdown)."""
     from lineage import tasks
 
     sent = []
-    monkeypatch.setattr(tasks.map_lineage_events, "delay", lambda: sent.append(0))
+    clock = iter(moments)
+    now = [0.0]
+
+    def monotonic():
+        now[0] = next(clock)
+        return now[0]
+
+    monkeypatch.setattr(tasks.map_lineage_events, "delay", lambda: sent.append((now[0], 0)))
     monkeypatch.setattr(
-        tasks.map_lineage_events, "apply_async", lambda countdown: sent.append(countdown)
+        tasks.map_lineage_events,
+        "apply_async",
+        lambda countdown: sent.append((now[0], countdown)),
     )
-    monkeypatch.setattr(services._Trigger, "immediate_at", float("-inf"))
-    monkeypatch.setattr(services._Trigger, "covered_until", float("-inf"))
-    clock = iter([100.0, 100.02, 100.05, 100.08, 100.5])
-    monkeypatch.setattr(services.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(services._Trigger, "due_at", float("-inf"))
+    monkeypatch.setattr(services.time, "monotonic", monotonic)
     settings.LINEAGE_MAP_TRIGGER_INTERVAL = 0.1
-    for _ in range(5):
+    for _ in moments:
         services._enqueue_mapping()
+    return sent
+
+
+def test_commits_in_quick_succession_share_their_mapping_tasks(monkeypatch, settings):
+    sent = _trigger(monkeypatch, settings, [100.0, 100.02, 100.05, 100.08, 100.5])
     # the first commit's task now; one task due at 100.1 for the next three; then a new one
-    assert sent == [0, pytest.approx(0.08), 0]
+    assert [countdown for _, countdown in sent] == [0, pytest.approx(0.08), 0]
+
+
+def test_a_steady_stream_of_commits_sends_one_task_per_interval(monkeypatch, settings):
+    moments = [100 + i / 100 for i in range(100)]  # a commit every 10 ms for a second
+    sent = _trigger(monkeypatch, settings, moments)
+    assert len(sent) == 11  # the first commit's task now, then one due every 0.1 s
+    due = sorted(at + countdown for at, countdown in sent)
+    for moment in moments:  # each commit is mapped by a task due within the interval
+        assert any(moment <= when <= moment + 0.1 + 1e-9 for when in due)
 
 
 def test_beat_sweeps_pending_events_with_the_mapping_task(settings):

@@ -179,3 +179,16 @@ def test_admin_revoke_counts_what_it_revoked(client, superuser, pipeline):
         follow=True,
     )
     assert any(m.startswith("Revoked 1 token(s)") for m in _messages(response))
+
+
+def test_a_token_with_the_right_key_and_a_wrong_secret_is_refused(pipeline):
+    _, plain = services.api_token_issue(actor=None, user=pipeline, name="airflow")
+    tampered = plain[:-4] + ("0000" if not plain.endswith("0000") else "1111")
+    assert _bearer(tampered).get("/api/v1/models/").status_code == 401
+    assert _bearer(plain).get("/api/v1/models/").status_code == 200
+
+
+def test_a_token_still_valid_until_its_expiry_is_accepted(pipeline):
+    token, plain = services.api_token_issue(actor=None, user=pipeline, name="airflow", days=1)
+    ApiToken.objects.filter(pk=token.pk).update(expiry=timezone.now() + timedelta(minutes=1))
+    assert _bearer(plain).get("/api/v1/models/").status_code == 200

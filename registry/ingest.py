@@ -319,21 +319,28 @@ def dataset_versions_ensure(
         return
     require_global(actor, "registry.add_datasetversion")
     new = []
+    schemas: dict[tuple[FieldSpec, ...], list[dict[str, str]]] = {}  # each built once
     for key in missing:
         spec = first[key]
         dataset = datasets[spec.dataset]
         if dataset.archived:
             raise Conflict(f"Dataset '{dataset}' is archived and takes no new versions.")
+        schema = schemas.get(spec.schema)
+        if schema is None:
+            schema = schemas[spec.schema] = [
+                {"name": f.name, "type": f.type, "description": f.description} for f in spec.schema
+            ]
         version = DatasetVersion(
             dataset=dataset,
             version=spec.version,
-            schema=[
-                {"name": f.name, "type": f.type, "description": f.description} for f in spec.schema
-            ],
+            schema=schema,
             produced_by=(runs or {}).get(spec.produced_by) if spec.produced_by else None,
         )
+        # the schema is built above from strings: JSON whatever they hold
         version.full_clean(
-            exclude=["dataset", "produced_by"], validate_unique=False, validate_constraints=False
+            exclude=["dataset", "produced_by", "schema"],
+            validate_unique=False,
+            validate_constraints=False,
         )
         new.append(version)
     inserted, _ = _insert(

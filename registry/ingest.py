@@ -308,12 +308,12 @@ def dataset_versions_ensure(
         first.setdefault((datasets[spec.dataset].pk, spec.version), spec)
     if not first:
         return
-    stored = {
-        (v.dataset_id, v.version)
-        for v in _with_keys(
-            DatasetVersion.objects.only("dataset_id", "version"), first, ("dataset", "version")
-        )
-    }
+    stored = set(
+        DatasetVersion.objects.filter(
+            dataset__in=sorted({dataset for dataset, _ in first}),
+            version__in=sorted({version for _, version in first}),
+        ).values_list("dataset_id", "version")
+    )
     missing = [key for key in sorted(first) if key not in stored]
     if not missing:
         return

@@ -312,17 +312,32 @@ def bench_batch(token: str, requests_per_client: int) -> float:
     return rate
 
 
+def accept_untimed(token: str, events: int, batches: int) -> None:
+    """The events (a) and (b) accept, posted the same way but not timed: what (c) maps when
+    those parts are not taken."""
+    server = start_server(ROOT, dict(os.environ))
+    try:
+        warm_up(token)
+        post_concurrently(token, events // 8, 0)
+        post_concurrently(token, max(1, batches // 8), 100)
+    finally:
+        stop(server)
+
+
 def bench_mapper() -> None:
+    from config.celery import freeze_startup_heap
     from lineage.models import LineageEvent
     from lineage.services import lineage_events_map_all
 
     pending = LineageEvent.objects.filter(state="pending").count()
-    started = time.perf_counter()
+    freeze_startup_heap()  # as a worker process does once started
+    started, cpu = time.perf_counter(), time.process_time()
     result = lineage_events_map_all()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(
         f"(c) mapper, one process, batches of 500: {result.claimed} pending events "
-        f"(of {pending}) mapped in {elapsed:.1f} s: {result.claimed / elapsed:.0f} events/s "
+        f"(of {pending}) mapped in {elapsed:.1f} s: {result.claimed / elapsed:.0f} events/s, "
+        f"{cpu * 1000 / max(1, result.claimed):.2f} ms of this process's CPU per event "
         f"({result.rejected} rejected)"
     )
 
@@ -599,6 +614,8 @@ def main() -> None:
             batch = bench_batch(token, max(1, args.batches // 8))
             if args.baseline and "accept" in parts:
                 print(f"    batch endpoint: {batch / base:.1f}× the baseline's single-event rate")
+        if "mapper" in parts and not parts & {"accept", "batch"}:
+            accept_untimed(token, args.events, args.batches)
         flush_broker()  # the tasks enqueued while no worker ran: the mapper below maps all
         if "mapper" in parts:
             bench_mapper()

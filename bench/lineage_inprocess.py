@@ -117,18 +117,7 @@ def main() -> None:
         for query in captured.captured_queries:
             print(query["sql"][:300])
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-
-    def backend_cpu() -> float:
-        """CPU seconds of this connection's PostgreSQL backend (same machine)."""
-        try:
-            fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
+    backend_cpu = _backend_cpu(connection)
     timings: dict[str, list[float]] = {}
     db_timings: dict[str, float] = {}
 
@@ -173,9 +162,26 @@ def main() -> None:
         )
 
 
+def _backend_cpu(connection):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+
+    def backend_cpu() -> float:
+        """CPU seconds of this connection's PostgreSQL backend (same machine)."""
+        try:
+            fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    return backend_cpu
+
+
 def bench_mapper(args, count: int, connection) -> None:
     from django.conf import settings
 
+    from config.celery import freeze_startup_heap
     from lineage.services import lineage_events_map_all
 
     profiler = None
@@ -185,12 +191,24 @@ def bench_mapper(args, count: int, connection) -> None:
         profiler = cProfile.Profile(time.process_time)  # CPU only
         profiler.enable()
     statements = 0
+    timings: dict[str, list[float]] = {}
+    db_timings: dict[str, float] = {}
+    backend_cpu = _backend_cpu(connection)
 
     def counted(execute, sql, params, many, context):
         nonlocal statements
         statements += 1
-        return execute(sql, params, many, context)
+        if not args.timings:
+            return execute(sql, params, many, context)
+        start, db_start = time.perf_counter(), backend_cpu()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(sql.split())[:90]
+            timings.setdefault(key, []).append(time.perf_counter() - start)
+            db_timings[key] = db_timings.get(key, 0.0) + backend_cpu() - db_start
 
+    freeze_startup_heap()  # as a worker process does once started (config/celery.py)
     started, cpu = time.perf_counter(), time.process_time()
     with connection.execute_wrapper(counted):
         result = lineage_events_map_all()
@@ -206,6 +224,12 @@ def bench_mapper(args, count: int, connection) -> None:
         f"{cpu * 1000 / max(1, result.claimed):.2f} ms of this process's CPU per event; "
         f"{statements / batches:.0f} statements per batch"
     )
+    if args.timings:
+        for key, spent in sorted(timings.items(), key=lambda item: -sum(item[1])):
+            print(
+                f"  {sum(spent) * 1000 / batches:7.1f} ms/batch (PostgreSQL CPU "
+                f"{db_timings[key] * 1000 / batches:5.1f}) {len(spent) / batches:5.1f}×  {key}"
+            )
 
 
 if __name__ == "__main__":

@@ -485,12 +485,16 @@ def _merge(ledger: ingest.Ledger, attempt: ingest.Ledger) -> None:
 
 
 def lineage_events_map_all(*, max_batches: int = 1000) -> MapResult:
-    """Map pending events batch after batch until none is left (or `max_batches` ran)."""
+    """Map pending events batch after batch until a batch comes back short (or `max_batches`
+    ran): a short batch took every event pending and not held by another mapper when it
+    claimed, and each event committed since has its own mapping task (see
+    `schedule_mapping`), so no empty claim is needed to find out."""
+    limit = settings.LINEAGE_MAP_BATCH
     mapped = rejected = 0
     for _ in range(max_batches):
-        result = lineage_events_map()
+        result = lineage_events_map(limit=limit)
         mapped, rejected = mapped + result.mapped, rejected + result.rejected
-        if not result.claimed:
+        if result.claimed < limit:
             break
     return MapResult(mapped, rejected)
 

@@ -308,32 +308,39 @@ def dataset_versions_ensure(
         first.setdefault((datasets[spec.dataset].pk, spec.version), spec)
     if not first:
         return
-    stored = {
-        (v.dataset_id, v.version)
-        for v in _with_keys(
-            DatasetVersion.objects.only("dataset_id", "version"), first, ("dataset", "version")
-        )
-    }
+    stored = set(
+        DatasetVersion.objects.filter(
+            dataset__in=sorted({dataset for dataset, _ in first}),
+            version__in=sorted({version for _, version in first}),
+        ).values_list("dataset_id", "version")
+    )
     missing = [key for key in sorted(first) if key not in stored]
     if not missing:
         return
     require_global(actor, "registry.add_datasetversion")
     new = []
+    schemas: dict[tuple[FieldSpec, ...], list[dict[str, str]]] = {}  # each built once
     for key in missing:
         spec = first[key]
         dataset = datasets[spec.dataset]
         if dataset.archived:
             raise Conflict(f"Dataset '{dataset}' is archived and takes no new versions.")
+        schema = schemas.get(spec.schema)
+        if schema is None:
+            schema = schemas[spec.schema] = [
+                {"name": f.name, "type": f.type, "description": f.description} for f in spec.schema
+            ]
         version = DatasetVersion(
             dataset=dataset,
             version=spec.version,
-            schema=[
-                {"name": f.name, "type": f.type, "description": f.description} for f in spec.schema
-            ],
+            schema=schema,
             produced_by=(runs or {}).get(spec.produced_by) if spec.produced_by else None,
         )
+        # the schema is built above from strings: JSON whatever they hold
         version.full_clean(
-            exclude=["dataset", "produced_by"], validate_unique=False, validate_constraints=False
+            exclude=["dataset", "produced_by", "schema"],
+            validate_unique=False,
+            validate_constraints=False,
         )
         new.append(version)
     inserted, _ = _insert(

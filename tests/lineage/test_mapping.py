@@ -325,3 +325,27 @@ def test_mapping_a_batch_takes_the_same_number_of_statements_whatever_its_size(
     # (30 jobs, 30 datasets, 600 features)
     assert small <= large <= small + 1, (small, large)
     assert small < 40, small
+
+
+@pytest.mark.django_db
+def test_mapping_everything_stops_at_the_first_short_batch(pipeline, monkeypatch, settings):
+    """A batch that claims fewer than it may took every event pending when it claimed: no
+    further (empty) claim follows; full batches are followed by another."""
+    settings.LINEAGE_MAP_BATCH = 4
+    claims = []
+    claim = services.lineage_events_map
+
+    def counted(**kwargs):
+        result = claim(**kwargs)
+        claims.append(result.claimed)
+        return result
+
+    monkeypatch.setattr(services, "lineage_events_map", counted)
+    _chain_batch(pipeline, 1, monkeypatch)  # 2 events: one short batch
+    assert services.lineage_events_map_all().claimed == 2
+    assert claims == [2]
+    claims.clear()
+    _chain_batch(pipeline, 4, monkeypatch)  # 8 events: two full batches, then an empty claim
+    assert services.lineage_events_map_all().claimed == 8
+    assert claims == [4, 4, 0]
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}

@@ -14,7 +14,9 @@ class LineageEvent(models.Model):
     """An accepted OpenLineage event, kept exactly as received (the payload never changes);
     mapped into the graph after commit, which records its state and any rejection reason."""
 
-    event_hash = models.CharField(max_length=64, unique=True)
+    # Unique through the constraint below: a plain unique index, without the pattern index
+    # PostgreSQL gets for a unique CharField (nothing searches hashes by prefix).
+    event_hash = models.CharField(max_length=64)
     kind = models.CharField(max_length=12)  # RunEvent | DatasetEvent | JobEvent
     event_type = models.CharField(max_length=10, blank=True)
     event_time = models.DateTimeField(db_index=True)
@@ -24,8 +26,12 @@ class LineageEvent(models.Model):
     job_name = models.CharField(max_length=500, blank=True)
     producer = models.CharField(max_length=1000, blank=True)
     payload = models.JSONField()
-    submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    submitted_by = models.ForeignKey(  # indexed by lineage_event_poster_idx, which leads with it
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     state = models.CharField(max_length=8, choices=EventState.choices, default=EventState.PENDING)
     reason = models.TextField(blank=True)
@@ -41,6 +47,9 @@ class LineageEvent(models.Model):
                 condition=models.Q(state="pending"),
             ),
             models.Index(fields=["submitted_by", "state"], name="lineage_event_poster_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["event_hash"], name="lineage_event_hash_uniq"),
         ]
 
     def __str__(self) -> str:

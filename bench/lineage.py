@@ -80,7 +80,7 @@ from django.core.management import call_command
 from core import context
 from registry import services
 call_command("migrate", verbosity=0)
-user = get_user_model().objects.create_user("bench-pipeline", is_superuser=True)
+user = get_user_model().objects.create_user("bench-pipeline")
 user.groups.add(Group.objects.get(name="pipeline"))
 with context.bound(channel="cli"):
     print(services.api_token_issue(actor=None, user=user, name="bench")[1])
@@ -588,7 +588,7 @@ def main() -> None:
     from registry import services
 
     call_command("migrate", verbosity=0)
-    user = get_user_model().objects.create_user("bench-pipeline", is_superuser=True)
+    user = get_user_model().objects.create_user("bench-pipeline")
     user.groups.add(Group.objects.get(name="pipeline"))
     with context.bound(channel="cli"):
         _, token = services.api_token_issue(actor=None, user=user, name="bench")

@@ -183,13 +183,6 @@ def may_file(user: Any, version: ModelVersion) -> bool:
 SYSTEM_USERNAME = "modelgov-system"
 
 
-def system_account() -> Any:
-    """approvals.services.system_account, under the name callers have imported."""
-    from approvals.services import system_account
-
-    return system_account()
-
-
 def is_system_account(user: Any) -> bool:
     return (
         getattr(user, "is_authenticated", False)
@@ -197,10 +190,3 @@ def is_system_account(user: Any) -> bool:
         and not user.has_usable_password()
         and not user.is_superuser
     )
-
-
-def decide_permission_grant(**kwargs: Any) -> None:
-    """approvals.services.decide_permission_grant, under the name callers have imported."""
-    from approvals.services import decide_permission_grant
-
-    decide_permission_grant(**kwargs)

@@ -70,12 +70,11 @@ def setup() -> tuple[str, object]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from approvals import permissions as approval_permissions
     from approvals import services as approvals
     from approvals.models import PromotionPolicy
     from oversight import services as oversight
     from registry import services
-    from registry.permissions import model_permission_grant
+    from registry.services import model_permission_grant
 
     User = get_user_model()
     admin = User.objects.create_superuser("bench-admin", password="x")
@@ -96,7 +95,7 @@ def setup() -> tuple[str, object]:
         actor=owner, model=model, grantee=pipeline, permission="change_registeredmodel"
     )
     for approver in (validator, risk):
-        approval_permissions.decide_permission_grant(actor=admin, model=model, grantee=approver)
+        approvals.decide_permission_grant(actor=admin, model=model, grantee=approver)
     job = services.job_create(actor=pipeline, namespace="airflow", name="train")
     run = services.run_create(actor=pipeline, job=job, state="COMPLETE")
     version = services.model_version_create(
@@ -256,12 +255,11 @@ def bench_breach(token: str, version, rounds: int) -> None:
     import requests
     from django.db import close_old_connections
 
-    from approvals import permissions as approval_permissions
     from approvals import services as approvals
     from oversight import services as oversight
     from oversight.models import MonitoringAlert
 
-    system = approval_permissions.system_account()
+    system = approvals.system_account()
     resolver = type(system).objects.get(username="bench-risk")
     url = f"http://127.0.0.1:{PORT}/api/v1/models/{MODEL}/versions/1/monitoring"
     session = requests.Session()

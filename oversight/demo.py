@@ -20,7 +20,7 @@ from oversight.models import MonitoringPoint, ThresholdRule, ValidationReport
 from oversight.monitoring import Point
 from registry import services as registry
 from registry.models import Job, ModelVersion, RegisteredModel, Run
-from registry.permissions import model_permission_grant
+from registry.services import model_permission_grant
 
 MODEL = "credit-limit"
 SEED = uuid.UUID("5b0f6f2e-6a52-4d0b-9c7e-0a7c1e9d3f11")
@@ -105,7 +105,7 @@ def _model(scientist, pipeline, validator, risk) -> ModelVersion | None:
     admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
     for approver in (validator, risk):
         if admin is not None and not approval_permissions.holds_decide_permission(approver, model):
-            approval_permissions.decide_permission_grant(actor=admin, model=model, grantee=approver)
+            approvals.decide_permission_grant(actor=admin, model=model, grantee=approver)
     version = model.versions.order_by("version").first()
     if version is not None:
         return version

@@ -143,13 +143,6 @@ def require_global(user: Any, perm: str) -> None:
         raise PermissionDenied(f"You lack the permission '{perm}'.")
 
 
-def model_permission_grant(**kwargs: Any) -> None:
-    """registry.services.model_permission_grant, under the name callers have imported."""
-    from registry.services import model_permission_grant
-
-    model_permission_grant(**kwargs)
-
-
 def grantee_label(grantee: AbstractBaseUser | Group) -> str:
     """'User alice' or 'Group risk-officer', for messages."""
     ((kind, name),) = grantee_ref(grantee).items()

@@ -30,7 +30,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from approvals import services as approvals
-from approvals.permissions import decide_permission_grant
+from approvals.services import decide_permission_grant
 from audit.models import AuditEvent
 from lineage import services as lineage
 from modelcards import services as cards

@@ -25,10 +25,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from approvals import permissions as approval_permissions
 from approvals import services as approvals
 from registry import services
-from registry.permissions import model_permission_grant
+from registry.services import model_permission_grant
 from tests.conftest import _user
 
 pytestmark = pytest.mark.django_db
@@ -300,9 +299,7 @@ def appointed(validator, credit_model, others):
     def make(n):
         people = [validator] + [_user(f"validator-{i}", "model-validator") for i in range(1, n)]
         for person in people:
-            approval_permissions.decide_permission_grant(
-                actor=None, model=credit_model, grantee=person
-            )
+            approvals.decide_permission_grant(actor=None, model=credit_model, grantee=person)
         return people
 
     return make

@@ -11,7 +11,6 @@ from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
-from approvals import permissions as approval_permissions
 from approvals import services as approvals
 from audit.services import audit_record
 from core.errors import Conflict
@@ -233,7 +232,7 @@ def _file_revalidation(version: ModelVersion, alert: MonitoringAlert) -> tuple[A
     try:
         with transaction.atomic():
             request = approvals.promotion_request_file(
-                actor=approval_permissions.system_account(),
+                actor=approvals.system_account(),
                 version=version,
                 to_stage=Stage.STAGING,
                 justification=(

@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -60,6 +60,12 @@ def _counts(model) -> dict[str, int]:
     }
 
 
+SEED = 3  # a walk that reaches every request status (the check at the end)
+
+
+# A fixed seed: the walk follows the rules, not the text of this class (derandomize alone
+# seeds from the class's source, so renaming a call would change the walk).
+@seed(SEED)
 class PromotionMachine(RuleBasedStateMachine):
     people: dict = {}
     run = None
@@ -77,9 +83,7 @@ class PromotionMachine(RuleBasedStateMachine):
             permission="change_registeredmodel",
         )
         for key in ("validator", "validator_2", "risk_officer", "risk_officer_2", "dual"):
-            permissions.decide_permission_grant(
-                actor=p["superuser"], model=self.model, grantee=p[key]
-            )
+            services.decide_permission_grant(actor=p["superuser"], model=self.model, grantee=p[key])
         self.versions = []
         self.edits = itertools.count()
         self.new_version("owner")
@@ -313,7 +317,7 @@ def test_invariants_hold_under_random_use(people, training_run):
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     machine().runTest()
-    # The walk reached the states that matter (derandomized, so this is stable).
+    # The walk reached the states that matter (seeded, so this is stable).
     reached = set(StageTransition.objects.values_list("to_stage", flat=True))
     assert {"staging", "production"} <= reached, reached
     statuses = set(PromotionRequest.objects.values_list("status", flat=True))

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import connections
 
-from approvals import permissions, services
+from approvals import services
 from modelcards import services as cards
 from registry import services as registry
 from tests.conftest import REQUIRE_SERVICES, SHA, _user
@@ -86,7 +86,7 @@ def awaiting_risk_officer(db, settings, tmp_path):
         evaluation_summary="Out-of-time validation.",
     )
     for approver in (validator, risk):
-        permissions.decide_permission_grant(actor=admin, model=model, grantee=approver)
+        services.decide_permission_grant(actor=admin, model=model, grantee=approver)
     for stage in ("staging", "production"):
         request = services.promotion_request_file(
             actor=owner, version=version, to_stage=stage, justification="Validated."

@@ -15,7 +15,6 @@ from celery import current_app
 from django.db import connection
 from pypdf import PdfReader
 
-from approvals import permissions
 from approvals import services as approvals
 from audit.models import AuditEvent
 from modelcards.models import ModelCard
@@ -139,7 +138,7 @@ def test_a_worker_renders_a_card_requested_through_the_api(
 ):
     # An approval history for the card to show: vera-validator approved staging.
     vera = _user("vera-validator", "model-validator")
-    permissions.decide_permission_grant(actor=superuser, model=credit_model, grantee=vera)
+    approvals.decide_permission_grant(actor=superuser, model=credit_model, grantee=vera)
     staging = approvals.promotion_request_file(
         actor=owner, version=credit_version, to_stage="staging", justification="Validated."
     )

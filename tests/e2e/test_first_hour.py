@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from lineage import services as lineage
 from modelcards import services as cards
 from registry import services as registry
-from registry.permissions import model_permission_grant
+from registry.services import model_permission_grant
 from tests.conftest import SHA, _user
 from tests.e2e.test_approval_browser import awaiting_risk_officer, chromium  # noqa: F401
 

@@ -20,7 +20,6 @@ import requests
 from django.conf import settings
 from django.db import connection
 
-from approvals import permissions
 from approvals import services as approvals
 from approvals.models import PromotionRequest
 from audit.models import AuditEvent
@@ -249,7 +248,7 @@ def test_the_mlflow_client_registers_and_is_governed(client_env, receiver):
         },
     )
     for user in (validator, risk):
-        permissions.decide_permission_grant(actor=superuser, model=stored.model, grantee=user)
+        approvals.decide_permission_grant(actor=superuser, model=stored.model, grantee=user)
 
     # A transition does not move the stage: it files a request, and says so.
     answer = client.transition_model_version_stage("churn", "1", "Staging")

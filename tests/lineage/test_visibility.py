@@ -46,7 +46,7 @@ def test_the_events_list_shows_them_to_whoever_may_see_the_model(api, secret_eve
 
 def test_the_events_list_shows_them_once_the_model_is_shared(api, secret_event, other_scientist):
     from registry.models import RegisteredModel
-    from registry.permissions import model_permission_grant
+    from registry.services import model_permission_grant
 
     model = RegisteredModel.objects.get(name="secret-model")
     model_permission_grant(

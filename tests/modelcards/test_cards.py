@@ -12,7 +12,7 @@ from audit.models import AuditEvent
 from modelcards import render, services
 from modelcards.models import ModelCard
 from registry import services as registry
-from registry.permissions import model_permission_grant
+from registry.services import model_permission_grant
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/models/credit-scoring/versions/1/model-cards"

@@ -7,7 +7,6 @@ import uuid
 import pytest
 from pypdf import PdfReader
 
-from approvals import permissions
 from approvals import services as approvals
 from approvals.gates import known_gates
 from approvals.models import PromotionDecision, PromotionPolicy
@@ -51,7 +50,7 @@ def churn_version(owner, pipeline, superuser, vera, risk_officer):
         evaluation_summary="Out-of-time validation.",
     )
     for approver in (vera, risk_officer):
-        permissions.decide_permission_grant(actor=superuser, model=model, grantee=approver)
+        approvals.decide_permission_grant(actor=superuser, model=model, grantee=approver)
     staging = _file(owner, version, "staging")
     approvals.promotion_decide(
         actor=vera, request=staging, outcome="approve", comment="Reproduced the AUC of 0.81."

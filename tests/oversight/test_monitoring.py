@@ -15,7 +15,7 @@ from audit.models import AuditEvent
 from core.errors import Conflict
 from oversight import monitoring, permissions, services
 from oversight.models import MonitoringAlert, MonitoringPoint
-from registry import permissions as models
+from registry.services import model_permission_grant
 from tests.oversight.conftest import point
 from tests.webhooks.conftest import receiver_fixture  # noqa: F401 - the receiver fixture
 
@@ -245,7 +245,7 @@ def test_people_decide_the_revalidation_as_usual(
 def test_the_system_account_can_neither_decide_nor_sign_in(production_version, rule, api, owner):
     rule("auc", "lt", 0.75, revalidate=True)
     _post(api(owner), production_version, [point("auc", 0.6)])
-    system = approval_permissions.system_account()
+    system = approvals.system_account()
     assert not system.has_usable_password()
     request = MonitoringAlert.objects.get().revalidation_request
     with pytest.raises(PermissionDenied):
@@ -450,7 +450,7 @@ def test_a_batch_costs_a_few_statements_whatever_its_size(
     rule("auc", "lt", 0.75, revalidate=True)
     rule("psi", "gt", 0.25, segment="feature_3")
     rule("latency_ms", "ge", 500, model=None, risk_tier="high")
-    models.model_permission_grant(
+    model_permission_grant(
         actor=owner,
         model=production_version.model,
         grantee=pipeline,
@@ -528,10 +528,10 @@ def test_the_version_lookup_answers_who_may_post_as_registry_does(
 
     group = Group.objects.create(name="scoring-pipelines")
     validator.groups.add(group)
-    models.model_permission_grant(
+    model_permission_grant(
         actor=owner, model=credit_version.model, grantee=group, permission="change_registeredmodel"
     )
-    models.model_permission_grant(
+    model_permission_grant(
         actor=owner, model=credit_version.model, grantee=pipeline, permission="view_registeredmodel"
     )
     User = type(owner)

@@ -3,11 +3,14 @@ the realistic events of bench/lineage.py section (a), posted in-process through 
 client (token authentication, the full middleware stack, no HTTP server).
 
     .venv/bin/python bench/lineage_inprocess.py [--events 400] [--profile out.prof]
-    .venv/bin/python bench/lineage_inprocess.py --mapper [--events 2000] [--profile out.prof]
+    .venv/bin/python bench/lineage_inprocess.py --mapper [--events 2000] [--batches 0]
+        [--profile out.prof]
 
 With --mapper, the events are only accepted (stored pending) and then mapped by one
 lineage_events_map_all call, which is what is timed (and profiled): events mapped per second,
-this process's CPU per event, and the statements per batch of LINEAGE_MAP_BATCH.
+this process's CPU per event, and the statements per batch of LINEAGE_MAP_BATCH. --batches N
+adds the mix bench/lineage.py (c) maps: N arrays of 100 events in which half the events share
+one run id (so a run's events span several mapper batches and its row is updated each time).
 
 It creates (and drops first) its own database `modelgov_bench_lineage_inprocess` on
 127.0.0.1:5432 as user postgres; set BENCH_DATABASE_URL to use another. Prints figures,
@@ -53,6 +56,9 @@ def main() -> None:
         "--timings", action="store_true", help="print the time spent per kind of statement"
     )
     parser.add_argument("--mapper", action="store_true", help="time the mapper, not the posts")
+    parser.add_argument(
+        "--batches", type=int, default=0, help="with --mapper: also N arrays of 100 events"
+    )
     args = parser.parse_args()
     if args.mapper:
         os.environ["LINEAGE_MAP_INLINE"] = "false"
@@ -92,6 +98,12 @@ def main() -> None:
         run_id = str(uuid.uuid4())
         for event_type in ("START", "COMPLETE"):
             events.append(realistic_event(run_id, event_type, step % 56, step))
+    for index in range(args.batches if args.mapper else 0):
+        shared = str(uuid.uuid4())
+        events += [
+            realistic_event(shared if k % 2 else str(uuid.uuid4()), "COMPLETE", index % 56, k)
+            for k in range(100)
+        ]
 
     if args.mapper:
         from lineage import services as lineage

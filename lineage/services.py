@@ -356,11 +356,17 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
     for the next one."""
     limit = limit or settings.LINEAGE_MAP_BATCH
     with transaction.atomic():
-        batch = list(
-            LineageEvent.objects.select_for_update(skip_locked=True, of=("self",))
+        # The ids are claimed (and locked) alone, then only those rows are read whole: a
+        # claim that also selected the payloads could sort every pending event's payload to
+        # keep the first `limit` of them.
+        claim = (
+            LineageEvent.objects.select_for_update(skip_locked=True)
             .filter(state=EventState.PENDING)
-            .only(*CLAIMED)
-            .order_by("event_time", "id")[:limit]
+            .order_by("event_time", "id")
+            .values("pk")[:limit]
+        )
+        batch = list(
+            LineageEvent.objects.filter(pk__in=claim).only(*CLAIMED).order_by("event_time", "id")
         )
         if not batch:
             return MapResult(0, 0)

@@ -382,6 +382,7 @@ def run_state_wins(new: tuple[str, datetime], current: tuple[str, datetime | Non
 
 
 RUN_FOLDED = ("state", "state_time", "started_at", "ended_at", "facets", "parent", "external_id")
+RUN_FOLDED_ATTNAMES = tuple(Run._meta.get_field(name).attname for name in RUN_FOLDED)
 
 
 def _fold(run: Run, spec: RunEventSpec, parent: Run | None, changes: dict) -> None:
@@ -472,14 +473,35 @@ def runs_record_events(
             ledger.runs_updated[str(run.run_id)] = changes
         elif changes:
             records.append({"action": "registry.run.updated", "target": run, "changes": changes})
-    if changed:
-        Run.objects.bulk_update(changed, list(RUN_FOLDED))
+    _runs_write(changed)
     audit_record_many(actor=actor, records=records)
     return runs
 
 
+def _runs_write(changed: list[Run]) -> None:
+    """Write the folded fields of these stored, row-locked runs with one upsert on their
+    primary key: a plain column list, where an UPDATE of many rows takes a CASE per field
+    per row. Each row is a copy, so the runs keep their own `created_at`."""
+    if not changed:
+        return
+    Run.objects.bulk_create(
+        [
+            Run(
+                pk=run.pk,
+                run_id=run.run_id,
+                job_id=run.job_id,
+                **dict(zip(RUN_FOLDED_ATTNAMES, _folded(run), strict=True)),
+            )
+            for run in changed
+        ],
+        update_conflicts=True,
+        unique_fields=["pk"],
+        update_fields=list(RUN_FOLDED),
+    )
+
+
 def _folded(run: Run) -> tuple:
-    return tuple(getattr(run, Run._meta.get_field(name).attname) for name in RUN_FOLDED)
+    return tuple(getattr(run, attname) for attname in RUN_FOLDED_ATTNAMES)
 
 
 def _runs_create(actor, new_ids, by_run, placeholders, jobs, runs, ledger) -> dict[uuid.UUID, Run]:

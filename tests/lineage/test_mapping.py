@@ -121,6 +121,45 @@ def test_the_mapper_claims_the_oldest_event_time_first(post, deferred):
 
 
 @pytest.mark.django_db
+def test_a_run_folded_by_a_later_batch_is_written_and_only_it(post, deferred):
+    """A run stored by an earlier batch takes what a later batch's event says about it (state,
+    times, facets, parent) in place: its identity, job and creation time stay, and the other
+    runs of the batch are left as they were."""
+    parent_id, run_id, other_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    post(run_event("START", run_id=run_id, time="2026-11-01T10:00:00Z"))
+    post(run_event("START", run_id=other_id, job="other", time="2026-11-01T10:00:00Z"))
+    post(run_event("START", run_id=parent_id, job="parent", time="2026-11-01T09:00:00Z"))
+    services.lineage_events_map()
+    before = Run.objects.get(run_id=run_id)
+    other = Run.objects.get(run_id=other_id)
+    parent = {"run": {"runId": str(parent_id)}, "job": {"namespace": "airflow", "name": "parent"}}
+    post(
+        run_event(
+            "COMPLETE",
+            run_id=run_id,
+            time="2026-11-01T11:00:00Z",
+            run_facets={"parent": parent, "custom": {"_producer": "p", "_schemaURL": "s"}},
+        )
+    )
+    assert services.lineage_events_map().mapped == 1
+    after = Run.objects.get(run_id=run_id)
+    assert (after.pk, after.job_id, after.created_at) == (
+        before.pk,
+        before.job_id,
+        before.created_at,
+    )
+    assert (after.state, after.started_at.hour, after.ended_at.hour) == ("COMPLETE", 10, 11)
+    assert after.state_time.hour == 11 and "custom" in after.facets
+    assert after.parent.run_id == parent_id
+    unchanged = Run.objects.get(run_id=other_id)
+    assert (unchanged.state, unchanged.ended_at, unchanged.facets) == (
+        other.state,
+        other.ended_at,
+        other.facets,
+    )
+
+
+@pytest.mark.django_db
 def test_a_rejected_event_keeps_its_reason_and_the_rest_of_the_batch_maps(post, deferred):
     v = {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}
     post(run_event(inputs=[dataset("s3://a", "x", **v)], outputs=[dataset("s3://a", "y", **v)]))

@@ -246,8 +246,9 @@ def _features_sync(actor: AbstractBaseUser, schemas: list[tuple[Dataset, list[Fi
     new: dict[tuple[int, str], Feature] = {}
     updates: dict[int, dict[str, str]] = {}
     for dataset, fields in schemas:
+        dataset_pk = dataset.pk
         for spec in fields:
-            key = (dataset.pk, spec.name)
+            key = (dataset_pk, spec.name)
             row = existing.get(key)
             if row is not None:
                 if row[3]:

@@ -121,6 +121,31 @@ def test_the_mapper_claims_the_oldest_event_time_first(post, deferred):
 
 
 @pytest.mark.django_db
+def test_the_claim_orders_and_limits_event_ids_only_and_reads_payloads_of_those(post, deferred):
+    """The statement part that sorts pending events and keeps the oldest `limit` selects
+    their ids alone: PostgreSQL may sort every pending event to find them, and should not
+    carry each one's payload while it does."""
+    from django.test.utils import CaptureQueriesContext
+
+    for day in ("03", "01", "02"):
+        post(run_event(job=f"day{day}", time=f"2026-11-{day}T10:00:00Z"))
+    with CaptureQueriesContext(connection) as queries:
+        services.lineage_events_map(limit=2)
+    claims = [
+        q["sql"] for q in queries if "LIMIT" in q["sql"] and "lineage_lineageevent" in q["sql"]
+    ]
+    assert len(claims) == 1, claims
+    limited = claims[0][: claims[0].index("LIMIT")]
+    limited = limited[limited.rindex("SELECT") :]  # the innermost select, the one limited
+    assert "payload" not in limited and "payload" in claims[0]
+    assert list(
+        LineageEvent.objects.filter(state="mapped")
+        .order_by("event_time")
+        .values_list("job_name", flat=True)
+    ) == ["day01", "day02"]
+
+
+@pytest.mark.django_db
 def test_a_run_folded_by_a_later_batch_is_written_and_only_it(post, deferred):
     """A run stored by an earlier batch takes what a later batch's event says about it (state,
     times, facets, parent) in place: its identity, job and creation time stay, and the other

@@ -42,5 +42,6 @@ class PermissionBackend(ModelBackend):
         if not hasattr(user_obj, "_perm_cache"):
             with connection.cursor() as cursor:
                 cursor.execute(PERMISSIONS_SQL, [user_obj.pk, user_obj.pk])
-                user_obj._perm_cache = {f"{app}.{codename}" for app, codename in cursor}
+                rows = cursor.fetchall()
+            user_obj._perm_cache = {f"{app}.{codename}" for app, codename in rows}
         return user_obj._perm_cache

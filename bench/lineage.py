@@ -2,7 +2,9 @@
 
 (a) the accept path: single-event POSTs from 8 concurrent clients against gunicorn on
     127.0.0.1 — this tree, and (with --baseline DIR, a checkout of an earlier commit) that
-    commit's code in the same run, each on its own database;
+    commit's code in the same run, each on its own database; with the CPU one event costs
+    gunicorn's workers and their PostgreSQL backends, which other load on the machine
+    disturbs less than the rate;
 (b) the batch endpoint: 8 clients posting 100 events per request;
 (c) the mapper: events mapped per second by one process, on the events (a) and (b) accepted;
 (d) the lag from 201 to mapped at a sustained rate (default 300 events/s), with one Celery

@@ -312,9 +312,15 @@ def bench_accept(label: str, directory, env: dict, token: str, events: int) -> f
     try:
         warm_up(token)
         workers, backends = server_pids(server, env["DATABASE_URL"])
-        before = cpu_seconds(workers), cpu_seconds(backends)
+        before = {pid: cpu_seconds([pid]) for pid in workers + backends}
         sent, elapsed, latencies, errors = post_concurrently(token, events // 8, 0)
-        used = [cpu_seconds(workers) - before[0], cpu_seconds(backends) - before[1]]
+        # A worker thread that served no warm-up request connects during the run: its
+        # backend counts from its start.
+        backends = server_pids(server, env["DATABASE_URL"])[1]
+        used = [
+            sum(cpu_seconds([pid]) - before.get(pid, 0.0) for pid in pids)
+            for pids in (workers, backends)
+        ]
     finally:
         stop(server)
     rate = sent / elapsed

@@ -2,7 +2,9 @@
 
 (a) the accept path: single-event POSTs from 8 concurrent clients against gunicorn on
     127.0.0.1 — this tree, and (with --baseline DIR, a checkout of an earlier commit) that
-    commit's code in the same run, each on its own database;
+    commit's code in the same run, each on its own database; with the CPU one event costs
+    gunicorn's workers and their PostgreSQL backends, which other load on the machine
+    disturbs less than the rate;
 (b) the batch endpoint: 8 clients posting 100 events per request;
 (c) the mapper: events mapped per second by one process, on the events (a) and (b) accepted;
 (d) the lag from 201 to mapped at a sustained rate (default 300 events/s), with one Celery
@@ -275,11 +277,50 @@ def warm_up(token: str) -> None:
         thread.join()
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes used so far (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(server: subprocess.Popen, database_url: str) -> tuple[list[int], list[int]]:
+    """gunicorn's workers, and the PostgreSQL backends serving the database."""
+    import psycopg
+
+    try:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    except OSError:
+        children = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        backends = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(pid) for pid in children], [pid for (pid,) in backends]
+
+
 def bench_accept(label: str, directory, env: dict, token: str, events: int) -> float:
+    """Events/s, and the CPU one event costs gunicorn's workers and their PostgreSQL backends
+    (measured, unlike the rate, apart from what else the machine runs meanwhile)."""
     server = start_server(directory, env)
     try:
         warm_up(token)
+        workers, backends = server_pids(server, env["DATABASE_URL"])
+        before = {pid: cpu_seconds([pid]) for pid in workers + backends}
         sent, elapsed, latencies, errors = post_concurrently(token, events // 8, 0)
+        # A worker thread that served no warm-up request connects during the run: its
+        # backend counts from its start.
+        backends = server_pids(server, env["DATABASE_URL"])[1]
+        used = [
+            sum(cpu_seconds([pid]) - before.get(pid, 0.0) for pid in pids)
+            for pids in (workers, backends)
+        ]
     finally:
         stop(server)
     rate = sent / elapsed
@@ -289,6 +330,10 @@ def bench_accept(label: str, directory, env: dict, token: str, events: int) -> f
         f"latency p50 {percentile(latencies, 50) * 1000:.0f} ms, p95 "
         f"{percentile(latencies, 95) * 1000:.0f} ms, p99 "
         f"{percentile(latencies, 99) * 1000:.0f} ms; errors {len(errors)}"
+    )
+    print(
+        f"    CPU per event: gunicorn workers {used[0] / sent * 1000:.2f} ms, PostgreSQL "
+        f"backends {used[1] / sent * 1000:.2f} ms (the machine has {os.cpu_count()} CPUs)"
     )
     if errors:
         print("    first error:", errors[0])

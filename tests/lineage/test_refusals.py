@@ -267,3 +267,24 @@ def test_uppercase_run_id_is_the_same_run(post):
     post(run_event("START", run_id=str(run_id).upper()))
     post(run_event("COMPLETE", run_id=str(run_id), time="2026-11-01T11:00:00Z"))
     assert Run.objects.get().run_id == run_id
+
+
+def test_a_pipeline_role_taken_away_refuses_the_next_post(post, pipeline):
+    """Nothing about the token's user or its permissions outlives a request: leaving the
+    group, losing the permission or being deactivated counts from the next post on."""
+    from django.contrib.auth.models import Group, Permission
+
+    pipeline_group = Group.objects.get(name="pipeline")
+    assert post(run_event()).status_code == 201
+    pipeline.groups.remove(pipeline_group)
+    assert post(run_event()).status_code == 403
+    pipeline.groups.add(pipeline_group)
+    assert post(run_event()).status_code == 201
+    pipeline_group.permissions.remove(Permission.objects.get(codename="add_lineageevent"))
+    assert post(run_event()).status_code == 403
+    pipeline.user_permissions.add(Permission.objects.get(codename="add_lineageevent"))
+    assert post(run_event()).status_code == 201
+    pipeline.is_active = False
+    pipeline.save(update_fields=["is_active"])
+    assert post(run_event()).status_code == 401
+    assert LineageEvent.objects.count() == 3

@@ -48,3 +48,18 @@ def test_inactive_users_have_no_permissions_and_superusers_all(pipeline, superus
     pipeline.save()
     assert _fresh(pipeline).get_all_permissions() == set()
     assert len(_fresh(superuser).get_all_permissions()) == Permission.objects.count()
+
+
+def test_the_set_is_modelbackends_for_own_group_and_overlapping_grants(pipeline, outsider):
+    """Permissions held twice (own and through two groups) count once; each user's set is
+    exactly what Django's own backend reads."""
+    add_event = Permission.objects.get(codename="add_lineageevent")
+    extra = Group.objects.create(name="second-pipeline")
+    extra.permissions.add(add_event, Permission.objects.get(codename="view_registeredmodel"))
+    pipeline.groups.add(extra)
+    pipeline.user_permissions.add(add_event)
+    for user in (pipeline, outsider):
+        assert _fresh(user).get_all_permissions() == ModelBackend().get_all_permissions(
+            _fresh(user)
+        )
+    assert "registry.view_registeredmodel" in _fresh(pipeline).get_all_permissions()

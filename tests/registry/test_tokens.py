@@ -192,3 +192,29 @@ def test_a_token_still_valid_until_its_expiry_is_accepted(pipeline):
     token, plain = services.api_token_issue(actor=None, user=pipeline, name="airflow", days=1)
     ApiToken.objects.filter(pk=token.pk).update(expiry=timezone.now() + timedelta(minutes=1))
     assert _bearer(plain).get("/api/v1/models/").status_code == 200
+
+
+def test_a_token_s_last_use_is_stamped_at_most_once_per_resolution(pipeline):
+    from registry.authentication import LAST_USED_RESOLUTION
+
+    token, plain = services.api_token_issue(actor=None, user=pipeline, name="airflow")
+    client = _bearer(plain)
+    assert client.get("/api/v1/models/").status_code == 200
+    first = ApiToken.objects.get(pk=token.pk).last_used_at
+    assert first is not None and timezone.now() - first < timedelta(seconds=30)
+    assert client.get("/api/v1/models/").status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == first  # fresh: not written again
+    stale = timezone.now() - LAST_USED_RESOLUTION - timedelta(seconds=1)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=stale)
+    assert client.get("/api/v1/models/").status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > first
+
+
+def test_a_token_s_user_is_the_whole_user(pipeline):
+    """What the request needs of the token's user later (its name, its kind) is read with
+    the token, not left out."""
+    _, plain = services.api_token_issue(actor=None, user=pipeline, name="airflow")
+    response = _bearer(plain).post("/api/v1/models/", {"name": "churn"}, format="json")
+    assert response.status_code == 201
+    event = AuditEvent.objects.get(action="registry.registered_model.created")
+    assert (event.actor_id, event.actor_username) == (pipeline.pk, pipeline.username)

@@ -185,6 +185,46 @@ def test_naive_times_are_read_as_utc():
     assert parsed.window_start.utcoffset().total_seconds() == 0
 
 
+def test_points_are_stored_as_sent_and_answered_in_the_batch_order(owner, credit_version):
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from oversight.monitoring import Point
+
+    plus_two = timezone(timedelta(hours=2))
+    start = datetime(2026, 11, 1, 8, 0, 0, 123456, tzinfo=plus_two)
+    points = [
+        Point("auc", 0.8125, start, start + timedelta(hours=1), "income"),
+        Point("latency_ms", 180, start, start + timedelta(minutes=90)),  # an int, as callers pass
+        Point("psi", -0.5, start - timedelta(days=1), start),
+    ]
+    batch = services.monitoring_points_record(actor=owner, version=credit_version, points=points)
+    stored = {p.pk: p for p in MonitoringPoint.objects.all()}
+    assert set(stored) == set(batch.ids) and batch.ids == sorted(batch.ids)
+    rows = [stored[pk] for pk in batch.ids]
+    assert [(p.version_id, p.metric, p.segment, p.value) for p in rows] == [
+        (credit_version.pk, "auc", "income", 0.8125),
+        (credit_version.pk, "latency_ms", "", 180.0),
+        (credit_version.pk, "psi", "", -0.5),
+    ]
+    assert [(p.window_start, p.window_end) for p in rows] == [
+        (start, start + timedelta(hours=1)),
+        (start, start + timedelta(minutes=90)),
+        (start - timedelta(days=1), start),
+    ]
+    assert rows[0].window_start.astimezone(UTC).hour == 6  # 08:00 at +02:00
+    assert len({p.recorded_at for p in rows}) == 1 and rows[0].recorded_at.tzinfo is not None
+
+
+def test_the_point_insert_names_every_column_of_a_point():
+    """On PostgreSQL a batch is inserted by a fixed statement: a column added to the model
+    must be added to it."""
+    from oversight.services.monitoring import _INSERT_POINTS
+
+    named = _INSERT_POINTS.split("(", 1)[1].split(")", 1)[0]
+    columns = {f.column for f in MonitoringPoint._meta.concrete_fields if not f.primary_key}
+    assert {c.strip() for c in named.split(",")} == columns
+
+
 @pytest.mark.postgres
 def test_points_are_append_only_in_the_database(api, owner, credit_version):
     _post(api(owner), credit_version, [point()])

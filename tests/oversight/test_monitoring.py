@@ -100,10 +100,12 @@ BAD = [
     ([point(metric="a b")], "points.0.metric"),
     ([point(metric="m" * 101)], "points.0.metric"),
     ([point(metric=3)], "points.0.metric"),
+    ([point(metric=["auc"])], "points.0.metric"),  # after a valid "auc"
     ([point(start="yesterday")], "points.0.window_start"),
     ([point(end="2026-13-01T00:00:00Z")], "points.0.window_end"),
     ([point(start="2026-11-03T00:00:00Z")], "points.0.window_end"),
     ([point(segment=5)], "points.0.segment"),
+    ([point(segment=False)], "points.0.segment"),
     ([point(segment="s" * 201)], "points.0.segment"),
     ([{**point(), "extra": 1}], "points.0.extra"),
     ([{"metric": "auc", "value": 1}], "points.0.window_start"),

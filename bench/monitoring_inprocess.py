@@ -60,8 +60,14 @@ def main() -> None:
 
     for body in bodies[:20]:  # warm-up: connection, caches, the token's last use
         post(body)
-    with CaptureQueriesContext(connection) as captured:
-        post(bodies[20])
+    # The fewest of three: the audit sealer runs now and then inside a request, and its
+    # statements are not the batch's.
+    captures = []
+    for body in bodies[20:23]:
+        with CaptureQueriesContext(connection) as captured:
+            post(body)
+        captures.append(captured)
+    captured = min(captures, key=lambda c: len(c.captured_queries))
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (backend,) = cursor.fetchone()

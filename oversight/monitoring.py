@@ -19,6 +19,8 @@ METRIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,99}$")
 MAX_SEGMENT = 200
 FIELDS = {"metric", "value", "window_start", "window_end", "segment"}
 REQUIRED = ("metric", "value", "window_start", "window_end")
+REQUIRED_SET = frozenset(REQUIRED)
+BAD_TIME = "Must be an ISO 8601 time, e.g. 2026-11-30T12:00:00Z."
 
 
 class Point(NamedTuple):
@@ -77,39 +79,48 @@ def parse_batch(data: Any, *, max_points: int) -> list[Point]:
             times[raw] = _time(raw)
         return times[raw]
 
+    metrics: set[str] = set()  # metric names found valid in this batch (a handful)
     for index, raw in enumerate(raw_points):
-        where = f"points.{index}"
         if not isinstance(raw, dict):
-            errors[where] = "Must be an object."
+            errors[f"points.{index}"] = "Must be an object."
             continue
-        for key in sorted(set(raw) - FIELDS):
-            errors[f"{where}.{key}"] = "Unknown field."
-        for key in REQUIRED:
-            if key not in raw:
-                errors[f"{where}.{key}"] = "This field is required."
+        keys = raw.keys()
+        if not keys <= FIELDS:
+            for key in sorted(keys - FIELDS):
+                errors[f"points.{index}.{key}"] = "Unknown field."
+        if not keys >= REQUIRED_SET:
+            for key in REQUIRED:
+                if key not in raw:
+                    errors[f"points.{index}.{key}"] = "This field is required."
         metric, value = raw.get("metric"), raw.get("value")
-        if "metric" in raw and (not isinstance(metric, str) or not METRIC_RE.match(metric)):
-            errors[f"{where}.metric"] = (
-                "Must be 1–100 characters: letters, digits and _ . : / @ - "
-                "(starting with a letter or digit)."
-            )
+        if "metric" in raw and not (isinstance(metric, str) and metric in metrics):
+            if isinstance(metric, str) and METRIC_RE.match(metric):
+                metrics.add(metric)  # valid: not matched again in this batch
+            else:
+                errors[f"points.{index}.metric"] = (
+                    "Must be 1–100 characters: letters, digits and _ . : / @ - "
+                    "(starting with a letter or digit)."
+                )
         if "value" in raw and (
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
-            errors[f"{where}.value"] = "Must be a finite number."
+            errors[f"points.{index}.value"] = "Must be a finite number."
         start, end = when(raw.get("window_start")), when(raw.get("window_end"))
-        for key, parsed in (("window_start", start), ("window_end", end)):
-            if key in raw and parsed is None:
-                errors[f"{where}.{key}"] = "Must be an ISO 8601 time, e.g. 2026-11-30T12:00:00Z."
-        if start and end and start > end:
-            errors[f"{where}.window_end"] = "Must not be before window_start."
+        if start is None and "window_start" in raw:
+            errors[f"points.{index}.window_start"] = BAD_TIME
+        if end is None and "window_end" in raw:
+            errors[f"points.{index}.window_end"] = BAD_TIME
+        elif start and end and start > end:
+            errors[f"points.{index}.window_end"] = "Must not be before window_start."
         segment = raw.get("segment", "")
         if segment is None:
             segment = ""
         if not isinstance(segment, str) or len(segment) > MAX_SEGMENT or "\x00" in segment:
-            errors[f"{where}.segment"] = f"Must be a string of at most {MAX_SEGMENT} characters."
+            errors[f"points.{index}.segment"] = (
+                f"Must be a string of at most {MAX_SEGMENT} characters."
+            )
         if len(errors) >= 50:
             break  # enough to fix; a batch of a thousand broken points gets no essay
         if not errors:

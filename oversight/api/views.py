@@ -182,10 +182,10 @@ class MonitoringView(generics.ListAPIView):
             ) from exc
         batch = services.monitoring_points_record(actor=request.user, version=target, points=points)
         body = {
-            "recorded": len(batch.points),
+            "recorded": len(batch.ids),
             "breaching": len(batch.breaching),
-            "first_id": batch.points[0].pk,
-            "last_id": batch.points[-1].pk,
+            "first_id": batch.ids[0],
+            "last_id": batch.ids[-1],
         }
         return Response(body, status=status.HTTP_201_CREATED)
 

@@ -100,10 +100,12 @@ BAD = [
     ([point(metric="a b")], "points.0.metric"),
     ([point(metric="m" * 101)], "points.0.metric"),
     ([point(metric=3)], "points.0.metric"),
+    ([point(metric=["auc"])], "points.0.metric"),  # after a valid "auc"
     ([point(start="yesterday")], "points.0.window_start"),
     ([point(end="2026-13-01T00:00:00Z")], "points.0.window_end"),
     ([point(start="2026-11-03T00:00:00Z")], "points.0.window_end"),
     ([point(segment=5)], "points.0.segment"),
+    ([point(segment=False)], "points.0.segment"),
     ([point(segment="s" * 201)], "points.0.segment"),
     ([{**point(), "extra": 1}], "points.0.extra"),
     ([{"metric": "auc", "value": 1}], "points.0.window_start"),
@@ -183,6 +185,46 @@ def test_naive_times_are_read_as_utc():
         {"points": [point(start="2026-11-01T00:00:00", end="2026-11-01T01:00:00")]}, max_points=5
     )
     assert parsed.window_start.utcoffset().total_seconds() == 0
+
+
+def test_points_are_stored_as_sent_and_answered_in_the_batch_order(owner, credit_version):
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from oversight.monitoring import Point
+
+    plus_two = timezone(timedelta(hours=2))
+    start = datetime(2026, 11, 1, 8, 0, 0, 123456, tzinfo=plus_two)
+    points = [
+        Point("auc", 0.8125, start, start + timedelta(hours=1), "income"),
+        Point("latency_ms", 180, start, start + timedelta(minutes=90)),  # an int, as callers pass
+        Point("psi", -0.5, start - timedelta(days=1), start),
+    ]
+    batch = services.monitoring_points_record(actor=owner, version=credit_version, points=points)
+    stored = {p.pk: p for p in MonitoringPoint.objects.all()}
+    assert set(stored) == set(batch.ids) and batch.ids == sorted(batch.ids)
+    rows = [stored[pk] for pk in batch.ids]
+    assert [(p.version_id, p.metric, p.segment, p.value) for p in rows] == [
+        (credit_version.pk, "auc", "income", 0.8125),
+        (credit_version.pk, "latency_ms", "", 180.0),
+        (credit_version.pk, "psi", "", -0.5),
+    ]
+    assert [(p.window_start, p.window_end) for p in rows] == [
+        (start, start + timedelta(hours=1)),
+        (start, start + timedelta(minutes=90)),
+        (start - timedelta(days=1), start),
+    ]
+    assert rows[0].window_start.astimezone(UTC).hour == 6  # 08:00 at +02:00
+    assert len({p.recorded_at for p in rows}) == 1 and rows[0].recorded_at.tzinfo is not None
+
+
+def test_the_point_insert_names_every_column_of_a_point():
+    """On PostgreSQL a batch is inserted by a fixed statement: a column added to the model
+    must be added to it."""
+    from oversight.services.monitoring import _INSERT_POINTS
+
+    named = _INSERT_POINTS.split("(", 1)[1].split(")", 1)[0]
+    columns = {f.column for f in MonitoringPoint._meta.concrete_fields if not f.primary_key}
+    assert {c.strip() for c in named.split(",")} == columns
 
 
 @pytest.mark.postgres

@@ -23,6 +23,17 @@ REQUIRED_SET = frozenset(REQUIRED)
 BAD_TIME = "Must be an ISO 8601 time, e.g. 2026-11-30T12:00:00Z."
 
 
+def _finite_number(value: Any) -> bool:
+    """A JSON number a float holds: not a boolean, not infinite, and not an integer literal
+    beyond a float's range (JSON parses `1` followed by 400 zeros as a Python int)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 class Point(NamedTuple):
     metric: str
     value: float
@@ -101,11 +112,7 @@ def parse_batch(data: Any, *, max_points: int) -> list[Point]:
                     "Must be 1–100 characters: letters, digits and _ . : / @ - "
                     "(starting with a letter or digit)."
                 )
-        if "value" in raw and (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if "value" in raw and not _finite_number(value):
             errors[f"points.{index}.value"] = "Must be a finite number."
         start, end = when(raw.get("window_start")), when(raw.get("window_end"))
         if start is None and "window_start" in raw:

@@ -289,6 +289,22 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def schedstat(pid: int) -> tuple[float, float]:
+    """Seconds a process ran on a CPU and waited, runnable, for one (Linux; 0 elsewhere)."""
+    try:
+        ran, waited, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def server_pids(server: subprocess.Popen, database_url: str) -> tuple[list[int], list[int]]:
     """gunicorn's workers, and the PostgreSQL backends serving the database."""
     import psycopg
@@ -450,6 +466,10 @@ def bench_lag(token: str, rate: int, seconds: int) -> None:
         while LineageEvent.objects.filter(state="pending").exists() and time.time() < deadline:
             time.sleep(0.2)
         before = LineageEvent.objects.count()
+        workers, backends = server_pids(server, env["DATABASE_URL"])
+        mapper = [worker.pid, *children(worker.pid)]
+        cpu_before = {pid: cpu_seconds([pid]) for pid in workers + backends + mapper}
+        sched_before = {pid: schedstat(pid) for pid in mapper}
         total = rate * seconds
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=16) as pool:
@@ -462,6 +482,27 @@ def bench_lag(token: str, rate: int, seconds: int) -> None:
         deadline = time.time() + 120
         while LineageEvent.objects.filter(state="pending").exists() and time.time() < deadline:
             time.sleep(0.5)
+        # what each side spent while the events were sent and mapped (a process that
+        # connected or forked meanwhile counts whole)
+        later_workers, later_backends = server_pids(server, env["DATABASE_URL"])
+        cpu = {
+            name: sum(cpu_seconds([pid]) - cpu_before.get(pid, 0) for pid in pids)
+            for name, pids in (
+                ("gunicorn workers", later_workers),
+                ("PostgreSQL backends", later_backends),
+                ("the Celery worker", [worker.pid, *children(worker.pid)]),
+            )
+        }
+        # the pool process that maps: time on a CPU, and runnable but waiting for one
+        pool = children(worker.pid)
+        ran, waited = (
+            sum(schedstat(pid)[index] - sched_before.get(pid, (0.0, 0.0))[index] for pid in pool)
+            for index in (0, 1)
+        )
+        wall = time.perf_counter() - started
+        import redis
+
+        left = redis.Redis.from_url(BROKER_URL).llen("lineage")
     finally:
         stop(worker)
         stop(server)
@@ -478,7 +519,50 @@ def bench_lag(token: str, rate: int, seconds: int) -> None:
         f"{percentile(lags, 99) * 1000:.0f} ms, max {max(lags) * 1000:.0f} ms "
         f"({len(lags)} events mapped; errors {len(errors)})"
     )
+    lag_breakdown(before, len(lags), cpu, left)
+    print(
+        f"    the mapping process, over the {wall:.1f} s of sending and mapping: "
+        f"{ran:.1f} s on a CPU, {waited:.1f} s runnable but waiting for one, the rest "
+        "idle or waiting on PostgreSQL and the broker"
+    )
     flush_broker()
+
+
+def lag_breakdown(before: int, mapped: int, cpu: dict[str, float], left: int) -> None:
+    """Where (d)'s lag goes. Events mapped together share their `mapped_at`: one batch, whose
+    claim came after the last of them was received. An event's lag is its wait for that
+    claim (at least until the batch's last event arrived: the worker was mapping the batch
+    before) plus the batch's own run (at most its `mapped_at` less that last arrival)."""
+    from django.db.models import F, Max, Window
+
+    from lineage.models import LineageEvent
+
+    rows = list(
+        LineageEvent.objects.order_by("id")[before:]
+        .annotate(last=Window(Max("received_at"), partition_by=[F("mapped_at")]))
+        .values_list("mapped_at", "received_at", "last")
+    )
+    rows = [row for row in rows if row[0] is not None]
+    if not rows:
+        return
+    sizes: dict = {}
+    for mapped_at, *_ in rows:
+        sizes[mapped_at] = sizes.get(mapped_at, 0) + 1
+    waits = [(last - received).total_seconds() for _, received, last in rows]
+    runs = [(mapped_at - last).total_seconds() for mapped_at, _, last in rows]
+    counts = sorted(sizes.values())
+    print(
+        f"    batches the worker mapped: {len(counts)}, events per batch p50 "
+        f"{percentile(counts, 50):.0f}, max {counts[-1]}; mean lag "
+        f"{statistics.mean(waits) * 1000 + statistics.mean(runs) * 1000:.0f} ms = "
+        f"{statistics.mean(waits) * 1000:.0f} ms until its batch's last event arrived + "
+        f"{statistics.mean(runs) * 1000:.0f} ms from then to mapped (the batch's run, at most)"
+    )
+    print(
+        "    CPU per event meanwhile: "
+        + ", ".join(f"{name} {used / mapped * 1000:.2f} ms" for name, used in cpu.items())
+        + f"; mapping tasks still queued once all were mapped: {left}"
+    )
 
 
 def load_edges(total: int, models: list[str]) -> None:

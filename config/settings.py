@@ -6,6 +6,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -358,6 +359,12 @@ LINEAGE_MAP_INLINE = env.bool("LINEAGE_MAP_INLINE", default=CELERY_TASK_EAGER)
 # With workers: at most one immediate and one delayed mapping task per this many seconds per
 # process (each task maps everything pending).
 LINEAGE_MAP_TRIGGER_INTERVAL = env.float("LINEAGE_MAP_TRIGGER_INTERVAL", default=0.1)
+# Mapping tasks have a queue of their own: while events keep arriving faster than a batch
+# maps, web processes send more of them than the worker runs (each maps everything pending,
+# so the rest find little or nothing), and model cards, notifications and webhook deliveries
+# must not wait behind that backlog. A worker started without -Q consumes both queues.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("lineage"))
+CELERY_TASK_ROUTES = {"lineage.tasks.map_lineage_events": {"queue": "lineage"}}
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -274,3 +274,16 @@ def test_a_prepare_threshold_that_is_not_a_number_is_refused_in_one_line():
     result = _database_options({"DB_PREPARE_THRESHOLD": "sometimes"})
     assert result.returncode != 0
     assert "DB_PREPARE_THRESHOLD is 'sometimes'" in result.stderr
+
+
+def test_mapping_tasks_have_a_queue_of_their_own_that_a_worker_consumes_by_default():
+    """Other tasks never wait behind a backlog of mapping tasks, and a worker started as the
+    README says (no -Q) still maps."""
+    from config.celery import app
+    from lineage.tasks import map_lineage_events
+
+    assert app.amqp.router.route({}, map_lineage_events.name)["queue"].name == "lineage"
+    assert app.amqp.router.route({}, "modelcards.tasks.render_model_card")["queue"].name == (
+        "celery"
+    )
+    assert {"celery", "lineage"} <= set(app.amqp.queues)

@@ -38,7 +38,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 bench: setup
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf var/modelgov.sqlite3* var/static

@@ -28,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._procstat import cpu_seconds, server_pids  # noqa: E402
+
 ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DB_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/modelgov_bench_monitoring"
@@ -157,34 +159,6 @@ def batch(index: int, size: int, value: float | None = None) -> str:
     return json.dumps({"points": points})
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds the processes used so far (Linux /proc; 0 elsewhere)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def server_pids(server: subprocess.Popen) -> tuple[list[int], list[int]]:
-    """gunicorn's workers, and the PostgreSQL backends serving the bench database."""
-    import psycopg
-
-    try:
-        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    except OSError:
-        children = []
-    with psycopg.connect(DB_URL, autocommit=True) as conn:
-        backends = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
-        ).fetchall()
-    return [int(pid) for pid in children], [pid for (pid,) in backends]
-
-
 def bench_ingest(token: str, batches: int, size: int, server: subprocess.Popen) -> None:
     import requests
 
@@ -198,7 +172,7 @@ def bench_ingest(token: str, batches: int, size: int, server: subprocess.Popen) 
     pids: dict[str, list[int]] = {}
 
     def snapshot() -> None:  # once, when every client is warm and about to start
-        pids["gunicorn"], pids["postgres"] = server_pids(server)
+        pids["gunicorn"], pids["postgres"] = server_pids(server, DB_URL)
         cpu.update({name: cpu_seconds(of) for name, of in pids.items()})
         cpu["client"] = time.process_time()
 

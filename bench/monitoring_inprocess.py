@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.monitoring import MODEL, batch, cpu_seconds, recreate_database, setup  # noqa: E402
+from bench._procstat import cpu_seconds  # noqa: E402
+from bench.monitoring import MODEL, batch, recreate_database, setup  # noqa: E402
 
 # No broker: tasks run in-process (none is queued by the timed batches, which breach nothing).
 os.environ["CELERY_BROKER_URL"] = ""
@@ -35,6 +36,8 @@ def main() -> None:
     parser.add_argument("--profile", help="write a cProfile of the timed batches to this file")
     parser.add_argument("--queries", action="store_true", help="print the SQL of one batch")
     args = parser.parse_args()
+    if args.batches < 24:
+        parser.error("--batches must be at least 24: 20 warm up, 3 are counted, the rest timed")
     recreate_database()
     import django
 

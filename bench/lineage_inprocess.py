@@ -44,6 +44,7 @@ os.environ.update(
     }
 )
 
+from bench._procstat import cpu_seconds  # noqa: E402
 from bench.lineage import realistic_event, recreate_database  # noqa: E402
 
 
@@ -129,21 +130,10 @@ def main() -> None:
         for query in captured.captured_queries:
             print(query["sql"][:300])
 
-    backend_cpu = _backend_cpu(connection)
-    timings: dict[str, list[float]] = {}
-    db_timings: dict[str, float] = {}
+    clock = StatementClock(connection, width=70, timed=args.timings)
+    backend_cpu = clock.backend_cpu
 
-    def timed(execute, sql, params, many, context):
-        start, db_start = time.perf_counter(), backend_cpu()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            key = " ".join(sql.split())[:70]
-            timings.setdefault(key, []).append(time.perf_counter() - start)
-            # /proc accounts CPU in clock ticks: summed over hundreds of statements, a fair share
-            db_timings[key] = db_timings.get(key, 0.0) + backend_cpu() - db_start
-
-    wrapper = connection.execute_wrapper(timed) if args.timings else contextlib.nullcontext()
+    wrapper = connection.execute_wrapper(clock) if args.timings else contextlib.nullcontext()
     profiler = None
     if args.profile:
         import cProfile
@@ -166,28 +156,46 @@ def main() -> None:
         f"{db_cpu * 1000 / (len(events) - 2):.1f} ms of its PostgreSQL backend's per event; "
         f"queries: START {first}, COMPLETE {second}"
     )
-    for key, spent in sorted(timings.items(), key=lambda item: -sum(item[1])):
-        print(
-            f"  {sum(spent) * 1000 / (len(events) - 2):6.2f} ms/event "
-            f"(PostgreSQL CPU {db_timings[key] * 1000 / (len(events) - 2):5.2f}) "
-            f"{len(spent) / (len(events) - 2):5.2f}×  {key}"
-        )
+    clock.report(len(events) - 2, "event")
 
 
-def _backend_cpu(connection):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
+class StatementClock:
+    """An execute wrapper counting the statements it sees and, when `timed`, summing per kind
+    of statement (its first `width` characters) the wall time and the CPU of this connection's
+    PostgreSQL backend (/proc, same machine: accounted in clock ticks, so a fair share only
+    summed over hundreds of statements)."""
 
-    def backend_cpu() -> float:
-        """CPU seconds of this connection's PostgreSQL backend (same machine)."""
+    def __init__(self, connection, *, width: int, timed: bool) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            self.backend = cursor.fetchone()[0]
+        self.width, self.timed, self.statements = width, timed, 0
+        self.wall: dict[str, list[float]] = {}
+        self.db: dict[str, float] = {}
+
+    def backend_cpu(self) -> float:
+        return cpu_seconds([self.backend])
+
+    def __call__(self, execute, sql, params, many, context):
+        self.statements += 1
+        if not self.timed:
+            return execute(sql, params, many, context)
+        start, db_start = time.perf_counter(), self.backend_cpu()
         try:
-            fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(sql.split())[: self.width]
+            self.wall.setdefault(key, []).append(time.perf_counter() - start)
+            self.db[key] = self.db.get(key, 0.0) + self.backend_cpu() - db_start
 
-    return backend_cpu
+    def report(self, per: int, unit: str) -> None:
+        """Each kind of statement, costliest first: ms and PostgreSQL CPU per `unit`, and how
+        many times it ran per `unit` (`per` of them)."""
+        for key, spent in sorted(self.wall.items(), key=lambda item: -sum(item[1])):
+            print(
+                f"  {sum(spent) * 1000 / per:7.2f} ms/{unit} (PostgreSQL CPU "
+                f"{self.db[key] * 1000 / per:5.2f}) {len(spent) / per:5.2f}×  {key}"
+            )
 
 
 def bench_mapper(args, count: int, connection) -> None:
@@ -202,27 +210,10 @@ def bench_mapper(args, count: int, connection) -> None:
 
         profiler = cProfile.Profile(time.process_time)  # CPU only
         profiler.enable()
-    statements = 0
-    timings: dict[str, list[float]] = {}
-    db_timings: dict[str, float] = {}
-    backend_cpu = _backend_cpu(connection)
-
-    def counted(execute, sql, params, many, context):
-        nonlocal statements
-        statements += 1
-        if not args.timings:
-            return execute(sql, params, many, context)
-        start, db_start = time.perf_counter(), backend_cpu()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            key = " ".join(sql.split())[:90]
-            timings.setdefault(key, []).append(time.perf_counter() - start)
-            db_timings[key] = db_timings.get(key, 0.0) + backend_cpu() - db_start
-
+    clock = StatementClock(connection, width=90, timed=args.timings)
     freeze_startup_heap()  # as a worker process does once started (config/celery.py)
     started, cpu = time.perf_counter(), time.process_time()
-    with connection.execute_wrapper(counted):
+    with connection.execute_wrapper(clock):
         result = lineage_events_map_all()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if profiler is not None:
@@ -234,14 +225,9 @@ def bench_mapper(args, count: int, connection) -> None:
         f"{result.claimed} of {count} realistic events mapped ({result.rejected} rejected) in "
         f"{elapsed:.2f} s: {result.claimed / elapsed:.0f} events/s, "
         f"{cpu * 1000 / max(1, result.claimed):.2f} ms of this process's CPU per event; "
-        f"{statements / batches:.0f} statements per batch"
+        f"{clock.statements / batches:.0f} statements per batch"
     )
-    if args.timings:
-        for key, spent in sorted(timings.items(), key=lambda item: -sum(item[1])):
-            print(
-                f"  {sum(spent) * 1000 / batches:7.1f} ms/batch (PostgreSQL CPU "
-                f"{db_timings[key] * 1000 / batches:5.1f}) {len(spent) / batches:5.1f}×  {key}"
-            )
+    clock.report(batches, "batch")
 
 
 if __name__ == "__main__":

@@ -254,7 +254,7 @@ LINEAGE_MAX_FACET_DEPTH = env.int("LINEAGE_MAX_FACET_DEPTH", default=64)
 # One event's size as received (canonical JSON), whether posted alone or in a batch (422 beyond).
 LINEAGE_MAX_EVENT_BYTES = env.int("LINEAGE_MAX_EVENT_BYTES", default=2 * 1024 * 1024)
 # Accepted events are mapped into the graph after commit, this many per transaction.
-LINEAGE_MAP_BATCH = env.int("LINEAGE_MAP_BATCH", default=500)
+LINEAGE_MAP_BATCH = env.int("LINEAGE_MAP_BATCH", default=1000)
 LINEAGE_MAX_DEPTH = env.int("LINEAGE_MAX_DEPTH", default=50)
 LINEAGE_MAX_NODES = env.int("LINEAGE_MAX_NODES", default=5000)
 

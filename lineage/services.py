@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -388,7 +388,8 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
         ledgers: dict[Any, ingest.Ledger] = {}
         for poster_id, items in groups.items():
             ledger = ledgers[poster_id] = ingest.Ledger()
-            outcome.update(_map_isolating_refusals(items[0][0].submitted_by, items, ledger))
+            for part in _slices(items):
+                outcome.update(_map_isolating_refusals(items[0][0].submitted_by, part, ledger))
         now = timezone.now()
         mapped = [event for event in batch if not isinstance(outcome[event.pk], Exception)]
         rejected = [event for event in batch if isinstance(outcome[event.pk], Exception)]
@@ -414,6 +415,30 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
             if events:
                 _audit_mapped(events[0].submitted_by, events, outcome, ledger)
     return MapResult(len(mapped), len(rejected))
+
+
+# Dataset mentions (inputs and outputs) mapped together at most: a mapping statement carries
+# a few values per mention, and a statement may carry at most 65,535 values on PostgreSQL
+# and 32,766 on SQLite. A batch of wide events is mapped in several slices, in order, in its
+# one transaction.
+SLICE_MENTIONS = 5_000
+
+
+def _slices(
+    items: list[tuple[LineageEvent, ParsedEvent]],
+) -> Iterator[list[tuple[LineageEvent, ParsedEvent]]]:
+    part: list[tuple[LineageEvent, ParsedEvent]] = []
+    mentions = 0
+    for item in items:
+        parsed = item[1]
+        size = len(parsed.inputs) + len(parsed.outputs) + (parsed.dataset is not None)
+        if part and mentions + size > SLICE_MENTIONS:
+            yield part
+            part, mentions = [], 0
+        part.append(item)
+        mentions += size
+    if part:
+        yield part
 
 
 def _audit_mapped(
@@ -581,8 +606,9 @@ def _map_batch(
         ]
     jobs = ingest.jobs_ensure(actor=actor, keys=job_keys)
     runs = ingest.runs_record_events(actor=actor, events=run_specs, jobs=jobs, ledger=ledger)
+    # each dataset with each schema once: a batch names the same few over and over
     datasets = ingest.datasets_sync(
-        actor=actor, schemas=[(ref.key, fields_of(ref)) for ref in refs]
+        actor=actor, schemas=dict.fromkeys((ref.key, fields_of(ref)) for ref in refs)
     )
     ingest.dataset_versions_ensure(
         actor=actor, datasets=datasets, specs=versions, runs=runs, ledger=ledger

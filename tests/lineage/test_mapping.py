@@ -413,3 +413,33 @@ def test_mapping_everything_stops_at_the_first_short_batch(pipeline, monkeypatch
     assert services.lineage_events_map_all().claimed == 8
     assert claims == [4, 4, 0]
     assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
+
+
+@pytest.mark.django_db
+def test_a_batch_of_wide_events_maps_in_slices_within_the_databases_value_limits(
+    pipeline_client, deferred
+):
+    """170 events reading 100 datasets each: 17,000 unversioned reads, whose resolution alone
+    would carry 68,000 values in one statement (PostgreSQL takes at most 65,535, SQLite
+    32,766). The batch maps in slices, in its one transaction, and every read is an edge."""
+    events = [
+        run_event(
+            job=f"wide-{index % 5}",
+            inputs=[("s3://wide", f"table_{(index + k) % 150}") for k in range(100)],
+            outputs=[("s3://wide", f"out_{index}")],
+            time=f"2026-11-01T10:{index // 60:02d}:{index % 60:02d}.000000Z",
+        )
+        for index in range(170)
+    ]
+    for start in range(0, len(events), 100):
+        response = pipeline_client.post(
+            "/api/v1/lineage/batch", events[start : start + 100], format="json"
+        )
+        assert response.status_code == 200, response.content[:300]
+    assert services.SLICE_MENTIONS < 170 * 101  # more than one slice
+    result = services.lineage_events_map(limit=500)
+    assert (result.mapped, result.rejected) == (170, 0)
+    assert Edge.objects.filter(relation="input").count() == 170 * 100
+    assert Edge.objects.filter(relation="output").count() == 170
+    # one audit event for the poster's batch, however many slices it took
+    assert AuditEvent.objects.filter(action="lineage.events.mapped").count() == 1

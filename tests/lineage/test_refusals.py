@@ -288,3 +288,44 @@ def test_a_pipeline_role_taken_away_refuses_the_next_post(post, pipeline):
     pipeline.save(update_fields=["is_active"])
     assert post(run_event()).status_code == 401
     assert LineageEvent.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (run_event(outputs=[("s3://lake", "a\u0000b")]), "outputs.0.name"),
+        (
+            run_event(outputs=[dataset("s3://lake", "ok", custom={"note": "plan\u0000"})]),
+            "outputs.0.facets.custom.note",
+        ),
+        (run_event(run_facets={"spark": {"k\u0000": 1}}), "run.facets.spark.k\u0000"),
+    ],
+)
+def test_the_nul_character_is_refused_with_422_naming_the_field(post, event, field):
+    """PostgreSQL cannot store NUL in text or jsonb: refused by field on every database, not
+    left to fail the INSERT."""
+    response = post(event)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == field
+    assert "NUL" in response.json()["errors"][0]["message"]
+    _nothing_stored()
+
+
+def test_a_nul_character_refuses_its_event_not_the_rest_of_the_batch(pipeline_client):
+    good = run_event(outputs=[("s3://lake", "fine")])
+    bad = run_event(outputs=[dataset("s3://lake", "ok", custom={"note": "plan\u0000"})])
+    response = pipeline_client.post("/api/v1/lineage/batch", [good, bad], format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["summary"]["successful"] == 1 and body["summary"]["failed"] == 1
+    failed = body["failed_events"][0]
+    assert failed["index"] == 1 and failed["status"] == 422
+    assert failed["errors"][0]["field"] == "outputs.0.facets.custom.note"
+    assert LineageEvent.objects.count() == 1
+
+
+def test_an_escaped_backslash_before_u0000_is_text_and_accepted(post):
+    event = run_event(outputs=[dataset("s3://lake", "ok", custom={"regex": "\\u0000"})])
+    assert post(event).status_code == 201
+    stored = LineageEvent.objects.get().payload
+    assert stored["outputs"][0]["facets"]["custom"]["regex"] == "\\u0000"

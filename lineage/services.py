@@ -345,12 +345,15 @@ def _enqueue_mapping() -> None:
     if now < _Trigger.due_at:
         return
     interval = settings.LINEAGE_MAP_TRIGGER_INTERVAL
+    committed = time.time()  # the events were committed before: a later drain maps them
     if now - _Trigger.due_at >= interval:
         _Trigger.due_at = now
-        tasks.map_lineage_events.delay()
+        tasks.map_lineage_events.apply_async(kwargs={"sent_at": committed})
     else:
         _Trigger.due_at += interval
-        tasks.map_lineage_events.apply_async(countdown=_Trigger.due_at - now)
+        tasks.map_lineage_events.apply_async(
+            kwargs={"sent_at": committed}, countdown=_Trigger.due_at - now
+        )
 
 
 # --- map -------------------------------------------------------------------------------------
@@ -360,6 +363,9 @@ def _enqueue_mapping() -> None:
 class MapResult:
     mapped: int
     rejected: int
+    # lineage_events_map_all: ended on a short batch, so it took every event pending (and not
+    # held by another mapper) when its first claim began
+    drained: bool = True
 
     @property
     def claimed(self) -> int:
@@ -549,8 +555,8 @@ def lineage_events_map_all(*, max_batches: int = 1000) -> MapResult:
         result = lineage_events_map(limit=limit)
         mapped, rejected = mapped + result.mapped, rejected + result.rejected
         if result.claimed < limit:
-            break
-    return MapResult(mapped, rejected)
+            return MapResult(mapped, rejected)
+    return MapResult(mapped, rejected, drained=False)
 
 
 def _reason(exc: Exception) -> str:

@@ -1,16 +1,42 @@
 """Mapping accepted lineage events into the graph (after each accepting commit, and swept by
 beat every few seconds for anything left, e.g. by a worker that died mid-batch)."""
 
+import time
+
 from celery import shared_task
 
 from core import context
 from lineage.services import lineage_events_map_all
 
+# Web processes' clocks may run this far ahead of a worker's (NTP keeps hosts well within it).
+CLOCK_MARGIN = 1.0
+
+
+class _LastDrain:
+    """When this worker process last began mapping everything pending, and got to the end
+    (wall clock, before its first claim)."""
+
+    began = float("-inf")
+
 
 @shared_task(bind=True, ignore_result=True)
-def map_lineage_events(self) -> int:
-    """Map pending events batch by batch; idempotent (mapped events are never claimed again)."""
+def map_lineage_events(self, sent_at: float | None = None) -> int:
+    """Map pending events batch by batch; idempotent (mapped events are never claimed again).
+
+    `sent_at` is when the web process sent the task, after its events were committed. If this
+    process has since begun a drain that got to the end, that drain's first claim saw those
+    events (and took them, or another mapper held them): the task has nothing of its own to
+    do and ends without a query. While events arrive faster than a batch maps, web processes
+    send more tasks than the worker runs; they end here instead of each claiming nothing.
+    The beat sweep sends none, and always claims."""
+    if sent_at is not None and sent_at + CLOCK_MARGIN < _LastDrain.began:
+        return 0
+    began = time.time()
     if self.request.is_eager:  # in-process: the posting request's context carries on
-        return lineage_events_map_all().claimed
-    with context.bound(channel="task", task_id=self.request.id):
-        return lineage_events_map_all().claimed
+        result = lineage_events_map_all()
+    else:
+        with context.bound(channel="task", task_id=self.request.id):
+            result = lineage_events_map_all()
+    if result.drained:
+        _LastDrain.began = max(_LastDrain.began, began)
+    return result.claimed

@@ -72,11 +72,10 @@ def _trigger(monkeypatch, settings, moments):
         now[0] = next(clock)
         return now[0]
 
-    monkeypatch.setattr(tasks.map_lineage_events, "delay", lambda: sent.append((now[0], 0)))
     monkeypatch.setattr(
         tasks.map_lineage_events,
         "apply_async",
-        lambda countdown: sent.append((now[0], countdown)),
+        lambda kwargs, countdown=0: sent.append((now[0], countdown)),
     )
     monkeypatch.setattr(services._Trigger, "due_at", float("-inf"))
     monkeypatch.setattr(services.time, "monotonic", monotonic)
@@ -443,3 +442,55 @@ def test_a_batch_of_wide_events_maps_in_slices_within_the_databases_value_limits
     assert Edge.objects.filter(relation="output").count() == 170
     # one audit event for the poster's batch, however many slices it took
     assert AuditEvent.objects.filter(action="lineage.events.mapped").count() == 1
+
+
+@pytest.fixture
+def last_drain(monkeypatch):
+    from lineage import tasks
+
+    monkeypatch.setattr(tasks._LastDrain, "began", float("-inf"))
+    return tasks._LastDrain
+
+
+@pytest.mark.django_db
+def test_a_task_sent_before_a_complete_drain_began_ends_without_a_query(
+    post, deferred, last_drain, django_assert_num_queries
+):
+    """Its events were committed before it was sent, so that drain's first claim saw them."""
+    from lineage import tasks
+
+    post(run_event(outputs=[("s3://x", "out")]))
+    first = time.time()
+    assert tasks.map_lineage_events.apply(kwargs={"sent_at": first}).get() == 1
+    assert last_drain.began >= first
+    with django_assert_num_queries(0):
+        stale = first - tasks.CLOCK_MARGIN - 1
+        assert tasks.map_lineage_events.apply(kwargs={"sent_at": stale}).get() == 0
+    # sent after the drain began (or within the clock margin of it): it claims
+    post(run_event(outputs=[("s3://x", "out")]))
+    assert tasks.map_lineage_events.apply(kwargs={"sent_at": time.time()}).get() == 1
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
+
+
+@pytest.mark.django_db
+def test_the_beat_sweep_always_claims(post, deferred, last_drain):
+    from lineage import tasks
+
+    last_drain.began = time.time() + 3600
+    post(run_event(outputs=[("s3://x", "out")]))
+    assert tasks.map_lineage_events.apply().get() == 1  # no sent_at: the beat's task
+
+
+@pytest.mark.django_db
+def test_a_drain_cut_short_is_not_taken_for_one_that_got_to_the_end(
+    pipeline, monkeypatch, settings, last_drain
+):
+    from lineage import tasks
+
+    settings.LINEAGE_MAP_BATCH = 4
+    _chain_batch(pipeline, 4, monkeypatch)  # 8 events: two full batches
+    result = services.lineage_events_map_all(max_batches=1)
+    assert (result.claimed, result.drained) == (4, False)
+    monkeypatch.setattr(tasks, "lineage_events_map_all", lambda: result)
+    tasks.map_lineage_events.apply(kwargs={"sent_at": time.time()})
+    assert last_drain.began == float("-inf")  # a later task still claims

@@ -448,11 +448,23 @@ def _hidden_model_nodes(model_nodes: list[str], user) -> set[str]:
 def versions_at(reads: Sequence[tuple[str, object, str]]) -> dict[tuple, str]:
     """For each (dataset base, time, reading run node): the node of the latest version of the
     dataset written at or before that time by another run (ties: the greatest node id) —
-    one statement for all reads, each an index scan of the dataset's output edges. Reads with
-    no such version are left out."""
+    one statement per READS_PER_STATEMENT reads, each an index scan of the dataset's output
+    edges. Reads with no such version are left out."""
     if not reads:
         return {}
     reads = list(dict.fromkeys(reads))
+    out: dict[tuple, str] = {}
+    for start in range(0, len(reads), READS_PER_STATEMENT):
+        out.update(_versions_at(reads[start : start + READS_PER_STATEMENT]))
+    return out
+
+
+# Four values per read: a statement stays under the values PostgreSQL (65,535) and SQLite
+# (32,766) take, however many stored reads a late write re-resolves.
+READS_PER_STATEMENT = 8_000
+
+
+def _versions_at(reads: list[tuple[str, object, str]]) -> dict[tuple, str]:
     ops = connection.ops
     cast = "CAST(%s AS timestamp with time zone)" if connection.vendor == "postgresql" else "%s"
     rows = ", ".join([f"(%s, %s, {cast}, %s)"] * len(reads))

@@ -345,14 +345,16 @@ def _enqueue_mapping() -> None:
     if now < _Trigger.due_at:
         return
     interval = settings.LINEAGE_MAP_TRIGGER_INTERVAL
-    committed = time.time()  # the events were committed before: a later drain maps them
+    # `sent_at`: the task stands for every commit of this process until it is due; a drain
+    # that began after that maps them all (see tasks.map_lineage_events)
     if now - _Trigger.due_at >= interval:
         _Trigger.due_at = now
-        tasks.map_lineage_events.apply_async(kwargs={"sent_at": committed})
+        tasks.map_lineage_events.apply_async(kwargs={"sent_at": time.time()})
     else:
         _Trigger.due_at += interval
+        countdown = _Trigger.due_at - now
         tasks.map_lineage_events.apply_async(
-            kwargs={"sent_at": committed}, countdown=_Trigger.due_at - now
+            kwargs={"sent_at": time.time() + countdown}, countdown=countdown
         )
 
 

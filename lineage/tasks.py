@@ -8,7 +8,8 @@ from celery import shared_task
 from core import context
 from lineage.services import lineage_events_map_all
 
-# Web processes' clocks may run this far ahead of a worker's (NTP keeps hosts well within it).
+# A worker's clock may run this far ahead of the web processes' (NTP keeps hosts well within
+# it): a task is skipped only for a drain that began this much later than the task was sent.
 CLOCK_MARGIN = 1.0
 
 
@@ -23,12 +24,14 @@ class _LastDrain:
 def map_lineage_events(self, sent_at: float | None = None) -> int:
     """Map pending events batch by batch; idempotent (mapped events are never claimed again).
 
-    `sent_at` is when the web process sent the task, after its events were committed. If this
+    `sent_at` is when the web process sent the task, after its events were committed (for a
+    task due later, when it is due: it stands for the commits until then). If this
     process has since begun a drain that got to the end, that drain's first claim saw those
     events (and took them, or another mapper held them): the task has nothing of its own to
     do and ends without a query. While events arrive faster than a batch maps, web processes
     send more tasks than the worker runs; they end here instead of each claiming nothing.
-    The beat sweep sends none, and always claims."""
+    The beat sweep's task carries no `sent_at` and always claims: it also maps the events a
+    mapper held and then gave back by failing."""
     if sent_at is not None and sent_at + CLOCK_MARGIN < _LastDrain.began:
         return 0
     began = time.time()
@@ -37,6 +40,6 @@ def map_lineage_events(self, sent_at: float | None = None) -> int:
     else:
         with context.bound(channel="task", task_id=self.request.id):
             result = lineage_events_map_all()
-    if result.drained:
-        _LastDrain.began = max(_LastDrain.began, began)
+    if result.drained:  # drains of one process run one after another
+        _LastDrain.began = began
     return result.claimed

@@ -416,7 +416,7 @@ def test_mapping_everything_stops_at_the_first_short_batch(pipeline, monkeypatch
 
 @pytest.mark.django_db
 def test_a_batch_of_wide_events_maps_in_slices_within_the_databases_value_limits(
-    pipeline_client, deferred
+    pipeline_client, deferred, monkeypatch
 ):
     """170 events reading 100 datasets each: 17,000 unversioned reads, whose resolution alone
     would carry 68,000 values in one statement (PostgreSQL takes at most 65,535, SQLite
@@ -435,9 +435,16 @@ def test_a_batch_of_wide_events_maps_in_slices_within_the_databases_value_limits
             "/api/v1/lineage/batch", events[start : start + 100], format="json"
         )
         assert response.status_code == 200, response.content[:300]
-    assert services.SLICE_MENTIONS < 170 * 101  # more than one slice
+    slices = []
+    map_slice = services._map_isolating_refusals
+    monkeypatch.setattr(
+        services,
+        "_map_isolating_refusals",
+        lambda actor, items, ledger: slices.append(len(items)) or map_slice(actor, items, ledger),
+    )
     result = services.lineage_events_map(limit=500)
     assert (result.mapped, result.rejected) == (170, 0)
+    assert slices == [49, 49, 49, 23]  # 101 inputs and outputs each, at most 5,000 a slice
     assert Edge.objects.filter(relation="input").count() == 170 * 100
     assert Edge.objects.filter(relation="output").count() == 170
     # one audit event for the poster's batch, however many slices it took
@@ -494,3 +501,31 @@ def test_a_drain_cut_short_is_not_taken_for_one_that_got_to_the_end(
     monkeypatch.setattr(tasks, "lineage_events_map_all", lambda: result)
     tasks.map_lineage_events.apply(kwargs={"sent_at": time.time()})
     assert last_drain.began == float("-inf")  # a later task still claims
+
+
+def test_a_task_due_later_stands_for_the_commits_until_it_is_due(monkeypatch, settings):
+    """Its `sent_at` is when it is due: a commit that relies on it is never older than that,
+    so a worker skips it only for a drain that began after every such commit."""
+    from types import SimpleNamespace
+
+    from lineage import tasks
+
+    sent = []
+    monkeypatch.setattr(
+        tasks.map_lineage_events,
+        "apply_async",
+        lambda kwargs, countdown=0: sent.append((kwargs["sent_at"], countdown)),
+    )
+    now = [0.0]
+    monkeypatch.setattr(
+        services, "time", SimpleNamespace(monotonic=lambda: now[0], time=lambda: now[0])
+    )
+    monkeypatch.setattr(services._Trigger, "due_at", float("-inf"))
+    settings.LINEAGE_MAP_TRIGGER_INTERVAL = 0.1
+    commits = [100.0, 100.02, 100.05, 100.09]
+    for moment in commits:
+        now[0] = moment
+        services._enqueue_mapping()
+    assert sent == [(100.0, 0), (pytest.approx(100.1), pytest.approx(0.08))]
+    for moment in commits:  # each commit has a task sent at or after it
+        assert any(sent_at >= moment - 1e-9 for sent_at, _ in sent)

@@ -177,3 +177,31 @@ def test_query_count_of_an_upstream_query_is_fixed(
 ):
     with django_assert_max_num_queries(12):
         api(validator).get("/api/v1/lineage/upstream?nodeId=model:credit:1")
+
+
+def test_reads_resolve_to_the_latest_version_written_by_another_run_however_they_are_split(
+    monkeypatch, django_assert_num_queries
+):
+    from datetime import UTC, datetime, timedelta
+
+    from lineage import selectors, services
+    from lineage.models import Relation
+
+    t0 = datetime(2026, 11, 1, 10, tzinfo=UTC)
+    v1, v2 = "dataset:ns:d#v1", "dataset:ns:d#v2"
+    services.add_edges(
+        {("run:a", v1, Relation.OUTPUT), ("run:b", v2, Relation.OUTPUT)},
+        at={("run:a", v1): t0, ("run:b", v2): t0 + timedelta(hours=1)},
+    )
+    reads = [
+        ("dataset:ns:d", t0 - timedelta(minutes=1), "run:x"),  # before any write: left out
+        ("dataset:ns:d", t0 + timedelta(minutes=1), "run:x"),
+        ("dataset:ns:d", t0 + timedelta(hours=2), "run:x"),
+        ("dataset:ns:d", t0 + timedelta(hours=2), "run:b"),  # not its own write
+    ]
+    expected = {reads[1]: v1, reads[2]: v2, reads[3]: v1}
+    with django_assert_num_queries(1):
+        assert selectors.versions_at(reads) == expected
+    monkeypatch.setattr(selectors, "READS_PER_STATEMENT", 3)
+    with django_assert_num_queries(2):
+        assert selectors.versions_at(reads) == expected

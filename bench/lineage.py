@@ -347,12 +347,12 @@ def accept_untimed(token: str, events: int, batches: int) -> None:
 def bench_mapper() -> None:
     from django.conf import settings
 
-    from config.celery import freeze_startup_heap
+    from config.celery import tune_worker_gc
     from lineage.models import LineageEvent
     from lineage.services import lineage_events_map_all
 
     pending = LineageEvent.objects.filter(state="pending").count()
-    freeze_startup_heap()  # as a worker process does once started
+    tune_worker_gc()  # as a worker process does once started
     started, cpu = time.perf_counter(), time.process_time()
     result = lineage_events_map_all()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu

@@ -201,7 +201,7 @@ class StatementClock:
 def bench_mapper(args, count: int, connection) -> None:
     from django.conf import settings
 
-    from config.celery import freeze_startup_heap
+    from config.celery import tune_worker_gc
     from lineage.services import lineage_events_map_all
 
     profiler = None
@@ -211,7 +211,7 @@ def bench_mapper(args, count: int, connection) -> None:
         profiler = cProfile.Profile(time.process_time)  # CPU only
         profiler.enable()
     clock = StatementClock(connection, width=90, timed=args.timings)
-    freeze_startup_heap()  # as a worker process does once started (config/celery.py)
+    tune_worker_gc()  # as a worker process does once started (config/celery.py)
     started, cpu = time.perf_counter(), time.process_time()
     with connection.execute_wrapper(clock):
         result = lineage_events_map_all()

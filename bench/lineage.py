@@ -386,8 +386,8 @@ def bench_lag(token: str, rate: int, seconds: int) -> None:
             "-A",
             "config",
             "worker",
-            "--concurrency",
-            "1",
+            "--pool",  # as the README advises for the lineage queue
+            "solo",
             "--loglevel",
             os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
             "--without-heartbeat",

@@ -4,7 +4,7 @@ import gc
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -21,13 +21,18 @@ app.autodiscover_tasks()
 FULL_COLLECTION_EVERY = 100
 
 
+@worker_init.connect
 @worker_process_init.connect
 def tune_worker_gc(**_) -> None:
     """Leave what a worker process holds once started (Django, the apps, their modules) out
     of the garbage collector's full collections: they outlive every task, yet each full
     collection walked all of them — a few hundred thousand objects, the largest part of a
     mapping batch's CPU. And run full collections less often (FULL_COLLECTION_EVERY). Tasks'
-    own garbage is collected as before."""
+    own garbage is collected as before.
+
+    Run in the process that runs tasks: the worker's own with `--pool solo`, each pool process
+    with the default prefork pool (whose parent runs it too, before it forks: the children
+    then share those pages with it rather than copying them)."""
     gc.freeze()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)

@@ -2,9 +2,9 @@
 
 import gc
 
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
-from config.celery import FULL_COLLECTION_EVERY
+from config.celery import FULL_COLLECTION_EVERY, tune_worker_gc
 
 
 def test_a_started_worker_process_leaves_its_startup_heap_out_of_full_collections():
@@ -20,3 +20,9 @@ def test_a_started_worker_process_leaves_its_startup_heap_out_of_full_collection
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_solo_worker_tunes_its_own_process_too():
+    # With `--pool solo` tasks run in the worker's own process, which gets `worker_init`
+    # (sending it here would also run Celery's Django fix-up, which expects a real worker).
+    assert tune_worker_gc in worker_init._live_receivers(None)

@@ -344,6 +344,16 @@ def accept_untimed(token: str, events: int, batches: int) -> None:
         stop(server)
 
 
+def analyse() -> None:
+    """Table statistics as autovacuum keeps them on a running server: the parts before load
+    tens of thousands of rows, and a server whose autovacuum is off (or has not come round yet)
+    would plan the next part's statements for empty tables."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
 def bench_mapper() -> None:
     from django.conf import settings
 
@@ -464,7 +474,7 @@ def bench_lag(token: str, rate: int, seconds: int) -> None:
             )
         }
         # the pool process that maps: time on a CPU, and runnable but waiting for one
-        pool = children(worker.pid)
+        pool = [worker.pid]  # --pool solo: the worker's own process maps
         ran, waited = (
             sum(schedstat(pid)[index] - sched_before.get(pid, (0.0, 0.0))[index] for pid in pool)
             for index in (0, 1)
@@ -717,8 +727,10 @@ def main() -> None:
             accept_untimed(token, args.events, args.batches)
         flush_broker()  # the tasks enqueued while no worker ran: the mapper below maps all
         if "mapper" in parts:
+            analyse()
             bench_mapper()
         if "lag" in parts:
+            analyse()
             bench_lag(token, args.rate, args.seconds)
         if "queries" in parts:
             client = APIClient()

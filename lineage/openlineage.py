@@ -10,7 +10,9 @@ Refused, with every problem named by its field path: what Marquez refuses (missi
 a `parent` facet without `run.runId` or job, schema fields without a name) and malformed
 *standard facets that modelgov interprets* — `schema`, `columnLineage`, `version`, `parent` and
 the `modelgov_model` facet — since storing them would put wrong features, edges or models in
-the graph. Other standard facets are stored as given and never interpreted.
+the graph. Other standard facets are stored as given and never interpreted. Also refused: a
+namespace, name, version or field that makes a node id longer than the graph can store
+(MAX_NODE_ID_BYTES).
 """
 
 from __future__ import annotations
@@ -23,10 +25,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from lineage import nodes
+
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 MODEL_FACET = "modelgov_model"
 MODEL_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,98}[a-z0-9])?$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+# Node ids (lineage/nodes.py) are stored in indexed columns. A B-tree index entry holds at
+# most 2,704 bytes and an edge's unique index holds two ids, so an id may take at most this many
+# bytes of UTF-8: ids from ASCII namespaces, names, versions and fields within their lengths
+# always fit, but a character of another script takes two to four bytes. A longer id would
+# fail the mapping of every batch holding its event.
+MAX_NODE_ID_BYTES = 1200
+# The longest version modelgov gives a dataset itself: a run's output is `run:` and its id.
+_RUN_VERSION = "run:" + "0" * 36
 
 
 @dataclass(frozen=True)
@@ -155,6 +169,16 @@ def _text(c: _Collector, obj: dict, key: str, path: str, max_length: int) -> str
         c.add(f"{path}.{key}" if path else key, f"is longer than {max_length} characters")
         return None
     return value
+
+
+def _node_fits(c: _Collector, path: str, node: str) -> None:
+    size = len(node.encode("utf-8"))
+    if size > MAX_NODE_ID_BYTES:
+        c.add(
+            path,
+            f"makes the node id '{node[:60]}…' {size} bytes long in UTF-8; the graph stores "
+            f"ids of at most {MAX_NODE_ID_BYTES} bytes",
+        )
 
 
 def _facets(c: _Collector, obj: dict, key: str, path: str, limits: Limits) -> dict[str, Any]:
@@ -334,6 +358,14 @@ def _dataset(
             c.add(f"{path}.facets.{MODEL_FACET}", "is only allowed on outputs")
         else:
             ref.model = _model_facet(c, model, f"{path}.facets.{MODEL_FACET}")
+    # the longest id the dataset takes: with its own version, or a run's (an unversioned
+    # input reads `external` or a version another event wrote, whose id was checked there)
+    _node_fits(c, f"{path}.name", nodes.dataset_id(namespace, name, ref.version or _RUN_VERSION))
+    lineage_path = f"{path}.facets.columnLineage.fields"
+    for in_ns, in_name, in_field, out_field in ref.column_lineage:
+        _node_fits(c, f"{lineage_path}.{out_field}", nodes.field_id(in_ns, in_name, in_field))
+    for out_field in dict.fromkeys(out for *_, out in ref.column_lineage):
+        _node_fits(c, f"{lineage_path}.{out_field}", nodes.field_id(namespace, name, out_field))
     return ref
 
 
@@ -410,6 +442,8 @@ def parse_event(
         else:
             event.job_namespace = _text(c, job, "namespace", "job", 255)
             event.job_name = _text(c, job, "name", "job", 500)
+            if event.job_namespace and event.job_name:
+                _node_fits(c, "job.name", nodes.job_id(event.job_namespace, event.job_name))
             event.job_facets = _facets(c, job, "facets", "job", limits)
         event.inputs = _datasets(c, data, "inputs", limits)
         event.outputs = _datasets(c, data, "outputs", limits)
@@ -456,4 +490,5 @@ def _parent(c: _Collector, event: ParsedEvent, parent: Any) -> None:
         namespace = _text(c, job, "namespace", f"{path}.job", 255)
         name = _text(c, job, "name", f"{path}.job", 500)
         if namespace and name:
+            _node_fits(c, f"{path}.job.name", nodes.job_id(namespace, name))
             event.parent_job = (namespace, name)

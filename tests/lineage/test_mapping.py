@@ -529,3 +529,42 @@ def test_a_task_due_later_stands_for_the_commits_until_it_is_due(monkeypatch, se
     assert sent == [(100.0, 0), (pytest.approx(100.1), pytest.approx(0.08))]
     for moment in commits:  # each commit has a task sent at or after it
         assert any(sent_at >= moment - 1e-9 for sent_at, _ in sent)
+
+
+@pytest.mark.django_db
+def test_an_event_stored_before_a_node_id_check_is_rejected_not_failing_the_batch(
+    post, deferred, pipeline
+):
+    """An event accepted by an earlier release whose names make a node id longer than the
+    graph stores (it failed every batch holding it on PostgreSQL) is rejected with the reason;
+    the events after it map."""
+
+    # ids of 3,045 bytes: more than an index entry holds (ideographs in no repeating order,
+    # which PostgreSQL's compression of index entries does not shrink)
+    def ideographs(count, seed):
+        return "".join(chr(0x4E00 + (seed + i * 7919) % 20000) for i in range(count))
+
+    namespace, name, field = ideographs(255, 1), ideographs(500, 2), ideographs(255, 3)
+    lineage = {"fields": {field: {"inputFields": [
+        {"namespace": namespace, "name": name, "field": field}
+    ]}}}  # fmt: skip
+    wide = run_event(
+        outputs=[dataset(namespace, name, columnLineage=lineage)], time="2026-11-01T09:00:00Z"
+    )
+    LineageEvent.objects.create(
+        event_hash="0" * 64,
+        kind="RunEvent",
+        event_type="COMPLETE",
+        event_time="2026-11-01T09:00:00Z",
+        job_namespace="airflow",
+        job_name="train",
+        payload=wide,
+        submitted_by=pipeline,
+    )
+    assert post(run_event(job="fine", outputs=[("s3://lake", "ok")])).status_code == 201
+    result = services.lineage_events_map()
+    assert (result.mapped, result.rejected) == (1, 1)
+    rejected = LineageEvent.objects.get(state="rejected")
+    assert rejected.event_hash == "0" * 64
+    assert "outputs.0.name" in rejected.reason and "1200 bytes" in rejected.reason
+    assert Edge.objects.filter(target__startswith="dataset:s3://lake:ok#").exists()

@@ -3,6 +3,7 @@ accepts is accepted."""
 
 import gzip
 import json
+import string
 import uuid
 
 import pytest
@@ -329,3 +330,87 @@ def test_an_escaped_backslash_before_u0000_is_text_and_accepted(post):
     assert post(event).status_code == 201
     stored = LineageEvent.objects.get().payload
     assert stored["outputs"][0]["facets"]["custom"]["regex"] == "\\u0000"
+
+
+# A character of another script takes 2 to 4 bytes of UTF-8: within the lengths in characters,
+# a name can still make a node id longer than an index entry can hold.
+WIDE = "\u6f22" * 400  # 400 characters, 1,200 bytes
+
+
+def _lineage(out_field, in_namespace, in_name, in_field):
+    return {"fields": {out_field: {"inputFields": [
+        {"namespace": in_namespace, "name": in_name, "field": in_field}
+    ]}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (run_event(outputs=[("s3://lake", WIDE)]), "outputs.0.name"),
+        (run_event(inputs=[("s3://lake", WIDE)]), "inputs.0.name"),
+        (run_event(job=WIDE), "job.name"),
+        (
+            run_event(
+                outputs=[
+                    dataset("s3://lake", "out", columnLineage=_lineage("a", "s3://l", "in", WIDE))
+                ]
+            ),
+            "outputs.0.facets.columnLineage.fields.a",
+        ),
+        (
+            run_event(
+                run_facets={
+                    "parent": {
+                        "run": {"runId": str(uuid.uuid4())},
+                        "job": {"namespace": "airflow", "name": WIDE},
+                    }
+                }
+            ),
+            "run.facets.parent.job.name",
+        ),
+    ],
+)
+def test_a_name_making_a_node_id_too_long_in_utf8_is_refused_with_422(post, event, field):
+    """Stored, such an event failed the mapping of every batch holding it on PostgreSQL (an
+    index entry holds at most 2,704 bytes): refused at accept, by field, on every database."""
+    response = post(event)
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == [field]
+    assert "1200 bytes" in errors[0]["message"]
+    _nothing_stored()
+
+
+def _field_id_bytes(namespace, name, field):
+    return len(f"datasetField:{namespace}:{name}:{field}".encode())
+
+
+def test_node_ids_of_the_longest_size_are_accepted_and_mapped(post):
+    """Two fields whose ids take exactly the 1,200 bytes stored, joined by column lineage: the
+    edge between them (two such ids in one index entry) is stored. No repeating order in the
+    names, which PostgreSQL's compression of index entries would shrink."""
+    cyrillic = "".join(chr(0x0410 + i * 7 % 64) for i in range(460))  # 2 bytes each
+    name_in, name_out = cyrillic + "a", cyrillic + "b"
+    field = "".join((string.ascii_letters + string.digits)[i * 7 % 62] for i in range(255))
+    assert _field_id_bytes("s3://lake", name_in, field) == 1200
+    event = run_event(
+        inputs=[("s3://lake", name_in)],
+        outputs=[
+            dataset(
+                "s3://lake", name_out, columnLineage=_lineage(field, "s3://lake", name_in, field)
+            )
+        ],
+    )
+    assert post(event).status_code == 201
+    assert LineageEvent.objects.get().state == "mapped"
+    column = Edge.objects.get(relation="column")
+    assert len(column.source.encode()) == len(column.target.encode()) == 1200
+    # one byte more is refused
+    longer = cyrillic + "\u0416"
+    assert _field_id_bytes("s3://lake", longer, field) == 1201
+    event = run_event(
+        outputs=[
+            dataset("s3://lake", "out", columnLineage=_lineage(field, "s3://lake", longer, field))
+        ]
+    )
+    assert post(event).status_code == 422

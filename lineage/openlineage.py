@@ -39,6 +39,8 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # always fit, but a character of another script takes two to four bytes. A longer id would
 # fail the mapping of every batch holding its event.
 MAX_NODE_ID_BYTES = 1200
+# And at most this many characters: the max_length of the edge's node columns (lineage.models).
+MAX_NODE_ID_CHARS = 1100
 # The longest version modelgov gives a dataset itself: a run's output is `run:` and its id.
 _RUN_VERSION = "run:" + "0" * 36
 
@@ -178,6 +180,12 @@ def _node_fits(c: _Collector, path: str, node: str) -> None:
             path,
             f"makes the node id '{node[:60]}…' {size} bytes long in UTF-8; the graph stores "
             f"ids of at most {MAX_NODE_ID_BYTES} bytes",
+        )
+    elif len(node) > MAX_NODE_ID_CHARS:
+        c.add(
+            path,
+            f"makes the node id '{node[:60]}…' {len(node)} characters long; the graph stores "
+            f"ids of at most {MAX_NODE_ID_CHARS} characters",
         )
 
 

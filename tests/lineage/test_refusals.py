@@ -9,6 +9,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
+from lineage import openlineage
 from lineage.models import Edge, LineageEvent
 from registry.models import Dataset, Job, Run
 from tests.lineage.conftest import dataset, run_event
@@ -414,3 +415,22 @@ def test_node_ids_of_the_longest_size_are_accepted_and_mapped(post):
         ]
     )
     assert post(event).status_code == 422
+
+
+def test_a_column_lineage_input_making_a_node_id_too_long_in_characters_is_refused(post):
+    """Column lineage names its inputs' namespaces and names without the lengths a dataset's
+    have: an ASCII id of 1,101 to 1,200 characters fits the bytes but not the edge's column."""
+    source = ("s3://" + "n" * 600, "t" * 500, "f" * 50)
+    assert len("datasetField:{}:{}:{}".format(*source)) == 1170
+    event = run_event(outputs=[dataset("s3://lake", "out", columnLineage=_lineage("a", *source))])
+    response = post(event)
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == ["outputs.0.facets.columnLineage.fields.a"]
+    assert "1100 characters" in errors[0]["message"]
+    _nothing_stored()
+
+
+def test_the_node_id_limit_in_characters_is_the_edge_columns_length():
+    for name in ("source", "target", "source_base", "target_base"):
+        assert Edge._meta.get_field(name).max_length == openlineage.MAX_NODE_ID_CHARS

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -375,6 +375,21 @@ class MapResult:
 
 
 REFUSALS = (EventInvalid, ValidationError, PermissionDenied, Conflict)
+# SQLSTATE classes in which the database refuses the data itself: a data exception (22, e.g. a
+# value too long) or a limit (54, e.g. an index entry too large). The same every time, so the
+# event that causes it is rejected, not retried for ever holding up every event after it.
+# Other errors may pass on a retry (a deadlock, a lost connection, a concurrent writer's key)
+# and fail the batch, which is mapped again.
+DATA_REFUSED = ("22", "54")
+
+
+def _refused(exc: Exception) -> bool:
+    if isinstance(exc, REFUSALS):
+        return True
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) if isinstance(exc, DatabaseError) else None
+    return bool(sqlstate) and sqlstate[:2] in DATA_REFUSED
+
+
 # What the mapper reads of a claimed event (its audit names it by kind, type and job).
 CLAIMED = ("kind", "event_type", "job_namespace", "job_name", "payload", "submitted_by")
 
@@ -503,14 +518,17 @@ def _audit_mapped(
 def _map_isolating_refusals(
     actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]], ledger: ingest.Ledger
 ) -> dict[int, dict[str, Any] | Exception]:
-    """Map the events together; if the graph refuses something, map them one at a time
-    (oldest first) so that only the refused events are rejected. `ledger` collects what the
+    """Map the events together; if the graph refuses something (or the database refuses the
+    data, DATA_REFUSED), map them one at a time (oldest first) so that only the refused events
+    are rejected. `ledger` collects what the
     events that stand created or changed."""
     try:
         with transaction.atomic():
             attempt = ingest.Ledger()
             out = _map_batch(actor, items, attempt)
-    except REFUSALS as exc:
+    except Exception as exc:
+        if not _refused(exc):
+            raise
         if len(items) == 1:
             return {items[0][0].pk: exc}
     else:
@@ -522,7 +540,9 @@ def _map_isolating_refusals(
             with transaction.atomic():
                 attempt = ingest.Ledger()
                 out.update(_map_batch(actor, [item], attempt))
-        except REFUSALS as exc:
+        except Exception as exc:
+            if not _refused(exc):
+                raise
             out[item[0].pk] = exc
         else:
             _merge(ledger, attempt)
@@ -568,6 +588,8 @@ def _reason(exc: Exception) -> str:
         )
     if isinstance(exc, ValidationError):
         return "; ".join(exc.messages)
+    if isinstance(exc, DatabaseError):
+        return f"The database cannot store what this event maps to: {str(exc).strip()}"
     return str(getattr(exc, "detail", exc))
 
 

@@ -568,3 +568,47 @@ def test_an_event_stored_before_a_node_id_check_is_rejected_not_failing_the_batc
     assert rejected.event_hash == "0" * 64
     assert "outputs.0.name" in rejected.reason and "1200 bytes" in rejected.reason
     assert Edge.objects.filter(target__startswith="dataset:s3://lake:ok#").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_event_the_database_cannot_store_is_rejected_and_the_batch_maps(
+    post, deferred, monkeypatch
+):
+    """Whatever the contract lets through that the database then refuses as data (here a node
+    id longer than the edge's column, with the contract's check lifted) is the same on every
+    retry: that event is rejected with the database's reason, the others map."""
+    from lineage import openlineage
+
+    monkeypatch.setattr(openlineage, "MAX_NODE_ID_CHARS", 10**9)
+    source = {"namespace": "s3://" + "n" * 600, "name": "t" * 500, "field": "f" * 50}
+    lineage = {"fields": {"a": {"inputFields": [source]}}}
+    too_long = run_event(outputs=[dataset("s3://lake", "out", columnLineage=lineage)])
+    assert post(too_long).status_code == 201
+    assert post(run_event(job="fine", time="2026-11-01T12:00:00Z")).status_code == 201
+    result = services.lineage_events_map()
+    assert (result.mapped, result.rejected) == (1, 1)
+    rejected = LineageEvent.objects.get(state="rejected")
+    assert rejected.payload == too_long
+    assert "cannot store" in rejected.reason and "too long" in rejected.reason
+    assert AuditEvent.objects.filter(
+        action="lineage.event.rejected", object_id=str(rejected.pk)
+    ).exists()
+    assert LineageEvent.objects.get(state="mapped").job_name == "fine"
+
+
+@pytest.mark.django_db
+def test_a_database_error_that_may_pass_on_a_retry_fails_the_batch(post, deferred, monkeypatch):
+    """A deadlock or a lost connection is not the event's fault: the batch fails, and stays
+    pending for the next mapper."""
+    from django.db import OperationalError
+    from psycopg import errors
+
+    def deadlock(*args, **kwargs):
+        raise OperationalError("deadlock detected") from errors.DeadlockDetected()
+
+    monkeypatch.setattr(services, "_map_batch", deadlock)
+    assert post(run_event()).status_code == 201
+    with pytest.raises(OperationalError):
+        services.lineage_events_map()
+    assert LineageEvent.objects.get().state == "pending"

@@ -520,8 +520,7 @@ def _map_isolating_refusals(
 ) -> dict[int, dict[str, Any] | Exception]:
     """Map the events together; if the graph refuses something (or the database refuses the
     data, DATA_REFUSED), map them one at a time (oldest first) so that only the refused events
-    are rejected. `ledger` collects what the
-    events that stand created or changed."""
+    are rejected. `ledger` collects what the events that stand created or changed."""
     try:
         with transaction.atomic():
             attempt = ingest.Ledger()

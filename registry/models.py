@@ -14,6 +14,8 @@ from registry.validators import (
     validate_labels,
     validate_metrics,
     validate_model_name,
+    validate_name_bytes,
+    validate_namespace_bytes,
     validate_parameters,
     validate_sha256,
     validate_tags,
@@ -178,8 +180,8 @@ class ModelAlias(models.Model):
 class Dataset(models.Model):
     """A data asset, identified as OpenLineage does by namespace and name."""
 
-    namespace = models.CharField(max_length=255)
-    name = models.CharField(max_length=500)
+    namespace = models.CharField(max_length=255, validators=[validate_namespace_bytes])
+    name = models.CharField(max_length=500, validators=[validate_name_bytes])
     description = models.TextField(blank=True, max_length=10_000)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -252,8 +254,8 @@ class Feature(models.Model):
 class Job(models.Model):
     """A recurring process (an Airflow task, a Spark job, a training script)."""
 
-    namespace = models.CharField(max_length=255)
-    name = models.CharField(max_length=500)
+    namespace = models.CharField(max_length=255, validators=[validate_namespace_bytes])
+    name = models.CharField(max_length=500, validators=[validate_name_bytes])
     description = models.TextField(blank=True, max_length=10_000)
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -6,7 +6,8 @@ import math
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import BaseValidator, RegexValidator
+from django.utils.deconstruct import deconstructible
 
 from core.canonical import canonical_json
 
@@ -26,6 +27,31 @@ validate_tag = RegexValidator(
     "Tags are 1–50 lowercase letters, digits, '-', '_' or '.'.",
     code="invalid_tag",
 )
+
+
+@deconstructible
+class MaxBytesValidator(BaseValidator):
+    """At most `limit_value` bytes of UTF-8, as MaxLengthValidator counts characters. A
+    namespace and a name make one entry of a unique index, which PostgreSQL caps at 2,704
+    bytes: within their lengths in characters, text in other scripts (2 to 4 bytes a
+    character) could exceed it, and the database would refuse the row."""
+
+    message = (
+        "Ensure this value takes at most %(limit_value)d bytes of UTF-8 (it takes %(show_value)d)."
+    )
+    code = "max_bytes"
+
+    def compare(self, a: int, b: int) -> bool:
+        return a > b
+
+    def clean(self, x: str) -> int:
+        return len(x.encode("utf-8", "surrogatepass"))
+
+
+# Room for any character of the Basic Multilingual Plane (3 bytes) at the full length of a
+# namespace (255) and a name (500): 2,265 bytes together, under the index entry's cap.
+validate_namespace_bytes = MaxBytesValidator(765)
+validate_name_bytes = MaxBytesValidator(1500)
 
 _SURROGATE_MESSAGE = "Text must be valid Unicode (no lone UTF-16 surrogates)."
 

@@ -375,3 +375,32 @@ def test_metric_name_with_lone_surrogate_is_refused_by_the_service(owner, credit
             actor=owner, model=credit_model, artifact_uri="s3://m/1", metrics={"a\ud800b": 0.5}
         )
     assert not ModelVersion.objects.exists()
+
+
+def _four_byte_text(count, seed):
+    """Ideographs outside the Basic Multilingual Plane (4 bytes of UTF-8 each), in no repeating
+    order, which PostgreSQL's compression of index entries would shrink."""
+    return "".join(chr(0x20000 + (seed + i * 7919) % 40000) for i in range(count))
+
+
+@pytest.mark.parametrize("path", ["/api/v1/datasets/", "/api/v1/jobs/"])
+def test_a_namespace_and_name_too_long_in_utf8_are_refused_with_400(api, owner, path):
+    """Within their lengths in characters, they would make a unique-index entry of 3,020
+    bytes, which PostgreSQL refuses (the API answered 503, "retry later")."""
+    from registry.models import Job
+
+    before = (Dataset.objects.count(), Job.objects.count(), AuditEvent.objects.count())
+    body = {"namespace": _four_byte_text(255, 1), "name": _four_byte_text(500, 2)}
+    response = api(owner).post(path, body, format="json")
+    assert response.status_code == 400
+    assert _fields(response) == {"namespace", "name"}
+    assert "bytes of UTF-8" in _errors(response)[0]["message"]
+    assert (Dataset.objects.count(), Job.objects.count(), AuditEvent.objects.count()) == before
+
+
+def test_a_namespace_and_name_at_their_byte_limits_are_stored(api, owner):
+    body = {"namespace": _four_byte_text(191, 1) + "a", "name": _four_byte_text(375, 2)}
+    assert [len(v.encode()) for v in body.values()] == [765, 1500]
+    response = api(owner).post("/api/v1/datasets/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert Dataset.objects.get(pk=response.json()["id"]).name == body["name"]

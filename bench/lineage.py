@@ -8,8 +8,8 @@
 (b) the batch endpoint: 8 clients posting 100 events per request;
 (c) the mapper: events mapped per second by one process, on the events (a) and (b) accepted;
 (d) the lag from 201 to mapped at a sustained rate (default 300 events/s), with one Celery
-    worker (concurrency 1) mapping after each commit, once a warm-up event of each job the
-    stream names is mapped (its time is printed apart);
+    worker (`--pool solo`, one process) mapping after each commit, once a warm-up event of
+    each job the stream names is mapped (its time is printed apart);
 (e) upstream query latency of a model version at depth 10 in graphs of 10k, 100k and 1M
     edges; (f) impact query latency for a dataset feeding 1,000 model versions.
 
@@ -39,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._procstat import children, cpu_seconds, schedstat, server_pids  # noqa: E402
+from bench._procstat import cpu_seconds, schedstat, server_pids  # noqa: E402
 
 ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DB_URL = os.environ.get(
@@ -448,7 +448,7 @@ def bench_lag(token: str, rate: int, seconds: int) -> None:
             "earlier parts did not create them)"
         )
         workers, backends = server_pids(server, env["DATABASE_URL"])
-        mapper = [worker.pid, *children(worker.pid)]
+        mapper = [worker.pid]  # --pool solo: the worker's own process maps
         cpu_before = {pid: cpu_seconds([pid]) for pid in workers + backends + mapper}
         sched_before = {pid: schedstat(pid) for pid in mapper}
         started = time.perf_counter()
@@ -470,13 +470,12 @@ def bench_lag(token: str, rate: int, seconds: int) -> None:
             for name, pids in (
                 ("gunicorn workers", later_workers),
                 ("PostgreSQL backends", later_backends),
-                ("the Celery worker", [worker.pid, *children(worker.pid)]),
+                ("the Celery worker", mapper),
             )
         }
-        # the pool process that maps: time on a CPU, and runnable but waiting for one
-        pool = [worker.pid]  # --pool solo: the worker's own process maps
+        # the process that maps: time on a CPU, and runnable but waiting for one
         ran, waited = (
-            sum(schedstat(pid)[index] - sched_before.get(pid, (0.0, 0.0))[index] for pid in pool)
+            sum(schedstat(pid)[index] - sched_before.get(pid, (0.0, 0.0))[index] for pid in mapper)
             for index in (0, 1)
         )
         wall = time.perf_counter() - started

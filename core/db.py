@@ -1,8 +1,16 @@
-"""The one statement the ORM cannot express: INSERT … ON CONFLICT DO NOTHING RETURNING.
+"""What the ORM leaves to the project: one statement it cannot express, and how lists are sent
+to PostgreSQL.
 
-`bulk_create(ignore_conflicts=True)` skips clashing rows but cannot say which rows it
-inserted; ingestion needs exactly that (to audit only what it created, and to tell a new
-lineage event from a duplicate) without a savepoint around an IntegrityError.
+`insert_new`: INSERT … ON CONFLICT DO NOTHING RETURNING. `bulk_create(ignore_conflicts=True)`
+skips clashing rows but cannot say which rows it inserted; ingestion needs exactly that (to
+audit only what it created, and to tell a new lineage event from a duplicate) without a
+savepoint around an IntegrityError.
+
+`send_lists_binary`: on PostgreSQL, Django's bulk inserts send each column as one array
+(`INSERT … SELECT * FROM UNNEST(%s::…[], …)`). psycopg writes an array parameter in
+PostgreSQL's text format by escaping every element in Python, or in its binary format with no
+escaping at all; for the thousands of values a lineage batch inserts, binary is about nine
+times faster on the client and the statement is the same.
 """
 
 from __future__ import annotations
@@ -10,8 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connection, models
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 
-INSERT_PARAMETERS = 30_000  # per statement: under PostgreSQL's 65,535 and SQLite's 32,766
+# Values per statement where each is a parameter (SQLite; PostgreSQL without UNNEST): under
+# PostgreSQL's 65,535 and SQLite's 32,766 (Django assumes SQLite's old limit of 999).
+INSERT_PARAMETERS = 30_000
 
 
 def insert_new(
@@ -22,37 +34,44 @@ def insert_new(
     returning: Sequence[str] = ("id",),
 ) -> list[tuple]:
     """INSERT the objects, skipping any whose `unique_fields` clash with a stored row (ON
-    CONFLICT DO NOTHING: no error), and return the `returning` columns of the rows this
-    statement inserted — only those, as the database sends them. A clash with a row another
-    transaction has not committed yet waits for it, as a plain INSERT would. Values are
-    prepared as Django's own INSERT prepares them (`pre_save`, so auto_now_add fields are
-    stamped on the objects); like bulk_create, no signals are sent."""
+    CONFLICT DO NOTHING: no error), and return the `returning` fields of the rows this
+    statement inserted — only those, as Python values. A clash with a row another transaction
+    has not committed yet waits for it, as a plain INSERT would.
+
+    It is Django's own INSERT (the compiler `bulk_create` and `save` use): values prepared as
+    for any insert (`pre_save`, so auto_now_add fields are stamped on the objects), UNNEST on
+    PostgreSQL, returned values converted as a query's. What
+    `bulk_create` does not do is ask for the returned rows when conflicts are ignored (and
+    Django's own fetch of a single row's returned values expects one). Like bulk_create, no
+    signals are sent."""
     if not objs:
         return []
     meta = type(objs[0])._meta
-    quote = connection.ops.quote_name
     concrete = [meta.get_field(name) for name in fields]
-    columns = ", ".join(quote(field.column) for field in concrete)
-    conflict = ", ".join(quote(meta.get_field(name).column) for name in unique_fields)
-    returned = ", ".join(quote(meta.get_field(name).column) for name in returning)
-    tail = f" ON CONFLICT ({conflict}) DO NOTHING" + (f" RETURNING {returned}" if returning else "")
-    row = "(" + ", ".join(["%s"] * len(concrete)) + ")"
-    per_statement = max(1, INSERT_PARAMETERS // len(concrete))
+    returned = [meta.get_field(name) for name in returning]
+    unique = [meta.get_field(name) for name in unique_fields]
+    size = max(1, INSERT_PARAMETERS // len(concrete))
     out: list[tuple] = []
-    with connection.cursor() as cursor:
-        for start in range(0, len(objs), per_statement):
-            chunk = objs[start : start + per_statement]
-            params = [
-                field.get_db_prep_save(field.pre_save(obj, True), connection)
-                for obj in chunk
-                for field in concrete
-            ]
-            cursor.execute(
-                f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "
-                + ", ".join([row] * len(chunk))
-                + tail,
-                params,
-            )
-            if returning:
-                out.extend(tuple(r) for r in cursor.fetchall())
+    for start in range(0, len(objs), size):
+        query = InsertQuery(meta.model, on_conflict=OnConflict.IGNORE, unique_fields=unique)
+        query.insert_values(concrete, objs[start : start + size])
+        compiler = query.get_compiler(connection=connection)
+        compiler.returning_fields = returned
+        with connection.cursor() as cursor:
+            for sql, params in compiler.as_sql():
+                cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        converters = compiler.get_converters([f.get_col(meta.db_table) for f in returned])
+        out += map(tuple, compiler.apply_converters(rows, converters) if converters else rows)
     return out
+
+
+def send_lists_binary(sender, connection, **kwargs) -> None:
+    """`connection_created` receiver: on PostgreSQL, Python lists passed as parameters (`%s`)
+    are sent as binary arrays. Client-side binding (DB_SERVER_SIDE_BINDING off) writes
+    parameters as text literals and is unaffected."""
+    if connection.vendor != "postgresql":
+        return
+    from psycopg.types.array import ListBinaryDumper
+
+    connection.connection.adapters.register_dumper(list, ListBinaryDumper)

@@ -21,6 +21,15 @@ def _placeholders(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _one_of(column: str, values: Sequence) -> tuple[str, list]:
+    """SQL and parameters for `column` being one of `values`: on PostgreSQL one array
+    parameter however many values there are (a mapping batch asks about thousands of nodes),
+    elsewhere an IN list."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({_placeholders(values)})", list(values)
+
+
 def _edges_from(frontier: str, column: str, near: str, rel: str) -> str:
     """FROM clause of a recursive step: the edges whose `near` end is `frontier`.`column`, as
     alias e. On PostgreSQL a LATERAL subquery (OFFSET 0 keeps the planner from flattening it
@@ -113,10 +122,11 @@ def reaches(
         return {}
     relations = [str(r) for r in relations]
     rel = _placeholders(relations)
+    start, params = _one_of("source", origins)
     sql = f"""
         WITH RECURSIVE reach(origin, node) AS (
             SELECT source, target FROM {EDGE_TABLE}
-            WHERE source IN ({_placeholders(origins)}) AND relation IN ({rel})
+            WHERE {start} AND relation IN ({rel})
             UNION
             SELECT r.origin, e.target FROM {_edges_from("reach r", "node", "source", rel)}
         )
@@ -124,7 +134,7 @@ def reaches(
     """
     out: dict[str, set[str]] = {origin: set() for origin in origins}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*origins, *relations, *relations])
+        cursor.execute(sql, [*params, *relations, *relations])
         for origin, node in cursor.fetchall():
             out[origin].add(node)
     return out
@@ -459,28 +469,33 @@ def versions_at(reads: Sequence[tuple[str, object, str]]) -> dict[tuple, str]:
     return out
 
 
-# Four values per read: a statement stays under the values PostgreSQL (65,535) and SQLite
-# (32,766) take, however many stored reads a late write re-resolves.
+# Four values per read on SQLite: a statement stays under the 32,766 values it takes, however
+# many stored reads a late write re-resolves (on PostgreSQL they are four arrays).
 READS_PER_STATEMENT = 8_000
 
 
 def _versions_at(reads: list[tuple[str, object, str]]) -> dict[tuple, str]:
-    ops = connection.ops
-    cast = "CAST(%s AS timestamp with time zone)" if connection.vendor == "postgresql" else "%s"
-    rows = ", ".join([f"(%s, %s, {cast}, %s)"] * len(reads))
+    relation = f"'{Relation.OUTPUT}'"  # a literal: a prepared plan can use the output index
+    if connection.vendor == "postgresql":
+        # one array per column: four parameters however many reads
+        wanted = "SELECT * FROM unnest(%s::int[], %s::text[], %s::timestamptz[], %s::text[])"
+        bases, times, readers = (list(column) for column in zip(*reads, strict=True))
+        params: list = [list(range(len(reads))), bases, times, readers]
+    else:
+        ops = connection.ops
+        wanted = "VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(reads))
+        params = []
+        for index, (base, at, reader) in enumerate(reads):
+            params += [index, base, ops.adapt_datetimefield_value(at), reader]
     sql = f"""
-        WITH wanted(i, base, at, reader) AS (VALUES {rows})
+        WITH wanted(i, base, at, reader) AS ({wanted})
         SELECT w.i, (
             SELECT e.target FROM {EDGE_TABLE} e
-            WHERE e.relation = %s AND e.target_base = w.base AND e.at <= w.at
+            WHERE e.relation = {relation} AND e.target_base = w.base AND e.at <= w.at
               AND e.source <> w.reader
             ORDER BY e.at DESC, e.target DESC LIMIT 1
         ) FROM wanted w
     """
-    params: list = []
-    for index, (base, at, reader) in enumerate(reads):
-        params += [index, base, ops.adapt_datetimefield_value(at), reader]
-    params.append(str(Relation.OUTPUT))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()

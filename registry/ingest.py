@@ -130,14 +130,9 @@ def _created_many(
 def _insert(objs: list[models.Model], *, fields: tuple[str, ...], unique: tuple[str, ...]):
     """Insert the objects, skipping stored keys: (those inserted, now with their primary key;
     those a concurrent writer inserted first)."""
-    keys = [objs[0]._meta.get_field(name) for name in unique]
-    attnames = [key.attname for key in keys]
+    attnames = [objs[0]._meta.get_field(name).attname for name in unique]
     returned = insert_new(objs, fields=fields, unique_fields=unique, returning=("id", *unique))
-    # as the database returns them (a UUID may come back as text): compared as Python values
-    ids = {
-        tuple(key.to_python(value) for key, value in zip(keys, row[1:], strict=True)): row[0]
-        for row in returned
-    }
+    ids = {tuple(row[1:]): row[0] for row in returned}
     inserted, lost = [], []
     for obj in objs:
         pk = ids.get(tuple(getattr(obj, name) for name in attnames))

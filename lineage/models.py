@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from core.fields import StoredJSONField
+
 
 class EventState(models.TextChoices):
     PENDING = "pending", "Pending (accepted, not yet in the graph)"
@@ -25,7 +27,7 @@ class LineageEvent(models.Model):
     job_namespace = models.CharField(max_length=255, blank=True)
     job_name = models.CharField(max_length=500, blank=True)
     producer = models.CharField(max_length=1000, blank=True)
-    payload = models.JSONField()
+    payload = StoredJSONField()  # PostgreSQL `json`: the text as written, read whole
     submitted_by = models.ForeignKey(  # indexed by lineage_event_poster_idx, which leads with it
         settings.AUTH_USER_MODEL,
         null=True,

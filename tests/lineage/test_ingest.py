@@ -325,6 +325,17 @@ def test_raw_events_are_listed_like_marquez(post, api, auditor):
     assert api(auditor).get("/api/v1/events/lineage?sortDirection=up").status_code == 400
 
 
+def test_a_raw_event_is_listed_with_its_keys_in_the_order_they_were_posted(post, api, auditor):
+    """Stored as written (PostgreSQL `json`, not `jsonb`, which orders keys by length)."""
+    event = run_event(time="2026-11-01T10:00:00Z", job="a")
+    event["run"]["facets"] = {"zz_custom": {"b": 1, "a": [2, {"yy": 3, "x": 4}]}, "a": {}}
+    post(event)
+    listed = api(auditor).get("/api/v1/events/lineage").json()["events"][0]
+    assert list(listed["run"]["facets"]) == ["zz_custom", "a"]
+    assert json.dumps(listed["run"]["facets"]) == json.dumps(event["run"]["facets"])
+    assert list(listed) == list(event)
+
+
 # Accepting: the token with its user and the token's last use, the caller's permissions (one
 # statement: their own and their groups'), the one INSERT. Mapping is counted on its own
 # (tests/lineage/test_mapping.py).

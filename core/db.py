@@ -40,10 +40,9 @@ def insert_new(
 
     It is Django's own INSERT (the compiler `bulk_create` and `save` use): values prepared as
     for any insert (`pre_save`, so auto_now_add fields are stamped on the objects), UNNEST on
-    PostgreSQL, returned values converted as a query's. What
-    `bulk_create` does not do is ask for the returned rows when conflicts are ignored (and
-    Django's own fetch of a single row's returned values expects one). Like bulk_create, no
-    signals are sent."""
+    PostgreSQL, returned values converted as a query's. What `bulk_create` does not do is ask
+    for the returned rows when conflicts are ignored (and Django's own fetch of one object's
+    returned values expects a row). Like bulk_create, no signals are sent."""
     if not objs:
         return []
     meta = type(objs[0])._meta

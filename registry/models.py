@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from knox.models import AbstractAuthToken
 
+from core.fields import StoredJSONField
 from registry.validators import (
     validate_alias,
     validate_labels,
@@ -209,7 +210,7 @@ class DatasetVersion(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
     version = models.CharField(max_length=255)
-    schema = models.JSONField(default=list, blank=True)
+    schema = StoredJSONField(default=list, blank=True)  # as written; read whole, not searched
     produced_by = models.ForeignKey(
         "registry.Run", null=True, blank=True, on_delete=models.PROTECT, related_name="outputs"
     )

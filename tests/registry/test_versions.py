@@ -130,3 +130,19 @@ def test_version_list_filters_by_stage(api, owner, credit_version):
 def test_a_version_outside_production_takes_content_changes(api, owner, credit_version):
     response = api(owner).patch(f"{URL}1/", {"limitations": "Thin files."}, format="json")
     assert response.status_code == 200
+
+
+def test_a_dataset_versions_schema_is_kept_as_written(api, pipeline):
+    """Stored as written (PostgreSQL `json`, not `jsonb`, which orders keys by length, then
+    bytes): each field's keys come back in the order they were posted."""
+    client = api(pipeline)
+    dataset = client.post(
+        "/api/v1/datasets/", {"namespace": "s3://lake", "name": "orders"}, format="json"
+    ).json()
+    schema = [{"type": "BIGINT", "name": "id"}, {"type": "DOUBLE", "name": "total", "x": "y"}]
+    url = f"/api/v1/datasets/{dataset['id']}/versions/"
+    created = client.post(url, {"version": "v1", "schema": schema}, format="json")
+    assert created.status_code == 201, created.content
+    listed = client.get(f"{url}{created.json()['id']}/").json()
+    assert [list(field) for field in listed["schema"]] == [["type", "name"], ["type", "name", "x"]]
+    assert listed["schema"] == schema

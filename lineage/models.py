@@ -110,18 +110,12 @@ class Edge(models.Model):
         ]
         indexes = [
             models.Index(fields=["target", "relation"], name="edge_target_idx"),
-            models.Index(fields=["source_base"], name="edge_source_base_idx"),
-            models.Index(fields=["target_base"], name="edge_target_base_idx"),
-            models.Index(
-                fields=["source_base", "at"],
-                name="edge_timed_input_idx",
-                condition=models.Q(relation="input", at__isnull=False),
-            ),
-            models.Index(
-                fields=["target_base", "at"],
-                name="edge_output_at_idx",
-                condition=models.Q(relation="output"),
-            ),
+            # Walks from any version of a dataset (by base, any relation), and the reads by
+            # time: a dataset's timed input edges (re-pointed when a version is written
+            # late) and its output edges by write time (the version a read resolves to).
+            # One index for each end: the fewer a mapping batch's thousands of edges update.
+            models.Index(fields=["source_base", "relation", "at"], name="edge_source_base_rel_idx"),
+            models.Index(fields=["target_base", "relation", "at"], name="edge_target_base_rel_idx"),
         ]
 
     def __str__(self) -> str:

@@ -475,7 +475,7 @@ READS_PER_STATEMENT = 8_000
 
 
 def _versions_at(reads: list[tuple[str, object, str]]) -> dict[tuple, str]:
-    relation = f"'{Relation.OUTPUT}'"  # a literal: a prepared plan can use the output index
+    relation = f"'{Relation.OUTPUT}'"  # a constant of the statement, as the planner sees it
     if connection.vendor == "postgresql":
         # one array per column: four parameters however many reads
         wanted = "SELECT * FROM unnest(%s::int[], %s::text[], %s::timestamptz[], %s::text[])"

@@ -15,21 +15,23 @@ from registry.services import dataset_create
 
 pytestmark = pytest.mark.django_db
 
+DATASET_FIELDS = (
+    "namespace",
+    "name",
+    "description",
+    "owner",
+    "contains_pii",
+    "archived",
+    "created_at",
+)
+
 
 def test_insert_new_skips_stored_keys_and_returns_only_what_it_inserted(pipeline):
     stored = dataset_create(actor=pipeline, namespace="s3://a", name="old")
     new = [Dataset(namespace="s3://a", name=n, owner=pipeline) for n in ("old", "new")]
     returned = db.insert_new(
         new,
-        fields=(
-            "namespace",
-            "name",
-            "description",
-            "owner",
-            "contains_pii",
-            "archived",
-            "created_at",
-        ),
+        fields=DATASET_FIELDS,
         unique_fields=("namespace", "name"),
         returning=("id", "name"),
     )
@@ -73,15 +75,7 @@ def test_insert_new_stores_a_batch_larger_than_one_statement_takes(pipeline, mon
     new = [Dataset(namespace="s3://a", name=f"d{i}", owner=pipeline) for i in range(5)]
     returned = db.insert_new(
         new,
-        fields=(
-            "namespace",
-            "name",
-            "description",
-            "owner",
-            "contains_pii",
-            "archived",
-            "created_at",
-        ),
+        fields=DATASET_FIELDS,
         unique_fields=("namespace", "name"),
         returning=("id", "name"),
     )

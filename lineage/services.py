@@ -657,11 +657,15 @@ def _map_batch(
             if ref.version
         ]
     jobs = ingest.jobs_ensure(actor=actor, keys=job_keys)
-    runs = ingest.runs_record_events(actor=actor, events=run_specs, jobs=jobs, ledger=ledger)
     # each dataset with each schema once: a batch names the same few over and over
     datasets = ingest.datasets_sync(
         actor=actor, schemas=dict.fromkeys((ref.key, fields_of(ref)) for ref in refs)
     )
+    # Mappers that name the same dataset map one after the other from here: one resolving a
+    # read must see another's write of that dataset, and the writer must see the read to
+    # re-point it; run side by side, each would miss the other's uncommitted rows.
+    ingest.datasets_lock(datasets.values())
+    runs = ingest.runs_record_events(actor=actor, events=run_specs, jobs=jobs, ledger=ledger)
     ingest.dataset_versions_ensure(
         actor=actor, datasets=datasets, specs=versions, runs=runs, ledger=ledger
     )

@@ -205,6 +205,18 @@ def datasets_sync(
     return found
 
 
+def datasets_lock(datasets: Iterable[Dataset]) -> None:
+    """Hold these datasets' rows until the transaction ends (`FOR NO KEY UPDATE`, taken in
+    primary key order so that two transactions cannot each wait for the other): transactions
+    that lock the same dataset then run one after the other. Versions may still be inserted
+    beside it (their foreign key takes a weaker lock). SQLite runs writing transactions one
+    at a time anyway and ignores it."""
+    pks = sorted({dataset.pk for dataset in datasets})
+    if pks:
+        locked = Dataset.objects.select_for_update(no_key=True).filter(pk__in=pks).order_by("pk")
+        list(locked.values_list("pk", flat=True))
+
+
 def _datasets_create(actor: AbstractBaseUser, missing: list[Key], found: dict) -> None:
     require_global(actor, "registry.add_dataset")
     new = [Dataset(namespace=ns, name=name, owner=actor) for ns, name in missing]

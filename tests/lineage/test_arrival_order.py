@@ -202,3 +202,87 @@ def test_any_arrival_order_gives_the_same_graph(pipeline, expected, data):
     events = data.draw(st.permutations(EVENT_SETS[name]), label="arrival order")
     chunks = data.draw(st.integers(min_value=1, max_value=len(events)), label="batch size")
     assert _ingest(pipeline, events, chunks) == expected[name]
+
+
+def _held_while(first_events, second_events, pipeline, monkeypatch):
+    """Map `first_events` and hold that mapper's transaction open once it has mapped; map
+    `second_events` meanwhile in another; let the first commit once the second has finished
+    or is waiting for a lock the first holds. Returns what each mapper claimed. (Mapping is
+    not scheduled on commit: the caller patches `schedule_mapping`.)"""
+    import threading
+    import time
+
+    from django.db import connection
+
+    original = services._map_batch
+    mapped, release = threading.Event(), threading.Event()
+
+    def hold(actor, items, ledger=None):
+        out = original(actor, items, ledger)
+        mapped.set()
+        assert release.wait(timeout=60)
+        return out
+
+    results = {}
+
+    def mapper(name):
+        try:
+            results[name] = services.lineage_events_map().claimed
+        finally:
+            connection.close()
+
+    services.lineage_events_accept(actor=pipeline, payloads=first_events)
+    monkeypatch.setattr(services, "_map_batch", hold)
+    first = threading.Thread(target=mapper, args=("first",))
+    first.start()
+    try:
+        assert mapped.wait(timeout=60)
+        monkeypatch.setattr(services, "_map_batch", original)
+        services.lineage_events_accept(actor=pipeline, payloads=second_events)
+        second = threading.Thread(target=mapper, args=("second",))
+        second.start()
+        deadline = time.monotonic() + 60
+        while second.is_alive() and time.monotonic() < deadline:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                if cursor.fetchone()[0]:
+                    break
+            time.sleep(0.02)
+    finally:
+        release.set()
+        first.join(timeout=60)
+    second.join(timeout=60)
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("writer_first", [True, False], ids=["write-then-read", "read-then-write"])
+def test_concurrent_mappers_resolve_a_read_as_if_they_had_mapped_in_turn(
+    pipeline, settings, monkeypatch, writer_first
+):
+    """Two mappers side by side, one mapping the harvest that writes the apples, the other
+    the filling that reads them later on: however their transactions overlap, the filling
+    reads the harvest's apples (each mapper alone would miss the other's uncommitted rows)."""
+    settings.LINEAGE_MAP_INLINE = False
+    monkeypatch.setattr(services, "schedule_mapping", lambda: None)
+    harvest, _, filling, *_ = bakery()
+    # the datasets are catalogued already (creating one would make the other mapper wait)
+    stocktake = _event(
+        "stocktake", "stocktake", "2026-08-01T06:00:00Z", inputs=["apples", "sugar", "cinnamon"]
+    )
+    services.lineage_events_accept(actor=pipeline, payloads=[stocktake])
+    assert services.lineage_events_map().mapped == 1
+    first, second = ([harvest], [filling]) if writer_first else ([filling], [harvest])
+    assert _held_while(first, second, pipeline, monkeypatch) == {"first": 1, "second": 1}
+    reads = set(
+        Edge.objects.filter(
+            relation="input", source__contains=":apples#", target=f"run:{_id('filling-0902')}"
+        ).values_list("source", "target")
+    )
+    assert reads == {
+        (f"dataset:{NS}:apples#run:{_id('harvest-sep')}", f"run:{_id('filling-0902')}")
+    }

@@ -3,14 +3,18 @@ admin), raw events read-only."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from collections import Counter
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from core.admin import Panel, ReadOnlyAdmin
-from lineage import nodes
+from core.admin import Panel, ReadOnlyAdmin, refusal_to_message
+from core.errors import Conflict, NotFound
+from lineage import nodes, services
 from lineage.models import Edge, LineageEvent
 from lineage.selectors import edges_visible_to, events_visible_to, lineage_svg
 from registry.admin import DatasetAdmin, ModelVersionAdmin
@@ -127,6 +131,30 @@ class LineageEventAdmin(ReadOnlyAdmin):
     list_filter = ["state", "kind", "event_type", "job_namespace"]
     search_fields = ["job_name", "job_namespace", "run_id", "event_hash"]
     date_hierarchy = "event_time"
+    actions = ["remap"]
+
+    @admin.action(description="Map selected rejected events again")
+    def remap(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True)[: services.REMAP_MAX + 1])
+        if len(ids) > services.REMAP_MAX:
+            messages.warning(request, f"Select at most {services.REMAP_MAX} events at a time.")
+            return
+        try:
+            events = services.lineage_events_remap(actor=request.user, ids=ids)
+        except (Conflict, NotFound, PermissionDenied) as exc:
+            refusal_to_message(request, exc)
+            return
+        states = Counter(
+            LineageEvent.objects.filter(pk__in=[e.pk for e in events]).values_list(
+                "state", flat=True
+            )
+        )
+        messages.success(
+            request,
+            f"{len(events)} event(s) put back to pending: "
+            + ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+            + " now.",
+        )
 
     def get_queryset(self, request):
         return events_visible_to(request.user)

@@ -590,7 +590,7 @@ def events_page(
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[int, list[tuple]]:
-    """(total, page of (payload, state, reason)) of the raw events the user may read, by
+    """(total, page of (id, payload, state, reason)) of the raw events the user may read, by
     event time (newest first unless `ascending`)."""
     qs = events_visible_to(user)
     if before is not None:
@@ -604,6 +604,6 @@ def events_page(
     order = ["event_time", "id"] if ascending else ["-event_time", "-id"]
     total = qs.count()
     page = list(
-        qs.order_by(*order).values_list("payload", "state", "reason")[offset : offset + limit]
+        qs.order_by(*order).values_list("pk", "payload", "state", "reason")[offset : offset + limit]
     )
     return total, page

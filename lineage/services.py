@@ -34,7 +34,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from core.canonical import canonical_json
 from core.db import insert_new
-from core.errors import Conflict
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 from lineage import graph, nodes, selectors
 from lineage.models import (
     VERSION_RELATIONS,
@@ -51,6 +51,9 @@ from registry.models import ModelVersion, RegisteredModel, Run, RunState
 from registry.permissions import ADD_MODEL, can_change_model, can_view_model
 
 INGEST_PERMISSION = "lineage.add_lineageevent"
+# Putting anyone's rejected events back to pending (a poster may its own); no role has it.
+REMAP_PERMISSION = "lineage.change_lineageevent"
+REMAP_MAX = 1000  # events per request
 EXTERNAL_VERSION = "external"  # a dataset state no tracked run produced
 
 
@@ -578,6 +581,82 @@ def lineage_events_map_all(*, max_batches: int = 1000) -> MapResult:
         if result.claimed < limit:
             return MapResult(mapped, rejected)
     return MapResult(mapped, rejected, drained=False)
+
+
+@transaction.atomic
+def lineage_events_remap(*, actor: AbstractBaseUser, ids: Sequence[int]) -> list[LineageEvent]:
+    """Put rejected events back to pending, to be mapped again now that what refused them may
+    have changed (a grant on the model an event registers, a database limit raised, a fixed
+    mapping). A poster holding the pipeline permission may for its own events; holders of
+    REMAP_PERMISSION (superusers) for any event they may read. Mapping still runs as the
+    poster. All or nothing: an id unknown to the caller (NotFound), an event not rejected
+    (Conflict) or not the caller's to remap (Forbidden) refuses the whole request. Audited:
+    one `lineage.events.remapped` event listing the events and the reasons they had."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        raise Invalid("Name at least one event.", field="ids")
+    events = list(
+        selectors.events_visible_to(actor)
+        .select_for_update()
+        .filter(pk__in=wanted)
+        .only(
+            "pk",
+            "state",
+            "reason",
+            "kind",
+            "event_type",
+            "job_namespace",
+            "job_name",
+            "submitted_by",
+        )
+        .order_by("pk")
+    )
+    unknown = sorted(set(wanted) - {event.pk for event in events})
+    if unknown:
+        raise NotFound(f"Unknown lineage event id: {_listed(unknown)}.", field="ids")
+    not_rejected = [event for event in events if event.state != EventState.REJECTED]
+    if not_rejected:
+        raise Conflict(
+            "Only rejected events are mapped again; "
+            + "; ".join(f"event {event.pk} is {event.state}" for event in not_rejected[:10])
+            + ".",
+            field="ids",
+        )
+    if not actor.has_perm(REMAP_PERMISSION):
+        others = [event.pk for event in events if event.submitted_by_id != actor.pk]
+        if others:
+            raise Forbidden(
+                "You may map again only events you posted; "
+                f"event {_listed(others)} was posted by someone else.",
+                field="ids",
+            )
+        if not actor.has_perm(INGEST_PERMISSION):
+            raise Forbidden(
+                f"Mapping your events again needs the permission '{INGEST_PERMISSION}'.",
+                field="ids",
+            )
+    LineageEvent.objects.filter(pk__in=wanted).update(
+        state=EventState.PENDING, reason="", mapped_at=None
+    )
+    audit_record(
+        actor=actor,
+        action="lineage.events.remapped",
+        object_type="lineage.lineageevent",
+        object_id=_ids_label(events),
+        object_repr=_events_label(events),
+        changes={
+            "state": [EventState.REJECTED, EventState.PENDING],
+            "events": wanted,
+            "reasons": {str(event.pk): event.reason for event in events},
+        },
+    )
+    schedule_mapping()
+    return events
+
+
+def _listed(ids: list[int]) -> str:
+    shown = ", ".join(map(str, ids[:10]))
+    return shown + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
 
 
 def _reason(exc: Exception) -> str:

@@ -801,6 +801,24 @@ def _(s):
     return lambda: lineage.lineage_events_accept(actor=s.pipeline, payloads=payloads)
 
 
+@row("lineage.lineage_events_remap")  # the rejected events, put back to pending as one record
+def _(s):
+    from lineage import services as lineage
+    from lineage.models import LineageEvent
+    from tests.lineage.conftest import dataset, run_event
+
+    v = {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}
+    a, b = dataset("s3://a", "x", **v), dataset("s3://a", "y", **v)
+    # the second closes a cycle over versions: rejected when mapped (inline here)
+    lineage.lineage_events_accept(
+        actor=s.pipeline,
+        payloads=[run_event(inputs=[a], outputs=[b]), run_event(inputs=[b], outputs=[a])],
+    )
+    ids = list(LineageEvent.objects.filter(state="rejected").values_list("pk", flat=True))
+    s.settings.LINEAGE_MAP_INLINE = False  # a worker maps it later
+    return lambda: lineage.lineage_events_remap(actor=s.pipeline, ids=ids)
+
+
 @row("lineage.model_version_link_run")
 def _(s):
     # A version registered with its training run is linked as it is written; when the run's

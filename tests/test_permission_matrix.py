@@ -247,6 +247,10 @@ API: dict[str, Route] = {
     ),
     "lineage-impact": route("/api/v1/lineage/impact", get={400: READERS, 403: ALL - READERS}),
     "lineage-events": route("/api/v1/events/lineage", get={200: READERS, 403: ALL - READERS}),
+    # who may remap which event is the service's (tests/lineage/test_remap.py)
+    "lineage-events-remap": route(
+        "/api/v1/events/lineage/remap", post={400: READERS, 403: ALL - READERS}
+    ),
     "api-root": route("/api/v1/", get={200: ALL}),
     # aliases
     "registeredmodel-aliases": route(

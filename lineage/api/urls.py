@@ -11,4 +11,5 @@ urlpatterns = [
     path("lineage/downstream", views.DownstreamView.as_view(), name="lineage-downstream"),
     path("lineage/impact", views.ImpactView.as_view(), name="lineage-impact"),
     path("events/lineage", views.EventsView.as_view(), name="lineage-events"),
+    path("events/lineage/remap", views.RemapView.as_view(), name="lineage-events-remap"),
 ]

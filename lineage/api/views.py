@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from core.api import AnyTypeJSONParser
 from lineage import drawing, graph, marquez, nodes, selectors, services
-from lineage.models import EventState
+from lineage.models import EventState, LineageEvent
 from registry.models import Stage
 
 
@@ -405,8 +405,8 @@ class EventsView(APIView):
             OpenApiParameter("mine", OpenApiTypes.BOOL, description="Only events you posted"),
         ],
         description="Raw events as received (Marquez's listing), those naming a model you may "
-        "not see left out; `mapping[i]` is the state of `events[i]` in the graph (pending, "
-        "mapped, rejected) and the reason of a rejection.",
+        "not see left out; `mapping[i]` is the id of `events[i]`, its state in the graph "
+        "(pending, mapped, rejected) and the reason of a rejection.",
         responses={
             200: inline_serializer(
                 "LineageEvents",
@@ -423,9 +423,62 @@ class EventsView(APIView):
         total, page = selectors.events_page(request.user, **_query(EventsQuery, request))
         return Response(
             {
-                "events": [payload for payload, _, _ in page],
-                "mapping": [{"state": state, "reason": reason} for _, state, reason in page],
+                "events": [payload for _, payload, _, _ in page],
+                "mapping": [
+                    {"id": pk, "state": state, "reason": reason} for pk, _, state, reason in page
+                ],
                 "totalCount": total,
+            }
+        )
+
+
+class RemapBody(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        allow_empty=False,
+        max_length=services.REMAP_MAX,
+    )
+
+
+class RemapView(APIView):
+    """Put rejected events back to pending, to be mapped again."""
+
+    permission_classes = [CanReadLineage]
+
+    @extend_schema(
+        operation_id="lineage_events_remap",
+        request=RemapBody,
+        description="Map rejected events again once what refused them has changed (a grant, a "
+        "limit): each goes back to pending and is mapped as when it was posted. Your own "
+        "events (with the pipeline permission), or any with `lineage.change_lineageevent`. All "
+        "or nothing. `mapping[i]` is the state of the i-th event (by id) after the request; "
+        "where mapping runs in the background, `pending` until it has.",
+        responses={
+            200: inline_serializer(
+                "LineageRemapped",
+                fields={
+                    "remapped": serializers.IntegerField(),
+                    "mapping": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            400: ERRORS,
+            403: ERRORS,
+            404: ERRORS,
+            409: ERRORS,
+        },
+    )
+    def post(self, request):
+        body = RemapBody(data=_document(request))
+        body.is_valid(raise_exception=True)
+        events = services.lineage_events_remap(actor=request.user, ids=body.validated_data["ids"])
+        now = LineageEvent.objects.filter(pk__in=[e.pk for e in events]).order_by("pk")
+        return Response(
+            {
+                "remapped": len(events),
+                "mapping": [
+                    {"id": pk, "state": state, "reason": reason}
+                    for pk, state, reason in now.values_list("pk", "state", "reason")
+                ],
             }
         )
 

@@ -1,0 +1,214 @@
+"""Mapping rejected events again: once what refused an event has changed, its poster (or an
+operator) puts it back to pending and it is mapped as when it was posted."""
+
+import uuid
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from audit.models import AuditEvent
+from lineage import services
+from lineage.models import LineageEvent
+from registry.models import ModelVersion
+from registry.services import model_permission_grant, model_permission_revoke
+from tests.lineage.conftest import dataset, run_event
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/events/lineage/remap"
+CHANGE = "change_registeredmodel"
+
+
+@pytest.fixture
+def rejected(settings, owner, pipeline, credit_model, post):
+    """The pipeline's event registering a version of the credit model, accepted while the
+    pipeline could change the model and rejected when mapped: the grant was withdrawn in
+    between."""
+    model_permission_grant(actor=owner, model=credit_model, grantee=pipeline, permission=CHANGE)
+    settings.LINEAGE_MAP_INLINE = False
+    facet = {"name": credit_model.name, "sha256": "a" * 64}
+    event = run_event(run_id=uuid.uuid4(), outputs=[dataset("s3://m", "pd", modelgov_model=facet)])
+    assert post(event).status_code == 201
+    model_permission_revoke(actor=owner, model=credit_model, grantee=pipeline, permission=CHANGE)
+    assert services.lineage_events_map().rejected == 1
+    settings.LINEAGE_MAP_INLINE = True
+    return LineageEvent.objects.get()
+
+
+def _unchanged(event, audited_before):
+    event.refresh_from_db()
+    assert event.state == "rejected" and event.reason
+    assert AuditEvent.objects.count() == audited_before
+    assert not AuditEvent.objects.filter(action="lineage.events.remapped").exists()
+
+
+def test_the_poster_maps_its_rejected_event_again_once_the_cause_is_gone(
+    api, owner, pipeline, credit_model, rejected
+):
+    reason = rejected.reason
+    assert credit_model.name in reason
+    model_permission_grant(actor=owner, model=credit_model, grantee=pipeline, permission=CHANGE)
+    listed = api(pipeline).get("/api/v1/events/lineage?state=rejected&mine=true").json()
+    assert [m["id"] for m in listed["mapping"]] == [rejected.pk]
+
+    response = api(pipeline).post(URL, {"ids": [rejected.pk]}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "remapped": 1,
+        "mapping": [{"id": rejected.pk, "state": "mapped", "reason": ""}],
+    }
+    rejected.refresh_from_db()
+    assert rejected.state == "mapped" and rejected.reason == ""
+    assert ModelVersion.objects.filter(model=credit_model, artifact_sha256="a" * 64).exists()
+    (audited,) = AuditEvent.objects.filter(action="lineage.events.remapped")
+    assert audited.actor == pipeline
+    assert audited.changes == {
+        "state": ["rejected", "pending"],
+        "events": [rejected.pk],
+        "reasons": {str(rejected.pk): reason},
+    }
+    # mapped as the poster, as when it was posted
+    assert AuditEvent.objects.filter(action="lineage.events.mapped", actor=pipeline).exists()
+
+
+def test_an_event_still_refused_is_rejected_again_with_its_reason(api, pipeline, rejected):
+    response = api(pipeline).post(URL, {"ids": [rejected.pk]}, format="json")
+    assert response.status_code == 200
+    (entry,) = response.json()["mapping"]
+    assert entry["state"] == "rejected" and "credit-scoring" in entry["reason"]
+    assert AuditEvent.objects.filter(action="lineage.event.rejected").count() == 2
+
+
+def test_with_workers_the_event_waits_pending_for_them(api, pipeline, rejected, settings):
+    settings.LINEAGE_MAP_INLINE = False
+    response = api(pipeline).post(URL, {"ids": [rejected.pk]}, format="json")
+    assert response.status_code == 200
+    assert response.json()["mapping"] == [{"id": rejected.pk, "state": "pending", "reason": ""}]
+
+
+def test_an_operator_may_map_anyones_rejected_events_again(api, superuser, rejected):
+    response = api(superuser).post(URL, {"ids": [rejected.pk]}, format="json")
+    assert response.status_code == 200
+    assert AuditEvent.objects.get(action="lineage.events.remapped").actor == superuser
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"ids": []},
+        {"ids": "1"},
+        {"ids": ["one"]},
+        {"ids": [0]},
+        {"ids": [-3]},
+        {"ids": [2**63]},
+        {"ids": [1.5]},
+        {"ids": list(range(1, 1002))},
+        [1],
+    ],
+    ids=lambda body: str(body)[:30],
+)
+def test_malformed_requests_are_refused_and_change_nothing(api, pipeline, rejected, body):
+    before = AuditEvent.objects.count()
+    response = api(pipeline).post(URL, body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"]
+    _unchanged(rejected, before)
+
+
+def test_an_empty_body_is_refused(api, pipeline, rejected):
+    before = AuditEvent.objects.count()
+    response = api(pipeline).post(URL, content_type="application/json")
+    assert response.status_code == 400
+    _unchanged(rejected, before)
+
+
+def test_unknown_ids_are_404_and_nothing_is_remapped(api, pipeline, rejected):
+    before = AuditEvent.objects.count()
+    response = api(pipeline).post(URL, {"ids": [rejected.pk, rejected.pk + 1000]}, format="json")
+    assert response.status_code == 404
+    (error,) = response.json()["errors"]
+    assert error["field"] == "ids" and str(rejected.pk + 1000) in error["message"]
+    _unchanged(rejected, before)
+
+
+def test_an_event_that_is_not_rejected_is_409_and_nothing_is_remapped(
+    api, pipeline, rejected, post
+):
+    post(run_event(job="fine", outputs=[("s3://x", "fine")]))
+    mapped = LineageEvent.objects.get(state="mapped")
+    before = AuditEvent.objects.count()
+    response = api(pipeline).post(URL, {"ids": [rejected.pk, mapped.pk]}, format="json")
+    assert response.status_code == 409
+    assert f"event {mapped.pk} is mapped" in response.json()["errors"][0]["message"]
+    _unchanged(rejected, before)
+
+
+def test_someone_elses_event_is_403_for_a_poster(api, owner, rejected, superuser):
+    # the owner may read the event (it names the owner's model) but did not post it
+    before = AuditEvent.objects.count()
+    response = api(owner).post(URL, {"ids": [rejected.pk]}, format="json")
+    assert response.status_code == 403
+    assert "posted by someone else" in response.json()["errors"][0]["message"]
+    _unchanged(rejected, before)
+
+
+def test_an_event_the_caller_may_not_see_is_404_not_403(api, other_scientist, rejected):
+    """It names a model the caller may not see: to them it does not exist."""
+    before = AuditEvent.objects.count()
+    assert api(other_scientist).post(URL, {"ids": [rejected.pk]}, format="json").status_code == 404
+    _unchanged(rejected, before)
+
+
+def test_a_poster_that_lost_the_pipeline_permission_may_not(api, pipeline, rejected):
+    pipeline.groups.clear()
+    pipeline.user_permissions.add(Permission.objects.get(codename="view_edge"))
+    before = AuditEvent.objects.count()
+    response = api(pipeline).post(URL, {"ids": [rejected.pk]}, format="json")
+    assert response.status_code == 403
+    assert "lineage.add_lineageevent" in response.json()["errors"][0]["message"]
+    _unchanged(rejected, before)
+
+
+def test_roles_without_lineage_read_and_anonymous_callers_are_refused(
+    api, outsider, rejected, client
+):
+    before = AuditEvent.objects.count()
+    assert api(outsider).post(URL, {"ids": [rejected.pk]}, format="json").status_code == 403
+    assert (
+        client.post(URL, {"ids": [rejected.pk]}, content_type="application/json").status_code == 401
+    )
+    _unchanged(rejected, before)
+
+
+def test_the_admin_action_maps_selected_rejected_events_again(client, superuser, rejected):
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/lineage/lineageevent/",
+        {"action": "remap", "_selected_action": [rejected.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "1 event(s) put back to pending: 1 rejected now." in response.content.decode()
+    assert AuditEvent.objects.get(action="lineage.events.remapped").actor == superuser
+
+
+def test_the_admin_action_refuses_what_the_service_refuses(client, owner, rejected):
+    client.force_login(owner)  # staff, may read the event, did not post it
+    before = AuditEvent.objects.count()  # after the login's own audit event
+    response = client.post(
+        "/admin/lineage/lineageevent/",
+        {"action": "remap", "_selected_action": [rejected.pk]},
+        follow=True,
+    )
+    assert "posted by someone else" in response.content.decode()
+    _unchanged(rejected, before)
+
+
+def test_the_service_refuses_an_empty_list(pipeline):
+    from core.errors import Invalid
+
+    with pytest.raises(Invalid):
+        services.lineage_events_remap(actor=pipeline, ids=[])
+    assert not AuditEvent.objects.filter(action="lineage.events.remapped").exists()

@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 
 from core.admin import Panel, ReadOnlyAdmin, refusal_to_message
 from core.errors import Conflict, NotFound
@@ -126,12 +127,17 @@ class LineageEventAdmin(ReadOnlyAdmin):
         "job_name",
         "run_id",
         "state",
+        "reason_in_short",
         "submitted_by",
     ]
     list_filter = ["state", "kind", "event_type", "job_namespace"]
     search_fields = ["job_name", "job_namespace", "run_id", "event_hash"]
     date_hierarchy = "event_time"
     actions = ["remap"]
+
+    @admin.display(description="reason")
+    def reason_in_short(self, obj):
+        return Truncator(obj.reason).chars(90)
 
     @admin.action(description="Map selected rejected events again")
     def remap(self, request, queryset):

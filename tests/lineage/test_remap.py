@@ -190,7 +190,10 @@ def test_the_admin_action_maps_selected_rejected_events_again(client, superuser,
         follow=True,
     )
     assert response.status_code == 200
-    assert "1 event(s) put back to pending: 1 rejected now." in response.content.decode()
+    html = response.content.decode()
+    assert "1 event(s) put back to pending: 1 rejected now." in html
+    # the list shows why (shortened), so an operator can choose what to map again
+    assert "You may not register versions of a model named &#x27;credit-scoring&#x27;" in html
     assert AuditEvent.objects.get(action="lineage.events.remapped").actor == superuser
 
 

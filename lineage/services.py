@@ -426,6 +426,7 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
         outcome: dict[int, dict[str, Any] | Exception] = {}
         groups: dict[Any, list[tuple[LineageEvent, ParsedEvent]]] = {}
         schemas: dict = {}
+        named: set[tuple[str, str]] = set()  # the datasets the batch names
         for event in batch:
             event.submitted_by = posters.get(event.submitted_by_id)
             try:  # checked against the limits when accepted: read, not checked again
@@ -434,6 +435,16 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
                 outcome[event.pk] = exc
                 continue
             groups.setdefault(event.submitted_by_id, []).append((event, parsed))
+            named.update(ref.key for ref in (*parsed.inputs, *parsed.outputs))
+            if parsed.dataset is not None:
+                named.add(parsed.dataset.key)
+        # Mappers whose batches name the same dataset map one after the other: one resolving
+        # a read must see another's write of that dataset, and the writer must see the read to
+        # re-point it; side by side, each would miss the other's uncommitted rows. Taken once,
+        # before anything else is written, so that two mappers cannot each hold what the
+        # other waits for. (A dataset not catalogued yet is inserted by one mapper at a time:
+        # its unique key makes the other wait for the first to commit.)
+        ingest.datasets_lock(named)
         ledgers: dict[Any, ingest.Ledger] = {}
         for poster_id, items in groups.items():
             ledger = ledgers[poster_id] = ingest.Ledger()
@@ -589,8 +600,9 @@ def lineage_events_remap(*, actor: AbstractBaseUser, ids: Sequence[int]) -> list
     have changed (a grant on the model an event registers, a database limit raised, a fixed
     mapping). A poster holding the pipeline permission may for its own events; holders of
     REMAP_PERMISSION (superusers) for any event they may read. Mapping still runs as the
-    poster. All or nothing: an id unknown to the caller (NotFound), an event not rejected
-    (Conflict) or not the caller's to remap (Forbidden) refuses the whole request. Audited:
+    poster. All or nothing, checked in this order: an id unknown to the caller (NotFound), an
+    event not the caller's to remap (Forbidden), an event not rejected (Conflict) refuses the
+    whole request. Audited:
     one `lineage.events.remapped` event listing the events and the reasons they had."""
     wanted = sorted(set(ids))
     if not wanted:
@@ -613,28 +625,34 @@ def lineage_events_remap(*, actor: AbstractBaseUser, ids: Sequence[int]) -> list
     )
     unknown = sorted(set(wanted) - {event.pk for event in events})
     if unknown:
-        raise NotFound(f"Unknown lineage event id: {_listed(unknown)}.", field="ids")
-    not_rejected = [event for event in events if event.state != EventState.REJECTED]
-    if not_rejected:
-        raise Conflict(
-            "Only rejected events are mapped again; "
-            + "; ".join(f"event {event.pk} is {event.state}" for event in not_rejected[:10])
-            + ".",
-            field="ids",
-        )
+        raise NotFound(f"Unknown lineage {_which(unknown)}.", field="ids")
     if not actor.has_perm(REMAP_PERMISSION):
         others = [event.pk for event in events if event.submitted_by_id != actor.pk]
         if others:
             raise Forbidden(
                 "You may map again only events you posted; "
-                f"event {_listed(others)} was posted by someone else.",
+                f"{_which(others)} {'was' if len(others) == 1 else 'were'} posted by someone "
+                "else.",
                 field="ids",
             )
         if not actor.has_perm(INGEST_PERMISSION):
             raise Forbidden(
-                f"Mapping your events again needs the permission '{INGEST_PERMISSION}'.",
-                field="ids",
+                f"Mapping your events again needs the permission '{INGEST_PERMISSION}'."
             )
+    by_state: dict[str, list[int]] = {}
+    for event in events:
+        if event.state != EventState.REJECTED:
+            by_state.setdefault(event.state, []).append(event.pk)
+    if by_state:
+        raise Conflict(
+            "Only rejected events are mapped again; "
+            + "; ".join(
+                f"{_which(pks)} {'is' if len(pks) == 1 else 'are'} {state}"
+                for state, pks in sorted(by_state.items())
+            )
+            + ".",
+            field="ids",
+        )
     LineageEvent.objects.filter(pk__in=wanted).update(
         state=EventState.PENDING, reason="", mapped_at=None
     )
@@ -652,6 +670,11 @@ def lineage_events_remap(*, actor: AbstractBaseUser, ids: Sequence[int]) -> list
     )
     schedule_mapping()
     return events
+
+
+def _which(ids: list[int]) -> str:
+    """'event 5', 'events 5, 6', 'events 1, 2, … 10 and 3 more'."""
+    return ("event " if len(ids) == 1 else "events ") + _listed(ids)
 
 
 def _listed(ids: list[int]) -> str:
@@ -736,15 +759,11 @@ def _map_batch(
             if ref.version
         ]
     jobs = ingest.jobs_ensure(actor=actor, keys=job_keys)
+    runs = ingest.runs_record_events(actor=actor, events=run_specs, jobs=jobs, ledger=ledger)
     # each dataset with each schema once: a batch names the same few over and over
     datasets = ingest.datasets_sync(
         actor=actor, schemas=dict.fromkeys((ref.key, fields_of(ref)) for ref in refs)
     )
-    # Mappers that name the same dataset map one after the other from here: one resolving a
-    # read must see another's write of that dataset, and the writer must see the read to
-    # re-point it; run side by side, each would miss the other's uncommitted rows.
-    ingest.datasets_lock(datasets.values())
-    runs = ingest.runs_record_events(actor=actor, events=run_specs, jobs=jobs, ledger=ledger)
     ingest.dataset_versions_ensure(
         actor=actor, datasets=datasets, specs=versions, runs=runs, ledger=ledger
     )

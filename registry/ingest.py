@@ -205,16 +205,15 @@ def datasets_sync(
     return found
 
 
-def datasets_lock(datasets: Iterable[Dataset]) -> None:
-    """Hold these datasets' rows until the transaction ends (`FOR NO KEY UPDATE`, taken in
-    primary key order so that two transactions cannot each wait for the other): transactions
-    that lock the same dataset then run one after the other. Versions may still be inserted
-    beside it (their foreign key takes a weaker lock). SQLite runs writing transactions one
-    at a time anyway and ignores it."""
-    pks = sorted({dataset.pk for dataset in datasets})
-    if pks:
-        locked = Dataset.objects.select_for_update(no_key=True).filter(pk__in=pks).order_by("pk")
-        list(locked.values_list("pk", flat=True))
+def datasets_lock(keys: Iterable[Key]) -> None:
+    """Hold the rows of the catalogued datasets with these keys until the transaction ends
+    (`FOR NO KEY UPDATE`, taken in primary key order: two transactions that each lock all
+    they need at once, before other writes, cannot each hold what the other waits for).
+    Transactions that lock the same dataset run one after the other; versions and features
+    may still be inserted beside it (their foreign keys take a weaker lock). SQLite runs
+    writing transactions one at a time anyway and ignores it."""
+    locked = Dataset.objects.select_for_update(no_key=True).only("namespace", "name").order_by("pk")
+    _with_keys(locked, keys, ("namespace", "name"))
 
 
 def _datasets_create(actor: AbstractBaseUser, missing: list[Key], found: dict) -> None:

@@ -808,13 +808,15 @@ def _(s):
     from tests.lineage.conftest import dataset, run_event
 
     v = {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}
-    a, b = dataset("s3://a", "x", **v), dataset("s3://a", "y", **v)
-    # the second closes a cycle over versions: rejected when mapped (inline here)
-    lineage.lineage_events_accept(
-        actor=s.pipeline,
-        payloads=[run_event(inputs=[a], outputs=[b]), run_event(inputs=[b], outputs=[a])],
-    )
+    for namespace in ("s3://a", "s3://b"):
+        a, b = dataset(namespace, "x", **v), dataset(namespace, "y", **v)
+        # the second closes a cycle over versions: rejected when mapped (inline here)
+        lineage.lineage_events_accept(
+            actor=s.pipeline,
+            payloads=[run_event(inputs=[a], outputs=[b]), run_event(inputs=[b], outputs=[a])],
+        )
     ids = list(LineageEvent.objects.filter(state="rejected").values_list("pk", flat=True))
+    assert len(ids) == 2  # two events, one record
     s.settings.LINEAGE_MAP_INLINE = False  # a worker maps it later
     return lambda: lineage.lineage_events_remap(actor=s.pipeline, ids=ids)
 

@@ -440,10 +440,17 @@ class RemapBody(serializers.Serializer):
     )
 
 
+class CanRemapLineage(CanReadLineage):
+    message = (
+        "Mapping events again needs read access to lineage (the 'lineage.view_edge' "
+        "permission), as well as posting them or 'lineage.change_lineageevent'."
+    )
+
+
 class RemapView(APIView):
     """Put rejected events back to pending, to be mapped again."""
 
-    permission_classes = [CanReadLineage]
+    permission_classes = [CanRemapLineage]
 
     @extend_schema(
         operation_id="lineage_events_remap",
@@ -451,8 +458,10 @@ class RemapView(APIView):
         description="Map rejected events again once what refused them has changed (a grant, a "
         "limit): each goes back to pending and is mapped as when it was posted. Your own "
         "events (with the pipeline permission), or any with `lineage.change_lineageevent`. All "
-        "or nothing. `mapping[i]` is the state of the i-th event (by id) after the request; "
-        "where mapping runs in the background, `pending` until it has.",
+        "or nothing, checked in this order: 404 an id unknown to you, 403 someone else's "
+        "event, 409 an event that is not rejected. `mapping[i]` is the state of the i-th "
+        "event (by id) after the request; where mapping runs in the background, `pending` "
+        "until it has.",
         responses={
             200: inline_serializer(
                 "LineageRemapped",

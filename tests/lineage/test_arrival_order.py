@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lineage import services
-from lineage.models import Edge
+from lineage.models import Edge, LineageEvent
 from registry.models import DatasetVersion, Run
 from tests.lineage.conftest import dataset, run_event
 
@@ -204,11 +204,12 @@ def test_any_arrival_order_gives_the_same_graph(pipeline, expected, data):
     assert _ingest(pipeline, events, chunks) == expected[name]
 
 
-def _held_while(first_events, second_events, pipeline, monkeypatch):
-    """Map `first_events` and hold that mapper's transaction open once it has mapped; map
-    `second_events` meanwhile in another; let the first commit once the second has finished
-    or is waiting for a lock the first holds. Returns what each mapper claimed. (Mapping is
-    not scheduled on commit: the caller patches `schedule_mapping`.)"""
+def _held_while(first_events, second_events, monkeypatch):
+    """Map `first_events` ((poster, event) pairs) and hold that mapper's transaction open once
+    it has mapped its first group of events; map `second_events` meanwhile in another; let the
+    first go on once the second has finished or waits for a lock. Returns what each mapper
+    claimed, or the error it failed with. (Mapping is not scheduled on commit: the caller
+    patches `schedule_mapping`.)"""
     import threading
     import time
 
@@ -228,17 +229,23 @@ def _held_while(first_events, second_events, pipeline, monkeypatch):
     def mapper(name):
         try:
             results[name] = services.lineage_events_map().claimed
+        except Exception as exc:  # e.g. a deadlock PostgreSQL broke
+            results[name] = exc
         finally:
             connection.close()
 
-    services.lineage_events_accept(actor=pipeline, payloads=first_events)
+    def accept(events):
+        for poster, event in events:
+            services.lineage_events_accept(actor=poster, payloads=[event])
+
+    accept(first_events)
     monkeypatch.setattr(services, "_map_batch", hold)
     first = threading.Thread(target=mapper, args=("first",))
     first.start()
     try:
         assert mapped.wait(timeout=60)
         monkeypatch.setattr(services, "_map_batch", original)
-        services.lineage_events_accept(actor=pipeline, payloads=second_events)
+        accept(second_events)
         second = threading.Thread(target=mapper, args=("second",))
         second.start()
         deadline = time.monotonic() + 60
@@ -277,7 +284,8 @@ def test_concurrent_mappers_resolve_a_read_as_if_they_had_mapped_in_turn(
     services.lineage_events_accept(actor=pipeline, payloads=[stocktake])
     assert services.lineage_events_map().mapped == 1
     first, second = ([harvest], [filling]) if writer_first else ([filling], [harvest])
-    assert _held_while(first, second, pipeline, monkeypatch) == {"first": 1, "second": 1}
+    first, second = [(pipeline, e) for e in first], [(pipeline, e) for e in second]
+    assert _held_while(first, second, monkeypatch) == {"first": 1, "second": 1}
     reads = set(
         Edge.objects.filter(
             relation="input", source__contains=":apples#", target=f"run:{_id('filling-0902')}"
@@ -286,3 +294,29 @@ def test_concurrent_mappers_resolve_a_read_as_if_they_had_mapped_in_turn(
     assert reads == {
         (f"dataset:{NS}:apples#run:{_id('harvest-sep')}", f"run:{_id('filling-0902')}")
     }
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_mappers_of_two_posters_each_do_not_wait_for_the_other(
+    pipeline, owner, settings, monkeypatch
+):
+    """A batch is mapped poster by poster in one transaction. Mapper X takes the pipeline's
+    event on `lake` and then the owner's on `shelf`; mapper Y, beside it, the owner's on
+    `shelf` and then the pipeline's on `lake`. Locking each poster's datasets as it comes
+    would have X hold `lake` waiting for `shelf` and Y hold `shelf` waiting for `lake` (a
+    deadlock PostgreSQL breaks by failing one batch); the batch's datasets are locked at once
+    instead, so Y waits for X and both map."""
+    settings.LINEAGE_MAP_INLINE = False
+    monkeypatch.setattr(services, "schedule_mapping", lambda: None)
+    both = [_event("setup", "setup", "2026-08-01T06:00:00Z", inputs=["lake", "shelf"])]
+    services.lineage_events_accept(actor=pipeline, payloads=both)
+    assert services.lineage_events_map().mapped == 1
+
+    def reads(run, dataset, hour):
+        return _event(run, run, f"2026-09-01T{hour:02d}:00:00Z", inputs=[dataset])
+
+    first = [(pipeline, reads("x1", "lake", 1)), (owner, reads("x2", "shelf", 2))]
+    second = [(owner, reads("y1", "shelf", 3)), (pipeline, reads("y2", "lake", 4))]
+    assert _held_while(first, second, monkeypatch) == {"first": 2, "second": 2}
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}

@@ -141,7 +141,13 @@ def test_an_event_that_is_not_rejected_is_409_and_nothing_is_remapped(
     before = AuditEvent.objects.count()
     response = api(pipeline).post(URL, {"ids": [rejected.pk, mapped.pk]}, format="json")
     assert response.status_code == 409
-    assert f"event {mapped.pk} is mapped" in response.json()["errors"][0]["message"]
+    assert response.json()["errors"] == [
+        {
+            "field": "ids",
+            "message": f"Only rejected events are mapped again; event {mapped.pk} is mapped.",
+            "code": "conflict",
+        }
+    ]
     _unchanged(rejected, before)
 
 
@@ -215,3 +221,60 @@ def test_the_service_refuses_an_empty_list(pipeline):
     with pytest.raises(Invalid):
         services.lineage_events_remap(actor=pipeline, ids=[])
     assert not AuditEvent.objects.filter(action="lineage.events.remapped").exists()
+
+
+def test_own_and_someone_elses_events_together_are_403_and_nothing_is_remapped(
+    api, pipeline, owner, rejected, post
+):
+    # the owner's own rejected event: a cycle over versions
+    v = {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}
+    a, b = dataset("s3://o", "a", **v), dataset("s3://o", "b", **v)
+    for inputs, outputs in (([a], [b]), ([b], [a])):
+        api(owner).post("/api/v1/lineage", run_event(inputs=inputs, outputs=outputs), format="json")
+    owners = LineageEvent.objects.get(state="rejected", submitted_by=owner)
+    before = AuditEvent.objects.count()
+    response = api(owner).post(URL, {"ids": [owners.pk, rejected.pk]}, format="json")
+    assert response.status_code == 403
+    assert response.json()["errors"][0]["message"] == (
+        f"You may map again only events you posted; event {rejected.pk} was posted by someone else."
+    )
+    _unchanged(rejected, before)
+    owners.refresh_from_db()
+    assert owners.state == "rejected"
+
+
+def test_an_unknown_id_is_404_before_someone_elses_is_403(api, owner, rejected):
+    response = api(owner).post(URL, {"ids": [rejected.pk, 10**9]}, format="json")
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["message"] == f"Unknown lineage event {10**9}."
+
+
+def test_the_remap_permission_reaches_only_events_its_holder_may_read(
+    api, other_scientist, rejected
+):
+    """Holding lineage.change_lineageevent does not show events naming a model one may not
+    see: to the holder such an event does not exist."""
+    other_scientist.user_permissions.add(Permission.objects.get(codename="change_lineageevent"))
+    before = AuditEvent.objects.count()
+    response = api(other_scientist).post(URL, {"ids": [rejected.pk]}, format="json")
+    assert response.status_code == 404
+    _unchanged(rejected, before)
+
+
+def test_the_remap_permission_reaches_events_of_others_it_may_read(api, other_scientist, rejected):
+    # with the global view of models (as validators have), the event is visible
+    other_scientist.user_permissions.add(
+        Permission.objects.get(codename="change_lineageevent"),
+        Permission.objects.get(codename="view_registeredmodel"),
+    )
+    response = api(other_scientist).post(URL, {"ids": [rejected.pk]}, format="json")
+    assert response.status_code == 200
+    assert AuditEvent.objects.get(action="lineage.events.remapped").actor == other_scientist
+
+
+def test_many_ids_are_listed_shortly(api, pipeline, rejected):
+    response = api(pipeline).post(URL, {"ids": list(range(10**6, 10**6 + 25))}, format="json")
+    assert response.status_code == 404
+    message = response.json()["errors"][0]["message"]
+    assert message.startswith("Unknown lineage events 1000000, 1000001,")
+    assert message.endswith("1000009 and 15 more.")

@@ -244,9 +244,11 @@ def test_own_and_someone_elses_events_together_are_403_and_nothing_is_remapped(
 
 
 def test_an_unknown_id_is_404_before_someone_elses_is_403(api, owner, rejected):
+    before = AuditEvent.objects.count()
     response = api(owner).post(URL, {"ids": [rejected.pk, 10**9]}, format="json")
     assert response.status_code == 404
     assert response.json()["errors"][0]["message"] == f"Unknown lineage event {10**9}."
+    _unchanged(rejected, before)
 
 
 def test_the_remap_permission_reaches_only_events_its_holder_may_read(
@@ -273,8 +275,11 @@ def test_the_remap_permission_reaches_events_of_others_it_may_read(api, other_sc
 
 
 def test_many_ids_are_listed_shortly(api, pipeline, rejected):
-    response = api(pipeline).post(URL, {"ids": list(range(10**6, 10**6 + 25))}, format="json")
+    before = AuditEvent.objects.count()
+    ids = [rejected.pk, *range(10**6, 10**6 + 25)]
+    response = api(pipeline).post(URL, {"ids": ids}, format="json")
     assert response.status_code == 404
     message = response.json()["errors"][0]["message"]
     assert message.startswith("Unknown lineage events 1000000, 1000001,")
     assert message.endswith("1000009 and 15 more.")
+    _unchanged(rejected, before)

@@ -150,11 +150,7 @@ class LineageEventAdmin(ReadOnlyAdmin):
         except (Conflict, NotFound, PermissionDenied) as exc:
             refusal_to_message(request, exc)
             return
-        states = Counter(
-            LineageEvent.objects.filter(pk__in=[e.pk for e in events]).values_list(
-                "state", flat=True
-            )
-        )
+        states = Counter(event.state for event in events)
         messages.success(
             request,
             f"{len(events)} event(s) put back to pending: "

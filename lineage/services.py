@@ -519,9 +519,16 @@ def _audit_mapped(
     repointed = sum(summary.get("repointed", 0) for summary in summaries)
     if repointed:
         changes["repointed"] = repointed
+    _audit_events(actor, "lineage.events.mapped", events, changes)
+
+
+def _audit_events(
+    actor: AbstractBaseUser, action: str, events: list[LineageEvent], changes: dict
+) -> None:
+    """One audit event about several lineage events (named by their lowest and highest id)."""
     audit_record(
         actor=actor,
-        action="lineage.events.mapped",
+        action=action,
         object_type="lineage.lineageevent",
         object_id=_ids_label(events),
         object_repr=_events_label(events),
@@ -602,8 +609,8 @@ def lineage_events_remap(*, actor: AbstractBaseUser, ids: Sequence[int]) -> list
     REMAP_PERMISSION (superusers) for any event they may read. Mapping still runs as the
     poster. All or nothing, checked in this order: an id unknown to the caller (NotFound), an
     event not the caller's to remap (Forbidden), an event not rejected (Conflict) refuses the
-    whole request. Audited:
-    one `lineage.events.remapped` event listing the events and the reasons they had."""
+    whole request. Audited: one `lineage.events.remapped` event listing the events and the
+    reasons they had. Returns the events as they stand after the request."""
     wanted = sorted(set(ids))
     if not wanted:
         raise Invalid("Name at least one event.", field="ids")
@@ -656,20 +663,19 @@ def lineage_events_remap(*, actor: AbstractBaseUser, ids: Sequence[int]) -> list
     LineageEvent.objects.filter(pk__in=wanted).update(
         state=EventState.PENDING, reason="", mapped_at=None
     )
-    audit_record(
-        actor=actor,
-        action="lineage.events.remapped",
-        object_type="lineage.lineageevent",
-        object_id=_ids_label(events),
-        object_repr=_events_label(events),
-        changes={
+    _audit_events(
+        actor,
+        "lineage.events.remapped",
+        events,
+        {
             "state": [EventState.REJECTED, EventState.PENDING],
             "events": wanted,
             "reasons": {str(event.pk): event.reason for event in events},
         },
     )
     schedule_mapping()
-    return events
+    # as they stand now: pending for the workers, or mapped or rejected again inline
+    return list(LineageEvent.objects.filter(pk__in=wanted).only("state", "reason").order_by("pk"))
 
 
 def _which(ids: list[int]) -> str:

@@ -211,9 +211,23 @@ def datasets_lock(keys: Iterable[Key]) -> None:
     they need at once, before other writes, cannot each hold what the other waits for).
     Transactions that lock the same dataset run one after the other; versions and features
     may still be inserted beside it (their foreign keys take a weaker lock). SQLite runs
-    writing transactions one at a time anyway and ignores it."""
+    writing transactions one at a time anyway and ignores it. (Read by each column's IN list,
+    as `_with_keys`: a dataset pairing one key's namespace with another's name is locked too,
+    which only makes a batch wait a little more often.)"""
     locked = Dataset.objects.select_for_update(no_key=True).only("namespace", "name").order_by("pk")
     _with_keys(locked, keys, ("namespace", "name"))
+
+
+# The columns a dataset first seen in an event is inserted with (all but its id).
+DATASET_INSERTED = (
+    "namespace",
+    "name",
+    "description",
+    "owner",
+    "contains_pii",
+    "archived",
+    "created_at",
+)
 
 
 def _datasets_create(actor: AbstractBaseUser, missing: list[Key], found: dict) -> None:
@@ -221,19 +235,7 @@ def _datasets_create(actor: AbstractBaseUser, missing: list[Key], found: dict) -
     new = [Dataset(namespace=ns, name=name, owner=actor) for ns, name in missing]
     for dataset in new:
         dataset.full_clean(exclude=["owner"], validate_unique=False, validate_constraints=False)
-    inserted, lost = _insert(
-        new,
-        fields=(
-            "namespace",
-            "name",
-            "description",
-            "owner",
-            "contains_pii",
-            "archived",
-            "created_at",
-        ),
-        unique=("namespace", "name"),
-    )
+    inserted, lost = _insert(new, fields=DATASET_INSERTED, unique=("namespace", "name"))
     found.update({(d.namespace, d.name): d for d in inserted})
     if lost:
         keys_lost = [(d.namespace, d.name) for d in lost]

@@ -10,20 +10,11 @@ from psycopg.adapt import PyFormat
 from psycopg.pq import Format
 
 from core import db
+from registry.ingest import DATASET_INSERTED
 from registry.models import Dataset, Job, Run
 from registry.services import dataset_create
 
 pytestmark = pytest.mark.django_db
-
-DATASET_FIELDS = (
-    "namespace",
-    "name",
-    "description",
-    "owner",
-    "contains_pii",
-    "archived",
-    "created_at",
-)
 
 
 def test_insert_new_skips_stored_keys_and_returns_only_what_it_inserted(pipeline):
@@ -31,7 +22,7 @@ def test_insert_new_skips_stored_keys_and_returns_only_what_it_inserted(pipeline
     new = [Dataset(namespace="s3://a", name=n, owner=pipeline) for n in ("old", "new")]
     returned = db.insert_new(
         new,
-        fields=DATASET_FIELDS,
+        fields=DATASET_INSERTED,
         unique_fields=("namespace", "name"),
         returning=("id", "name"),
     )
@@ -75,7 +66,7 @@ def test_insert_new_stores_a_batch_larger_than_one_statement_takes(pipeline, mon
     new = [Dataset(namespace="s3://a", name=f"d{i}", owner=pipeline) for i in range(5)]
     returned = db.insert_new(
         new,
-        fields=DATASET_FIELDS,
+        fields=DATASET_INSERTED,
         unique_fields=("namespace", "name"),
         returning=("id", "name"),
     )

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from core.api import AnyTypeJSONParser
 from lineage import drawing, graph, marquez, nodes, selectors, services
-from lineage.models import EventState, LineageEvent
+from lineage.models import EventState
 from registry.models import Stage
 
 
@@ -480,14 +480,10 @@ class RemapView(APIView):
         body = RemapBody(data=_document(request))
         body.is_valid(raise_exception=True)
         events = services.lineage_events_remap(actor=request.user, ids=body.validated_data["ids"])
-        now = LineageEvent.objects.filter(pk__in=[e.pk for e in events]).order_by("pk")
         return Response(
             {
                 "remapped": len(events),
-                "mapping": [
-                    {"id": pk, "state": state, "reason": reason}
-                    for pk, state, reason in now.values_list("pk", "state", "reason")
-                ],
+                "mapping": [{"id": e.pk, "state": e.state, "reason": e.reason} for e in events],
             }
         )
 

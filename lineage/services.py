@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -49,6 +50,8 @@ from registry import ingest
 from registry import services as registry
 from registry.models import ModelVersion, RegisteredModel, Run, RunState
 from registry.permissions import ADD_MODEL, can_change_model, can_view_model
+
+logger = logging.getLogger(__name__)
 
 INGEST_PERMISSION = "lineage.add_lineageevent"
 # Putting anyone's rejected events back to pending (a poster may its own); no role has it.
@@ -322,9 +325,13 @@ def _events_label(events: list[LineageEvent]) -> str:
 def schedule_mapping() -> None:
     """Map what was just accepted: inline with the embedded default (no broker), so the graph
     shows it at once; otherwise a Celery task enqueued when the accepting transaction commits
-    (a beat task sweeps up anything left)."""
+    (a beat task sweeps up anything left). Inline, a mapping that fails leaves its events
+    pending for the next one and the request stands: they are stored."""
     if settings.LINEAGE_MAP_INLINE:
-        lineage_events_map_all()
+        try:
+            lineage_events_map_all()
+        except Exception:
+            logger.exception("mapping lineage events failed: they stay pending")
     else:
         transaction.on_commit(_enqueue_mapping)
 
@@ -393,6 +400,17 @@ def _refused(exc: Exception) -> bool:
     return bool(sqlstate) and sqlstate[:2] in DATA_REFUSED
 
 
+def _fault(exc: Any) -> bool:
+    """An error of the mapping code itself (a bug an unforeseen event shape meets), neither a
+    refusal nor a database error (which may pass on a retry)."""
+    return isinstance(exc, Exception) and not _refused(exc) and not isinstance(exc, DatabaseError)
+
+
+def _isolable(exc: Exception) -> bool:
+    """Worth mapping the events one at a time to find those it belongs to."""
+    return _refused(exc) or _fault(exc)
+
+
 # What the mapper reads of a claimed event (its audit names it by kind, type and job).
 CLAIMED = ("kind", "event_type", "job_namespace", "job_name", "payload", "submitted_by")
 
@@ -450,6 +468,18 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
             ledger = ledgers[poster_id] = ingest.Ledger()
             for part in _slices(items):
                 outcome.update(_map_isolating_refusals(items[0][0].submitted_by, part, ledger))
+        faults = [pk for pk, result in outcome.items() if _fault(result)]
+        if faults and all(isinstance(result, Exception) for result in outcome.values()):
+            # No event of the batch mapped: the fault is likely the code's, not the events' (a
+            # broken release, say). The batch fails and stays pending until it is fixed,
+            # rather than rejecting everything posted meanwhile.
+            raise outcome[faults[0]]
+        for pk in faults:  # a fault only some events meet: set aside, logged with its trace
+            logger.error(
+                "lineage event %s could not be mapped and was rejected",
+                pk,
+                exc_info=outcome[pk],
+            )
         now = timezone.now()
         mapped = [event for event in batch if not isinstance(outcome[event.pk], Exception)]
         rejected = [event for event in batch if isinstance(outcome[event.pk], Exception)]
@@ -540,14 +570,15 @@ def _map_isolating_refusals(
     actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]], ledger: ingest.Ledger
 ) -> dict[int, dict[str, Any] | Exception]:
     """Map the events together; if the graph refuses something (or the database refuses the
-    data, DATA_REFUSED), map them one at a time (oldest first) so that only the refused events
-    are rejected. `ledger` collects what the events that stand created or changed."""
+    data, DATA_REFUSED, or the mapping code fails), map them one at a time (oldest first) so
+    that only the events concerned fail: their outcome is the exception. `ledger` collects
+    what the events that stand created or changed."""
     try:
         with transaction.atomic():
             attempt = ingest.Ledger()
             out = _map_batch(actor, items, attempt)
     except Exception as exc:
-        if not _refused(exc):
+        if not _isolable(exc):
             raise
         if len(items) == 1:
             return {items[0][0].pk: exc}
@@ -561,7 +592,7 @@ def _map_isolating_refusals(
                 attempt = ingest.Ledger()
                 out.update(_map_batch(actor, [item], attempt))
         except Exception as exc:
-            if not _refused(exc):
+            if not _isolable(exc):
                 raise
             out[item[0].pk] = exc
         else:
@@ -697,6 +728,12 @@ def _reason(exc: Exception) -> str:
         return "; ".join(exc.messages)
     if isinstance(exc, DatabaseError):
         return f"The database cannot store what this event maps to: {str(exc).strip()}"
+    if _fault(exc):
+        return (
+            f"modelgov could not map this event (internal error: {type(exc).__name__}; the "
+            "server log has the details). It was set aside so that the events after it map: "
+            "map it again once the fault is fixed."
+        )
     return str(getattr(exc, "detail", exc))
 
 

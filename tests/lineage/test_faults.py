@@ -1,0 +1,170 @@
+"""A fault in the mapping code itself (an exception it does not expect, e.g. a shape of event
+nobody foresaw) must not hold up every event after the one that meets it: when other events
+of the batch map, the events that meet it are rejected, logged and audited, and can be mapped
+again once the fault is fixed. When no event of the batch maps, the fault is taken for the
+code's (a broken release) and the batch stays pending."""
+
+import logging
+import uuid
+
+import pytest
+
+from audit.models import AuditEvent
+from lineage import services
+from lineage.models import Edge, LineageEvent
+from tests.lineage.conftest import run_event
+
+pytestmark = pytest.mark.django_db
+
+POISON = "poison"  # the job whose events the faulty mapping code fails on
+
+
+@pytest.fixture
+def deferred(settings):
+    settings.LINEAGE_MAP_INLINE = False
+    return settings
+
+
+@pytest.fixture
+def faulty(monkeypatch):
+    """Mapping code that fails (KeyError, after writing) on any slice holding an event of the
+    job POISON; `faulty.fixed()` puts the real code back."""
+    real = services._map_batch
+
+    def mapping(actor, items, ledger=None):
+        out = real(actor, items, ledger)  # written first: the failed attempt must roll back
+        if any(parsed.job_name == POISON for _, parsed in items):
+            raise KeyError("columnLineage")
+        return out
+
+    monkeypatch.setattr(services, "_map_batch", mapping)
+
+    class Switch:
+        @staticmethod
+        def fixed():
+            monkeypatch.setattr(services, "_map_batch", real)
+
+    return Switch
+
+
+def _runs_in_graph():
+    return set(
+        Edge.objects.filter(source__startswith="run:").values_list("source", flat=True).distinct()
+    )
+
+
+def test_an_event_the_mapping_code_fails_on_is_rejected_and_the_others_map(
+    post, deferred, faulty, caplog
+):
+    runs = [uuid.uuid4() for _ in range(3)]
+    for run_id, job, hour in zip(runs, ["first", POISON, "last"], [9, 10, 11], strict=True):
+        event = run_event(
+            run_id=run_id,
+            job=job,
+            outputs=[("s3://lake", job)],
+            time=f"2026-11-01T{hour:02d}:00:00Z",
+        )
+        assert post(event).status_code == 201
+
+    with caplog.at_level(logging.ERROR, logger="lineage.services"):
+        result = services.lineage_events_map()
+
+    assert (result.mapped, result.rejected) == (2, 1)
+    rejected = LineageEvent.objects.get(state="rejected")
+    assert rejected.job_name == POISON
+    assert "internal error: KeyError" in rejected.reason and "map it again" in rejected.reason
+    assert set(LineageEvent.objects.filter(state="mapped").values_list("job_name", flat=True)) == {
+        "first",
+        "last",
+    }
+    # the failed attempt's writes are gone; the others' stand
+    assert _runs_in_graph() == {f"run:{runs[0]}", f"run:{runs[2]}"}
+    audited = AuditEvent.objects.get(action="lineage.event.rejected")
+    assert audited.object_id == str(rejected.pk)
+    assert audited.changes["reason"] == rejected.reason
+    logged = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(logged) == 1 and str(rejected.pk) in logged[0].getMessage()
+    assert logged[0].exc_info[0] is KeyError  # the trace is in the log, not in the reason
+
+
+def test_a_fault_no_event_of_the_batch_escapes_fails_the_batch_and_nothing_is_rejected(
+    post, deferred, faulty
+):
+    for hour in (9, 10):
+        event = run_event(
+            job=POISON, outputs=[("s3://lake", f"t{hour}")], time=f"2026-11-01T{hour:02d}:00:00Z"
+        )
+        assert post(event).status_code == 201
+    audited = AuditEvent.objects.count()
+
+    with pytest.raises(KeyError):
+        services.lineage_events_map()
+
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"pending"}
+    assert not Edge.objects.exists()
+    assert AuditEvent.objects.count() == audited
+
+
+def test_a_faulty_event_of_one_poster_is_set_aside_when_another_posters_events_map(
+    api, post, deferred, faulty, pipeline, django_user_model
+):
+    """Posters are mapped in separate slices: the check is over the whole batch."""
+    from django.contrib.auth.models import Group
+
+    other = django_user_model.objects.create_user("other-pipeline")
+    other.groups.add(Group.objects.get(name="pipeline"))
+    assert post(run_event(job=POISON, time="2026-11-01T09:00:00Z")).status_code == 201
+    response = api(other).post(
+        "/api/v1/lineage", run_event(job="fine", time="2026-11-01T10:00:00Z"), format="json"
+    )
+    assert response.status_code == 201, response.content
+
+    result = services.lineage_events_map()
+
+    assert (result.mapped, result.rejected) == (1, 1)
+    states = dict(LineageEvent.objects.values_list("job_name", "state"))
+    assert states == {POISON: "rejected", "fine": "mapped"}
+
+
+def test_a_faulty_event_alone_waits_then_is_set_aside_and_maps_again_once_fixed(
+    post, deferred, faulty, pipeline
+):
+    run_id = uuid.uuid4()
+    event = run_event(
+        run_id=run_id, job=POISON, outputs=[("s3://lake", "out")], time="2026-11-01T09:00:00Z"
+    )
+    assert post(event).status_code == 201
+    with pytest.raises(KeyError):  # alone in its batch: nothing tells it from a broken release
+        services.lineage_events_map()
+    assert LineageEvent.objects.get().state == "pending"
+
+    assert post(run_event(job="fine", time="2026-11-01T10:00:00Z")).status_code == 201
+    assert services.lineage_events_map().rejected == 1
+    poison = LineageEvent.objects.get(job_name=POISON)
+    assert poison.state == "rejected"
+
+    faulty.fixed()
+    again = services.lineage_events_remap(actor=pipeline, ids=[poison.pk])
+    assert [event.state for event in again] == ["pending"]  # with workers: mapped later
+    assert services.lineage_events_map().mapped == 1
+    poison.refresh_from_db()
+    assert poison.state == "mapped" and poison.reason == ""
+    assert f"run:{run_id}" in _runs_in_graph()
+
+
+def test_inline_a_failed_mapping_leaves_the_event_stored_and_pending_and_the_post_stands(
+    post, settings, faulty, caplog
+):
+    """The embedded default maps in the request: the event is stored whatever the mapping
+    does, so the client gets its 201 and does not send it again."""
+    assert settings.LINEAGE_MAP_INLINE
+    with caplog.at_level(logging.ERROR, logger="lineage.services"):
+        response = post(run_event(job=POISON))
+
+    assert response.status_code == 201, response.content
+    assert LineageEvent.objects.get().state == "pending"
+    assert any(r.exc_info and r.exc_info[0] is KeyError for r in caplog.records)
+
+    faulty.fixed()
+    post(run_event(job="next", time="2026-11-02T09:00:00Z"))  # the next post maps both
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}

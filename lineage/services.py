@@ -449,7 +449,7 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
             event.submitted_by = posters.get(event.submitted_by_id)
             try:  # checked against the limits when accepted: read, not checked again
                 parsed = parse_event(event.payload, STORED, schemas)
-            except EventInvalid as exc:  # the contract changed since it was accepted
+            except Exception as exc:  # the contract changed since it was accepted; or a fault
                 outcome[event.pk] = exc
                 continue
             groups.setdefault(event.submitted_by_id, []).append((event, parsed))

@@ -152,6 +152,33 @@ def test_a_faulty_event_alone_waits_then_is_set_aside_and_maps_again_once_fixed(
     assert f"run:{run_id}" in _runs_in_graph()
 
 
+def test_an_event_the_parser_fails_on_when_mapped_is_set_aside_too(post, deferred, monkeypatch):
+    """Stored events are parsed again when mapped (a later release may read them otherwise
+    than the one that accepted them)."""
+    real = services.parse_event
+
+    def parse(payload, *args, **kwargs):
+        if payload["job"]["name"] == POISON:
+            raise TypeError("unhashable type: 'dict'")
+        return real(payload, *args, **kwargs)
+
+    for job, hour in ((POISON, 9), ("fine", 10)):
+        event = run_event(
+            job=job, outputs=[("s3://lake", job)], time=f"2026-11-01T{hour:02d}:00:00Z"
+        )
+        assert post(event).status_code == 201
+    monkeypatch.setattr(services, "parse_event", parse)  # accepted with the real one
+
+    result = services.lineage_events_map()
+
+    assert (result.mapped, result.rejected) == (1, 1)
+    assert dict(LineageEvent.objects.values_list("job_name", "state")) == {
+        POISON: "rejected",
+        "fine": "mapped",
+    }
+    assert "internal error: TypeError" in LineageEvent.objects.get(job_name=POISON).reason
+
+
 def test_inline_a_failed_mapping_leaves_the_event_stored_and_pending_and_the_post_stands(
     post, settings, faulty, caplog
 ):

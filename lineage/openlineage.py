@@ -134,11 +134,11 @@ def parse_time(value: Any) -> tuple[datetime, bool] | None:
     text = re.sub(r"(\.\d{6})\d+", r"\1", text)
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC), True
+        return parsed.astimezone(UTC), False
+    except (ValueError, OverflowError):  # also a moment beyond year 1 or 9999 in UTC
         return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC), True
-    return parsed.astimezone(UTC), False
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
@@ -202,11 +202,20 @@ def _facets(c: _Collector, obj: dict, key: str, path: str, limits: Limits) -> di
     return value
 
 
+def _given(facets: dict, name: str) -> Any:
+    """The standard facet `name`, or None when it is absent, null or marked `_deleted` (the
+    spec's way to delete a facet): each is read as absent, as Marquez does."""
+    facet = facets.get(name)
+    if isinstance(facet, dict) and facet.get("_deleted") is True:
+        return None
+    return facet
+
+
 def _schema_fields(c: _Collector, facet: Any, path: str, limits: Limits) -> tuple[Field, ...]:
     if not isinstance(facet, dict):
         c.add(path, "must be an object")
         return ()
-    raw = facet.get("fields", [])
+    raw = facet.get("fields") or []  # null: no fields
     seen_before = _seen_schema(c.schemas, raw)
     if seen_before is not None:
         return seen_before
@@ -275,16 +284,18 @@ def _seen_schema(schemas: dict | None, raw: Any) -> tuple[Field, ...] | None:
 
 def _column_lineage(c: _Collector, facet: Any, path: str) -> list[tuple[str, str, str, str]]:
     """(input namespace, input name, input field, output field) for each dependency."""
-    if not isinstance(facet, dict) or not isinstance(facet.get("fields", {}), dict):
+    fields = facet.get("fields") if isinstance(facet, dict) else None
+    if not isinstance(facet, dict) or not isinstance(fields or {}, dict):
         c.add(path, "must be an object whose 'fields' is an object")
         return []
     out = []
-    for out_field, spec in facet.get("fields", {}).items():
+    for out_field, spec in (fields or {}).items():  # null: no fields
         here = f"{path}.fields.{out_field}"
-        if not isinstance(spec, dict) or not isinstance(spec.get("inputFields", []), list):
+        sources = spec.get("inputFields") if isinstance(spec, dict) else None
+        if not isinstance(spec, dict) or not isinstance(sources or [], list):
             c.add(here, "must be an object with an 'inputFields' list")
             continue
-        for index, source in enumerate(spec.get("inputFields", [])):
+        for index, source in enumerate(sources or []):
             where = f"{here}.inputFields.{index}"
             if not isinstance(source, dict):
                 c.add(where, "must be an object")
@@ -344,8 +355,8 @@ def _dataset(
     if len(c.errors) > before:
         return None
     ref = DatasetRef(namespace=namespace, name=name, facets={**facets, **extra})
-    if "version" in facets:
-        version = facets["version"]
+    version = _given(facets, "version")
+    if version is not None:
         if (
             not isinstance(version, dict)
             or not isinstance(version.get("datasetVersion"), str)
@@ -354,13 +365,13 @@ def _dataset(
             c.add(f"{path}.facets.version.datasetVersion", "is required and must be a string")
         else:
             ref.version = version["datasetVersion"][:255]
-    if "schema" in facets:
-        ref.fields = _schema_fields(c, facets["schema"], f"{path}.facets.schema", limits)
-    if "columnLineage" in facets:
-        ref.column_lineage = _column_lineage(
-            c, facets["columnLineage"], f"{path}.facets.columnLineage"
-        )
-    model = facets.get(MODEL_FACET) or extra.get(MODEL_FACET)
+    schema = _given(facets, "schema")
+    if schema is not None:
+        ref.fields = _schema_fields(c, schema, f"{path}.facets.schema", limits)
+    lineage = _given(facets, "columnLineage")
+    if lineage is not None:
+        ref.column_lineage = _column_lineage(c, lineage, f"{path}.facets.columnLineage")
+    model = _given(facets, MODEL_FACET) or _given(extra, MODEL_FACET)
     if model is not None:
         if not output:
             c.add(f"{path}.facets.{MODEL_FACET}", "is only allowed on outputs")
@@ -467,8 +478,9 @@ def parse_event(
                 event.run_id, is_uuid = run_uuid(run_id)
                 event.run_id_original = None if is_uuid else run_id[:255]
             event.run_facets = _facets(c, run, "facets", "run", limits)
-            if "parent" in event.run_facets:
-                _parent(c, event, event.run_facets["parent"])
+            parent = _given(event.run_facets, "parent")
+            if parent is not None:
+                _parent(c, event, parent)
     if kind == "DatasetEvent":
         event.dataset = (
             _dataset(c, data.get("dataset"), "dataset", limits, output=False)

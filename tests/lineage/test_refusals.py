@@ -70,6 +70,26 @@ def test_event_time_that_is_not_a_date_is_refused(post):
     _nothing_stored()
 
 
+@pytest.mark.parametrize("time", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_event_time_beyond_the_calendar_in_utc_is_refused_with_422(post, time):
+    """Year 1 at +01:00 is before the first moment a date-time holds in UTC (and year 9999
+    at -01:00 after the last): a 422 naming the field, not a server error."""
+    response = post(run_event(time=time))
+    assert response.status_code == 422, response.content
+    assert _fields(response) == {"eventTime"}
+    _nothing_stored()
+
+
+def test_an_event_time_beyond_the_calendar_refuses_its_event_not_the_batch(pipeline_client):
+    events = [run_event(time="0001-01-01T00:00:00+01:00"), run_event(job="fine")]
+    response = pipeline_client.post("/api/v1/lineage/batch", events, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "partial_success"
+    assert [(f["index"], f["status"]) for f in body["failed_events"]] == [(0, 422)]
+    assert list(LineageEvent.objects.values_list("job_name", flat=True)) == ["fine"]
+
+
 def test_unknown_event_type_is_refused(post):
     response = post(run_event("FINISHED"))
     assert response.status_code == 422
@@ -262,6 +282,42 @@ def test_unknown_and_malformed_custom_facets_are_stored_as_given(post):
     }
     assert post(run_event(run_facets=facets)).status_code == 201
     assert Run.objects.get().facets == facets
+
+
+@pytest.mark.parametrize(
+    "facets",
+    [
+        {"schema": None, "version": None, "columnLineage": None},
+        {"schema": {"_deleted": True}, "version": {"_deleted": True}},
+        {"columnLineage": {"_deleted": True}, "modelgov_model": None},
+        {"schema": {"fields": None}, "columnLineage": {"fields": None}},
+        {"columnLineage": {"fields": {"a": {"inputFields": None}}}},
+    ],
+)
+def test_null_or_deleted_standard_facets_are_read_as_absent_and_stored_as_given(post, facets):
+    """The spec deletes a facet with `_deleted: true`; a null facet or list says nothing
+    either. Neither refuses the event: the output is written, unversioned and without a
+    schema, and the facets are kept as sent."""
+    run_id = uuid.uuid4()
+    event = run_event(run_id=run_id, outputs=[dataset("s3://lake", "out", **facets)])
+    response = post(event)
+    assert response.status_code == 201, response.content
+    stored = LineageEvent.objects.get()
+    assert stored.state == "mapped", stored.reason
+    assert stored.payload["outputs"][0]["facets"] == facets
+    assert list(Edge.objects.filter(source=f"run:{run_id}").values_list("target", flat=True)) == [
+        f"dataset:s3://lake:out#run:{run_id}"
+    ]
+    assert not Dataset.objects.get(name="out").features.exists()
+
+
+def test_a_null_or_deleted_parent_facet_names_no_parent(post):
+    for parent in (None, {"_deleted": True}):
+        response = post(run_event(run_facets={"parent": parent}))
+        assert response.status_code == 201, response.content
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
+    assert not Run.objects.exclude(parent=None).exists()
+    assert Run.objects.count() == 2
 
 
 def test_uppercase_run_id_is_the_same_run(post):

@@ -390,7 +390,16 @@ def run_state_wins(new: tuple[str, datetime], current: tuple[str, datetime | Non
     )
 
 
-RUN_FOLDED = ("state", "state_time", "started_at", "ended_at", "facets", "parent", "external_id")
+RUN_FOLDED = (
+    "job",  # changes only for a placeholder: see runs_record_events
+    "state",
+    "state_time",
+    "started_at",
+    "ended_at",
+    "facets",
+    "parent",
+    "external_id",
+)
 RUN_FOLDED_ATTNAMES = tuple(Run._meta.get_field(name).attname for name in RUN_FOLDED)
 
 
@@ -473,7 +482,7 @@ def runs_record_events(
         changes: dict[str, Any] = {}
         for spec in specs:
             if run.job_id != jobs[spec.job].pk:
-                raise ValidationError({"run.runId": "This run id belongs to another job."})
+                _adopt(run, jobs[spec.job], changes)
             _fold(run, spec, runs.get(spec.parent) if spec.parent else None, changes)
         if _folded(run) != before:  # also a later time of the same state: stored, not audited
             _check_times(run)
@@ -487,6 +496,20 @@ def runs_record_events(
     return runs
 
 
+def _adopt(run: Run, job: Job, changes: dict) -> None:
+    """A run's own event names `job`, not the run's. A placeholder (no event of its own yet;
+    its job came from a child's parent facet, which may name the job otherwise, e.g. Spark's
+    application name before `spark.openlineage.appName` applies) becomes a run of the job its
+    own event names; a run whose own events named another job refuses the event."""
+    if run.started_at is not None:
+        raise ValidationError({"run.runId": "This run id belongs to another job."})
+    if job.archived:
+        raise Conflict("This job is archived and takes no new runs.")
+    before = Job.objects.get(pk=run.job_id)
+    changes["job"] = [f"{before.namespace}:{before.name}", f"{job.namespace}:{job.name}"]
+    run.job = job
+
+
 def _runs_write(changed: list[Run]) -> None:
     """Write the folded fields of these stored, row-locked runs with one upsert on their
     primary key: a plain column list, where an UPDATE of many rows takes a CASE per field
@@ -498,7 +521,6 @@ def _runs_write(changed: list[Run]) -> None:
             Run(
                 pk=run.pk,
                 run_id=run.run_id,
-                job_id=run.job_id,
                 **dict(zip(RUN_FOLDED_ATTNAMES, _folded(run), strict=True)),
             )
             for run in changed

@@ -127,11 +127,35 @@ def parent_runs():
     return events
 
 
+def spark_application():
+    """A Spark application whose SQL jobs name it, in their parent facet, by its raw
+    `spark.app.name`, while its own events carry the name `spark.openlineage.appName` gives
+    it (AWS Glue does this too)."""
+    events = [
+        _event("app", "glue_job", "2026-11-01T10:00:00Z", event_type="START"),
+        _event("app", "glue_job", "2026-11-01T10:10:00Z", event_type="COMPLETE"),
+    ]
+    for event_type, minute in (("START", 1), ("COMPLETE", 5)):
+        events.append(
+            _event(
+                "insert",
+                "glue_job.execute_insert",
+                f"2026-11-01T10:{minute:02d}:00Z",
+                inputs=["orders"],
+                outputs=["orders_daily"],
+                event_type=event_type,
+                parent=("app", "raw_app_name"),
+            )
+        )
+    return events
+
+
 EVENT_SETS = {
     "bakery": bakery(),
     "chain": chain(),
     "read_modify_write": read_modify_write(),
     "parent_runs": parent_runs(),
+    "spark_application": spark_application(),
 }
 
 
@@ -189,6 +213,43 @@ def test_the_filling_reads_the_apples_harvested_before_it_whatever_arrives_first
     assert (f"dataset:{NS}:apples#run:{_id('harvest-sep')}", f"run:{_id('filling-0902')}") in reads
     assert (f"dataset:{NS}:apples#run:{_id('harvest-oct')}", f"run:{_id('filling-1016')}") in reads
     assert not any(s.endswith("#external") for s, _ in reads)
+
+
+def test_a_run_named_as_a_parent_under_another_job_name_takes_the_job_of_its_own_events(
+    pipeline, settings
+):
+    """The child's parent facet makes the application's run a placeholder under the raw name;
+    the application's own events then make it a run of the job they name (audited), instead
+    of being rejected as naming another job."""
+    from audit.models import AuditEvent
+
+    settings.LINEAGE_MAP_INLINE = False
+    events = spark_application()
+    for event in [*events[2:], *events[:2]]:  # the SQL job's events first
+        services.lineage_events_accept(actor=pipeline, payloads=[event])
+        services.lineage_events_map_all()
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
+    app = Run.objects.get(run_id=_id("app"))
+    assert (app.job.name, app.state) == ("glue_job", "COMPLETE")
+    assert Run.objects.get(run_id=_id("insert")).parent == app
+    audited = AuditEvent.objects.filter(action="lineage.events.mapped").order_by("id")
+    changes = [a.changes.get("runs_updated", {}).get(str(app.run_id)) for a in audited]
+    assert {"job": ["airflow:raw_app_name", "airflow:glue_job"]}.items() <= next(
+        c for c in changes if c and "job" in c
+    ).items()
+
+
+def test_a_run_whose_own_events_named_another_job_still_refuses_the_event(pipeline, settings):
+    settings.LINEAGE_MAP_INLINE = False
+    first = _event("shared-id", "etl", "2026-11-01T10:00:00Z", event_type="START")
+    second = _event("shared-id", "other_etl", "2026-11-01T10:05:00Z")
+    for event in (first, second):
+        services.lineage_events_accept(actor=pipeline, payloads=[event])
+        services.lineage_events_map_all()
+    states = dict(LineageEvent.objects.values_list("job_name", "state"))
+    assert states == {"etl": "mapped", "other_etl": "rejected"}
+    assert "belongs to another job" in LineageEvent.objects.get(job_name="other_etl").reason
+    assert Run.objects.get(run_id=_id("shared-id")).job.name == "etl"
 
 
 @settings(

@@ -741,8 +741,113 @@ def _fields(ref: DatasetRef) -> tuple[ingest.FieldSpec, ...]:
     return tuple(map(ingest.FieldSpec._make, ref.fields))
 
 
-def _output_version(ref: DatasetRef, run_id) -> str:
-    return ref.version or f"run:{run_id}"
+def _output_version(ref: DatasetRef, run_id, named: dict | None = None) -> str:
+    """The version a run's output is: its `version` facet; else the version another event of
+    the run names for that dataset (`named`, see _named_versions); else `run:<runId>`."""
+    return ref.version or (named or {}).get((run_id, ref.key)) or f"run:{run_id}"
+
+
+Stored = dict[tuple[str, str], tuple[str, datetime | None]]  # (run, version node) → (base, at)
+
+
+def _stored_outputs(items: list[tuple[LineageEvent, ParsedEvent]]) -> Stored:
+    """The dataset versions the batch's runs are stored as having written."""
+    sources = sorted({nodes.run_id(p.run_id) for _, p in items if p.outputs and p.run_id})
+    if not sources:
+        return {}
+    return {
+        (source, target): (base, at)
+        for source, target, base, at in Edge.objects.filter(
+            relation=Relation.OUTPUT, source__in=sources, target__startswith="dataset:"
+        ).values_list("source", "target", "target_base", "at")
+    }
+
+
+def _named_versions(
+    items: list[tuple[LineageEvent, ParsedEvent]], stored: Stored
+) -> tuple[dict, dict]:
+    """Spark names the version of a Delta or Iceberg output on COMPLETE only (START names the
+    output without it), and the events of a run may arrive in any order. An output without a
+    `version` facet is the version another event of the same run names for that dataset —
+    the one named earliest (then the least), in this batch or stored — so that one write is
+    one version whatever the order. Returns ((run id, dataset) → that version, for this
+    batch's unversioned outputs; (dataset, `run:<runId>`) → it, for the stand-ins stored
+    before the name arrived in this batch, to be renamed)."""
+    named: dict[tuple[str, str], tuple[datetime, str]] = {}  # (run, base) → (at, version)
+    in_batch = set()
+
+    def offer(key: tuple[str, str], at: datetime, version: str) -> None:
+        if key not in named or (at, version) < named[key]:
+            named[key] = (at, version)
+
+    keys: dict[str, tuple[str, str]] = {}  # base → dataset key
+    for _, p in items:
+        for ref in p.outputs if p.kind == "RunEvent" else ():
+            base = nodes.dataset_id(*ref.key)
+            keys[base] = ref.key
+            if ref.version:
+                key = (nodes.run_id(p.run_id), base)
+                offer(key, p.event_time, ref.version)
+                in_batch.add(key)
+    stand_ins = {}
+    for (source, target), (base, at) in stored.items():
+        version = target[len(base) + 1 :]
+        if version == source:  # the run's stand-in, `run:<runId>`
+            stand_ins[(source, base)] = version
+        elif at is not None:
+            offer((source, base), at, version)
+    out = {}
+    for _, p in items:
+        for ref in p.outputs if p.kind == "RunEvent" else ():
+            found = named.get((nodes.run_id(p.run_id), nodes.dataset_id(*ref.key)))
+            if not ref.version and found is not None:
+                out[(p.run_id, ref.key)] = found[1]
+    renames = {
+        (keys[base], version): named[(run, base)][1]
+        for (run, base), version in stand_ins.items()
+        if (run, base) in in_batch
+    }
+    return out, renames
+
+
+def _identify(actor: AbstractBaseUser, datasets: dict, renames: dict, stored: Stored) -> None:
+    """Name the stand-in versions stored before their name arrived (see _named_versions), and
+    move their edges (the write, reads resolved to it, trained-on) to the named version; an
+    edge the named version has already stays, at the earlier of the two times. `stored`
+    follows."""
+    renamed = ingest.dataset_versions_identify(actor=actor, datasets=datasets, names=renames)
+    if not renamed:
+        return
+    moves = {nodes.dataset_id(*key, old): nodes.dataset_id(*key, new) for key, old, new in renamed}
+    edges = list(Edge.objects.filter(Q(source__in=list(moves)) | Q(target__in=list(moves))))
+    for edge in edges:
+        edge.source = moves.get(edge.source, edge.source)
+        edge.target = moves.get(edge.target, edge.target)
+    there = {
+        (e.source, e.target, e.relation): e
+        for e in Edge.objects.filter(
+            _pairs_q({(e.source, e.target) for e in edges}, ("source", "target"))
+        )
+    }
+    dropped = []
+    for edge in edges:
+        triple = (edge.source, edge.target, edge.relation)
+        existing = there.setdefault(triple, edge)
+        if existing is edge:
+            continue
+        dropped.append(edge.pk)
+        if edge.at is not None and (existing.at is None or edge.at < existing.at):
+            existing.at = edge.at
+    Edge.objects.filter(pk__in=dropped).delete()
+    Edge.objects.bulk_update(list(there.values()), ["source", "target", "at"])
+    for (source, target), (base, at) in list(stored.items()):
+        if target in moves:
+            del stored[(source, target)]
+            other = stored.get((source, moves[target]), (base, None))[1]
+            stored[(source, moves[target])] = (
+                base,
+                min(t for t in (at, other) if t) if at or other else None,
+            )
 
 
 Timed = dict[tuple[str, str], datetime]  # (run node, dataset node or base) → earliest time
@@ -758,6 +863,8 @@ def _map_batch(
     changed feature descriptions and re-pointed reads aside). Returns each event's summary
     for the audit; raises a refusal (CycleRefused, Conflict, ...) for the batch as a whole."""
     job_keys, run_specs, refs, versions = set(), [], [], []
+    stored = _stored_outputs(items)
+    versions_named, renames = _named_versions(items, stored)
     # each distinct schema built once: a batch names the same datasets with the same schemas
     schemas: dict[tuple, tuple[ingest.FieldSpec, ...]] = {}
 
@@ -794,7 +901,9 @@ def _map_batch(
             )
         )
         versions += [
-            ingest.VersionSpec(ref.key, _output_version(ref, p.run_id), fields_of(ref), p.run_id)
+            ingest.VersionSpec(
+                ref.key, _output_version(ref, p.run_id, versions_named), fields_of(ref), p.run_id
+            )
             for ref in p.outputs
         ] + [
             ingest.VersionSpec(ref.key, ref.version, fields_of(ref))
@@ -807,6 +916,7 @@ def _map_batch(
     datasets = ingest.datasets_sync(
         actor=actor, schemas=dict.fromkeys((ref.key, fields_of(ref)) for ref in refs)
     )
+    _identify(actor, datasets, renames, stored)
     ingest.dataset_versions_ensure(
         actor=actor, datasets=datasets, specs=versions, runs=runs, ledger=ledger
     )
@@ -828,7 +938,9 @@ def _map_batch(
         for ref in p.outputs:
             key = (
                 run_node,
-                nodes.dataset_id(ref.namespace, ref.name, _output_version(ref, p.run_id)),
+                nodes.dataset_id(
+                    ref.namespace, ref.name, _output_version(ref, p.run_id, versions_named)
+                ),
             )
             writes[key] = min(writes.get(key, p.event_time), p.event_time)
             for in_ns, in_name, in_field, out_field in ref.column_lineage:
@@ -856,7 +968,7 @@ def _map_batch(
                     reads.get((run_node, base), p.event_time), p.event_time
                 )
         summaries[event.pk]["edges"] = named + len(p.inputs) + len(p.outputs)
-    written = _write(writes, edges)
+    written = _write(writes, edges, stored)
     input_nodes = _read(actor, reads, datasets, bases, ledger)
     for event, p in items:
         if p.kind != "RunEvent" or not any(ref.model for ref in p.outputs):
@@ -884,17 +996,12 @@ def _map_batch(
     return summaries
 
 
-def _write(writes: Timed, edges: set[tuple[str, str, str]]) -> dict[str, datetime]:
+def _write(writes: Timed, edges: set[tuple[str, str, str]], outputs: Stored) -> dict[str, datetime]:
     """Store the output edges, stamped with the write time (the earliest event of the run
     naming that output), with the batch's untimed edges; an output named again by an earlier
-    event moves its time earlier. Returns dataset base → earliest new or earlier write."""
-    stored: dict[tuple[str, str], datetime | None] = {}
-    if writes:
-        sources = sorted({s for s, _ in writes})
-        for source, target, at in Edge.objects.filter(
-            relation=Relation.OUTPUT, source__in=sources, target__startswith="dataset:"
-        ).values_list("source", "target", "at"):
-            stored[(source, target)] = at
+    event moves its time earlier (`outputs`: the runs' stored ones). Returns dataset base →
+    earliest new or earlier write."""
+    stored = {key: at for key, (_, at) in outputs.items()}
     new = {key: at for key, at in writes.items() if key not in stored}
     earlier = {
         key: at

@@ -309,36 +309,54 @@ def dataset_versions_ensure(
     runs: Mapping[uuid.UUID, Run] | None = None,
     ledger: Ledger | None = None,
 ) -> None:
-    """Record the versions not stored yet, each with its schema and producing run (the first
-    mention of a version wins; a version is immutable); noted in `ledger` if given, else each
-    audited."""
+    """Record the versions not stored yet, each with its schema and producing run: as its
+    writer's first mention names it, else as the first mention does. A stored version no run
+    was known to write (a reader named it first) takes its writer, and the writer's schema,
+    when the writer's event arrives: the same record whatever the order events arrive in.
+    Otherwise a version is immutable. Noted in `ledger` if given, else each audited."""
     first: dict[tuple[int, str], VersionSpec] = {}
     for spec in specs:
-        first.setdefault((datasets[spec.dataset].pk, spec.version), spec)
+        key = (datasets[spec.dataset].pk, spec.version)
+        if key not in first or (spec.produced_by and not first[key].produced_by):
+            first[key] = spec
     if not first:
         return
-    stored = set(
-        DatasetVersion.objects.filter(
+    stored = {
+        (dataset, version): (pk, writer)
+        for pk, dataset, version, writer in DatasetVersion.objects.filter(
             dataset__in=sorted({dataset for dataset, _ in first}),
             version__in=sorted({version for _, version in first}),
-        ).values_list("dataset_id", "version")
+        ).values_list("pk", "dataset_id", "version", "produced_by_id")
+    }
+    schemas: dict[tuple[FieldSpec, ...], list[dict[str, str]]] = {}  # each built once
+
+    def schema_of(spec: VersionSpec) -> list[dict[str, str]]:
+        schema = schemas.get(spec.schema)
+        if schema is None:
+            schema = schemas[spec.schema] = [
+                {"name": f.name, "type": f.type, "description": f.description} for f in spec.schema
+            ]
+        return schema
+
+    _versions_take_writers(
+        actor,
+        [
+            (stored[key][0], first[key], runs[first[key].produced_by], schema_of(first[key]))
+            for key in sorted(first)
+            if key in stored and stored[key][1] is None and first[key].produced_by and runs
+        ],
     )
     missing = [key for key in sorted(first) if key not in stored]
     if not missing:
         return
     require_global(actor, "registry.add_datasetversion")
     new = []
-    schemas: dict[tuple[FieldSpec, ...], list[dict[str, str]]] = {}  # each built once
     for key in missing:
         spec = first[key]
         dataset = datasets[spec.dataset]
         if dataset.archived:
             raise Conflict(f"Dataset '{dataset}' is archived and takes no new versions.")
-        schema = schemas.get(spec.schema)
-        if schema is None:
-            schema = schemas[spec.schema] = [
-                {"name": f.name, "type": f.type, "description": f.description} for f in spec.schema
-            ]
+        schema = schema_of(spec)
         version = DatasetVersion(
             dataset=dataset,
             version=spec.version,
@@ -363,6 +381,81 @@ def dataset_versions_ensure(
         ledger.versions_created += [
             f"{v.dataset.namespace}:{v.dataset.name}#{v.version}" for v in inserted
         ]
+
+
+def _versions_take_writers(
+    actor: AbstractBaseUser, found: list[tuple[int, VersionSpec, Run, list[dict[str, str]]]]
+) -> None:
+    """Stored versions (pk) named before by readers only: each takes its writer's run and
+    schema, audited."""
+    if not found:
+        return
+    require_global(actor, "registry.add_datasetversion")
+    rows = DatasetVersion.objects.in_bulk([pk for pk, *_ in found])
+    records = []
+    for pk, _, run, schema in found:
+        row = rows[pk]
+        changes: dict[str, Any] = {"produced_by": [None, str(run.run_id)]}
+        if row.schema != schema:
+            changes["schema"] = [row.schema, schema]
+        row.produced_by, row.schema = run, schema
+        records.append(
+            {"action": "registry.dataset_version.updated", "target": row, "changes": changes}
+        )
+    DatasetVersion.objects.bulk_update(list(rows.values()), ["produced_by", "schema"])
+    audit_record_many(actor=actor, records=records)
+
+
+@transaction.atomic(savepoint=False)
+def dataset_versions_identify(
+    *,
+    actor: AbstractBaseUser,
+    datasets: Mapping[Key, Dataset],
+    names: Mapping[tuple[Key, str], str],
+) -> list[tuple[Key, str, str]]:
+    """Give versions recorded under a stand-in name the name a later event gave them
+    ((dataset, stand-in) → name; e.g. the version `run:<runId>` a run wrote before an event of
+    its own named it). The row is renamed; where a version of that name is stored already
+    (a reader named it first), the stand-in is merged into it: removed, the caller moving its
+    edges. Each audited. Returns (dataset, stand-in, name) of those renamed or merged."""
+    if not names:
+        return []
+    by_pk = {datasets[key].pk: key for key, _ in names}
+    wanted = {(datasets[key].pk, old): new for (key, old), new in names.items()}
+    rows = [
+        row
+        for row in DatasetVersion.objects.filter(
+            dataset__in=sorted(by_pk), version__in=sorted({old for _, old in wanted})
+        ).order_by("pk")
+        if (row.dataset_id, row.version) in wanted
+    ]
+    if not rows:
+        return []
+    # recording the name its writer gives a version is recording the version: what it holds
+    # (the schema, the producing run) stays
+    require_global(actor, "registry.add_datasetversion")
+    taken = set(
+        DatasetVersion.objects.filter(
+            dataset__in=sorted(by_pk), version__in=sorted(set(wanted.values()))
+        ).values_list("dataset_id", "version")
+    )
+    out, renamed, merged, records = [], [], [], []
+    for row in rows:
+        old = row.version
+        new = wanted[(row.dataset_id, old)]
+        out.append((by_pk[row.dataset_id], old, new))
+        if (row.dataset_id, new) in taken:
+            merged.append(row.pk)
+            action = "registry.dataset_version.merged"
+        else:
+            row.version = new
+            renamed.append(row)
+            action = "registry.dataset_version.updated"
+        records.append({"action": action, "target": row, "changes": {"version": [old, new]}})
+    audit_record_many(actor=actor, records=records)
+    DatasetVersion.objects.bulk_update(renamed, ["version"])
+    DatasetVersion.objects.filter(pk__in=merged).delete()
+    return out
 
 
 # --- runs ------------------------------------------------------------------------------------

@@ -37,10 +37,18 @@ def _event(run, job, time, inputs=(), outputs=(), event_type="COMPLETE", parent=
         run_id=_id(run),
         job=job,
         time=time,
-        inputs=[dataset(NS, name) for name in inputs],
-        outputs=[dataset(NS, name) for name in outputs],
+        inputs=[_dataset(name) for name in inputs],
+        outputs=[_dataset(name) for name in outputs],
         run_facets=facets,
     )
+
+
+def _dataset(name):
+    """A dataset by name, or by (name, version): with the `version` facet."""
+    if isinstance(name, tuple):
+        name, version = name
+        return dataset(NS, name, version={"datasetVersion": version})
+    return dataset(NS, name)
 
 
 def bakery():
@@ -150,12 +158,36 @@ def spark_application():
     return events
 
 
+def spark_delta():
+    """Spark on Delta Lake: START names the versions read and the output without its version,
+    COMPLETE names the version written; runs appending to the table, a report reading it
+    unversioned, and one reading a version before its writer's events arrive."""
+    events = []
+    for n in (1, 2, 3):
+        inputs = [("orders", str(n - 1))] if n > 1 else []
+        for event_type, minute in (("START", 0), ("COMPLETE", 5)):
+            events.append(
+                _event(
+                    f"append-{n}",
+                    "append_orders",
+                    f"2026-11-01T{9 + n:02d}:{minute:02d}:00Z",
+                    inputs=inputs,
+                    outputs=["orders" if event_type == "START" else ("orders", str(n))],
+                    event_type=event_type,
+                )
+            )
+    events.append(_event("report", "report", "2026-11-01T11:30:00Z", inputs=["orders"]))
+    events.append(_event("audit", "audit", "2026-11-01T13:00:00Z", inputs=[("orders", "3")]))
+    return events
+
+
 EVENT_SETS = {
     "bakery": bakery(),
     "chain": chain(),
     "read_modify_write": read_modify_write(),
     "parent_runs": parent_runs(),
     "spark_application": spark_application(),
+    "spark_delta": spark_delta(),
 }
 
 
@@ -213,6 +245,51 @@ def test_the_filling_reads_the_apples_harvested_before_it_whatever_arrives_first
     assert (f"dataset:{NS}:apples#run:{_id('harvest-sep')}", f"run:{_id('filling-0902')}") in reads
     assert (f"dataset:{NS}:apples#run:{_id('harvest-oct')}", f"run:{_id('filling-1016')}") in reads
     assert not any(s.endswith("#external") for s, _ in reads)
+
+
+@pytest.mark.parametrize("order", ["in time order", "complete first", "reader first"])
+def test_a_spark_write_is_one_version_named_by_its_complete_event(pipeline, settings, order):
+    """START names the output without its version (`run:<runId>` stands in), COMPLETE with
+    it: one version, `1`, written by the run at START's time, whatever arrives first; a read
+    resolved to the stand-in moves with it."""
+    from audit.models import AuditEvent
+
+    settings.LINEAGE_MAP_INLINE = False
+    start, complete = spark_delta()[:2]  # append-1
+    report = _event("report", "report", "2026-11-01T10:03:00Z", inputs=["orders"])
+    audit = _event("audit", "audit", "2026-11-01T13:00:00Z", inputs=[("orders", "1")])
+    arrival = {
+        "in time order": [start, report, complete, audit],
+        "complete first": [complete, audit, report, start],
+        "reader first": [audit, start, report, complete],
+    }[order]
+    for event in arrival:  # each event its own batch
+        services.lineage_events_accept(actor=pipeline, payloads=[event])
+        services.lineage_events_map_all()
+
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
+    writer = f"run:{_id('append-1')}"
+    # (a read resolved before any write arrived leaves `external` recorded, unlinked)
+    assert list(
+        DatasetVersion.objects.filter(dataset__name="orders")
+        .exclude(version="external")
+        .values_list("version", "produced_by__run_id")
+    ) == [("1", _id("append-1"))]
+    edges = set(Edge.objects.values_list("source", "target", "relation", "at"))
+    version = f"dataset:{NS}:orders#1"
+    assert (writer, version, "output") in {(s, t, r) for s, t, r, _ in edges}
+    assert [at.isoformat() for s, t, r, at in edges if s == writer] == ["2026-11-01T10:00:00+00:00"]
+    readers = {t for s, t, r, _ in edges if s == version and r == "input"}
+    assert readers == {f"run:{_id('report')}", f"run:{_id('audit')}"}
+    assert not any("#run:" in node for s, t, _, _ in edges for node in (s, t))
+    if order != "complete first":  # the stand-in was recorded, then named
+        action = (
+            "registry.dataset_version.merged"
+            if order == "reader first"
+            else ("registry.dataset_version.updated")
+        )
+        named = AuditEvent.objects.get(action=action)
+        assert named.changes["version"] == [f"run:{_id('append-1')}", "1"]
 
 
 def test_a_run_named_as_a_parent_under_another_job_name_takes_the_job_of_its_own_events(

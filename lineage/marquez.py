@@ -60,7 +60,8 @@ def collapsed_graph(sub, ref, run_jobs: Mapping[str, tuple[str, str]], datasets)
     for node in sub.nodes:
         collapsed.setdefault(collapse(node), {"in": set(), "out": set()})
     if ref.kind in ("dataset", "job", "datasetField"):
-        collapsed.setdefault(nodes.base_of(ref.id), {"in": set(), "out": set()})
+        start = nodes.dataset_id(ref.namespace, ref.name) if ref.kind == "dataset" else ref.id
+        collapsed.setdefault(start, {"in": set(), "out": set()})
     for source, target in sub.edges:
         a, b = collapse(source), collapse(target)
         if a != b:
@@ -93,7 +94,9 @@ def job_data(node_id: str, links: dict[str, set]) -> dict:
     def ids(found):
         return [
             {"namespace": r.namespace, "name": r.name}
-            for r in (nodes.parse(n) for n in sorted(found) if n.startswith("dataset:"))
+            for r in (
+                nodes.parse(n, versioned=False) for n in sorted(found) if n.startswith("dataset:")
+            )
         ]
 
     return {
@@ -108,8 +111,8 @@ def job_data(node_id: str, links: dict[str, set]) -> dict:
 
 
 def plain_data(node_id: str) -> dict:
-    try:
-        ref = nodes.parse(node_id)
+    try:  # Marquez's dataset nodes are datasets, never versions
+        ref = nodes.parse(node_id, versioned=False)
     except ValueError:
         return {"id": node_id}
     data: dict[str, Any] = {"namespace": ref.namespace, "name": ref.name}

@@ -6,6 +6,9 @@ and modelgov's own `model:{name}:{version}`. Namespaces are often URIs with colo
 (`postgres://host:5432`) and names may hold colons too, so ids are split like Marquez: after the
 prefix, the first `:` that is not part of `scheme://host:port` ends the namespace. Read
 endpoints also take explicit `type`, `namespace` and `name` to avoid the ambiguity.
+
+Names may hold `#` (SQL Server's temporary tables, `db.dbo.#stage`; paths): the last `#` of a
+dataset id starts its version, and a `#` inside a version is written `%23` in the id.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ _URI_NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/:]*(?::\d+)?")
 
 def dataset_id(namespace: str, name: str, version: str | None = None) -> str:
     base = f"dataset:{namespace}:{name}"
-    return f"{base}#{version}" if version is not None else base
+    return f"{base}#{version.replace('#', '%23')}" if version is not None else base
 
 
 def job_id(namespace: str, name: str) -> str:
@@ -40,8 +43,13 @@ def model_id(name: str, version: int) -> str:
 
 
 def base_of(node: str) -> str:
-    """The unversioned id: `dataset:ns:name#v` → `dataset:ns:name`."""
-    return node.split("#", 1)[0] if node.startswith("dataset:") else node
+    """The unversioned id of a dataset version's: `dataset:ns:name#v` → `dataset:ns:name`."""
+    return node.rpartition("#")[0] or node if node.startswith("dataset:") else node
+
+
+def version_of(node: str) -> str:
+    """The version of a dataset version's id: `dataset:ns:name#v` → `v`."""
+    return node.rpartition("#")[2].replace("%23", "#")
 
 
 @dataclass(frozen=True)
@@ -74,8 +82,9 @@ def _split_namespace(rest: str) -> tuple[str, str] | None:
     return rest[:index], rest[index + 1 :]
 
 
-def parse(node: str) -> NodeRef:
-    """Parse a node id, or raise ValueError saying what is wrong with it."""
+def parse(node: str, *, versioned: bool = True) -> NodeRef:
+    """Parse a node id, or raise ValueError saying what is wrong with it. `versioned=False`:
+    a dataset id is a dataset's (its name may hold `#`), not a version's."""
     kind, sep, rest = node.partition(":")
     if not sep or kind not in KINDS or not rest:
         raise ValueError(f"node ids start with one of {', '.join(KINDS)} followed by ':'")
@@ -87,8 +96,9 @@ def parse(node: str) -> NodeRef:
             raise ValueError("model ids read model:{name}:{version number}")
         return NodeRef(kind="model", name=name, version=version)
     version = None
-    if kind == "dataset" and "#" in rest:
-        rest, version = rest.split("#", 1)
+    if kind == "dataset" and versioned and "#" in rest:
+        rest, _, version = rest.rpartition("#")
+        version = version.replace("%23", "#")
     parts = _split_namespace(rest)
     if parts is None:
         raise ValueError(f"{kind} ids read {kind}:{{namespace}}:{{name}}")

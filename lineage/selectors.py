@@ -540,15 +540,31 @@ def subgraph(ref, *, user, directions: Sequence[str], depth: int, max_nodes: int
     return graph.digraph(rows, nodes=[] if by_base else start)
 
 
+def dataset_named_with_hash(ref):
+    """`dataset:ns:db.dbo.#stage` reads as the version `stage` of `db.dbo.`; when no such
+    dataset is catalogued but `db.dbo.#stage` is, the id names that dataset (a name holding
+    `#`, as SQL Server's temporary tables do). Any other ref is returned as it is."""
+    from lineage import nodes
+    from registry.models import Dataset
+
+    if ref.kind != "dataset" or ref.version is None:
+        return ref
+    datasets = Dataset.objects.filter(namespace=ref.namespace)
+    whole = f"{ref.name}#{ref.version}"
+    if datasets.filter(name=ref.name).exists() or not datasets.filter(name=whole).exists():
+        return ref
+    return nodes.NodeRef(kind="dataset", namespace=ref.namespace, name=whole)
+
+
 def datasets_by_node(node_ids: Iterable[str]) -> dict[str, object]:
-    """The catalogued datasets among dataset node ids (node id → Dataset, its features
-    prefetched); unknown ones left out."""
+    """The catalogued datasets among unversioned dataset node ids (node id → Dataset, its
+    features prefetched); unknown ones left out."""
     from lineage import nodes
     from registry.models import Dataset
 
     wanted = {}
     for node_id in node_ids:
-        ref = nodes.parse(node_id)
+        ref = nodes.parse(node_id, versioned=False)
         wanted[(ref.namespace, ref.name)] = node_id
     if not wanted:
         return {}

@@ -791,7 +791,7 @@ def _named_versions(
                 in_batch.add(key)
     stand_ins = {}
     for (source, target), (base, at) in stored.items():
-        version = target[len(base) + 1 :]
+        version = nodes.version_of(target)
         if version == source:  # the run's stand-in, `run:<runId>`
             stand_ins[(source, base)] = version
         elif at is not None:

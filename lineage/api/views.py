@@ -98,7 +98,7 @@ class NodeQuery(serializers.Serializer):
 def _node(data: dict) -> nodes.NodeRef:
     if data.get("nodeId"):
         try:
-            return nodes.parse(data["nodeId"])
+            return selectors.dataset_named_with_hash(nodes.parse(data["nodeId"]))
         except ValueError as exc:
             raise ValidationError({"nodeId": str(exc)}) from exc
     kind = data.get("type")

@@ -589,16 +589,24 @@ def runs_record_events(
     return runs
 
 
+# The job name openlineage-spark gives some applications' first event before it knows theirs
+# (OpenLineage issue 3846): the later events of the run name the real job.
+UNKNOWN_JOB = "unknown"
+
+
 def _adopt(run: Run, job: Job, changes: dict) -> None:
     """A run's own event names `job`, not the run's. A placeholder (no event of its own yet;
     its job came from a child's parent facet, which may name the job otherwise, e.g. Spark's
-    application name before `spark.openlineage.appName` applies) becomes a run of the job its
-    own event names; a run whose own events named another job refuses the event."""
-    if run.started_at is not None:
+    application name before `spark.openlineage.appName` applies), or a run known only under
+    Spark's stand-in name `unknown`, becomes a run of the job its event names; an event
+    naming `unknown` is the run's, under its job. Otherwise the event is refused."""
+    if job.name == UNKNOWN_JOB:
+        return
+    before = Job.objects.get(pk=run.job_id)
+    if run.started_at is not None and before.name != UNKNOWN_JOB:
         raise ValidationError({"run.runId": "This run id belongs to another job."})
     if job.archived:
         raise Conflict("This job is archived and takes no new runs.")
-    before = Job.objects.get(pk=run.job_id)
     changes["job"] = [f"{before.namespace}:{before.name}", f"{job.namespace}:{job.name}"]
     run.job = job
 
@@ -637,10 +645,11 @@ def _runs_create(actor, new_ids, by_run, placeholders, jobs, runs, ledger) -> di
             run = Run(run_id=run_id, job=job, state=RunState.OTHER, facets={})
         else:
             specs = by_run[run_id]
-            job = jobs[specs[0].job]
+            named = [jobs[spec.job] for spec in specs if spec.job[1] != UNKNOWN_JOB]
+            job = named[0] if named else jobs[specs[0].job]
             run = Run(run_id=run_id, job=job, state=RunState.OTHER, facets={})
             for spec in specs:
-                if jobs[spec.job].pk != job.pk:
+                if jobs[spec.job].pk != job.pk and spec.job[1] != UNKNOWN_JOB:
                     raise ValidationError({"run.runId": "This run id belongs to another job."})
                 _fold(run, spec, None, {})
                 if spec.parent and not getattr(run, "_parent_id_wanted", None):

@@ -158,6 +158,23 @@ def spark_application():
     return events
 
 
+def spark_unknown_job():
+    """openlineage-spark 1.34 names some applications' START `unknown` (OpenLineage issue
+    3846); the application's later events and its SQL job's parent facet name it."""
+    return [
+        _event("spark-app", "unknown", "2026-11-01T08:00:00Z", event_type="START"),
+        _event("spark-app", "nightly_app", "2026-11-01T08:30:00Z", event_type="COMPLETE"),
+        _event(
+            "spark-sql",
+            "nightly_app.insert_into",
+            "2026-11-01T08:10:00Z",
+            inputs=["events"],
+            outputs=["events_daily"],
+            parent=("spark-app", "nightly_app"),
+        ),
+    ]
+
+
 def spark_delta():
     """Spark on Delta Lake: START names the versions read and the output without its version,
     COMPLETE names the version written; runs appending to the table, a report reading it
@@ -188,6 +205,7 @@ EVENT_SETS = {
     "parent_runs": parent_runs(),
     "spark_application": spark_application(),
     "spark_delta": spark_delta(),
+    "spark_unknown_job": spark_unknown_job(),
 }
 
 
@@ -314,6 +332,21 @@ def test_a_run_named_as_a_parent_under_another_job_name_takes_the_job_of_its_own
     assert {"job": ["airflow:raw_app_name", "airflow:glue_job"]}.items() <= next(
         c for c in changes if c and "job" in c
     ).items()
+
+
+@pytest.mark.parametrize("start_first", [True, False])
+def test_a_spark_run_started_under_the_name_unknown_is_a_run_of_the_job_it_completes_under(
+    pipeline, settings, start_first
+):
+    settings.LINEAGE_MAP_INLINE = False
+    start, complete, _ = spark_unknown_job()
+    for event in [start, complete] if start_first else [complete, start]:
+        services.lineage_events_accept(actor=pipeline, payloads=[event])
+        services.lineage_events_map_all()
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
+    run = Run.objects.get(run_id=_id("spark-app"))
+    assert (run.job.name, run.state) == ("nightly_app", "COMPLETE")
+    assert run.started_at.isoformat() == "2026-11-01T08:00:00+00:00"
 
 
 def test_a_run_whose_own_events_named_another_job_still_refuses_the_event(pipeline, settings):

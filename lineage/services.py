@@ -823,6 +823,8 @@ def _identify(actor: AbstractBaseUser, datasets: dict, renames: dict, stored: St
     for edge in edges:
         edge.source = moves.get(edge.source, edge.source)
         edge.target = moves.get(edge.target, edge.target)
+    # e.g. a run that read version n and then names n as its write: no new version, a cycle
+    _refuse_cycles([(e.source, e.target) for e in edges if e.relation in VERSION_RELATIONS])
     there = {
         (e.source, e.target, e.relation): e
         for e in Edge.objects.filter(
@@ -1207,6 +1209,22 @@ def _model_of(node: str) -> str:
     return node.split(":", 2)[1] if node.startswith("model:") else ""
 
 
+def _refuse_cycles(versioned: list[tuple[str, str]]) -> None:
+    """Raise CycleRefused if these edges would close a cycle in the versioned graph."""
+    if not versioned:
+        return
+    # A new cycle runs new edge, stored path, new edge, …: stored stretches lead from the
+    # target of a new edge to the source of one, so only those reaches are needed.
+    sources = {s for s, _ in versioned}
+    reach = {
+        node: reached & sources
+        for node, reached in selectors.reaches(sorted({t for _, t in versioned})).items()
+    }
+    path = graph.find_cycle(versioned, reach)
+    if path is not None:
+        raise CycleRefused(path)
+
+
 def add_edges(
     edges: set[tuple[str, str, str]], *, at: dict[tuple[str, str], datetime] | None = None
 ) -> int:
@@ -1215,18 +1233,7 @@ def add_edges(
     if not edges:
         return 0
     at = at or {}
-    versioned = [(s, t) for s, t, r in edges if r in VERSION_RELATIONS]
-    if versioned:
-        # A new cycle runs new edge, stored path, new edge, …: stored stretches lead from the
-        # target of a new edge to the source of one, so only those reaches are needed.
-        sources = {s for s, _ in versioned}
-        reach = {
-            node: reached & sources
-            for node, reached in selectors.reaches(sorted({t for _, t in versioned})).items()
-        }
-        path = graph.find_cycle(versioned, reach)
-        if path is not None:
-            raise CycleRefused(path)
+    _refuse_cycles([(s, t) for s, t, r in edges if r in VERSION_RELATIONS])
     Edge.objects.bulk_create(
         [
             Edge(

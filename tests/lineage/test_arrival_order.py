@@ -310,6 +310,29 @@ def test_a_spark_write_is_one_version_named_by_its_complete_event(pipeline, sett
         assert named.changes["version"] == [f"run:{_id('append-1')}", "1"]
 
 
+def test_naming_as_its_write_the_version_a_run_read_is_refused_as_a_cycle_not_stored(
+    pipeline, settings
+):
+    """START reads orders@5 and writes orders (unversioned); COMPLETE then names 5 as the
+    version written: renaming the stand-in would close orders@5 → run → orders@5."""
+    import networkx as nx
+
+    settings.LINEAGE_MAP_INLINE = False
+    start = _event("noop", "merge", "2026-11-01T10:00:00Z", [("orders", "5")], ["orders"], "START")
+    complete = _event("noop", "merge", "2026-11-01T10:05:00Z", outputs=[("orders", "5")])
+    for event in (start, complete):
+        services.lineage_events_accept(actor=pipeline, payloads=[event])
+        services.lineage_events_map_all()
+    states = dict(LineageEvent.objects.values_list("event_type", "state"))
+    assert states == {"START": "mapped", "COMPLETE": "rejected"}
+    assert "cycle" in LineageEvent.objects.get(event_type="COMPLETE").reason
+    versioned = nx.DiGraph(
+        list(Edge.objects.exclude(relation="column").values_list("source", "target"))
+    )
+    assert nx.is_directed_acyclic_graph(versioned)
+    assert DatasetVersion.objects.filter(version=f"run:{_id('noop')}").exists()
+
+
 def test_a_run_named_as_a_parent_under_another_job_name_takes_the_job_of_its_own_events(
     pipeline, settings
 ):

@@ -215,7 +215,9 @@ def _schema_fields(c: _Collector, facet: Any, path: str, limits: Limits) -> tupl
     if not isinstance(facet, dict):
         c.add(path, "must be an object")
         return ()
-    raw = facet.get("fields") or []  # null: no fields
+    raw = facet.get("fields")
+    if raw is None:  # absent or null: no fields
+        raw = []
     seen_before = _seen_schema(c.schemas, raw)
     if seen_before is not None:
         return seen_before
@@ -285,17 +287,21 @@ def _seen_schema(schemas: dict | None, raw: Any) -> tuple[Field, ...] | None:
 def _column_lineage(c: _Collector, facet: Any, path: str) -> list[tuple[str, str, str, str]]:
     """(input namespace, input name, input field, output field) for each dependency."""
     fields = facet.get("fields") if isinstance(facet, dict) else None
-    if not isinstance(facet, dict) or not isinstance(fields or {}, dict):
+    if fields is None:  # absent or null: no fields
+        fields = {}
+    if not isinstance(facet, dict) or not isinstance(fields, dict):
         c.add(path, "must be an object whose 'fields' is an object")
         return []
     out = []
-    for out_field, spec in (fields or {}).items():  # null: no fields
+    for out_field, spec in fields.items():
         here = f"{path}.fields.{out_field}"
         sources = spec.get("inputFields") if isinstance(spec, dict) else None
-        if not isinstance(spec, dict) or not isinstance(sources or [], list):
+        if sources is None:  # absent or null: no input fields
+            sources = []
+        if not isinstance(spec, dict) or not isinstance(sources, list):
             c.add(here, "must be an object with an 'inputFields' list")
             continue
-        for index, source in enumerate(sources or []):
+        for index, source in enumerate(sources):
             where = f"{here}.inputFields.{index}"
             if not isinstance(source, dict):
                 c.add(where, "must be an object")

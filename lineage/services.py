@@ -29,6 +29,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, transaction
+from django.db import Error as DbError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -402,8 +403,8 @@ def _refused(exc: Exception) -> bool:
 
 def _fault(exc: Any) -> bool:
     """An error of the mapping code itself (a bug an unforeseen event shape meets), neither a
-    refusal nor a database error (which may pass on a retry)."""
-    return isinstance(exc, Exception) and not _refused(exc) and not isinstance(exc, DatabaseError)
+    refusal nor an error of the database or its connection (which may pass on a retry)."""
+    return isinstance(exc, Exception) and not _refused(exc) and not isinstance(exc, DbError)
 
 
 def _isolable(exc: Exception) -> bool:
@@ -469,8 +470,8 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
             for part in _slices(items):
                 outcome.update(_map_isolating_refusals(items[0][0].submitted_by, part, ledger))
         faults = [pk for pk, result in outcome.items() if _fault(result)]
-        if faults and all(isinstance(result, Exception) for result in outcome.values()):
-            # No event of the batch mapped: the fault is likely the code's, not the events' (a
+        if faults and len(faults) == len(outcome):
+            # Every event of the batch met a fault: likely the code's, not the events' (a
             # broken release, say). The batch fails and stays pending until it is fixed,
             # rather than rejecting everything posted meanwhile.
             raise outcome[faults[0]]
@@ -582,6 +583,8 @@ def _map_isolating_refusals(
             raise
         if len(items) == 1:
             return {items[0][0].pk: exc}
+        if _fault(exc):  # the events one by one may not meet it: logged here, whatever follows
+            logger.warning("mapping %d lineage events together failed", len(items), exc_info=exc)
     else:
         _merge(ledger, attempt)
         return out
@@ -825,23 +828,24 @@ def _identify(actor: AbstractBaseUser, datasets: dict, renames: dict, stored: St
         edge.target = moves.get(edge.target, edge.target)
     # e.g. a run that read version n and then names n as its write: no new version, a cycle
     _refuse_cycles([(e.source, e.target) for e in edges if e.relation in VERSION_RELATIONS])
+    named = sorted(set(moves.values()))  # an edge the move would duplicate touches one of them
     there = {
         (e.source, e.target, e.relation): e
-        for e in Edge.objects.filter(
-            _pairs_q({(e.source, e.target) for e in edges}, ("source", "target"))
-        )
+        for e in Edge.objects.filter(Q(source__in=named) | Q(target__in=named))
     }
-    dropped = []
+    dropped, changed = [], {}
     for edge in edges:
         triple = (edge.source, edge.target, edge.relation)
         existing = there.setdefault(triple, edge)
         if existing is edge:
+            changed[edge.pk] = edge
             continue
         dropped.append(edge.pk)
         if edge.at is not None and (existing.at is None or edge.at < existing.at):
             existing.at = edge.at
+            changed[existing.pk] = existing
     Edge.objects.filter(pk__in=dropped).delete()
-    Edge.objects.bulk_update(list(there.values()), ["source", "target", "at"])
+    Edge.objects.bulk_update(list(changed.values()), ["source", "target", "at"])
     for (source, target), (base, at) in list(stored.items()):
         if target in moves:
             del stored[(source, target)]
@@ -1012,11 +1016,15 @@ def _write(writes: Timed, edges: set[tuple[str, str, str]], outputs: Stored) -> 
     }
     add_edges(edges | {(s, t, Relation.OUTPUT) for s, t in new}, at={k: v for k, v in new.items()})
     if earlier:
-        rows = list(
-            Edge.objects.filter(
-                _pairs_q(earlier, ("source", "target")), relation=Relation.OUTPUT
+        rows = [
+            row
+            for row in Edge.objects.filter(
+                relation=Relation.OUTPUT,
+                source__in=sorted({s for s, _ in earlier}),
+                target__in=sorted({t for _, t in earlier}),
             ).only("pk", "source", "target")
-        )
+            if (row.source, row.target) in earlier
+        ]
         for row in rows:
             row.at = earlier[(row.source, row.target)]
         Edge.objects.bulk_update(rows, ["at"])
@@ -1025,13 +1033,6 @@ def _write(writes: Timed, edges: set[tuple[str, str, str]], outputs: Stored) -> 
         base = nodes.base_of(target)
         out[base] = min(out.get(base, at), at)
     return out
-
-
-def _pairs_q(pairs, names: tuple[str, str]) -> Q:
-    q = Q(pk__in=[])
-    for first, second in pairs:
-        q |= Q(**{names[0]: first, names[1]: second})
-    return q
 
 
 def _read(

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models import Func, IntegerField
 
 from audit.services import audit_record_many
 from core.db import insert_new
@@ -310,23 +311,30 @@ def dataset_versions_ensure(
     ledger: Ledger | None = None,
 ) -> None:
     """Record the versions not stored yet, each with its schema and producing run: as its
-    writer's first mention names it, else as the first mention does. A stored version no run
-    was known to write (a reader named it first) takes its writer, and the writer's schema,
-    when the writer's event arrives: the same record whatever the order events arrive in.
-    Otherwise a version is immutable. Noted in `ledger` if given, else each audited."""
+    writer's first mention (with a schema, if any has one) names it, else as the first
+    mention does. What a stored version lacks is filled in when an event names it: its
+    producing run (when a reader named it first), and a schema (when the first mention had
+    none), so that the record does not depend on which event arrives first. What a version
+    holds is never changed. Noted in `ledger` if given, else each audited."""
     first: dict[tuple[int, str], VersionSpec] = {}
     for spec in specs:
         key = (datasets[spec.dataset].pk, spec.version)
-        if key not in first or (spec.produced_by and not first[key].produced_by):
+        found = first.get(key)
+        if found is None or (bool(spec.produced_by), bool(spec.schema)) > (
+            bool(found.produced_by),
+            bool(found.schema),
+        ):
             first[key] = spec
     if not first:
         return
     stored = {
-        (dataset, version): (pk, writer)
-        for pk, dataset, version, writer in DatasetVersion.objects.filter(
+        (dataset, version): (pk, writer, fields)
+        for pk, dataset, version, writer, fields in DatasetVersion.objects.filter(
             dataset__in=sorted({dataset for dataset, _ in first}),
             version__in=sorted({version for _, version in first}),
-        ).values_list("pk", "dataset_id", "version", "produced_by_id")
+        )
+        .annotate(fields=Func("schema", function="json_array_length", output_field=IntegerField()))
+        .values_list("pk", "dataset_id", "version", "produced_by_id", "fields")
     }
     schemas: dict[tuple[FieldSpec, ...], list[dict[str, str]]] = {}  # each built once
 
@@ -338,14 +346,20 @@ def dataset_versions_ensure(
             ]
         return schema
 
-    _versions_take_writers(
-        actor,
-        [
-            (stored[key][0], first[key], runs[first[key].produced_by], schema_of(first[key]))
-            for key in sorted(first)
-            if key in stored and stored[key][1] is None and first[key].produced_by and runs
-        ],
-    )
+    gaps = []
+    for key, spec in sorted(first.items()):
+        if key not in stored:
+            continue
+        pk, writer, fields = stored[key]
+        run = (runs or {}).get(spec.produced_by) if spec.produced_by else None
+        gaps.append(
+            (
+                pk,
+                run if writer is None and run is not None else None,
+                schema_of(spec) if not fields and spec.schema else None,
+            )
+        )
+    _versions_fill(actor, [gap for gap in gaps if gap[1] is not None or gap[2] is not None])
     missing = [key for key in sorted(first) if key not in stored]
     if not missing:
         return
@@ -383,22 +397,24 @@ def dataset_versions_ensure(
         ]
 
 
-def _versions_take_writers(
-    actor: AbstractBaseUser, found: list[tuple[int, VersionSpec, Run, list[dict[str, str]]]]
+def _versions_fill(
+    actor: AbstractBaseUser, gaps: list[tuple[int, Run | None, list[dict[str, str]] | None]]
 ) -> None:
-    """Stored versions (pk) named before by readers only: each takes its writer's run and
-    schema, audited."""
-    if not found:
+    """Fill in what stored versions (pk) lack: the producing run, a schema; each audited."""
+    if not gaps:
         return
     require_global(actor, "registry.add_datasetversion")
-    rows = DatasetVersion.objects.in_bulk([pk for pk, *_ in found])
+    rows = DatasetVersion.objects.in_bulk([pk for pk, _, _ in gaps])
     records = []
-    for pk, _, run, schema in found:
+    for pk, run, schema in gaps:
         row = rows[pk]
-        changes: dict[str, Any] = {"produced_by": [None, str(run.run_id)]}
-        if row.schema != schema:
+        changes: dict[str, Any] = {}
+        if run is not None:
+            changes["produced_by"] = [None, str(run.run_id)]
+            row.produced_by = run
+        if schema is not None:
             changes["schema"] = [row.schema, schema]
-        row.produced_by, row.schema = run, schema
+            row.schema = schema
         records.append(
             {"action": "registry.dataset_version.updated", "target": row, "changes": changes}
         )
@@ -443,11 +459,15 @@ def dataset_versions_identify(
     for row in rows:
         old = row.version
         new = wanted[(row.dataset_id, old)]
+        dataset = datasets[by_pk[row.dataset_id]]
+        if dataset.archived:
+            raise Conflict(f"Dataset '{dataset}' is archived and takes no new versions.")
         out.append((by_pk[row.dataset_id], old, new))
-        if (row.dataset_id, new) in taken:
+        if (row.dataset_id, new) in taken:  # stored, or given to another stand-in just now
             merged.append(row.pk)
             action = "registry.dataset_version.merged"
         else:
+            taken.add((row.dataset_id, new))
             row.version = new
             renamed.append(row)
             action = "registry.dataset_version.updated"

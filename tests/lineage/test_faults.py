@@ -195,3 +195,65 @@ def test_inline_a_failed_mapping_leaves_the_event_stored_and_pending_and_the_pos
     faulty.fixed()
     post(run_event(job="next", time="2026-11-02T09:00:00Z"))  # the next post maps both
     assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
+
+
+def test_a_connection_error_is_not_a_fault_the_batch_fails_and_stays_pending(
+    post, deferred, monkeypatch
+):
+    """InterfaceError (a closed connection) is no error of the events: nothing is rejected,
+    even when only one event's mapping met it."""
+    from django.db import InterfaceError
+
+    real = services._map_batch
+
+    def closed(actor, items, ledger=None):
+        if any(parsed.job_name == "a" for _, parsed in items):
+            raise InterfaceError("connection already closed")
+        return real(actor, items, ledger)
+
+    for job in ("a", "b"):
+        assert post(run_event(job=job, outputs=[("s3://lake", job)])).status_code == 201
+    monkeypatch.setattr(services, "_map_batch", closed)
+    with pytest.raises(InterfaceError):
+        services.lineage_events_map()
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"pending"}
+
+
+def test_a_fault_beside_a_refusal_is_set_aside_with_it(post, deferred, faulty, monkeypatch):
+    """No event maps, but not every event met a fault: the refusal is the event's own, so the
+    batch is not taken for a broken release; both are rejected, each with its reason."""
+    real = services.parse_event
+
+    def parse(payload, *args, **kwargs):
+        if payload["job"]["name"] == "refused":
+            raise services.EventInvalid([{"field": "job", "message": "refused now"}])
+        return real(payload, *args, **kwargs)
+
+    assert post(run_event(job=POISON, time="2026-11-01T09:00:00Z")).status_code == 201
+    assert post(run_event(job="refused", time="2026-11-01T10:00:00Z")).status_code == 201
+    monkeypatch.setattr(services, "parse_event", parse)
+
+    result = services.lineage_events_map()
+
+    assert (result.mapped, result.rejected) == (0, 2)
+    reasons = dict(LineageEvent.objects.values_list("job_name", "reason"))
+    assert "internal error: KeyError" in reasons[POISON]
+    assert reasons["refused"] == "job: refused now"
+
+
+def test_a_fault_only_events_mapped_together_meet_is_logged(post, deferred, monkeypatch, caplog):
+    real = services._map_batch
+
+    def together(actor, items, ledger=None):
+        if len(items) > 1:
+            raise ZeroDivisionError("only in company")
+        return real(actor, items, ledger)
+
+    for job in ("a", "b"):
+        assert post(run_event(job=job, outputs=[("s3://lake", job)])).status_code == 201
+    monkeypatch.setattr(services, "_map_batch", together)
+    with caplog.at_level(logging.WARNING, logger="lineage.services"):
+        result = services.lineage_events_map()
+    assert (result.mapped, result.rejected) == (2, 0)
+    logged = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(logged) == 1 and logged[0].exc_info[0] is ZeroDivisionError

@@ -311,6 +311,28 @@ def test_null_or_deleted_standard_facets_are_read_as_absent_and_stored_as_given(
     assert not Dataset.objects.get(name="out").features.exists()
 
 
+@pytest.mark.parametrize(
+    ("facets", "field"),
+    [
+        ({"schema": {"fields": ""}}, "outputs.0.facets.schema.fields"),
+        ({"schema": {"fields": {}}}, "outputs.0.facets.schema.fields"),
+        ({"columnLineage": {"fields": []}}, "outputs.0.facets.columnLineage"),
+        ({"columnLineage": {"fields": 0}}, "outputs.0.facets.columnLineage"),
+        (
+            {"columnLineage": {"fields": {"a": {"inputFields": False}}}},
+            "outputs.0.facets.columnLineage.fields.a",
+        ),
+    ],
+)
+def test_empty_values_of_the_wrong_type_in_standard_facets_are_still_refused(post, facets, field):
+    """Only null reads as absent: an empty string, object or list of the wrong kind is a
+    malformed facet."""
+    response = post(run_event(outputs=[dataset("s3://lake", "out", **facets)]))
+    assert response.status_code == 422, response.content
+    assert _fields(response) == {field}
+    _nothing_stored()
+
+
 def test_a_null_or_deleted_parent_facet_names_no_parent(post):
     for parent in (None, {"_deleted": True}):
         response = post(run_event(run_facets={"parent": parent}))

@@ -441,7 +441,7 @@ def parse_event(
     else:
         time = parse_time(data["eventTime"])
         if time is None:
-            c.add("eventTime", "must be an ISO-8601 date-time")
+            c.add("eventTime", "must be an ISO-8601 date-time within years 1 to 9999 in UTC")
     producer = data.get("producer")
     if not isinstance(producer, str) or not producer:
         c.add("producer", "is required")

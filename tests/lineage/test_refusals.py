@@ -77,6 +77,7 @@ def test_event_time_beyond_the_calendar_in_utc_is_refused_with_422(post, time):
     response = post(run_event(time=time))
     assert response.status_code == 422, response.content
     assert _fields(response) == {"eventTime"}
+    assert "years 1 to 9999 in UTC" in response.json()["errors"][0]["message"]
     _nothing_stored()
 
 

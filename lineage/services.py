@@ -847,13 +847,10 @@ def _identify(actor: AbstractBaseUser, datasets: dict, renames: dict, stored: St
     Edge.objects.filter(pk__in=dropped).delete()
     Edge.objects.bulk_update(list(changed.values()), ["source", "target", "at"])
     for (source, target), (base, at) in list(stored.items()):
-        if target in moves:
+        if target in moves:  # the write now stored under the name, at its earliest time
             del stored[(source, target)]
-            other = stored.get((source, moves[target]), (base, None))[1]
-            stored[(source, moves[target])] = (
-                base,
-                min(t for t in (at, other) if t) if at or other else None,
-            )
+            times = [t for t in (at, stored.get((source, moves[target]), (base, None))[1]) if t]
+            stored[(source, moves[target])] = (base, min(times, default=None))
 
 
 Timed = dict[tuple[str, str], datetime]  # (run node, dataset node or base) → earliest time

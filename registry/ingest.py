@@ -346,20 +346,14 @@ def dataset_versions_ensure(
             ]
         return schema
 
-    gaps = []
+    gaps = []  # stored versions lacking what this batch's mention gives
     for key, spec in sorted(first.items()):
-        if key not in stored:
-            continue
-        pk, writer, fields = stored[key]
-        run = (runs or {}).get(spec.produced_by) if spec.produced_by else None
-        gaps.append(
-            (
-                pk,
-                run if writer is None and run is not None else None,
-                schema_of(spec) if not fields and spec.schema else None,
-            )
-        )
-    _versions_fill(actor, [gap for gap in gaps if gap[1] is not None or gap[2] is not None])
+        pk, writer, fields = stored.get(key, (None, True, True))
+        run = (runs or {}).get(spec.produced_by) if writer is None and spec.produced_by else None
+        schema = schema_of(spec) if not fields and spec.schema else None
+        if run is not None or schema is not None:
+            gaps.append((pk, run, schema))
+    _versions_fill(actor, gaps)
     missing = [key for key in sorted(first) if key not in stored]
     if not missing:
         return

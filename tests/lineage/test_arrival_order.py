@@ -241,6 +241,13 @@ def _ingest(pipeline, events, chunks):
     return graph
 
 
+def _map_each(pipeline, events):
+    """Accept and map the events one by one, in this order, each its own batch (kept)."""
+    for event in events:
+        services.lineage_events_accept(actor=pipeline, payloads=[event])
+        services.lineage_events_map_all()
+
+
 @pytest.fixture
 def expected(pipeline, settings):
     settings.LINEAGE_MAP_INLINE = False
@@ -281,9 +288,7 @@ def test_a_spark_write_is_one_version_named_by_its_complete_event(pipeline, sett
         "complete first": [complete, audit, report, start],
         "reader first": [audit, start, report, complete],
     }[order]
-    for event in arrival:  # each event its own batch
-        services.lineage_events_accept(actor=pipeline, payloads=[event])
-        services.lineage_events_map_all()
+    _map_each(pipeline, arrival)  # each event its own batch
 
     assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
     writer = f"run:{_id('append-1')}"
@@ -320,9 +325,7 @@ def test_naming_as_its_write_the_version_a_run_read_is_refused_as_a_cycle_not_st
     settings.LINEAGE_MAP_INLINE = False
     start = _event("noop", "merge", "2026-11-01T10:00:00Z", [("orders", "5")], ["orders"], "START")
     complete = _event("noop", "merge", "2026-11-01T10:05:00Z", outputs=[("orders", "5")])
-    for event in (start, complete):
-        services.lineage_events_accept(actor=pipeline, payloads=[event])
-        services.lineage_events_map_all()
+    _map_each(pipeline, [start, complete])
     states = dict(LineageEvent.objects.values_list("event_type", "state"))
     assert states == {"START": "mapped", "COMPLETE": "rejected"}
     assert "cycle" in LineageEvent.objects.get(event_type="COMPLETE").reason
@@ -343,9 +346,7 @@ def test_a_run_named_as_a_parent_under_another_job_name_takes_the_job_of_its_own
 
     settings.LINEAGE_MAP_INLINE = False
     events = spark_application()
-    for event in [*events[2:], *events[:2]]:  # the SQL job's events first
-        services.lineage_events_accept(actor=pipeline, payloads=[event])
-        services.lineage_events_map_all()
+    _map_each(pipeline, [*events[2:], *events[:2]])  # the SQL job's events first
     assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
     app = Run.objects.get(run_id=_id("app"))
     assert (app.job.name, app.state) == ("glue_job", "COMPLETE")
@@ -363,9 +364,7 @@ def test_a_spark_run_started_under_the_name_unknown_is_a_run_of_the_job_it_compl
 ):
     settings.LINEAGE_MAP_INLINE = False
     start, complete, _ = spark_unknown_job()
-    for event in [start, complete] if start_first else [complete, start]:
-        services.lineage_events_accept(actor=pipeline, payloads=[event])
-        services.lineage_events_map_all()
+    _map_each(pipeline, [start, complete] if start_first else [complete, start])
     assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
     run = Run.objects.get(run_id=_id("spark-app"))
     assert (run.job.name, run.state) == ("nightly_app", "COMPLETE")
@@ -376,9 +375,7 @@ def test_a_run_whose_own_events_named_another_job_still_refuses_the_event(pipeli
     settings.LINEAGE_MAP_INLINE = False
     first = _event("shared-id", "etl", "2026-11-01T10:00:00Z", event_type="START")
     second = _event("shared-id", "other_etl", "2026-11-01T10:05:00Z")
-    for event in (first, second):
-        services.lineage_events_accept(actor=pipeline, payloads=[event])
-        services.lineage_events_map_all()
+    _map_each(pipeline, [first, second])
     states = dict(LineageEvent.objects.values_list("job_name", "state"))
     assert states == {"etl": "mapped", "other_etl": "rejected"}
     assert "belongs to another job" in LineageEvent.objects.get(job_name="other_etl").reason

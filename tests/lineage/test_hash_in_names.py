@@ -37,8 +37,11 @@ def test_a_dataset_version_id_parses_back_to_its_name_and_version(namespace, nam
 def test_a_reader_of_a_name_holding_hash_reads_the_version_its_writer_wrote(post):
     writer, reader = uuid.uuid4(), uuid.uuid4()
     stage = dataset(MSSQL, "db.dbo.#stage")
-    assert post(run_event(run_id=writer, job="w", outputs=[stage], time="2026-11-01T10:00:00Z"))
-    assert post(run_event(run_id=reader, job="r", inputs=[stage], time="2026-11-01T11:00:00Z"))
+    for event in (
+        run_event(run_id=writer, job="w", outputs=[stage], time="2026-11-01T10:00:00Z"),
+        run_event(run_id=reader, job="r", inputs=[stage], time="2026-11-01T11:00:00Z"),
+    ):
+        assert post(event).status_code == 201
     assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
     read = Edge.objects.get(target=f"run:{reader}", relation="input")
     assert read.source == f"dataset:{MSSQL}:db.dbo.#stage#run:{writer}"
@@ -50,22 +53,14 @@ def test_a_late_writer_of_one_name_holding_hash_leaves_another_datasets_reader(p
     """`db.dbo.#a` and `db.dbo.#b` are two datasets: a writer of the first arriving after a
     reader of the second must not re-point that reader."""
     writer, reader = uuid.uuid4(), uuid.uuid4()
-    assert post(
-        run_event(
-            run_id=reader,
-            job="r",
-            inputs=[dataset(MSSQL, "db.dbo.#b")],
-            time="2026-11-01T11:00:00Z",
-        )
+    reads_b = run_event(
+        run_id=reader, job="r", inputs=[dataset(MSSQL, "db.dbo.#b")], time="2026-11-01T11:00:00Z"
     )
-    assert post(
-        run_event(
-            run_id=writer,
-            job="w",
-            outputs=[dataset(MSSQL, "db.dbo.#a")],
-            time="2026-11-01T10:00:00Z",
-        )
+    writes_a = run_event(
+        run_id=writer, job="w", outputs=[dataset(MSSQL, "db.dbo.#a")], time="2026-11-01T10:00:00Z"
     )
+    for event in (reads_b, writes_a):  # the writer arrives after the reader
+        assert post(event).status_code == 201
     read = Edge.objects.get(target=f"run:{reader}", relation="input")
     assert read.source == f"dataset:{MSSQL}:db.dbo.#b#external"
 

@@ -208,7 +208,10 @@ class Dataset(models.Model):
 class DatasetVersion(models.Model):
     """An immutable state of a dataset, e.g. one run's output."""
 
-    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
+    # no index of its own: uniq_dataset_version's leads with it
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.PROTECT, related_name="versions", db_index=False
+    )
     version = models.CharField(max_length=255)
     schema = StoredJSONField(default=list, blank=True)  # as written; read whole, not searched
     produced_by = models.ForeignKey(
@@ -234,7 +237,10 @@ class DatasetVersion(models.Model):
 class Feature(models.Model):
     """A column or field of a dataset, with its type and whether it holds personal data."""
 
-    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="features")
+    # no index of its own: uniq_feature's leads with it
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.PROTECT, related_name="features", db_index=False
+    )
     name = models.CharField(max_length=255)
     dtype = models.CharField(max_length=100, blank=True)
     description = models.TextField(blank=True, max_length=10_000)

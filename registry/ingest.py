@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -27,6 +27,7 @@ from django.db import models, transaction
 from django.db.models import Func, IntegerField
 
 from audit.services import audit_record_many
+from core.canonical import canonical_json
 from core.db import insert_new
 from core.errors import Conflict
 from registry.models import Dataset, DatasetVersion, Feature, Job, Run, RunState
@@ -504,6 +505,7 @@ RUN_FOLDED = (
     "started_at",
     "ended_at",
     "facets",
+    "facet_times",
     "parent",
     "external_id",
 )
@@ -520,6 +522,7 @@ def _fold(run: Run, spec: RunEventSpec, parent: Run | None, changes: dict) -> No
             changes[name] = [first, _plain(after)]
 
     time = spec.event_time
+    _fold_facets(run, spec.facets, time, changes)
     if run_state_wins((spec.state, time), (run.state, run.state_time)):
         note("state", run.state, spec.state)
         run.state, run.state_time = spec.state, time
@@ -529,15 +532,6 @@ def _fold(run: Run, spec: RunEventSpec, parent: Run | None, changes: dict) -> No
     if run.started_at is None or time < run.started_at:
         note("started_at", run.started_at, time)
         run.started_at = time
-    if spec.facets:
-        merged = (
-            {**run.facets, **spec.facets}
-            if time >= (run.state_time or time)
-            else {**spec.facets, **run.facets}
-        )
-        if merged != run.facets:
-            changes["facets"] = sorted(set(merged) - set(run.facets)) or sorted(spec.facets)
-            run.facets = merged
     if parent is not None and run.parent_id is None:
         changes["parent"] = [None, str(parent.run_id)]
         run.parent = parent
@@ -625,6 +619,35 @@ def _adopt(run: Run, job: Job, changes: dict) -> None:
     run.job = job
 
 
+def _fold_facets(run: Run, facets: dict, time: datetime, changes: dict) -> None:
+    """Each facet of the event replaces the run's facet of that name if the event is later
+    than the one that gave it (`run.facet_times`; a facet stored before those were kept counts
+    as given at the run's `state_time`); at the same moment, the greater in canonical JSON
+    wins. Whatever order the events arrive in, each facet holds the latest event's value.
+    `changes["facets"]` collects the names of the facets added or replaced."""
+    replaced = []
+    for name, value in facets.items():
+        held = run.facets.get(name)
+        if held == value:
+            continue
+        if name in run.facets:
+            stamp = run.facet_times.get(name)
+            since = datetime.fromisoformat(stamp) if stamp else run.state_time
+            if since is not None and (
+                since > time or (since == time and canonical_json(held) >= canonical_json(value))
+            ):
+                continue
+        replaced.append(name)
+    if not replaced:
+        return
+    run.facets = {**run.facets, **{name: facets[name] for name in replaced}}
+    run.facet_times = {
+        **run.facet_times,
+        **dict.fromkeys(replaced, time.astimezone(UTC).isoformat()),
+    }
+    changes["facets"] = sorted({*changes.get("facets", ()), *replaced})
+
+
 def _runs_write(changed: list[Run]) -> None:
     """Write the folded fields of these stored, row-locked runs with one upsert on their
     primary key: a plain column list, where an UPDATE of many rows takes a CASE per field
@@ -684,6 +707,7 @@ def _runs_create(actor, new_ids, by_run, placeholders, jobs, runs, ledger) -> di
             "started_at",
             "ended_at",
             "facets",
+            "facet_times",
             "state_time",
             "external_id",
             "created_at",

@@ -198,6 +198,30 @@ def spark_delta():
     return events
 
 
+def _checkpoints(event_type, time, completed, **more):
+    """A Flink job's event with its `checkpoints` run facet (and any other run facets)."""
+    event = _event("stream", "kafka_to_iceberg", time, ["clicks"], ["clicks_table"], event_type)
+    event["run"]["facets"] = {
+        "checkpoints": {"_producer": "p", "_schemaURL": "s", "completed": completed},
+        **more,
+    }
+    return event
+
+
+def streaming_checkpoints():
+    """A streaming run reporting its checkpoints in every event: a RUNNING event later than
+    the COMPLETE (lower rank, later time), two RUNNING events of one moment that disagree,
+    and a facet only the START gives. Each facet holds the latest event's value."""
+    engine = {"_producer": "p", "_schemaURL": "s", "name": "flink", "version": "1.19"}
+    return [
+        _checkpoints("START", "2026-11-01T10:00:00Z", 0, processing_engine=engine),
+        _checkpoints("RUNNING", "2026-11-01T10:02:00Z", 1),
+        _checkpoints("COMPLETE", "2026-11-01T10:05:00Z", 3),
+        _checkpoints("RUNNING", "2026-11-01T10:07:00Z", 4),
+        _checkpoints("RUNNING", "2026-11-01T10:07:00Z", 5),
+    ]
+
+
 EVENT_SETS = {
     "bakery": bakery(),
     "chain": chain(),
@@ -206,6 +230,7 @@ EVENT_SETS = {
     "spark_application": spark_application(),
     "spark_delta": spark_delta(),
     "spark_unknown_job": spark_unknown_job(),
+    "streaming_checkpoints": streaming_checkpoints(),
 }
 
 
@@ -380,6 +405,31 @@ def test_a_run_whose_own_events_named_another_job_still_refuses_the_event(pipeli
     assert states == {"etl": "mapped", "other_etl": "rejected"}
     assert "belongs to another job" in LineageEvent.objects.get(job_name="other_etl").reason
     assert Run.objects.get(run_id=_id("shared-id")).job.name == "etl"
+
+
+@pytest.mark.parametrize("order", ["in time order", "reversed", "complete first", "one batch"])
+def test_each_run_facet_holds_the_latest_events_value_whatever_arrives_first(
+    pipeline, settings, order
+):
+    settings.LINEAGE_MAP_INLINE = False
+    events = streaming_checkpoints()
+    if order == "one batch":
+        services.lineage_events_accept(actor=pipeline, payloads=events)
+        services.lineage_events_map_all()
+    else:
+        arrival = {
+            "in time order": events,
+            "reversed": events[::-1],
+            "complete first": [events[2], events[4], events[3], events[0], events[1]],
+        }[order]
+        _map_each(pipeline, arrival)
+    run = Run.objects.get(run_id=_id("stream"))
+    assert (run.state, run.facets["checkpoints"]["completed"]) == ("COMPLETE", 5)
+    assert run.facets["processing_engine"]["name"] == "flink"
+    assert run.facet_times == {
+        "checkpoints": "2026-11-01T10:07:00+00:00",
+        "processing_engine": "2026-11-01T10:00:00+00:00",
+    }
 
 
 @settings(

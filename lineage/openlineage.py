@@ -1,9 +1,10 @@
 """OpenLineage events: parse, normalise and validate (pure: no database).
 
 Lenient where Marquez is lenient, because a 4xx makes the sender drop the event: a missing
-`schemaURL` or `eventType`, an `eventTime` without offset (read as UTC), a `runId` that is not
-a UUID (mapped as Marquez does, to the name-based UUID of its bytes, the original kept), any
-spec version, unknown or malformed custom facets (stored as given).
+`schemaURL` or `eventType`, an `eventTime` without offset (read as UTC) or with a region after
+its offset (`…Z[UTC]`, as Java writes it), a `runId` that is not a UUID (mapped as Marquez
+does, to the name-based UUID of its bytes, the original kept), any spec version, unknown or
+malformed custom facets (stored as given).
 
 Refused, with every problem named by its field path: what Marquez refuses (missing
 `eventTime`, `producer`, `run`, `job`, `run.runId`, a job or dataset without namespace or name,
@@ -124,10 +125,21 @@ def run_uuid(value: str) -> tuple[uuid.UUID, bool]:
         return uuid.UUID(bytes=bytes(digest)), False
 
 
+# A region id in brackets after the offset, as Java's ZonedDateTime writes it
+# (`2026-11-01T10:00Z[UTC]`, `…+01:00[Europe/Paris]`) and Marquez's Jackson reads it: the
+# offset fixes the moment, the region adds nothing to it.
+_REGION_AFTER_OFFSET = re.compile(r"(.*(?:[Zz]|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9/_+-]{1,64}\]")
+
+
 def parse_time(value: Any) -> tuple[datetime, bool] | None:
+    """(moment in UTC, whether the text gave no offset: read as UTC), or None if the value is
+    not an ISO-8601 date-time within years 1 to 9999 in UTC."""
     if not isinstance(value, str):
         return None
     text = value.strip()
+    region = _REGION_AFTER_OFFSET.fullmatch(text)
+    if region is not None:
+        text = region.group(1)
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     # Python's fromisoformat takes at most 6 fraction digits; producers send up to 9.

@@ -70,6 +70,31 @@ def test_event_time_that_is_not_a_date_is_refused(post):
     _nothing_stored()
 
 
+@pytest.mark.parametrize(
+    ("time", "moment"),
+    [
+        ("2026-11-01T10:00Z[UTC]", "2026-11-01T10:00:00+00:00"),
+        ("2026-11-01T10:00:00+00:00[UTC]", "2026-11-01T10:00:00+00:00"),
+        ("2026-11-01T11:00:00.123456789+01:00[Europe/Paris]", "2026-11-01T10:00:00.123456+00:00"),
+    ],
+)
+def test_an_event_time_with_a_region_after_its_offset_is_read_at_its_offset(post, time, moment):
+    """Java's ZonedDateTime writes `…Z[UTC]`; Marquez reads it."""
+    response = post(run_event(time=time))
+    assert response.status_code == 201, response.content
+    assert LineageEvent.objects.get().event_time.isoformat() == moment
+
+
+@pytest.mark.parametrize(
+    "time", ["2026-11-01T10:00:00[UTC]", "2026-11-01T10:00:00Z[UTC", "2026-11-01T10:00:00Z[]"]
+)
+def test_an_event_time_with_a_region_but_no_offset_or_a_broken_one_is_refused(post, time):
+    response = post(run_event(time=time))
+    assert response.status_code == 422, response.content
+    assert _fields(response) == {"eventTime"}
+    _nothing_stored()
+
+
 @pytest.mark.parametrize("time", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
 def test_event_time_beyond_the_calendar_in_utc_is_refused_with_422(post, time):
     """Year 1 at +01:00 is before the first moment a date-time holds in UTC (and year 9999

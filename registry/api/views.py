@@ -101,6 +101,13 @@ class RegisteredModelFilter(filters.FilterSet):
         return queryset.filter(tags_index__contains=f",{value},")
 
 
+def _latest_kept(before: RegisteredModel, after: RegisteredModel) -> RegisteredModel:
+    """`after` (as a service answered it) with the latest version `before` was read with:
+    changing or archiving a model adds no version."""
+    after.latest_version = getattr(before, "latest_version", None)
+    return after
+
+
 # The highest version number of the model in the row, read from the (model, version) unique
 # index for the rows answered only.
 LATEST_VERSION = Subquery(
@@ -148,10 +155,11 @@ class RegisteredModelViewSet(CatalogueViewSet):
 
     def update_entity(self, instance, data):
         model = services.registered_model_update(actor=self.request.user, model=instance, data=data)
-        return _with_relations_of(instance, model, ["owner"])
+        return _latest_kept(instance, _with_relations_of(instance, model, ["owner"]))
 
     def archive_entity(self, instance):
-        return services.registered_model_archive(actor=self.request.user, model=instance)
+        model = services.registered_model_archive(actor=self.request.user, model=instance)
+        return _latest_kept(instance, model)
 
     @extend_schema(request=None, responses=s.HeldGrantSerializer(many=True))
     @action(

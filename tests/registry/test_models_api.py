@@ -125,6 +125,20 @@ def test_delete_archives_instead_of_deleting(api, owner, credit_model):
     assert credit_model.archived is True
 
 
+def test_a_changed_or_archived_model_is_answered_with_its_latest_version(
+    api, owner, credit_model, credit_version
+):
+    client = api(owner)
+    path = "/api/v1/models/credit-scoring/"
+    assert client.get(path).json()["latest_version"] == credit_version.version
+    changed = client.patch(path, {"description": "PD model, v2."}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["latest_version"] == credit_version.version
+    archived = client.delete(path)
+    assert archived.status_code == 200
+    assert archived.json()["latest_version"] == credit_version.version
+
+
 def test_archived_model_takes_no_new_version(api, owner, credit_model):
     services.registered_model_archive(actor=owner, model=credit_model)
     response = api(owner).post("/api/v1/models/credit-scoring/versions/", {}, format="json")

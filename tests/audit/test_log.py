@@ -435,6 +435,33 @@ def test_the_application_role_cannot_rewrite_or_unprotect_the_log(db):
             cursor.execute("DROP ROLE modelgov_test_app")
 
 
+def test_the_role_sql_is_refused_on_a_database_other_than_postgresql(db, monkeypatch):
+    from io import StringIO
+
+    from django.core.management.base import CommandError
+
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    out = StringIO()
+    with pytest.raises(CommandError, match="PostgreSQL"):
+        call_command("audit_db_role", "modelgov_app", stdout=out)
+    assert out.getvalue() == ""
+
+
+def test_the_role_sql_quotes_a_password_holding_quotes(db, monkeypatch):
+    from io import StringIO
+
+    monkeypatch.setattr(connection, "vendor", "postgresql")
+    out = StringIO()
+    call_command(
+        "audit_db_role", "modelgov_app", "--password", "it's'; DROP TABLE x; --", stdout=out
+    )
+    create = out.getvalue().splitlines()[0]
+    assert create == (
+        "CREATE ROLE modelgov_app LOGIN PASSWORD 'it''s''; DROP TABLE x; --' "
+        "NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;"
+    )
+
+
 def test_verify_endpoint_checks_a_checkpoint(api, auditor, settings):
     settings.AUDIT_SIGNING_KEY = "auditor-secret"
     _events(2)

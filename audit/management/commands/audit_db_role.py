@@ -25,10 +25,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, role, password, **options):
+        if connection.vendor != "postgresql":
+            raise CommandError(
+                "Database roles are PostgreSQL's: set DATABASE_URL to the PostgreSQL database "
+                f"the application runs on (this one is {connection.vendor})."
+            )
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
             raise CommandError("Role names are lowercase letters, digits and '_'.")
-        database = connection.settings_dict["NAME"]
-        login = f" LOGIN PASSWORD '{password}'" if password else " LOGIN"
+        database = connection.settings_dict["NAME"].replace('"', '""')
+        quoted = (password or "").replace("'", "''")  # a literal: quotes doubled
+        login = f" LOGIN PASSWORD '{quoted}'" if password else " LOGIN"
         audit = ", ".join(AUDIT_TABLES)
         statements = [
             f"CREATE ROLE {role}{login} NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;",

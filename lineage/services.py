@@ -766,14 +766,43 @@ def _stored_outputs(items: list[tuple[LineageEvent, ParsedEvent]]) -> Stored:
     }
 
 
+def _versions_read(items: list[tuple[LineageEvent, ParsedEvent]]) -> set[tuple[str, str]]:
+    """(run, dataset version) for each version a run of the batch reads by name, in this
+    batch or stored, where the batch names a version among the run's outputs: an output
+    naming a version its own run reads is no write (see `_map_batch`)."""
+    read = {
+        (nodes.run_id(p.run_id), nodes.dataset_id(ref.namespace, ref.name, ref.version))
+        for _, p in items
+        if p.kind == "RunEvent"
+        for ref in p.inputs
+        if ref.version
+    }
+    runs = sorted(
+        {
+            nodes.run_id(p.run_id)
+            for _, p in items
+            if p.kind == "RunEvent" and any(ref.version for ref in p.outputs)
+        }
+    )
+    if runs:  # reads by name are stored untimed; reads resolved by time carry their time
+        read |= {
+            (run, version)
+            for version, run in Edge.objects.filter(
+                relation=Relation.INPUT, target__in=runs, at__isnull=True
+            ).values_list("source", "target")
+        }
+    return read
+
+
 def _named_versions(
-    items: list[tuple[LineageEvent, ParsedEvent]], stored: Stored
+    items: list[tuple[LineageEvent, ParsedEvent]], stored: Stored, read: set[tuple[str, str]]
 ) -> tuple[dict, dict]:
     """Spark names the version of a Delta or Iceberg output on COMPLETE only (START names the
     output without it), and the events of a run may arrive in any order. An output without a
     `version` facet is the version another event of the same run names for that dataset —
     the one named earliest (then the least), in this batch or stored — so that one write is
-    one version whatever the order. Returns ((run id, dataset) → that version, for this
+    one version whatever the order; a version the run reads is no name for its write (`read`,
+    see _versions_read). Returns ((run id, dataset) → that version, for this
     batch's unversioned outputs; (dataset, `run:<runId>`) → it, for the stand-ins stored
     before the name arrived in this batch, to be renamed)."""
     named: dict[tuple[str, str], tuple[datetime, str]] = {}  # (run, base) → (at, version)
@@ -788,8 +817,9 @@ def _named_versions(
         for ref in p.outputs if p.kind == "RunEvent" else ():
             base = nodes.dataset_id(*ref.key)
             keys[base] = ref.key
-            if ref.version:
-                key = (nodes.run_id(p.run_id), base)
+            run = nodes.run_id(p.run_id)
+            if ref.version and (run, nodes.dataset_id(*ref.key, ref.version)) not in read:
+                key = (run, base)
                 offer(key, p.event_time, ref.version)
                 in_batch.add(key)
     stand_ins = {}
@@ -867,7 +897,8 @@ def _map_batch(
     for the audit; raises a refusal (CycleRefused, Conflict, ...) for the batch as a whole."""
     job_keys, run_specs, refs, versions = set(), [], [], []
     stored = _stored_outputs(items)
-    versions_named, renames = _named_versions(items, stored)
+    read = _versions_read(items)
+    versions_named, renames = _named_versions(items, stored, read)
     # each distinct schema built once: a batch names the same datasets with the same schemas
     schemas: dict[tuple, tuple[ingest.FieldSpec, ...]] = {}
 
@@ -905,9 +936,15 @@ def _map_batch(
         )
         versions += [
             ingest.VersionSpec(
-                ref.key, _output_version(ref, p.run_id, versions_named), fields_of(ref), p.run_id
+                ref.key,
+                version,
+                fields_of(ref),
+                None
+                if (nodes.run_id(p.run_id), nodes.dataset_id(*ref.key, version)) in read
+                else p.run_id,
             )
             for ref in p.outputs
+            for version in (_output_version(ref, p.run_id, versions_named),)
         ] + [
             ingest.VersionSpec(ref.key, ref.version, fields_of(ref))
             for ref in p.inputs
@@ -938,6 +975,7 @@ def _map_batch(
         if p.parent_run_id is not None:
             edges.add((nodes.run_id(p.parent_run_id), run_node, Relation.PARENT))
             named += 1
+        unchanged = 0
         for ref in p.outputs:
             key = (
                 run_node,
@@ -945,7 +983,13 @@ def _map_batch(
                     ref.namespace, ref.name, _output_version(ref, p.run_id, versions_named)
                 ),
             )
-            writes[key] = min(writes.get(key, p.event_time), p.event_time)
+            if key in read:
+                # An output naming a version its run reads made no new version (a MERGE or
+                # DELETE that matched no rows keeps an Iceberg table's snapshot): the run
+                # read it; it did not write it.
+                unchanged += 1
+            else:
+                writes[key] = min(writes.get(key, p.event_time), p.event_time)
             for in_ns, in_name, in_field, out_field in ref.column_lineage:
                 edges.add(
                     (
@@ -970,7 +1014,7 @@ def _map_batch(
                 reads[(run_node, base)] = min(
                     reads.get((run_node, base), p.event_time), p.event_time
                 )
-        summaries[event.pk]["edges"] = named + len(p.inputs) + len(p.outputs)
+        summaries[event.pk]["edges"] = named + len(p.inputs) + len(p.outputs) - unchanged
     written = _write(writes, edges, stored)
     input_nodes = _read(actor, reads, datasets, bases, ledger)
     for event, p in items:

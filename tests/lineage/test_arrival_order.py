@@ -198,6 +198,17 @@ def spark_delta():
     return events
 
 
+def iceberg_noop_merge():
+    """Spark on Iceberg, a MERGE that matched no rows: START reads snapshot 5 and names the
+    output without a version; COMPLETE names 5 both as read and as written. A reader later."""
+    return [
+        _event("load", "load", "2026-11-01T09:00:00Z", outputs=[("orders", "5")]),
+        _event("noop", "merge", "2026-11-01T10:00:00Z", [("orders", "5")], ["orders"], "START"),
+        _event("noop", "merge", "2026-11-01T10:05:00Z", [("orders", "5")], [("orders", "5")]),
+        _event("report", "report", "2026-11-01T11:00:00Z", inputs=["orders"]),
+    ]
+
+
 def _checkpoints(event_type, time, completed, **more):
     """A Flink job's event with its `checkpoints` run facet (and any other run facets)."""
     event = _event("stream", "kafka_to_iceberg", time, ["clicks"], ["clicks_table"], event_type)
@@ -231,6 +242,7 @@ EVENT_SETS = {
     "spark_delta": spark_delta(),
     "spark_unknown_job": spark_unknown_job(),
     "streaming_checkpoints": streaming_checkpoints(),
+    "iceberg_noop_merge": iceberg_noop_merge(),
 }
 
 
@@ -340,25 +352,54 @@ def test_a_spark_write_is_one_version_named_by_its_complete_event(pipeline, sett
         assert named.changes["version"] == [f"run:{_id('append-1')}", "1"]
 
 
-def test_naming_as_its_write_the_version_a_run_read_is_refused_as_a_cycle_not_stored(
+def test_an_output_naming_the_version_its_run_read_is_a_read_not_a_write(pipeline, settings):
+    """An Iceberg MERGE that matched no rows: the COMPLETE names the table's snapshot 5 as
+    read and as written. The run read 5 and wrote nothing: mapped, with no edge back to 5."""
+    settings.LINEAGE_MAP_INLINE = False
+    earlier = _event("w", "load", "2026-11-01T09:00:00Z", outputs=[("orders", "5")])
+    noop = _event("noop", "merge", "2026-11-01T10:05:00Z", [("orders", "5")], [("orders", "5")])
+    _map_each(pipeline, [earlier, noop])
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
+    five = f"dataset:{NS}:orders#5"
+    assert set(Edge.objects.filter(source=f"run:{_id('noop')}").values_list("target")) == set()
+    assert Edge.objects.filter(source=five, target=f"run:{_id('noop')}", relation="input").exists()
+    version = DatasetVersion.objects.get(dataset__name="orders", version="5")
+    assert version.produced_by.run_id == _id("w")
+
+
+def test_a_complete_naming_as_its_write_a_version_its_start_read_is_mapped_as_a_read(
     pipeline, settings
 ):
-    """START reads orders@5 and writes orders (unversioned); COMPLETE then names 5 as the
-    version written: renaming the stand-in would close orders@5 → run → orders@5."""
+    """START reads orders@5 and writes orders (unversioned: the stand-in `run:<runId>`);
+    COMPLETE then names 5 as the version written, without the read. No rename to 5 (that
+    would close orders@5 → run → orders@5): the stand-in stays, the COMPLETE is mapped."""
     import networkx as nx
 
     settings.LINEAGE_MAP_INLINE = False
     start = _event("noop", "merge", "2026-11-01T10:00:00Z", [("orders", "5")], ["orders"], "START")
     complete = _event("noop", "merge", "2026-11-01T10:05:00Z", outputs=[("orders", "5")])
     _map_each(pipeline, [start, complete])
-    states = dict(LineageEvent.objects.values_list("event_type", "state"))
-    assert states == {"START": "mapped", "COMPLETE": "rejected"}
-    assert "cycle" in LineageEvent.objects.get(event_type="COMPLETE").reason
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
     versioned = nx.DiGraph(
         list(Edge.objects.exclude(relation="column").values_list("source", "target"))
     )
     assert nx.is_directed_acyclic_graph(versioned)
     assert DatasetVersion.objects.filter(version=f"run:{_id('noop')}").exists()
+    assert not DatasetVersion.objects.get(dataset__name="orders", version="5").produced_by
+
+
+def test_a_write_of_a_version_a_later_mapped_event_of_its_run_reads_is_still_refused(
+    pipeline, settings
+):
+    """The limit that remains: the COMPLETE (naming 5 as its write, not as read) mapped
+    before the START that read 5 stands as a write, and the START is refused as a cycle."""
+    settings.LINEAGE_MAP_INLINE = False
+    start = _event("noop", "merge", "2026-11-01T10:00:00Z", [("orders", "5")], ["orders"], "START")
+    complete = _event("noop", "merge", "2026-11-01T10:05:00Z", outputs=[("orders", "5")])
+    _map_each(pipeline, [complete, start])
+    states = dict(LineageEvent.objects.values_list("event_type", "state"))
+    assert states == {"COMPLETE": "mapped", "START": "rejected"}
+    assert "cycle" in LineageEvent.objects.get(event_type="START").reason
 
 
 def test_a_run_named_as_a_parent_under_another_job_name_takes_the_job_of_its_own_events(

@@ -623,29 +623,30 @@ def _fold_facets(run: Run, facets: dict, time: datetime, changes: dict) -> None:
     """Each facet of the event replaces the run's facet of that name if the event is later
     than the one that gave it (`run.facet_times`; a facet stored before those were kept counts
     as given at the run's `state_time`); at the same moment, the greater in canonical JSON
-    wins. Whatever order the events arrive in, each facet holds the latest event's value.
-    `changes["facets"]` collects the names of the facets added or replaced."""
-    replaced = []
+    wins. A later event repeating the value still moves its time. Whatever order the events
+    arrive in, each facet holds the latest event's value, as that event wrote it.
+    `changes["facets"]` collects the names of the facets whose value changed."""
+    taken = []
     for name, value in facets.items():
-        held = run.facets.get(name)
-        if held == value:
-            continue
         if name in run.facets:
             stamp = run.facet_times.get(name)
             since = datetime.fromisoformat(stamp) if stamp else run.state_time
             if since is not None and (
-                since > time or (since == time and canonical_json(held) >= canonical_json(value))
+                since > time
+                or (since == time and canonical_json(run.facets[name]) >= canonical_json(value))
             ):
                 continue
-        replaced.append(name)
-    if not replaced:
+        taken.append(name)
+    if not taken:
         return
-    run.facets = {**run.facets, **{name: facets[name] for name in replaced}}
+    changed = [n for n in taken if n not in run.facets or run.facets[n] != facets[n]]
+    run.facets = {**run.facets, **{name: facets[name] for name in taken}}
     run.facet_times = {
         **run.facet_times,
-        **dict.fromkeys(replaced, time.astimezone(UTC).isoformat()),
+        **dict.fromkeys(taken, time.astimezone(UTC).isoformat()),
     }
-    changes["facets"] = sorted({*changes.get("facets", ()), *replaced})
+    if changed:
+        changes["facets"] = sorted({*changes.get("facets", ()), *changed})
 
 
 def _runs_write(changed: list[Run]) -> None:

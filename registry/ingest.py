@@ -627,9 +627,10 @@ def _fold_facets(run: Run, facets: dict, time: datetime, changes: dict) -> None:
     arrive in, each facet holds the latest event's value, as that event wrote it.
     `changes["facets"]` collects the names of the facets whose value changed."""
     taken = []
+    times = run.facet_times or {}
     for name, value in facets.items():
         if name in run.facets:
-            stamp = run.facet_times.get(name)
+            stamp = times.get(name)
             since = datetime.fromisoformat(stamp) if stamp else run.state_time
             if since is not None and (
                 since > time
@@ -641,10 +642,7 @@ def _fold_facets(run: Run, facets: dict, time: datetime, changes: dict) -> None:
         return
     changed = [n for n in taken if n not in run.facets or run.facets[n] != facets[n]]
     run.facets = {**run.facets, **{name: facets[name] for name in taken}}
-    run.facet_times = {
-        **run.facet_times,
-        **dict.fromkeys(taken, time.astimezone(UTC).isoformat()),
-    }
+    run.facet_times = {**times, **dict.fromkeys(taken, time.astimezone(UTC).isoformat())}
     if changed:
         changes["facets"] = sorted({*changes.get("facets", ()), *changed})
 

@@ -292,8 +292,10 @@ class Run(models.Model):
     # eventTime of the lineage event that set `state` (events arrive out of order).
     state_time = models.DateTimeField(null=True, blank=True, editable=False)
     # eventTime (ISO 8601, UTC) of the lineage event that gave each facet its value, by facet
-    # name: the latest event's value wins whatever the arrival order.
-    facet_times = models.JSONField(default=dict, blank=True, editable=False)
+    # name: the latest event's value wins whatever the arrival order. Null (none known) for
+    # runs stored before it was kept, and for rows written by a release that did not know it
+    # while an upgrade rolls out.
+    facet_times = models.JSONField(default=dict, null=True, blank=True, editable=False)
     # The run id as the producer sent it, when it was not a UUID (mapped deterministically).
     external_id = models.CharField(max_length=255, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -754,8 +754,15 @@ Stored = dict[tuple[str, str], tuple[str, datetime | None]]  # (run, version nod
 
 
 def _stored_outputs(items: list[tuple[LineageEvent, ParsedEvent]]) -> Stored:
-    """The dataset versions the batch's runs are stored as having written."""
-    sources = sorted({nodes.run_id(p.run_id) for _, p in items if p.outputs and p.run_id})
+    """The dataset versions the batch's runs (those naming outputs, or inputs by version) are
+    stored as having written."""
+    sources = sorted(
+        {
+            nodes.run_id(p.run_id)
+            for _, p in items
+            if p.run_id and (p.outputs or any(ref.version for ref in p.inputs))
+        }
+    )
     if not sources:
         return {}
     return {
@@ -792,6 +799,69 @@ def _versions_read(items: list[tuple[LineageEvent, ParsedEvent]]) -> set[tuple[s
             ).values_list("source", "target")
         }
     return read
+
+
+def _unwrite(
+    actor: AbstractBaseUser, stored: Stored, read: set[tuple[str, str]]
+) -> dict[str, datetime]:
+    """Stored writes of versions that the batch shows their own run reads by name (an event
+    naming the version as written was mapped before the one naming it as read): no writes
+    (see `_map_batch`). Each output edge is removed (audited) and taken out of `stored`, and
+    the version loses the run as its producer. Returns dataset base → the earliest time of
+    those writes, from which reads resolved by time are resolved again."""
+    undone = sorted(key for key in stored if key in read)
+    if not undone:
+        return {}
+    out: dict[str, datetime] = {}
+    for run, version in undone:
+        base, at = stored.pop((run, version))
+        if at is not None:
+            out[base] = min(out.get(base, at), at)
+    rows = [
+        edge
+        for edge in Edge.objects.filter(
+            relation=Relation.OUTPUT,
+            source__in=sorted({run for run, _ in undone}),
+            target__in=sorted({version for _, version in undone}),
+        ).order_by("pk")
+        if (edge.source, edge.target) in set(undone)
+    ]
+    for edge in rows:
+        audit_record(
+            actor=actor,
+            action="lineage.edge.removed",
+            object_type="lineage.edge",
+            object_id=str(edge.pk),
+            object_repr=f"{edge.source} → {edge.target}",
+            changes={
+                "relation": edge.relation,
+                "source": edge.source,
+                "target": edge.target,
+                "reason": "the run reads this version: it did not write it",
+            },
+        )
+    Edge.objects.filter(pk__in=[edge.pk for edge in rows]).delete()
+    # another run stored as writing the version (the earliest) becomes its producer
+    others: dict[str, tuple] = {}
+    for version, run, at in Edge.objects.filter(
+        relation=Relation.OUTPUT, target__in=sorted({version for _, version in undone})
+    ).values_list("target", "source", "at"):
+        mark = (at is None, at, run)  # timed writes first, then by time, then by node id
+        if version not in others or mark < others[version]:
+            others[version] = mark
+    ingest.dataset_versions_unproduce(
+        actor=actor,
+        versions=[
+            (
+                (ref.namespace, ref.name),
+                ref.version,
+                run.removeprefix("run:"),
+                others[version][2].removeprefix("run:") if version in others else None,
+            )
+            for run, version, ref in ((r, v, nodes.parse(v)) for r, v in undone)
+        ],
+    )
+    return out
 
 
 def _named_versions(
@@ -898,6 +968,7 @@ def _map_batch(
     job_keys, run_specs, refs, versions = set(), [], [], []
     stored = _stored_outputs(items)
     read = _versions_read(items)
+    unwritten = _unwrite(actor, stored, read)
     versions_named, renames = _named_versions(items, stored, read)
     # each distinct schema built once: a batch names the same datasets with the same schemas
     schemas: dict[tuple, tuple[ingest.FieldSpec, ...]] = {}
@@ -1037,6 +1108,8 @@ def _map_batch(
             model_edges |= {(node, model_node, Relation.TRAINED_ON) for node in read}
             summaries[event.pk].setdefault("models", []).append(model_node)
         add_edges(model_edges)
+    for base, at in unwritten.items():  # reads resolved to a write now undone resolve anew
+        written[base] = min(written.get(base, at), at)
     repointed = _repoint_readers(actor, written)
     if repointed:
         summaries[items[-1][0].pk]["repointed"] = repointed

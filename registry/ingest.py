@@ -417,6 +417,54 @@ def _versions_fill(
     audit_record_many(actor=actor, records=records)
 
 
+def dataset_versions_unproduce(
+    *, actor: AbstractBaseUser, versions: Iterable[tuple[Key, str, str, str | None]]
+) -> None:
+    """(dataset, version, run id, other run id or None): the version is not that run's write
+    after all (the run reads it). A version recorded as produced by the run is produced by the
+    other run instead (another writer stored for it), or by none; each audited."""
+    wanted = {(key, version): (run_id, other) for key, version, run_id, other in versions}
+    if not wanted:
+        return
+    rows = []
+    for row in (
+        DatasetVersion.objects.select_related("dataset", "produced_by")
+        .filter(
+            dataset__name__in=sorted({name for (_, name), _ in wanted}),
+            version__in=sorted({version for _, version in wanted}),
+            produced_by__isnull=False,
+        )
+        .order_by("pk")
+    ):
+        run_id, other = wanted.get(
+            ((row.dataset.namespace, row.dataset.name), row.version), ("", None)
+        )
+        if str(row.produced_by.run_id) == run_id:
+            rows.append((row, other))
+    if not rows:
+        return
+    require_global(actor, "registry.add_datasetversion")
+    runs = Run.objects.in_bulk([other for _, other in rows if other], field_name="run_id")
+    records = []
+    for row, other in rows:
+        producer = runs.get(uuid.UUID(other)) if other else None
+        records.append(
+            {
+                "action": "registry.dataset_version.updated",
+                "target": row,
+                "changes": {
+                    "produced_by": [
+                        str(row.produced_by.run_id),
+                        str(producer.run_id) if producer else None,
+                    ]
+                },
+            }
+        )
+        row.produced_by = producer
+    DatasetVersion.objects.bulk_update([row for row, _ in rows], ["produced_by"])
+    audit_record_many(actor=actor, records=records)
+
+
 @transaction.atomic(savepoint=False)
 def dataset_versions_identify(
     *,

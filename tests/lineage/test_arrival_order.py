@@ -8,6 +8,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.canonical import canonical_json
 from lineage import services
 from lineage.models import Edge, LineageEvent
 from registry.models import DatasetVersion, Run
@@ -209,6 +210,17 @@ def iceberg_noop_merge():
     ]
 
 
+def iceberg_noop_merge_read_on_start():
+    """The same MERGE, its COMPLETE naming snapshot 5 as written but not as read: only the
+    START says the run read 5."""
+    return [
+        _event("load", "load", "2026-11-01T09:00:00Z", outputs=[("orders", "5")]),
+        _event("noop", "merge", "2026-11-01T10:00:00Z", [("orders", "5")], ["orders"], "START"),
+        _event("noop", "merge", "2026-11-01T10:05:00Z", outputs=[("orders", "5")]),
+        _event("report", "report", "2026-11-01T11:00:00Z", inputs=["orders"]),
+    ]
+
+
 def _checkpoints(event_type, time, completed, **more):
     """A Flink job's event with its `checkpoints` run facet (and any other run facets)."""
     event = _event("stream", "kafka_to_iceberg", time, ["clicks"], ["clicks_table"], event_type)
@@ -253,6 +265,7 @@ EVENT_SETS = {
     "spark_unknown_job": spark_unknown_job(),
     "streaming_checkpoints": streaming_checkpoints(),
     "iceberg_noop_merge": iceberg_noop_merge(),
+    "iceberg_noop_merge_read_on_start": iceberg_noop_merge_read_on_start(),
 }
 
 
@@ -269,7 +282,17 @@ def _graph():
         if f"dataset:{NS}:{name}#{version}" in linked
     )
     runs = sorted(
-        (str(r), state, started, ended, str(parent) if parent else None, job, repr(facets), when)
+        # facets as canonical JSON: 1 and 1.0 differ, the order of keys does not
+        (
+            str(r),
+            state,
+            started,
+            ended,
+            str(parent) if parent else None,
+            job,
+            canonical_json(facets),
+            when,
+        )
         for r, state, started, ended, parent, job, facets, when in Run.objects.values_list(
             "run_id",
             "state",
@@ -405,18 +428,29 @@ def test_a_complete_naming_as_its_write_a_version_its_start_read_is_mapped_as_a_
     assert not DatasetVersion.objects.get(dataset__name="orders", version="5").produced_by
 
 
-def test_a_write_of_a_version_a_later_mapped_event_of_its_run_reads_is_still_refused(
+def test_a_write_undone_when_a_later_mapped_event_shows_its_run_reads_the_version(
     pipeline, settings
 ):
-    """The limit that remains: the COMPLETE (naming 5 as its write, not as read) mapped
-    before the START that read 5 stands as a write, and the START is refused as a cycle."""
+    """The COMPLETE (naming 5 as its write, not as read) is mapped before the START that read
+    5: its write stands until then, and is undone when the START arrives — the edge removed
+    (audited), the version's producer the run that did write it."""
+    from audit.models import AuditEvent
+
     settings.LINEAGE_MAP_INLINE = False
+    load = _event("load", "load", "2026-11-01T09:00:00Z", outputs=[("orders", "5")])
     start = _event("noop", "merge", "2026-11-01T10:00:00Z", [("orders", "5")], ["orders"], "START")
     complete = _event("noop", "merge", "2026-11-01T10:05:00Z", outputs=[("orders", "5")])
-    _map_each(pipeline, [complete, start])
-    states = dict(LineageEvent.objects.values_list("event_type", "state"))
-    assert states == {"COMPLETE": "mapped", "START": "rejected"}
-    assert "cycle" in LineageEvent.objects.get(event_type="START").reason
+    _map_each(pipeline, [complete, load])
+    five = f"dataset:{NS}:orders#5"
+    noop = f"run:{_id('noop')}"
+    assert Edge.objects.filter(source=noop, target=five, relation="output").exists()
+    _map_each(pipeline, [start])
+    assert set(LineageEvent.objects.values_list("state", flat=True)) == {"mapped"}
+    assert not Edge.objects.filter(source=noop, target=five).exists()
+    assert Edge.objects.filter(source=five, target=noop, relation="input").exists()
+    assert DatasetVersion.objects.get(version="5").produced_by.run_id == _id("load")
+    removed = AuditEvent.objects.get(action="lineage.edge.removed")
+    assert removed.changes["source"] == noop and removed.changes["target"] == five
 
 
 def test_a_run_named_as_a_parent_under_another_job_name_takes_the_job_of_its_own_events(

@@ -76,6 +76,7 @@ def test_event_time_that_is_not_a_date_is_refused(post):
         ("2026-11-01T10:00Z[UTC]", "2026-11-01T10:00:00+00:00"),
         ("2026-11-01T10:00:00+00:00[UTC]", "2026-11-01T10:00:00+00:00"),
         ("2026-11-01T11:00:00.123456789+01:00[Europe/Paris]", "2026-11-01T10:00:00.123456+00:00"),
+        ("2026-11-01T11:00+01:00[GMT+01:00]", "2026-11-01T10:00:00+00:00"),
     ],
 )
 def test_an_event_time_with_a_region_after_its_offset_is_read_at_its_offset(post, time, moment):

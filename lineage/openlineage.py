@@ -127,8 +127,7 @@ def run_uuid(value: str) -> tuple[uuid.UUID, bool]:
 
 # A region id in brackets after the offset, as Java's ZonedDateTime writes it
 # (`2026-11-01T10:00Z[UTC]`, `…+01:00[Europe/Paris]`, `…+01:00[GMT+01:00]`) and Marquez's
-# Jackson reads it: the
-# offset fixes the moment, the region adds nothing to it.
+# Jackson reads it: the offset fixes the moment, the region adds nothing to it.
 _REGION_AFTER_OFFSET = re.compile(r"(.*(?:[Zz]|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9/_+:-]{1,64}\]")
 
 

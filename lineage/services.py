@@ -802,13 +802,18 @@ def _versions_read(items: list[tuple[LineageEvent, ParsedEvent]]) -> set[tuple[s
 
 
 def _unwrite(
-    actor: AbstractBaseUser, stored: Stored, read: set[tuple[str, str]]
+    actor: AbstractBaseUser,
+    stored: Stored,
+    read: set[tuple[str, str]],
+    named: dict[str, tuple[tuple[str, str], str]],
 ) -> dict[str, datetime]:
     """Stored writes of versions that the batch shows their own run reads by name (an event
     naming the version as written was mapped before the one naming it as read): no writes
     (see `_map_batch`). Each output edge is removed (audited) and taken out of `stored`, and
-    the version loses the run as its producer. Returns dataset base → the earliest time of
-    those writes, from which reads resolved by time are resolved again."""
+    the version loses the run as its producer (`named`: version node → (dataset, version), of
+    the versions the batch reads by name, among them every one undone here). Returns dataset
+    base → the earliest time of those writes, from which reads resolved by time are resolved
+    again."""
     undone = sorted(key for key in stored if key in read)
     if not undone:
         return {}
@@ -853,12 +858,11 @@ def _unwrite(
         actor=actor,
         versions=[
             (
-                (ref.namespace, ref.name),
-                ref.version,
+                *named[version],
                 run.removeprefix("run:"),
                 others[version][2].removeprefix("run:") if version in others else None,
             )
-            for run, version, ref in ((r, v, nodes.parse(v)) for r, v in undone)
+            for run, version in undone
         ],
     )
     return out
@@ -968,7 +972,16 @@ def _map_batch(
     job_keys, run_specs, refs, versions = set(), [], [], []
     stored = _stored_outputs(items)
     read = _versions_read(items)
-    unwritten = _unwrite(actor, stored, read)
+    # the versions the batch reads by name, by node: a namespace may hold ':' that a node id
+    # does not tell from the name's
+    by_name = {
+        nodes.dataset_id(*ref.key, ref.version): (ref.key, ref.version)
+        for _, p in items
+        if p.kind == "RunEvent"
+        for ref in p.inputs
+        if ref.version
+    }
+    unwritten = _unwrite(actor, stored, read, by_name)
     versions_named, renames = _named_versions(items, stored, read)
     # each distinct schema built once: a batch names the same datasets with the same schemas
     schemas: dict[tuple, tuple[ingest.FieldSpec, ...]] = {}
@@ -1110,7 +1123,14 @@ def _map_batch(
         add_edges(model_edges)
     for base, at in unwritten.items():  # reads resolved to a write now undone resolve anew
         written[base] = min(written.get(base, at), at)
-    repointed = _repoint_readers(actor, written)
+    orphaned = {nodes.base_of(node): key for node, (key, _) in by_name.items()}
+    repointed = _repoint_readers(
+        actor,
+        written,
+        {base: orphaned[base] for base in unwritten},
+        datasets,
+        ledger,
+    )
     if repointed:
         summaries[items[-1][0].pk]["repointed"] = repointed
     return summaries
@@ -1203,12 +1223,21 @@ def _read(
     return out
 
 
-def _repoint_readers(actor: AbstractBaseUser, written: dict[str, datetime]) -> int:
+def _repoint_readers(
+    actor: AbstractBaseUser,
+    written: dict[str, datetime],
+    unwritten: dict[str, tuple[str, str]] | None = None,
+    datasets: dict | None = None,
+    ledger: ingest.Ledger | None = None,
+) -> int:
     """After versions were written (by events that may have arrived after their readers'),
     re-point every time-resolved read at or after a write to the version it now resolves to.
-    Each re-point is audited."""
+    A read of a dataset whose write was undone (`unwritten`: dataset base → dataset, catalogued
+    in `datasets`) that now resolves to no version reads `external`, as it would have had the
+    write never been stored. Each re-point is audited."""
     if not written:
         return 0
+    unwritten = unwritten or {}
     readers = [
         (pk, source, target, base, at)
         for pk, source, target, base, at in Edge.objects.filter(
@@ -1220,12 +1249,28 @@ def _repoint_readers(actor: AbstractBaseUser, written: dict[str, datetime]) -> i
         if at >= written[base]
     ]
     resolved = selectors.versions_at([(base, at, target) for _, _, target, base, at in readers])
-    moved = 0
+    moves = []
     for pk, source, target, base, at in readers:
         node = resolved.get((base, at, target))
+        if node is None and base in unwritten:
+            node = f"{base}#{EXTERNAL_VERSION}"
         if node is not None and node != source:
-            moved += _move_input(actor, pk, source, node, target)
-    return moved
+            moves.append((pk, source, node, target))
+    external = sorted(
+        {
+            unwritten[nodes.base_of(node)]
+            for _, _, node, _ in moves
+            if node.endswith(f"#{EXTERNAL_VERSION}") and nodes.base_of(node) in unwritten
+        }
+    )
+    if external:
+        ingest.dataset_versions_ensure(
+            actor=actor,
+            datasets=datasets,
+            specs=[ingest.VersionSpec(key, EXTERNAL_VERSION) for key in external],
+            ledger=ledger,
+        )
+    return sum(_move_input(actor, pk, old, new, run) for pk, old, new, run in moves)
 
 
 def _move_input(actor: AbstractBaseUser, pk: int, old: str, new: str, run_node: str) -> int:

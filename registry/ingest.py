@@ -633,7 +633,9 @@ def runs_record_events(
             if run.job_id != jobs[spec.job].pk:
                 _adopt(run, jobs[spec.job], changes)
             _fold(run, spec, runs.get(spec.parent) if spec.parent else None, changes)
-        if _folded(run) != before:  # also a later time of the same state: stored, not audited
+        # also a later time of the same state, or a facet's value equal in Python but not
+        # in JSON (1.0 for 1): stored, not audited
+        if _folded(run) != before or run.__dict__.pop("_facets_taken", False):
             _check_times(run)
             changed.append(run)
         if changes and ledger is not None:
@@ -690,6 +692,7 @@ def _fold_facets(run: Run, facets: dict, time: datetime, changes: dict) -> None:
         return
     changed = [n for n in taken if n not in run.facets or run.facets[n] != facets[n]]
     run.facets = {**run.facets, **{name: facets[name] for name in taken}}
+    run._facets_taken = True  # to be stored, whatever Python's equality says of the values
     run.facet_times = {**times, **dict.fromkeys(taken, time.astimezone(UTC).isoformat())}
     if changed:
         changes["facets"] = sorted({*changes.get("facets", ()), *changed})

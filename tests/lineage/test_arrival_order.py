@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.canonical import canonical_json
-from lineage import services
+from lineage import nodes, services
 from lineage.models import Edge, LineageEvent
 from registry.models import DatasetVersion, Run
 from tests.lineage.conftest import dataset, run_event
@@ -221,6 +221,45 @@ def iceberg_noop_merge_read_on_start():
     ]
 
 
+def iceberg_noop_merge_only_writer():
+    """The MERGE's COMPLETE names 5 as written, a RUNNING event names it as read, and no other
+    run wrote 5: a later reader reads `external`, whichever arrives first."""
+    return [
+        _event("noop", "merge", "2026-11-01T10:02:00Z", [("orders", "5")], event_type="RUNNING"),
+        _event("noop", "merge", "2026-11-01T10:05:00Z", outputs=[("orders", "5")]),
+        _event("report", "report", "2026-11-01T11:00:00Z", inputs=["orders"]),
+    ]
+
+
+def noop_merge_in_a_namespace_holding_colons():
+    """The same, in a namespace whose ':' a node id does not tell from the name's."""
+    team = "team:prod"
+
+    def event(run, job, time, inputs=(), outputs=(), event_type="COMPLETE"):
+        return run_event(
+            event_type,
+            run_id=_id(run),
+            job=job,
+            time=time,
+            inputs=[dataset(team, n, version={"datasetVersion": v}) for n, v in inputs],
+            outputs=[dataset(team, n, version={"datasetVersion": v}) for n, v in outputs],
+        )
+
+    return [
+        event("load", "load", "2026-11-01T09:00:00Z", outputs=[("orders", "5")]),
+        event("noop", "merge", "2026-11-01T10:02:00Z", [("orders", "5")], event_type="RUNNING"),
+        event("noop", "merge", "2026-11-01T10:05:00Z", outputs=[("orders", "5")]),
+    ]
+
+
+def facets_equal_in_python_not_in_json():
+    """Two events of one moment giving a facet as 1 and as 1.0: 1.0 (the greater in JSON)."""
+    events = [_event("tie", "job", "2026-11-01T10:00:00Z", event_type="RUNNING") for _ in range(2)]
+    for event, value in zip(events, (1, 1.0), strict=True):
+        event["run"]["facets"] = {"engine": {"_producer": "p", "_schemaURL": "s", "v": value}}
+    return events
+
+
 def _checkpoints(event_type, time, completed, **more):
     """A Flink job's event with its `checkpoints` run facet (and any other run facets)."""
     event = _event("stream", "kafka_to_iceberg", time, ["clicks"], ["clicks_table"], event_type)
@@ -266,6 +305,9 @@ EVENT_SETS = {
     "streaming_checkpoints": streaming_checkpoints(),
     "iceberg_noop_merge": iceberg_noop_merge(),
     "iceberg_noop_merge_read_on_start": iceberg_noop_merge_read_on_start(),
+    "iceberg_noop_merge_only_writer": iceberg_noop_merge_only_writer(),
+    "noop_merge_in_a_namespace_holding_colons": noop_merge_in_a_namespace_holding_colons(),
+    "facets_equal_in_python_not_in_json": facets_equal_in_python_not_in_json(),
 }
 
 
@@ -275,11 +317,11 @@ def _graph():
     edges = sorted(Edge.objects.values_list("source", "target", "relation", "at"))
     linked = {node for s, t, _, _ in edges for node in (s, t) if node.startswith("dataset:")}
     versions = sorted(
-        (name, version, str(run) if run else None)
-        for name, version, run in DatasetVersion.objects.values_list(
-            "dataset__name", "version", "produced_by__run_id"
+        (namespace, name, version, str(run) if run else None)
+        for namespace, name, version, run in DatasetVersion.objects.values_list(
+            "dataset__namespace", "dataset__name", "version", "produced_by__run_id"
         )
-        if f"dataset:{NS}:{name}#{version}" in linked
+        if nodes.dataset_id(namespace, name, version) in linked
     )
     runs = sorted(
         # facets as canonical JSON: 1 and 1.0 differ, the order of keys does not

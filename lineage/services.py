@@ -19,7 +19,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,7 +33,7 @@ from django.db import Error as DbError
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_record_many
 from core.canonical import canonical_json
 from core.db import insert_new
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -822,29 +822,25 @@ def _unwrite(
         base, at = stored.pop((run, version))
         if at is not None:
             out[base] = min(out.get(base, at), at)
-    rows = [
-        edge
-        for edge in Edge.objects.filter(
-            relation=Relation.OUTPUT,
-            source__in=sorted({run for run, _ in undone}),
-            target__in=sorted({version for _, version in undone}),
-        ).order_by("pk")
-        if (edge.source, edge.target) in set(undone)
-    ]
-    for edge in rows:
-        audit_record(
-            actor=actor,
-            action="lineage.edge.removed",
-            object_type="lineage.edge",
-            object_id=str(edge.pk),
-            object_repr=f"{edge.source} → {edge.target}",
-            changes={
-                "relation": edge.relation,
-                "source": edge.source,
-                "target": edge.target,
-                "reason": "the run reads this version: it did not write it",
-            },
-        )
+    rows = _output_edges(undone)
+    audit_record_many(
+        actor=actor,
+        records=[
+            {
+                "action": "lineage.edge.removed",
+                "object_type": "lineage.edge",
+                "object_id": str(edge.pk),
+                "object_repr": f"{edge.source} → {edge.target}",
+                "changes": {
+                    "relation": Relation.OUTPUT,
+                    "source": edge.source,
+                    "target": edge.target,
+                    "reason": "the run reads this version: it did not write it",
+                },
+            }
+            for edge in rows
+        ],
+    )
     Edge.objects.filter(pk__in=[edge.pk for edge in rows]).delete()
     # another run stored as writing the version (the earliest) becomes its producer
     others: dict[str, tuple] = {}
@@ -1150,15 +1146,7 @@ def _write(writes: Timed, edges: set[tuple[str, str, str]], outputs: Stored) -> 
     }
     add_edges(edges | {(s, t, Relation.OUTPUT) for s, t in new}, at={k: v for k, v in new.items()})
     if earlier:
-        rows = [
-            row
-            for row in Edge.objects.filter(
-                relation=Relation.OUTPUT,
-                source__in=sorted({s for s, _ in earlier}),
-                target__in=sorted({t for _, t in earlier}),
-            ).only("pk", "source", "target")
-            if (row.source, row.target) in earlier
-        ]
+        rows = _output_edges(earlier)
         for row in rows:
             row.at = earlier[(row.source, row.target)]
         Edge.objects.bulk_update(rows, ["at"])
@@ -1167,6 +1155,24 @@ def _write(writes: Timed, edges: set[tuple[str, str, str]], outputs: Stored) -> 
         base = nodes.base_of(target)
         out[base] = min(out.get(base, at), at)
     return out
+
+
+def _output_edges(pairs: Iterable[tuple[str, str]]) -> list[Edge]:
+    """The stored output edges of these (run, dataset version) pairs, by id: found by IN
+    lists of their runs and versions (a term per pair would make one statement too long on
+    SQLite for a large batch), the other combinations dropped here."""
+    wanted = set(pairs)
+    return [
+        row
+        for row in Edge.objects.filter(
+            relation=Relation.OUTPUT,
+            source__in=sorted({s for s, _ in wanted}),
+            target__in=sorted({t for _, t in wanted}),
+        )
+        .only("pk", "source", "target")
+        .order_by("pk")
+        if (row.source, row.target) in wanted
+    ]
 
 
 def _read(

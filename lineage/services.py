@@ -1117,6 +1117,9 @@ def _map_batch(
             model_edges |= {(node, model_node, Relation.TRAINED_ON) for node in read}
             summaries[event.pk].setdefault("models", []).append(model_node)
         add_edges(model_edges)
+    _link_models(
+        actor, {nodes.run_id(p.run_id) for _, p in items if p.kind == "RunEvent" and p.inputs}
+    )
     for base, at in unwritten.items():  # reads resolved to a write now undone resolve anew
         written[base] = min(written.get(base, at), at)
     orphaned = {nodes.base_of(node): key for node, (key, _) in by_name.items()}
@@ -1369,6 +1372,28 @@ def model_version_link_run(*, actor: AbstractBaseUser | None, version: ModelVers
         changes={"edges": [None, [[s, str(r), t] for s, t, r in sorted(new)]]},
     )
     return len(new)
+
+
+def _link_models(actor: AbstractBaseUser, run_nodes: set[str]) -> int:
+    """Link the model versions these runs produced to all their stored inputs: a run's
+    inputs may reach the graph after the event (or the registry call) naming its model.
+    One statement when none of the runs produced a model; returns the edges added."""
+    if not run_nodes:
+        return 0
+    produced = Q()
+    for node in Edge.objects.filter(
+        source__in=sorted(run_nodes), relation=Relation.OUTPUT, target__startswith="model:"
+    ).values_list("target", flat=True):
+        _, name, number = node.split(":")
+        produced |= Q(model__name=name, version=int(number))
+    if not produced:
+        return 0
+    return sum(
+        model_version_link_run(actor=actor, version=version)
+        for version in ModelVersion.objects.filter(produced)
+        .select_related("model", "training_run")
+        .order_by("pk")
+    )
 
 
 def _model_of(node: str) -> str:

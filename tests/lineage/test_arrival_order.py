@@ -260,6 +260,33 @@ def facets_equal_in_python_not_in_json():
     return events
 
 
+def model_training():
+    """A training run whose inputs arrive on START and whose model is registered on COMPLETE
+    (a `modelgov_model` output), the features' producer arriving in any order around both:
+    the model version is trained on every input, read at the run's time."""
+    model = {
+        "_producer": "p",
+        "_schemaURL": "s",
+        "name": "churn",
+        "artifactUri": "s3://models/churn/1",
+        "sha256": "ab" * 32,
+    }
+    complete = _event("train", "train_churn", "2026-11-01T12:00:00Z")
+    complete["outputs"] = [dataset(NS, "churn_model", modelgov_model=model)]
+    return [
+        _event("features-1", "build_features", "2026-11-01T06:00:00Z", outputs=["features"]),
+        _event(
+            "train",
+            "train_churn",
+            "2026-11-01T10:00:00Z",
+            inputs=["features", ("labels", "v3")],
+            event_type="START",
+        ),
+        complete,
+        _event("features-2", "build_features", "2026-11-01T14:00:00Z", outputs=["features"]),
+    ]
+
+
 def _checkpoints(event_type, time, completed, **more):
     """A Flink job's event with its `checkpoints` run facet (and any other run facets)."""
     event = _event("stream", "kafka_to_iceberg", time, ["clicks"], ["clicks_table"], event_type)
@@ -308,6 +335,7 @@ EVENT_SETS = {
     "iceberg_noop_merge_only_writer": iceberg_noop_merge_only_writer(),
     "noop_merge_in_a_namespace_holding_colons": noop_merge_in_a_namespace_holding_colons(),
     "facets_equal_in_python_not_in_json": facets_equal_in_python_not_in_json(),
+    "model_training": model_training(),
 }
 
 
@@ -493,6 +521,34 @@ def test_a_write_undone_when_a_later_mapped_event_shows_its_run_reads_the_versio
     assert DatasetVersion.objects.get(version="5").produced_by.run_id == _id("load")
     removed = AuditEvent.objects.get(action="lineage.edge.removed")
     assert removed.changes["source"] == noop and removed.changes["target"] == five
+
+
+def test_a_model_is_trained_on_its_runs_inputs_that_arrive_after_it(pipeline, settings):
+    """COMPLETE registers the model with no input named; START, mapped later, names them:
+    the model version is then trained on them, audited as a link of that version; the
+    features' producer, later still, moves the trained-on edge with the run's read."""
+    from audit.models import AuditEvent
+
+    settings.LINEAGE_MAP_INLINE = False
+    build, start, complete, _ = model_training()
+    _map_each(pipeline, [complete])
+    model = "model:churn:1"
+    assert not Edge.objects.filter(target=model, relation="trained_on").exists()
+    _map_each(pipeline, [start])
+    features = f"dataset:{NS}:features#external"
+    labels = f"dataset:{NS}:labels#v3"
+    assert set(
+        Edge.objects.filter(target=model, relation="trained_on").values_list("source", flat=True)
+    ) == {features, labels}
+    linked = AuditEvent.objects.filter(action="lineage.model_version.linked").last()
+    assert linked.object_repr.startswith("churn") and linked.changes["edges"][1] == [
+        [source, "trained_on", model] for source in sorted([features, labels])
+    ]
+    _map_each(pipeline, [build])
+    written = f"dataset:{NS}:features#run:{_id('features-1')}"
+    assert set(
+        Edge.objects.filter(target=model, relation="trained_on").values_list("source", flat=True)
+    ) == {written, labels}
 
 
 def test_a_run_named_as_a_parent_under_another_job_name_takes_the_job_of_its_own_events(

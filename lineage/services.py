@@ -843,25 +843,48 @@ def _unwrite(
     )
     Edge.objects.filter(pk__in=[edge.pk for edge in rows]).delete()
     # another run stored as writing the version (the earliest) becomes its producer
-    others: dict[str, tuple] = {}
-    for version, run, at in Edge.objects.filter(
-        relation=Relation.OUTPUT, target__in=sorted({version for _, version in undone})
-    ).values_list("target", "source", "at"):
-        mark = (at is None, at, run)  # timed writes first, then by time, then by node id
-        if version not in others or mark < others[version]:
-            others[version] = mark
+    others = _earliest_writers({version for _, version in undone})
     ingest.dataset_versions_unproduce(
         actor=actor,
         versions=[
             (
                 *named[version],
                 run.removeprefix("run:"),
-                others[version][2].removeprefix("run:") if version in others else None,
+                others[version].removeprefix("run:") if version in others else None,
             )
             for run, version in undone
         ],
     )
     return out
+
+
+def _earliest_writers(versions: Iterable[str]) -> dict[str, str]:
+    """Dataset version node → the run node stored as writing it first (timed writes first,
+    then by time, then by node id), for those of the versions that any run is stored as
+    writing."""
+    earliest: dict[str, tuple] = {}
+    for version, run, at in Edge.objects.filter(
+        relation=Relation.OUTPUT, target__in=sorted(versions)
+    ).values_list("target", "source", "at"):
+        mark = (at is None, at, run)
+        if version not in earliest or mark < earliest[version]:
+            earliest[version] = mark
+    return {version: mark[2] for version, mark in earliest.items()}
+
+
+def _settle_producers(actor: AbstractBaseUser, versions: dict[str, tuple[tuple[str, str], str]]):
+    """Versions the batch wrote under a name (version node → (dataset, version)) are produced
+    by their earliest writer: when two runs write one version, the producer does not depend on
+    which arrived first. A run's own stand-in (`run:<runId>`) has that one writer."""
+    if not versions:
+        return
+    ingest.dataset_versions_produce(
+        actor=actor,
+        producers={
+            versions[node]: run.removeprefix("run:")
+            for node, run in _earliest_writers(versions).items()
+        },
+    )
 
 
 def _named_versions(
@@ -1045,6 +1068,7 @@ def _map_batch(
     writes: Timed = {}
     reads: Timed = {}
     bases: dict[str, tuple[str, str]] = {}  # dataset base node → (namespace, name)
+    named_writes: dict[str, tuple[tuple[str, str], str]] = {}  # node → (dataset, version)
     summaries: dict[int, dict[str, Any]] = {}
     for event, p in items:
         summaries[event.pk] = {"kind": p.kind, "event_type": p.event_type}
@@ -1057,12 +1081,10 @@ def _map_batch(
             named += 1
         unchanged = 0
         for ref in p.outputs:
-            key = (
-                run_node,
-                nodes.dataset_id(
-                    ref.namespace, ref.name, _output_version(ref, p.run_id, versions_named)
-                ),
-            )
+            version = _output_version(ref, p.run_id, versions_named)
+            key = (run_node, nodes.dataset_id(ref.namespace, ref.name, version))
+            if version != f"run:{p.run_id}":
+                named_writes[key[1]] = (ref.key, version)
             if key in read:
                 # An output naming a version its run reads made no new version (a MERGE or
                 # DELETE that matched no rows keeps an Iceberg table's snapshot): the run
@@ -1096,6 +1118,7 @@ def _map_batch(
                 )
         summaries[event.pk]["edges"] = named + len(p.inputs) + len(p.outputs) - unchanged
     written = _write(writes, edges, stored)
+    _settle_producers(actor, named_writes)
     input_nodes = _read(actor, reads, datasets, bases, ledger)
     for event, p in items:
         if p.kind != "RunEvent" or not any(ref.model for ref in p.outputs):

@@ -417,6 +417,47 @@ def _versions_fill(
     audit_record_many(actor=actor, records=records)
 
 
+def _versions_of(keys: Iterable[tuple[Key, str]]) -> list[DatasetVersion]:
+    """The stored versions (dataset, version), with their dataset and producing run, by pk."""
+    wanted = set(keys)
+    return [
+        row
+        for row in DatasetVersion.objects.select_related("dataset", "produced_by")
+        .filter(
+            dataset__name__in=sorted({name for (_, name), _ in wanted}),
+            version__in=sorted({version for _, version in wanted}),
+        )
+        .order_by("pk")
+        if ((row.dataset.namespace, row.dataset.name), row.version) in wanted
+    ]
+
+
+def _reproduce(actor: AbstractBaseUser, changes: list[tuple[DatasetVersion, str | None]]) -> None:
+    """Give each version the run (by run id) as its producer, or none; each audited."""
+    if not changes:
+        return
+    require_global(actor, "registry.add_datasetversion")
+    runs = Run.objects.in_bulk([run for _, run in changes if run], field_name="run_id")
+    records = []
+    for row, run_id in changes:
+        producer = runs.get(uuid.UUID(run_id)) if run_id else None
+        records.append(
+            {
+                "action": "registry.dataset_version.updated",
+                "target": row,
+                "changes": {
+                    "produced_by": [
+                        str(row.produced_by.run_id) if row.produced_by else None,
+                        str(producer.run_id) if producer else None,
+                    ]
+                },
+            }
+        )
+        row.produced_by = producer
+    DatasetVersion.objects.bulk_update([row for row, _ in changes], ["produced_by"])
+    audit_record_many(actor=actor, records=records)
+
+
 def dataset_versions_unproduce(
     *, actor: AbstractBaseUser, versions: Iterable[tuple[Key, str, str, str | None]]
 ) -> None:
@@ -426,43 +467,30 @@ def dataset_versions_unproduce(
     wanted = {(key, version): (run_id, other) for key, version, run_id, other in versions}
     if not wanted:
         return
-    rows = []
-    for row in (
-        DatasetVersion.objects.select_related("dataset", "produced_by")
-        .filter(
-            dataset__name__in=sorted({name for (_, name), _ in wanted}),
-            version__in=sorted({version for _, version in wanted}),
-            produced_by__isnull=False,
-        )
-        .order_by("pk")
-    ):
-        run_id, other = wanted.get(
-            ((row.dataset.namespace, row.dataset.name), row.version), ("", None)
-        )
-        if str(row.produced_by.run_id) == run_id:
-            rows.append((row, other))
-    if not rows:
+    changes = []
+    for row in _versions_of(wanted):
+        run_id, other = wanted[((row.dataset.namespace, row.dataset.name), row.version)]
+        if row.produced_by is not None and str(row.produced_by.run_id) == run_id:
+            changes.append((row, other))
+    _reproduce(actor, changes)
+
+
+def dataset_versions_produce(*, actor: AbstractBaseUser, producers: Mapping[tuple[Key, str], str]):
+    """(dataset, version) → run id: a version that several runs are stored as writing is
+    produced by one of them whatever order their events arrived in (the caller decides which:
+    the earliest write). Each version produced by another run, or by none, is given that run;
+    each audited."""
+    if not producers:
         return
-    require_global(actor, "registry.add_datasetversion")
-    runs = Run.objects.in_bulk([other for _, other in rows if other], field_name="run_id")
-    records = []
-    for row, other in rows:
-        producer = runs.get(uuid.UUID(other)) if other else None
-        records.append(
-            {
-                "action": "registry.dataset_version.updated",
-                "target": row,
-                "changes": {
-                    "produced_by": [
-                        str(row.produced_by.run_id),
-                        str(producer.run_id) if producer else None,
-                    ]
-                },
-            }
-        )
-        row.produced_by = producer
-    DatasetVersion.objects.bulk_update([row for row, _ in rows], ["produced_by"])
-    audit_record_many(actor=actor, records=records)
+    _reproduce(
+        actor,
+        [
+            (row, run_id)
+            for row in _versions_of(producers)
+            for run_id in (producers[((row.dataset.namespace, row.dataset.name), row.version)],)
+            if row.produced_by is None or str(row.produced_by.run_id) != run_id
+        ],
+    )
 
 
 @transaction.atomic(savepoint=False)

@@ -260,6 +260,17 @@ def facets_equal_in_python_not_in_json():
     return events
 
 
+def two_writers():
+    """Runs naming one version as written (a re-run writing the same snapshot), two of them at
+    the same moment: the earliest write produces it (at one moment, the least run id)."""
+    return [
+        _event("write-a", "load", "2026-11-01T08:00:00Z", outputs=[("table", "v1")]),
+        _event("write-b", "load", "2026-11-01T08:00:00Z", outputs=[("table", "v1")]),
+        _event("write-c", "reload", "2026-11-01T09:00:00Z", outputs=[("table", "v1")]),
+        _event("reader", "report", "2026-11-01T10:00:00Z", inputs=["table"]),
+    ]
+
+
 def model_training():
     """A training run whose inputs arrive on START and whose model is registered on COMPLETE
     (a `modelgov_model` output), the features' producer arriving in any order around both:
@@ -336,6 +347,7 @@ EVENT_SETS = {
     "noop_merge_in_a_namespace_holding_colons": noop_merge_in_a_namespace_holding_colons(),
     "facets_equal_in_python_not_in_json": facets_equal_in_python_not_in_json(),
     "model_training": model_training(),
+    "two_writers": two_writers(),
 }
 
 
@@ -549,6 +561,26 @@ def test_a_model_is_trained_on_its_runs_inputs_that_arrive_after_it(pipeline, se
     assert set(
         Edge.objects.filter(target=model, relation="trained_on").values_list("source", flat=True)
     ) == {written, labels}
+
+
+def test_a_version_two_runs_write_is_produced_by_the_earliest_write(pipeline, settings):
+    """The later writer arrives first and is recorded as the producer; the earlier one, mapped
+    next, takes its place, audited."""
+    from audit.models import AuditEvent
+
+    settings.LINEAGE_MAP_INLINE = False
+    first, _, later, _ = two_writers()
+    _map_each(pipeline, [later])
+    version = DatasetVersion.objects.get(dataset__name="table", version="v1")
+    assert version.produced_by.run_id == _id("write-c")
+    _map_each(pipeline, [first])
+    version.refresh_from_db()
+    assert version.produced_by.run_id == _id("write-a")
+    updated = AuditEvent.objects.filter(action="registry.dataset_version.updated").last()
+    assert updated.changes == {"produced_by": [str(_id("write-c")), str(_id("write-a"))]}
+    _map_each(pipeline, [later])  # the same event again: nothing changes
+    version.refresh_from_db()
+    assert version.produced_by.run_id == _id("write-a")
 
 
 def test_a_run_named_as_a_parent_under_another_job_name_takes_the_job_of_its_own_events(

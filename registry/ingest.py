@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -312,20 +312,23 @@ def dataset_versions_ensure(
     ledger: Ledger | None = None,
 ) -> None:
     """Record the versions not stored yet, each with its schema and producing run: as its
-    writer's first mention (with a schema, if any has one) names it, else as the first
-    mention does. What a stored version lacks is filled in when an event names it: its
-    producing run (when a reader named it first), and a schema (when the first mention had
-    none), so that the record does not depend on which event arrives first. What a version
-    holds is never changed. Noted in `ledger` if given, else each audited."""
+    writer's first mention names it (with a reader's schema if the writer gives none), else
+    as the first mention does. What a stored version lacks is filled in when an event names
+    it: its producing run (when a reader named it first, the writer's schema then replacing
+    the reader's), and a schema (when the first mention had none), so that the record does
+    not depend on which event arrives first. Otherwise what a version holds is not changed
+    here. Noted in `ledger` if given, else each audited."""
     first: dict[tuple[int, str], VersionSpec] = {}
     for spec in specs:
         key = (datasets[spec.dataset].pk, spec.version)
         found = first.get(key)
-        if found is None or (bool(spec.produced_by), bool(spec.schema)) > (
-            bool(found.produced_by),
-            bool(found.schema),
-        ):
+        if found is None:
             first[key] = spec
+        elif spec.produced_by and not found.produced_by:
+            # the writer's mention, with a reader's schema if the writer gives none
+            first[key] = replace(spec, schema=spec.schema or found.schema)
+        elif spec.schema and not found.schema and (found.produced_by or not spec.produced_by):
+            first[key] = replace(found, schema=spec.schema)
     if not first:
         return
     stored = {
@@ -351,7 +354,9 @@ def dataset_versions_ensure(
     for key, spec in sorted(first.items()):
         pk, writer, fields = stored.get(key, (None, True, True))
         run = (runs or {}).get(spec.produced_by) if writer is None and spec.produced_by else None
-        schema = schema_of(spec) if not fields and spec.schema else None
+        # the writer's schema over a reader's: one stored before its writer was known came
+        # from a reader (or none)
+        schema = schema_of(spec) if spec.schema and (not fields or run is not None) else None
         if run is not None or schema is not None:
             gaps.append((pk, run, schema))
     _versions_fill(actor, gaps)
@@ -407,7 +412,7 @@ def _versions_fill(
         if run is not None:
             changes["produced_by"] = [None, str(run.run_id)]
             row.produced_by = run
-        if schema is not None:
+        if schema is not None and schema != row.schema:
             changes["schema"] = [row.schema, schema]
             row.schema = schema
         records.append(

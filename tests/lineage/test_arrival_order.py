@@ -12,7 +12,7 @@ from core.canonical import canonical_json
 from lineage import nodes, services
 from lineage.models import Edge, LineageEvent
 from registry.models import DatasetVersion, Run
-from tests.lineage.conftest import dataset, run_event
+from tests.lineage.conftest import dataset, run_event, schema_facet
 
 pytestmark = pytest.mark.django_db
 
@@ -271,6 +271,44 @@ def two_writers():
     ]
 
 
+def schemas():
+    """Writers and readers of one version giving it different schemas (two producers writing
+    a type in their own words), or only one of them a schema: the writer's schema, else a
+    reader's, whatever arrives first and whichever events share a batch."""
+
+    def with_schema(name, version, *columns):
+        facets = {"version": {"datasetVersion": version}}
+        if columns:
+            facets["schema"] = schema_facet(*({"name": c, "type": t} for c, t in columns))
+        return dataset(NS, name, **facets)
+
+    def event(run, job, time, inputs=(), outputs=()):
+        out = _event(run, job, time)
+        out["inputs"], out["outputs"] = list(inputs), list(outputs)
+        return out
+
+    return [
+        event(
+            "export",
+            "export",
+            "2026-11-01T08:00:00Z",
+            outputs=[
+                with_schema("orders", "v1", ("id", "BIGINT"), ("amount", "DECIMAL(10,2)")),
+                with_schema("customers", "v5"),
+            ],
+        ),
+        event(
+            "score",
+            "score",
+            "2026-11-01T09:00:00Z",
+            inputs=[
+                with_schema("orders", "v1", ("id", "long")),
+                with_schema("customers", "v5", ("id", "long"), ("name", "string")),
+            ],
+        ),
+    ]
+
+
 def model_training():
     """A training run whose inputs arrive on START and whose model is registered on COMPLETE
     (a `modelgov_model` output), the features' producer arriving in any order around both:
@@ -348,6 +386,7 @@ EVENT_SETS = {
     "facets_equal_in_python_not_in_json": facets_equal_in_python_not_in_json(),
     "model_training": model_training(),
     "two_writers": two_writers(),
+    "schemas": schemas(),
 }
 
 
@@ -357,9 +396,9 @@ def _graph():
     edges = sorted(Edge.objects.values_list("source", "target", "relation", "at"))
     linked = {node for s, t, _, _ in edges for node in (s, t) if node.startswith("dataset:")}
     versions = sorted(
-        (namespace, name, version, str(run) if run else None)
-        for namespace, name, version, run in DatasetVersion.objects.values_list(
-            "dataset__namespace", "dataset__name", "version", "produced_by__run_id"
+        (namespace, name, version, str(run) if run else None, canonical_json(schema))
+        for namespace, name, version, run, schema in DatasetVersion.objects.values_list(
+            "dataset__namespace", "dataset__name", "version", "produced_by__run_id", "schema"
         )
         if nodes.dataset_id(namespace, name, version) in linked
     )
@@ -581,6 +620,39 @@ def test_a_version_two_runs_write_is_produced_by_the_earliest_write(pipeline, se
     _map_each(pipeline, [later])  # the same event again: nothing changes
     version.refresh_from_db()
     assert version.produced_by.run_id == _id("write-a")
+
+
+def test_a_writers_schema_replaces_the_one_a_reader_gave_first(pipeline, settings):
+    from audit.models import AuditEvent
+
+    settings.LINEAGE_MAP_INLINE = False
+    export, score = schemas()
+    _map_each(pipeline, [score])
+    orders = DatasetVersion.objects.get(dataset__name="orders", version="v1")
+    assert (orders.produced_by, orders.schema) == (
+        None,
+        [{"name": "id", "type": "long", "description": ""}],
+    )
+    _map_each(pipeline, [export])
+    orders.refresh_from_db()
+    written = [
+        {"name": "id", "type": "BIGINT", "description": ""},
+        {"name": "amount", "type": "DECIMAL(10,2)", "description": ""},
+    ]
+    assert (orders.produced_by.run_id, orders.schema) == (_id("export"), written)
+    updates = {
+        event.object_repr: event.changes
+        for event in AuditEvent.objects.filter(action="registry.dataset_version.updated")
+    }
+    assert updates[str(orders)] == {
+        "produced_by": [None, str(_id("export"))],
+        "schema": [[{"name": "id", "type": "long", "description": ""}], written],
+    }
+    # the writer gave no schema for the customers: the reader's stays
+    customers = DatasetVersion.objects.get(dataset__name="customers", version="v5")
+    assert customers.produced_by.run_id == _id("export")
+    assert [f["name"] for f in customers.schema] == ["id", "name"]
+    assert "schema" not in updates[str(customers)]
 
 
 def test_a_run_named_as_a_parent_under_another_job_name_takes_the_job_of_its_own_events(

@@ -5,8 +5,9 @@ Marquez's forms where it has them — `dataset:{namespace}:{name}`, `job:{namesp
 and modelgov's own `model:{name}:{version}`. Namespaces are often URIs with colons
 (`postgres://host:5432`) and names may hold colons too, so ids are split like Marquez: after the
 prefix, the first `:` that is not part of `scheme://host:port` (or of the other forms of
-`_URI_NAMESPACE`: a list of hosts, an ARN) ends the namespace. Read endpoints also take
-explicit `type`, `namespace` and `name` to avoid the ambiguity.
+`_URI_NAMESPACE`: a list of hosts, Spanner's project and instance, an ARN) ends the
+namespace. Read endpoints also take explicit `type`, `namespace` and `name` to avoid the
+ambiguity.
 
 Names may hold `#` (SQL Server's temporary tables, `db.dbo.#stage`; paths): the last `#` of a
 dataset id starts its version, and a `#` inside a version is written `%23` in the id.
@@ -19,13 +20,16 @@ from dataclasses import dataclass
 
 KINDS = ("dataset", "job", "datasetField", "run", "model")
 # A namespace holding colons of its own, at the start of an id: `scheme://authority`, the
-# authority a host (an IPv6 address in brackets) with an optional port, or several of them
-# separated by commas (Kafka's bootstrap servers, as some producers send them); or an ARN's
-# five fields `arn:partition:service:region:account` (Glue's namespace in the OpenLineage
-# naming spec: `arn:aws:glue:{region}:{account id}`, the name then `table/{db}/{table}`).
-_HOST = r"(?:\[[0-9A-Fa-f:.]*\]|[^/:,\[\]]*)(?::\d+)?"
+# authority a host (an IPv6 address in brackets, with a zone id or not) with an optional port,
+# or several of them separated by commas (Kafka's bootstrap servers, as some producers send
+# them); Spanner's `spanner://{projectId}:{instanceId}` (the naming spec's); or an ARN's five
+# fields `arn:partition:service:region:account` (Glue's namespace in the naming spec:
+# `arn:aws:glue:{region}:{account id}`, the name then `table/{db}/{table}`).
+_HOST = r"(?:\[[0-9A-Fa-f:.]*(?:%[^\]/:]*)?\]|[^/:,\[\]]*)(?::\d+)?"
 _URI_NAMESPACE = re.compile(
-    rf"^(?:[A-Za-z][A-Za-z0-9+.-]*://{_HOST}(?:,{_HOST})*|arn:[^:/]*:[^:/]*:[^:/]*:[^:/]*)"
+    r"^(?:spanner://[^/:]*:[^/:]*"
+    rf"|[A-Za-z][A-Za-z0-9+.-]*://{_HOST}(?:,{_HOST})*"
+    r"|arn:[^:/]*:[^:/]*:[^:/]*:[^:/]*)"
 )
 
 

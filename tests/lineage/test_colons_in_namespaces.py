@@ -1,5 +1,6 @@
 """Namespaces holding colons beyond `scheme://host:port`: Glue's ARN (the OpenLineage naming
-spec's `arn:aws:glue:{region}:{account id}`), Kafka's list of bootstrap servers, an IPv6 host.
+spec's `arn:aws:glue:{region}:{account id}`), Kafka's list of bootstrap servers, an IPv6 host,
+Spanner's project and instance.
 The node ids the graph gives for them parse back to the same namespace and name, and the read
 endpoints find them."""
 
@@ -23,6 +24,12 @@ KAFKA = "kafka://b1.example.com:9092,b2.example.com:9092"
         ("kafka://b1:9092,b2,b3:9093", "topic:v2"),
         ("postgres://[2001:db8::1]:5432", "public.orders"),
         ("postgres://[::1]", "db.t"),
+        ("postgres://[fe80::1%25eth0]:5432", "db.t"),  # a zone id, percent-encoded
+        ("postgres://[fe80::1%eth0]", "db.t"),
+        # Spanner (the naming spec's `spanner://{projectId}:{instanceId}`), with the database
+        # after it as Flink's JDBC connector sends it
+        ("spanner://my-project:my-instance", "db.schema.orders"),
+        ("spanner://my-project:my-instance/my-database", "orders"),
         # the forms read before: a URI with and without a port, a plain namespace, colons
         # in the name
         ("postgres://warehouse:5432", "public.orders"),

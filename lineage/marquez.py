@@ -64,7 +64,9 @@ def collapsed_graph(sub, ref, run_jobs: Mapping[str, tuple[str, str]], datasets)
         collapsed.setdefault(start, {"in": set(), "out": set()})
     for source, target in sub.edges:
         a, b = collapse(source), collapse(target)
-        if a != b:
+        # a field computed from itself (`SET amount = amount * 1.2`) keeps its edge; what
+        # collapsing alone joins (two versions of one dataset) does not
+        if a != b or source == target:
             collapsed[a]["out"].add(b)
             collapsed[b]["in"].add(a)
     return [

@@ -41,6 +41,16 @@ def test_versions_collapse_into_datasets_and_runs_into_jobs():
     assert by_id["dataset:s3://a:raw"]["data"] == {"namespace": "s3://a", "name": "raw"}
 
 
+def test_a_field_computed_from_itself_keeps_its_edge_when_versions_collapse():
+    amount = nodes.field_id("s3://a", "orders", "amount")
+    total = nodes.field_id("s3://a", "orders", "total")
+    sub = graph.digraph([(amount, amount, "column"), (amount, total, "column")])
+    shaped = marquez.collapsed_graph(sub, nodes.parse(amount), {}, datasets={})
+    by_id = {node["id"]: node for node in shaped}
+    assert _edges(by_id[amount]) == ([amount], sorted([amount, total]))
+    assert _edges(by_id[total]) == ([amount], [])
+
+
 def test_jobs_list_their_datasets_and_catalogued_datasets_their_data():
     job = "job:airflow:dag.task"
     found = {

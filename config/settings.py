@@ -217,7 +217,11 @@ AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
 # Seal right after each commit that recorded events (non-blocking); the beat task sweeps too.
 AUDIT_SEAL_ON_COMMIT = env.bool("AUDIT_SEAL_ON_COMMIT", default=True)
 # …at most once per this many seconds per process (later commits and the beat task catch up).
-AUDIT_SEAL_INTERVAL = env.float("AUDIT_SEAL_INTERVAL", default=0.2)
+# Without a broker no beat runs: every commit seals, or the last events would wait for the
+# next commit.
+AUDIT_SEAL_INTERVAL = env.float(
+    "AUDIT_SEAL_INTERVAL", default=0.2 if env.str("CELERY_BROKER_URL", default="") else 0.0
+)
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.tasks.seal_audit_log", "schedule": 1.0},
     "approvals-expire": {"task": "approvals.tasks.expire_promotion_requests", "schedule": 300.0},

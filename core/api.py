@@ -322,8 +322,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, Http404):
-        detail: Any = "Not found."
+    if isinstance(exc, Http404):  # get_object_or_404's: its message may name the model
+        detail: Any = serializers.ErrorDetail("Not found.", code="not_found")
     else:
         detail = getattr(exc, "detail", response.data)
     errors = _flatten(detail)

@@ -222,7 +222,8 @@ def lineage_events_accept(*, actor: AbstractBaseUser, payloads: Sequence[Any]) -
     commit. Refusals (EventInvalid, ModelRefused) are returned by index, not raised."""
     if not actor.has_perm(INGEST_PERMISSION):
         raise PermissionDenied(
-            f"Posting lineage needs the pipeline role or the '{INGEST_PERMISSION}' permission."
+            f"Posting lineage needs the pipeline or data-scientist role (the '{INGEST_PERMISSION}' "
+            "permission)."
         )
     result = Accepted()
     rows: list[tuple[int, LineageEvent, list[str]]] = []
@@ -1320,9 +1321,16 @@ def _move_input(actor: AbstractBaseUser, pk: int, old: str, new: str, run_node: 
     if Edge.objects.filter(source=new, target=run_node, relation=Relation.INPUT).exists():
         return 0
     Edge.objects.filter(pk=pk).update(source=new)
-    Edge.objects.filter(source=old, target__in=models, relation=Relation.TRAINED_ON).exclude(
-        target__in=Edge.objects.filter(source=new, relation=Relation.TRAINED_ON).values("target")
-    ).update(source=new)
+    trained = dict(
+        Edge.objects.filter(source=old, target__in=models, relation=Relation.TRAINED_ON)
+        .exclude(
+            target__in=Edge.objects.filter(source=new, relation=Relation.TRAINED_ON).values(
+                "target"
+            )
+        )
+        .values_list("pk", "target")
+    )
+    Edge.objects.filter(pk__in=list(trained)).update(source=new)
     audit_record(
         actor=actor,
         action="lineage.edge.repointed",
@@ -1331,6 +1339,18 @@ def _move_input(actor: AbstractBaseUser, pk: int, old: str, new: str, run_node: 
         object_repr=f"{old} → {run_node}",
         changes={"source": [old, new], "target": run_node},
     )
+    if trained:  # in each model version's own history
+        audit_record_many(
+            actor=actor,
+            records=[
+                {
+                    "action": "lineage.model_version.relinked",
+                    "target": version,
+                    "changes": {"trained_on": [old, new]},
+                }
+                for version in _model_versions(trained.values())
+            ],
+        )
     return 1
 
 
@@ -1403,19 +1423,25 @@ def _link_models(actor: AbstractBaseUser, run_nodes: set[str]) -> int:
     One statement when none of the runs produced a model; returns the edges added."""
     if not run_nodes:
         return 0
-    produced = Q()
-    for node in Edge.objects.filter(
+    produced = Edge.objects.filter(
         source__in=sorted(run_nodes), relation=Relation.OUTPUT, target__startswith="model:"
-    ).values_list("target", flat=True):
-        _, name, number = node.split(":")
-        produced |= Q(model__name=name, version=int(number))
-    if not produced:
-        return 0
+    ).values_list("target", flat=True)
     return sum(
         model_version_link_run(actor=actor, version=version)
-        for version in ModelVersion.objects.filter(produced)
-        .select_related("model", "training_run")
-        .order_by("pk")
+        for version in _model_versions(produced)
+    )
+
+
+def _model_versions(model_nodes: Iterable[str]) -> list[ModelVersion]:
+    """The model versions of these `model:{name}:{version}` nodes, by pk."""
+    wanted = Q()
+    for node in model_nodes:
+        _, name, number = node.split(":")
+        wanted |= Q(model__name=name, version=int(number))
+    if not wanted:
+        return []
+    return list(
+        ModelVersion.objects.filter(wanted).select_related("model", "training_run").order_by("pk")
     )
 
 

@@ -287,3 +287,37 @@ def test_mapping_tasks_have_a_queue_of_their_own_that_a_worker_consumes_by_defau
         "celery"
     )
     assert {"celery", "lineage"} <= set(app.amqp.queues)
+
+
+def _setting(name: str, env_overrides: dict[str, str]) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", name)}
+    env.update(
+        {"SECRET_KEY": "settings-test", "DJANGO_SETTINGS_MODULE": "config.settings"} | env_overrides
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import django; from django.conf import settings; django.setup(); "
+            f"print(repr(settings.{name}))",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, "0.0"),  # no broker, no beat: every commit seals
+        ({"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}, "0.2"),
+        ({"AUDIT_SEAL_INTERVAL": "1.5"}, "1.5"),
+    ],
+)
+def test_the_audit_is_sealed_on_every_commit_when_no_beat_runs(given, expected):
+    assert _setting("AUDIT_SEAL_INTERVAL", given) == expected

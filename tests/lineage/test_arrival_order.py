@@ -600,6 +600,13 @@ def test_a_model_is_trained_on_its_runs_inputs_that_arrive_after_it(pipeline, se
     assert set(
         Edge.objects.filter(target=model, relation="trained_on").values_list("source", flat=True)
     ) == {written, labels}
+    # in the model version's own history, not only the run's input edge's
+    relinked = AuditEvent.objects.get(action="lineage.model_version.relinked")
+    assert (relinked.object_type, relinked.object_id) == (
+        "registry.modelversion",
+        str(linked.object_id),
+    )
+    assert relinked.changes == {"trained_on": [features, written]}
 
 
 def test_a_version_two_runs_write_is_produced_by_the_earliest_write(pipeline, settings):

@@ -299,6 +299,14 @@ def test_non_integer_version_in_path_is_404(api, owner, credit_version):
     assert api(owner).get(VERSIONS + "one/").status_code == 404
 
 
+def test_a_model_one_may_not_see_is_404_with_the_not_found_code(api, outsider, credit_version):
+    response = api(outsider).get(f"/api/v1/models/{credit_version.model.name}/")
+    assert response.status_code == 404
+    assert response.json() == {
+        "errors": [{"field": None, "message": "Not found.", "code": "not_found"}]
+    }
+
+
 def test_nul_characters_in_the_query_are_refused(api, owner):
     response = api(owner).get("/api/v1/models/?name=a%00b")
     assert response.status_code == 400

@@ -27,7 +27,7 @@ KINDS = ("dataset", "job", "datasetField", "run", "model")
 # `arn:aws:glue:{region}:{account id}`, the name then `table/{db}/{table}`).
 _HOST = r"(?:\[[0-9A-Fa-f:.]*(?:%[^\]/:]*)?\]|[^/:,\[\]]*)(?::\d+)?"
 _URI_NAMESPACE = re.compile(
-    r"^(?:spanner://[^/:]*:[^/:]*"
+    r"^(?:(?i:spanner)://[^/:]*:[^/:]*"
     rf"|[A-Za-z][A-Za-z0-9+.-]*://{_HOST}(?:,{_HOST})*"
     r"|arn:[^:/]*:[^:/]*:[^:/]*:[^:/]*)"
 )

@@ -844,14 +844,14 @@ def _unwrite(
     )
     Edge.objects.filter(pk__in=[edge.pk for edge in rows]).delete()
     # another run stored as writing the version (the earliest) becomes its producer
-    others = _earliest_writers({version for _, version in undone})
+    others = _writers({version for _, version in undone})
     ingest.dataset_versions_unproduce(
         actor=actor,
         versions=[
             (
                 *named[version],
                 run.removeprefix("run:"),
-                others[version].removeprefix("run:") if version in others else None,
+                others[version][0].removeprefix("run:") if version in others else None,
             )
             for run, version in undone
         ],
@@ -859,18 +859,16 @@ def _unwrite(
     return out
 
 
-def _earliest_writers(versions: Iterable[str]) -> dict[str, str]:
-    """Dataset version node → the run node stored as writing it first (timed writes first,
-    then by time, then by node id), for those of the versions that any run is stored as
-    writing."""
-    earliest: dict[str, tuple] = {}
+def _writers(versions: Iterable[str]) -> dict[str, list[str]]:
+    """Dataset version node → the run nodes stored as writing it, the earliest first (timed
+    writes first, then by time, then by node id), for those of the versions that any run is
+    stored as writing."""
+    marks: dict[str, list[tuple]] = {}
     for version, run, at in Edge.objects.filter(
         relation=Relation.OUTPUT, target__in=sorted(versions)
     ).values_list("target", "source", "at"):
-        mark = (at is None, at, run)
-        if version not in earliest or mark < earliest[version]:
-            earliest[version] = mark
-    return {version: mark[2] for version, mark in earliest.items()}
+        marks.setdefault(version, []).append((at is None, at, run))
+    return {version: [run for *_, run in sorted(found)] for version, found in marks.items()}
 
 
 def _settle_producers(actor: AbstractBaseUser, versions: dict[str, tuple[tuple[str, str], str]]):
@@ -881,9 +879,9 @@ def _settle_producers(actor: AbstractBaseUser, versions: dict[str, tuple[tuple[s
         return
     ingest.dataset_versions_produce(
         actor=actor,
-        producers={
-            versions[node]: run.removeprefix("run:")
-            for node, run in _earliest_writers(versions).items()
+        writers={
+            versions[node]: [run.removeprefix("run:") for run in runs]
+            for node, runs in _writers(versions).items()
         },
     )
 
@@ -1420,16 +1418,61 @@ def model_version_link_run(*, actor: AbstractBaseUser | None, version: ModelVers
 def _link_models(actor: AbstractBaseUser, run_nodes: set[str]) -> int:
     """Link the model versions these runs produced to all their stored inputs: a run's
     inputs may reach the graph after the event (or the registry call) naming its model.
-    One statement when none of the runs produced a model; returns the edges added."""
+    Set-based: one statement when none of the runs produced a model, three when nothing is
+    new; each version linked anew is audited. Returns the edges added."""
     if not run_nodes:
         return 0
-    produced = Edge.objects.filter(
-        source__in=sorted(run_nodes), relation=Relation.OUTPUT, target__startswith="model:"
-    ).values_list("target", flat=True)
-    return sum(
-        model_version_link_run(actor=actor, version=version)
-        for version in _model_versions(produced)
+    produced = list(
+        Edge.objects.filter(
+            source__in=sorted(run_nodes), relation=Relation.OUTPUT, target__startswith="model:"
+        ).values_list("source", "target")
     )
+    if not produced:
+        return 0
+    inputs: dict[str, set[str]] = {}
+    for source, run in Edge.objects.filter(
+        target__in=sorted({run for run, _ in produced}), relation=Relation.INPUT
+    ).values_list("source", "target"):
+        inputs.setdefault(run, set()).add(source)
+    stored = set(
+        Edge.objects.filter(
+            target__in=sorted({model for _, model in produced}), relation=Relation.TRAINED_ON
+        ).values_list("source", "target")
+    )
+    new: dict[str, set[str]] = {}  # model node → inputs it is now trained on
+    for run, model in produced:
+        for source in inputs.get(run, ()):
+            if (source, model) not in stored:
+                new.setdefault(model, set()).add(source)
+    if not new:
+        return 0
+    edges = {(source, model, Relation.TRAINED_ON) for model, got in new.items() for source in got}
+    try:
+        add_edges(edges)
+    except CycleRefused as exc:
+        raise Conflict(
+            "Linking a model version to its training run's inputs would close a cycle in the "
+            "lineage graph: " + " → ".join(exc.path),
+            code="cycle",
+        ) from exc
+    audit_record_many(
+        actor=actor,
+        records=[
+            {
+                "action": "lineage.model_version.linked",
+                "target": version,
+                "changes": {
+                    "edges": [
+                        None,
+                        [[s, str(Relation.TRAINED_ON), node] for s in sorted(new[node])],
+                    ]
+                },
+            }
+            for version in _model_versions(new)
+            for node in (nodes.model_id(version.model.name, version.version),)
+        ],
+    )
+    return len(edges)
 
 
 def _model_versions(model_nodes: Iterable[str]) -> list[ModelVersion]:

@@ -314,31 +314,38 @@ def dataset_versions_ensure(
     """Record the versions not stored yet, each with its schema and producing run: as its
     writer's first mention names it (with a reader's schema if the writer gives none), else
     as the first mention does. What a stored version lacks is filled in when an event names
-    it: its producing run (when a reader named it first, the writer's schema then replacing
-    the reader's), and a schema (when the first mention had none), so that the record does
-    not depend on which event arrives first. Otherwise what a version holds is not changed
-    here. Noted in `ledger` if given, else each audited."""
+    it: its producing run (when a reader named it first), and a schema (when the first mention
+    had none); a schema a reader gave is replaced by the writer's own. So the record does not
+    depend on which event arrives first. Otherwise what a version holds is not changed here
+    (nor a schema given through the registry). Noted in `ledger` if given, else audited."""
     first: dict[tuple[int, str], VersionSpec] = {}
+    by_reader: set[tuple[int, str]] = set()  # the spec's schema is a reader's
     for spec in specs:
         key = (datasets[spec.dataset].pk, spec.version)
         found = first.get(key)
         if found is None:
             first[key] = spec
+            if spec.schema and not spec.produced_by:
+                by_reader.add(key)
         elif spec.produced_by and not found.produced_by:
             # the writer's mention, with a reader's schema if the writer gives none
             first[key] = replace(spec, schema=spec.schema or found.schema)
+            if spec.schema:
+                by_reader.discard(key)
         elif spec.schema and not found.schema and (found.produced_by or not spec.produced_by):
             first[key] = replace(found, schema=spec.schema)
+            if not spec.produced_by:
+                by_reader.add(key)
     if not first:
         return
     stored = {
-        (dataset, version): (pk, writer, fields)
-        for pk, dataset, version, writer, fields in DatasetVersion.objects.filter(
+        (dataset, version): (pk, writer, fields, reader_gave)
+        for pk, dataset, version, writer, fields, reader_gave in DatasetVersion.objects.filter(
             dataset__in=sorted({dataset for dataset, _ in first}),
             version__in=sorted({version for _, version in first}),
         )
         .annotate(fields=Func("schema", function="json_array_length", output_field=IntegerField()))
-        .values_list("pk", "dataset_id", "version", "produced_by_id", "fields")
+        .values_list("pk", "dataset_id", "version", "produced_by_id", "fields", "schema_by_reader")
     }
     schemas: dict[tuple[FieldSpec, ...], list[dict[str, str]]] = {}  # each built once
 
@@ -352,13 +359,16 @@ def dataset_versions_ensure(
 
     gaps = []  # stored versions lacking what this batch's mention gives
     for key, spec in sorted(first.items()):
-        pk, writer, fields = stored.get(key, (None, True, True))
+        pk, writer, fields, reader_gave = stored.get(key, (None, True, True, False))
         run = (runs or {}).get(spec.produced_by) if writer is None and spec.produced_by else None
-        # the writer's schema over a reader's: one stored before its writer was known came
-        # from a reader (or none)
-        schema = schema_of(spec) if spec.schema and (not fields or run is not None) else None
+        writers_own = bool(spec.schema) and key not in by_reader
+        schema = (
+            schema_of(spec)
+            if spec.schema and (not fields or (reader_gave and writers_own))
+            else None
+        )
         if run is not None or schema is not None:
-            gaps.append((pk, run, schema))
+            gaps.append((pk, run, schema, key in by_reader))
     _versions_fill(actor, gaps)
     missing = [key for key in sorted(first) if key not in stored]
     if not missing:
@@ -375,6 +385,7 @@ def dataset_versions_ensure(
             dataset=dataset,
             version=spec.version,
             schema=schema,
+            schema_by_reader=key in by_reader,
             produced_by=(runs or {}).get(spec.produced_by) if spec.produced_by else None,
         )
         # the schema is built above from strings: JSON whatever they hold
@@ -386,7 +397,7 @@ def dataset_versions_ensure(
         new.append(version)
     inserted, _ = _insert(
         new,
-        fields=("dataset", "version", "schema", "produced_by", "created_at"),
+        fields=("dataset", "version", "schema", "schema_by_reader", "produced_by", "created_at"),
         unique=("dataset", "version"),
     )
     if ledger is None:
@@ -398,27 +409,33 @@ def dataset_versions_ensure(
 
 
 def _versions_fill(
-    actor: AbstractBaseUser, gaps: list[tuple[int, Run | None, list[dict[str, str]] | None]]
+    actor: AbstractBaseUser,
+    gaps: list[tuple[int, Run | None, list[dict[str, str]] | None, bool]],
 ) -> None:
-    """Fill in what stored versions (pk) lack: the producing run, a schema; each audited."""
+    """Fill in what stored versions (pk) lack: the producing run, a schema (and whether a
+    reader gave it); each change audited."""
     if not gaps:
         return
     require_global(actor, "registry.add_datasetversion")
-    rows = DatasetVersion.objects.in_bulk([pk for pk, _, _ in gaps])
-    records = []
-    for pk, run, schema in gaps:
+    rows = DatasetVersion.objects.in_bulk([pk for pk, *_ in gaps])
+    changed, records = [], []
+    for pk, run, schema, by_reader in gaps:
         row = rows[pk]
         changes: dict[str, Any] = {}
         if run is not None:
             changes["produced_by"] = [None, str(run.run_id)]
             row.produced_by = run
-        if schema is not None and schema != row.schema:
-            changes["schema"] = [row.schema, schema]
-            row.schema = schema
-        records.append(
-            {"action": "registry.dataset_version.updated", "target": row, "changes": changes}
-        )
-    DatasetVersion.objects.bulk_update(list(rows.values()), ["produced_by", "schema"])
+        if schema is not None:
+            if schema != row.schema:
+                changes["schema"] = [row.schema, schema]
+                row.schema = schema
+            row.schema_by_reader = by_reader
+        if changes:
+            records.append(
+                {"action": "registry.dataset_version.updated", "target": row, "changes": changes}
+            )
+        changed.append(row)
+    DatasetVersion.objects.bulk_update(changed, ["produced_by", "schema", "schema_by_reader"])
     audit_record_many(actor=actor, records=records)
 
 
@@ -480,22 +497,21 @@ def dataset_versions_unproduce(
     _reproduce(actor, changes)
 
 
-def dataset_versions_produce(*, actor: AbstractBaseUser, producers: Mapping[tuple[Key, str], str]):
-    """(dataset, version) → run id: a version that several runs are stored as writing is
-    produced by one of them whatever order their events arrived in (the caller decides which:
-    the earliest write). Each version produced by another run, or by none, is given that run;
-    each audited."""
-    if not producers:
-        return
-    _reproduce(
-        actor,
-        [
-            (row, run_id)
-            for row in _versions_of(producers)
-            for run_id in (producers[((row.dataset.namespace, row.dataset.name), row.version)],)
-            if row.produced_by is None or str(row.produced_by.run_id) != run_id
-        ],
-    )
+def dataset_versions_produce(
+    *, actor: AbstractBaseUser, writers: Mapping[tuple[Key, str], list[str]]
+) -> None:
+    """(dataset, version) → the ids of the runs stored as writing it, the one to produce it
+    first (the caller decides: the earliest write), so that the producer does not depend on
+    which arrived first. A version produced by none of them, or by another of them, is given
+    that run, audited; one whose producer was given otherwise (through the registry) keeps
+    it."""
+    changes = []
+    for row in _versions_of(writers) if writers else ():
+        runs = writers[((row.dataset.namespace, row.dataset.name), row.version)]
+        current = str(row.produced_by.run_id) if row.produced_by else None
+        if current != runs[0] and (current is None or current in runs):
+            changes.append((row, runs[0]))
+    _reproduce(actor, changes)
 
 
 @transaction.atomic(savepoint=False)
@@ -524,14 +540,16 @@ def dataset_versions_identify(
     if not rows:
         return []
     # recording the name its writer gives a version is recording the version: what it holds
-    # (the schema, the producing run) stays
+    # (the schema, the producing run) stays, and is what the named version holds when a reader
+    # recorded it first
     require_global(actor, "registry.add_datasetversion")
-    taken = set(
-        DatasetVersion.objects.filter(
+    taken = {
+        (row.dataset_id, row.version): row
+        for row in DatasetVersion.objects.filter(
             dataset__in=sorted(by_pk), version__in=sorted(set(wanted.values()))
-        ).values_list("dataset_id", "version")
-    )
-    out, renamed, merged, records = [], [], [], []
+        )
+    }
+    out, renamed, merged, records, schemas = [], [], [], [], {}
     for row in rows:
         old = row.version
         new = wanted[(row.dataset_id, old)]
@@ -539,17 +557,36 @@ def dataset_versions_identify(
         if dataset.archived:
             raise Conflict(f"Dataset '{dataset}' is archived and takes no new versions.")
         out.append((by_pk[row.dataset_id], old, new))
-        if (row.dataset_id, new) in taken:  # stored, or given to another stand-in just now
+        named = taken.get((row.dataset_id, new))
+        if named is not None:  # stored, or given to another stand-in just now
             merged.append(row.pk)
             action = "registry.dataset_version.merged"
+            # the writer's schema over one a reader gave (or none), as when the writer's
+            # mention comes after the reader's
+            if (
+                row.schema
+                and not row.schema_by_reader
+                and (named.schema_by_reader or not named.schema)
+            ):
+                schemas[named.pk] = named
+                if named.schema != row.schema:
+                    records.append(
+                        {
+                            "action": "registry.dataset_version.updated",
+                            "target": named,
+                            "changes": {"schema": [named.schema, row.schema]},
+                        }
+                    )
+                named.schema, named.schema_by_reader = row.schema, False
         else:
-            taken.add((row.dataset_id, new))
+            taken[(row.dataset_id, new)] = row
             row.version = new
             renamed.append(row)
             action = "registry.dataset_version.updated"
         records.append({"action": action, "target": row, "changes": {"version": [old, new]}})
     audit_record_many(actor=actor, records=records)
     DatasetVersion.objects.bulk_update(renamed, ["version"])
+    DatasetVersion.objects.bulk_update(list(schemas.values()), ["schema", "schema_by_reader"])
     DatasetVersion.objects.filter(pk__in=merged).delete()
     return out
 

@@ -214,6 +214,10 @@ class DatasetVersion(models.Model):
     )
     version = models.CharField(max_length=255)
     schema = StoredJSONField(default=list, blank=True)  # as written; read whole, not searched
+    # The schema is one a reader's lineage event gave before the version's writer named one:
+    # the writer's replaces it, whichever arrives first. (A default in the database too, so
+    # that a release without the column can still insert during a rolling upgrade.)
+    schema_by_reader = models.BooleanField(default=False, db_default=False, editable=False)
     produced_by = models.ForeignKey(
         "registry.Run", null=True, blank=True, on_delete=models.PROTECT, related_name="outputs"
     )

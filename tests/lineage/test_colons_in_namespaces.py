@@ -30,6 +30,7 @@ KAFKA = "kafka://b1.example.com:9092,b2.example.com:9092"
         # after it as Flink's JDBC connector sends it
         ("spanner://my-project:my-instance", "db.schema.orders"),
         ("spanner://my-project:my-instance/my-database", "orders"),
+        ("SPANNER://my-project:my-instance", "db.orders"),
         # the forms read before: a URI with and without a port, a plain namespace, colons
         # in the name
         ("postgres://warehouse:5432", "public.orders"),

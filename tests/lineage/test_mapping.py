@@ -391,6 +391,65 @@ def test_mapping_a_batch_takes_the_same_number_of_statements_whatever_its_size(
 
 
 @pytest.mark.django_db
+def test_runs_that_trained_models_take_the_same_statements_whatever_their_number(
+    pipeline, monkeypatch, deferred
+):
+    """Training runs registered their models; a batch of their later events naming inputs
+    (one new, linked to each model; one already linked) links them set-based."""
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(services, "schedule_mapping", lambda: None)
+    model = {"_producer": "p", "_schemaURL": "s", "artifactUri": "s3://m/1", "sha256": "ab" * 32}
+
+    def statements(count):
+        tag = uuid.uuid4().hex[:6]
+        runs = [uuid.uuid4() for _ in range(count)]
+        services.lineage_events_accept(
+            actor=pipeline,
+            payloads=[
+                run_event(
+                    run_id=run,
+                    job=f"{tag}{i}",
+                    inputs=[("s3://f", "shared")],
+                    outputs=[
+                        dataset(
+                            "s3://m", f"{tag}{i}", modelgov_model={**model, "name": f"m{tag}{i}"}
+                        )
+                    ],
+                )
+                for i, run in enumerate(runs)
+            ],
+        )
+        services.lineage_events_map_all()
+        services.lineage_events_accept(
+            actor=pipeline,
+            payloads=[
+                run_event(
+                    "RUNNING",
+                    run_id=run,
+                    job=f"{tag}{i}",
+                    time="2026-11-01T10:01:00Z",
+                    inputs=[("s3://f", "shared"), ("s3://f", "labels")],
+                )
+                for i, run in enumerate(runs)
+            ],
+        )
+        with CaptureQueriesContext(connection) as queries:
+            assert services.lineage_events_map().mapped == count
+        linked = Edge.objects.filter(
+            relation="trained_on",
+            source="dataset:s3://f:labels#external",
+            target__startswith=f"model:m{tag}",
+        ).values_list("target", flat=True)
+        assert sorted(linked) == sorted(f"model:m{tag}{i}:1" for i in range(count))
+        return len(queries)
+
+    statements(2)  # the shared datasets exist from here on
+    small, large = statements(3), statements(30)
+    assert small <= large <= small + 1, (small, large)
+
+
+@pytest.mark.django_db
 def test_mapping_everything_stops_at_the_first_short_batch(pipeline, monkeypatch, settings):
     """A batch that claims fewer than it may took every event pending when it claimed: no
     further (empty) claim follows; full batches are followed by another."""

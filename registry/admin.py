@@ -253,7 +253,14 @@ class ModelVersionAdmin(HistoryLinkMixin, PanelAdmin, ServiceAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
-        return fields + ["model"] if obj is not None else fields
+        if obj is None:
+            return fields
+        # governed content once set is shown, not offered for editing: the service refuses it
+        # (asked once per request: the admin asks for these fields several times)
+        fixed = getattr(request, "_governed_fields_set", None)
+        if fixed is None:
+            fixed = request._governed_fields_set = obj.governed_fields_set()
+        return fields + ["model", *fixed]
 
     def has_view_permission(self, request, obj=None):
         if obj is None:

@@ -156,6 +156,18 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.model.name} v{self.version}"
 
+    def governed_fields_set(self) -> list[str]:
+        """The governed fields already set, as stored: fixed from here on (register a new
+        version instead). Read anew: an admin form may have put values on this instance that
+        its save will refuse."""
+        attnames = [self._meta.get_field(name).attname for name in GOVERNED_IMMUTABLE_FIELDS]
+        stored = ModelVersion.objects.filter(pk=self.pk).values(*attnames).first() or {}
+        return [
+            name
+            for name, attname in zip(GOVERNED_IMMUTABLE_FIELDS, attnames, strict=True)
+            if stored.get(attname) not in (None, "", {}, [])
+        ]
+
 
 class ModelAlias(models.Model):
     """A named pointer from a registered model to one of its versions (`@challenger`).

@@ -115,3 +115,18 @@ def test_one_mapping_of_refusals():
     assert refusal_errors(ValidationError("Bad.")) == [(None, "Bad.")]
     assert refusal_errors(Conflict("Clash.", field="version")) == [("version", "Clash.")]
     assert refusal_errors(PermissionDenied("No.")) == [(None, "No.")]
+
+
+def test_governed_fields_once_set_are_shown_read_only_on_the_version_page(
+    client, owner, credit_version
+):
+    client.force_login(owner)
+    response = client.get(f"/admin/registry/modelversion/{credit_version.pk}/change/")
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    # set: shown, not offered; unset (no training run yet) and documentation: editable
+    for name in ("artifact_uri", "artifact_sha256", "parameters", "metrics"):
+        assert name not in form.fields
+        assert f'name="{name}"' not in response.content.decode()
+    assert "s3://models/credit/1" in response.content.decode()
+    assert {"training_run", "intended_use"} <= set(form.fields)

@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from core.admin import (
     PanelAdmin,
@@ -341,7 +341,29 @@ class DatasetVersionAdmin(HistoryLinkMixin, ServiceAdmin):
     search_fields = ["dataset__namespace", "dataset__name", "version"]
     list_select_related = ["dataset", "produced_by__job"]
     raw_id_fields = ["produced_by", "dataset"]
-    readonly_fields = ["created_at", "audit_history"]
+    readonly_fields = ["created_at", "audit_history", "schema_table"]
+    # newest first, by the primary key's index (versions arrive by the thousand)
+    ordering = ["-pk"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["dataset", "version", "schema", "produced_by"]
+        return ["dataset", "version", "schema_table", "produced_by", "created_at", "audit_history"]
+
+    @admin.display(description="Schema")
+    def schema_table(self, obj):
+        fields = [f for f in obj.schema if isinstance(f, dict)]
+        if not fields:
+            return "-"
+        return format_html(
+            "<table><thead><tr><th>field</th><th>type</th><th>description</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                ((f.get("name", ""), f.get("type", ""), f.get("description", "")) for f in fields),
+            ),
+        )
 
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)

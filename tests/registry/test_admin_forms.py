@@ -130,3 +130,24 @@ def test_governed_fields_once_set_are_shown_read_only_on_the_version_page(
         assert f'name="{name}"' not in response.content.decode()
     assert "s3://models/credit/1" in response.content.decode()
     assert {"training_run", "intended_use"} <= set(form.fields)
+
+
+def test_a_dataset_version_shows_its_schema_as_a_table_and_the_list_the_newest_first(
+    client, pipeline, superuser
+):
+    dataset = services.dataset_create(actor=pipeline, namespace="s3://lake", name="events")
+    schema = [
+        {"name": "id", "type": "bigint", "description": ""},
+        {"name": "<b>note</b>", "type": "string", "description": "free text"},
+    ]
+    old = services.dataset_version_create(actor=pipeline, dataset=dataset, version="1")
+    new = services.dataset_version_create(
+        actor=pipeline, dataset=dataset, version="2", schema=schema
+    )
+    client.force_login(superuser)
+    page = client.get(f"/admin/registry/datasetversion/{new.pk}/change/").content.decode()
+    assert "<tr><td>id</td><td>bigint</td><td></td></tr>" in page
+    assert "<td>&lt;b&gt;note&lt;/b&gt;</td>" in page  # text, never markup
+    assert '"description": "free text"' not in page  # not the raw JSON
+    listed = client.get("/admin/registry/datasetversion/")
+    assert [v.pk for v in listed.context["cl"].result_list] == [new.pk, old.pk]

@@ -455,7 +455,10 @@ ADMIN: dict[str, dict[str, dict[int, frozenset[str]]]] = {
         **READ_ONLY_ADD,
     },
     "registry.registeredmodel": MODEL_PAGES,
-    "registry.modelversion": MODEL_PAGES,
+    "registry.modelversion": {  # the empty form is saved: its governed fields are read-only
+        **MODEL_PAGES,
+        "change-post": {302: CHANGES_MODEL | HIDDEN_FROM, 403: SEES_MODEL - CHANGES_MODEL},
+    },
     "registry.dataset": {**CATALOGUE, "change-post": split(200, WRITERS)},
     "registry.datasetversion": {**CATALOGUE, "change-post": everyone(403)},
     "registry.feature": {**CATALOGUE, "change-post": split(302, WRITERS)},  # saved

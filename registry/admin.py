@@ -316,9 +316,33 @@ class DatasetAdmin(HistoryLinkMixin, PanelAdmin, ServiceAdmin):
     list_display = ["namespace", "name", "owner", "contains_pii", "archived", "created_at"]
     list_filter = ["contains_pii", "archived", "namespace"]
     search_fields = ["namespace", "name", "description"]
-    readonly_fields = ["owner", "archived", "created_at", "audit_history"]
+    readonly_fields = ["owner", "archived", "versions", "created_at", "audit_history"]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["namespace", "name", "description", "contains_pii", "owner", "archived"]},
+        ),
+        ("Versions", {"fields": ["versions"]}),
+        ("Record", {"fields": ["created_at", "audit_history"]}),
+    ]
     inlines = [FeatureInline]
     actions = [archive_action(services.dataset_archive, "Archive selected datasets", "dataset")]
+
+    @admin.display(description="Versions")
+    def versions(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        count = obj.versions.count()
+        if not count:
+            return "none yet"
+        url = reverse("admin:registry_datasetversion_changelist")
+        return format_html(
+            '<a href="{}?dataset__id__exact={}">{} version{}, the newest first</a>',
+            url,
+            obj.pk,
+            count,
+            "" if count == 1 else "s",
+        )
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))

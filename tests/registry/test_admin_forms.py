@@ -2,6 +2,8 @@
 step, and a refusal there comes back as errors on the form with the input kept, with nothing
 of the attempt written."""
 
+import re
+
 import pytest
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
@@ -151,3 +153,21 @@ def test_a_dataset_version_shows_its_schema_as_a_table_and_the_list_the_newest_f
     assert '"description": "free text"' not in page  # not the raw JSON
     listed = client.get("/admin/registry/datasetversion/")
     assert [v.pk for v in listed.context["cl"].result_list] == [new.pk, old.pk]
+
+
+def test_a_dataset_page_names_it_first_and_links_its_versions(client, pipeline, superuser):
+    dataset = services.dataset_create(actor=pipeline, namespace="s3://lake", name="events")
+    other = services.dataset_create(actor=pipeline, namespace="s3://lake", name="other")
+    for version in ("1", "2"):
+        services.dataset_version_create(actor=pipeline, dataset=dataset, version=version)
+    services.dataset_version_create(actor=pipeline, dataset=other, version="9")
+    client.force_login(superuser)
+    page = client.get(f"/admin/registry/dataset/{dataset.pk}/change/").content.decode()
+    rows = re.findall(r'class="form-row field-([a-z_]+)"', page)
+    assert rows.index("namespace") == 0 and rows.index("name") == 1
+    assert rows.index("versions") < rows.index("lineage")
+    link = f"/admin/registry/datasetversion/?dataset__id__exact={dataset.pk}"
+    assert f'<a href="{link}">2 versions, the newest first</a>' in page
+    listed = client.get(link)
+    assert listed.status_code == 200
+    assert [v.version for v in listed.context["cl"].result_list] == ["2", "1"]

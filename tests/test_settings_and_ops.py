@@ -321,3 +321,12 @@ def _setting(name: str, env_overrides: dict[str, str]) -> str:
 )
 def test_the_audit_is_sealed_on_every_commit_when_no_beat_runs(given, expected):
     assert _setting("AUDIT_SEAL_INTERVAL", given) == expected
+
+
+@pytest.mark.django_db
+def test_admin_pages_name_an_icon_that_is_served(client):
+    page = client.get("/admin/login/").content.decode()
+    assert '<link rel="icon" type="image/svg+xml" href="/static/core/favicon.svg">' in page
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("core/favicon.svg")

@@ -40,6 +40,13 @@ def test_admin_and_swagger_ui_work_under_the_csp(chromium, live_server, credit_v
         ),
     )
     violations = []
+    failed = []  # any resource the pages load
+    page.on(
+        "response",
+        lambda response: (
+            failed.append(f"{response.status} {response.url}") if response.status >= 400 else None
+        ),
+    )
 
     def visit(path: str, ready: str) -> None:
         response = page.goto(f"{live_server.url}{path}")
@@ -68,4 +75,5 @@ def test_admin_and_swagger_ui_work_under_the_csp(chromium, live_server, credit_v
     assert page.locator(".swagger-ui .opblock").count() > 20
     assert not violations, violations
     assert not console, console
+    assert not failed, failed
     context.close()

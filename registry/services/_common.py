@@ -13,12 +13,16 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
 from core.errors import Conflict
+from registry.models import Run
 
 security_log = logging.getLogger("modelgov.security")
 
 
 def _plain(value: Any) -> Any:
-    """A JSON-able form of a field value for audit diffs."""
+    """A JSON-able form of a field value for audit diffs: a run by its run id (as every door
+    names it, and lineage's audits do), any other row by its primary key."""
+    if isinstance(value, Run):
+        return str(value.run_id)
     if isinstance(value, models.Model):
         return str(value.pk)
     if isinstance(value, datetime | uuid.UUID):

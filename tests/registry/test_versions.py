@@ -108,6 +108,14 @@ def test_training_run_links_by_run_id(api, owner, pipeline, credit_model):
     assert response.json()["training_run"] == str(run.run_id)
 
 
+def test_the_audit_names_a_training_run_by_its_run_id(api, owner, pipeline, credit_model):
+    job = services.job_create(actor=pipeline, namespace="airflow", name="train")
+    run = services.run_create(actor=pipeline, job=job)
+    api(owner).post(URL, {"training_run": str(run.run_id)}, format="json")
+    created = AuditEvent.objects.get(action="registry.model_version.created")
+    assert created.changes["training_run"] == [None, str(run.run_id)]
+
+
 def test_unknown_training_run_is_refused(api, owner, credit_model):
     response = api(owner).post(
         URL, {"training_run": "00000000-0000-0000-0000-000000000000"}, format="json"

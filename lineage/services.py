@@ -1418,7 +1418,7 @@ def model_version_link_run(*, actor: AbstractBaseUser | None, version: ModelVers
 def _link_models(actor: AbstractBaseUser, run_nodes: set[str]) -> int:
     """Link the model versions these runs produced to all their stored inputs: a run's
     inputs may reach the graph after the event (or the registry call) naming its model.
-    Set-based: one statement when none of the runs produced a model, three when nothing is
+    Set-based: one statement when none of the runs produced a model, four when nothing is
     new; each version linked anew is audited. Returns the edges added."""
     if not run_nodes:
         return 0
@@ -1427,6 +1427,21 @@ def _link_models(actor: AbstractBaseUser, run_nodes: set[str]) -> int:
             source__in=sorted(run_nodes), relation=Relation.OUTPUT, target__startswith="model:"
         ).values_list("source", "target")
     )
+    if not produced:
+        return 0
+    # only nodes that still name a version the run trained (a model renamed since keeps its
+    # old node ids, which may even name another model's version now)
+    versions = {
+        nodes.model_id(version.model.name, version.version): version
+        for version in _model_versions(model for _, model in produced)
+    }
+    produced = [
+        (run, model)
+        for run, model in produced
+        if model in versions
+        and versions[model].training_run is not None
+        and nodes.run_id(versions[model].training_run.run_id) == run
+    ]
     if not produced:
         return 0
     inputs: dict[str, set[str]] = {}
@@ -1468,8 +1483,8 @@ def _link_models(actor: AbstractBaseUser, run_nodes: set[str]) -> int:
                     ]
                 },
             }
-            for version in _model_versions(new)
-            for node in (nodes.model_id(version.model.name, version.version),)
+            for node, version in sorted(versions.items())
+            if node in new
         ],
     )
     return len(edges)

@@ -7,6 +7,8 @@ app's own admin module (see core.admin.Panel).
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -376,9 +378,12 @@ class DatasetVersionAdmin(HistoryLinkMixin, ServiceAdmin):
 
     @admin.display(description="Schema")
     def schema_table(self, obj):
-        fields = [f for f in obj.schema if isinstance(f, dict)]
-        if not fields:
+        if not obj.schema:
             return "-"
+        if not isinstance(obj.schema, list) or not all(isinstance(f, dict) for f in obj.schema):
+            # not the shape lineage and the API store: shown as written
+            return format_html("<pre>{}</pre>", json.dumps(obj.schema, indent=2))
+        fields = obj.schema
         return format_html(
             "<table><thead><tr><th>field</th><th>type</th><th>description</th></tr></thead>"
             "<tbody>{}</tbody></table>",

@@ -332,6 +332,10 @@ def dataset_versions_ensure(
             first[key] = replace(spec, schema=spec.schema or found.schema)
             if spec.schema:
                 by_reader.discard(key)
+        elif spec.produced_by and spec.schema and key in by_reader:
+            # a writer's own schema over the reader's another mention took
+            first[key] = replace(found, schema=spec.schema)
+            by_reader.discard(key)
         elif spec.schema and not found.schema and (found.produced_by or not spec.produced_by):
             first[key] = replace(found, schema=spec.schema)
             if not spec.produced_by:

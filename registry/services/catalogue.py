@@ -118,6 +118,10 @@ def dataset_version_create(
 ) -> DatasetVersion:
     """Record an immutable version of a dataset."""
     require_global(actor, "registry.add_datasetversion")
+    if schema is not None and (
+        not isinstance(schema, list) or not all(isinstance(field, dict) for field in schema)
+    ):
+        raise ValidationError({"schema": "Must be a list of field objects (name, type, …)."})
     if dataset.archived:
         raise Conflict("This dataset is archived and takes no new versions.")
     dataset_version = DatasetVersion(

@@ -282,14 +282,34 @@ def two_writers():
 def schemas():
     """Writers and readers of one version giving it different schemas (two producers writing
     a type in their own words), or only one of them a schema: the writer's schema, else a
-    reader's, whatever arrives first and whichever events share a batch."""
+    reader's, whatever arrives first and whichever events share a batch (a run's START naming
+    its output without a schema, a reader's schema, then the COMPLETE giving the writer's)."""
 
-    def event(run, job, time, inputs=(), outputs=()):
-        out = _event(run, job, time)
+    def event(run, job, time, inputs=(), outputs=(), event_type="COMPLETE"):
+        out = _event(run, job, time, event_type=event_type)
         out["inputs"], out["outputs"] = list(inputs), list(outputs)
         return out
 
     return [
+        event(
+            "bill",
+            "bill",
+            "2026-11-01T07:00:00Z",
+            outputs=[_with_schema("invoices", "v2")],
+            event_type="START",
+        ),
+        event(
+            "check",
+            "check",
+            "2026-11-01T07:15:00Z",
+            inputs=[_with_schema("invoices", "v2", ("no", "string"))],
+        ),
+        event(
+            "bill",
+            "bill",
+            "2026-11-01T07:30:00Z",
+            outputs=[_with_schema("invoices", "v2", ("no", "int"), ("total", "double"))],
+        ),
         event(
             "export",
             "export",
@@ -632,6 +652,32 @@ def test_a_model_is_trained_on_its_runs_inputs_that_arrive_after_it(pipeline, se
     assert relinked.changes == {"trained_on": [features, written]}
 
 
+def test_no_late_link_goes_to_a_model_node_that_names_another_version_since_a_rename(
+    pipeline, settings
+):
+    """Node ids keep a model's name at the time: after a rename, and another model taking the
+    old name, the run's late input links neither the old node nor the other model."""
+    from registry.models import RegisteredModel
+    from registry.services import registered_model_rename
+
+    settings.LINEAGE_MAP_INLINE = False
+    _, start, complete, _ = model_training()
+    _map_each(pipeline, [complete])
+    registered_model_rename(
+        actor=pipeline, model=RegisteredModel.objects.get(name="churn"), new_name="churn-old"
+    )
+    other = _event("other", "train_other", "2026-11-01T11:00:00Z")
+    other["outputs"] = [
+        dataset(
+            NS, "other_model", modelgov_model={**complete["outputs"][0]["facets"]["modelgov_model"]}
+        )
+    ]
+    _map_each(pipeline, [other])  # a new model named churn: its version 1 is model:churn:1
+    _map_each(pipeline, [start])
+    trained = set(Edge.objects.filter(relation="trained_on").values_list("source", "target"))
+    assert trained == set()
+
+
 def test_a_version_two_runs_write_is_produced_by_the_earliest_write(pipeline, settings):
     """The later writer arrives first and is recorded as the producer; the earlier one, mapped
     next, takes its place, audited."""
@@ -656,7 +702,7 @@ def test_a_writers_schema_replaces_the_one_a_reader_gave_first(pipeline, setting
     from audit.models import AuditEvent
 
     settings.LINEAGE_MAP_INLINE = False
-    export, score = schemas()
+    *_, export, score = schemas()
     _map_each(pipeline, [score])
     orders = DatasetVersion.objects.get(dataset__name="orders", version="v1")
     assert (orders.produced_by, orders.schema) == (
@@ -723,6 +769,16 @@ def test_a_schema_given_through_the_registry_is_kept_when_lineage_names_a_writer
     _map_each(pipeline, [writer])
     version.refresh_from_db()
     assert (version.schema, version.produced_by.run_id) == (curated, _id("y"))
+
+
+def test_a_writers_schema_given_on_complete_beats_a_readers_in_the_same_batch(pipeline, settings):
+    settings.LINEAGE_MAP_INLINE = False
+    start, check, complete, *_ = schemas()
+    services.lineage_events_accept(actor=pipeline, payloads=[start, check, complete])
+    services.lineage_events_map_all()
+    version = DatasetVersion.objects.get(dataset__name="invoices", version="v2")
+    assert [(f["name"], f["type"]) for f in version.schema] == [("no", "int"), ("total", "double")]
+    assert not version.schema_by_reader
 
 
 def test_a_second_readers_schema_does_not_replace_the_first_beside_a_writer_giving_none(

@@ -171,3 +171,33 @@ def test_a_dataset_page_names_it_first_and_links_its_versions(client, pipeline, 
     listed = client.get(link)
     assert listed.status_code == 200
     assert [v.version for v in listed.context["cl"].result_list] == ["2", "1"]
+
+
+@pytest.mark.parametrize("schema", ["5", '{"id": "bigint"}', '["id", "name"]'])
+def test_a_dataset_version_schema_that_is_not_a_list_of_fields_is_refused(
+    client, pipeline, superuser, schema
+):
+    dataset = services.dataset_create(actor=pipeline, namespace="s3://lake", name="events")
+    client.force_login(superuser)
+    before = _counts()
+    response = client.post(
+        "/admin/registry/datasetversion/add/",
+        {"dataset": dataset.pk, "version": "1", "schema": schema, "produced_by": ""},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "schema": ["Must be a list of field objects (name, type, …)."]
+    }
+    assert _counts() == before and not dataset.versions.exists()
+
+
+def test_a_stored_schema_of_another_shape_is_shown_as_written(client, pipeline, superuser):
+    from registry.models import DatasetVersion
+
+    dataset = services.dataset_create(actor=pipeline, namespace="s3://lake", name="events")
+    version = services.dataset_version_create(actor=pipeline, dataset=dataset, version="1")
+    DatasetVersion.objects.filter(pk=version.pk).update(schema={"<id>": "bigint"})
+    client.force_login(superuser)
+    page = client.get(f"/admin/registry/datasetversion/{version.pk}/change/")
+    assert page.status_code == 200
+    assert "&quot;&lt;id&gt;&quot;: &quot;bigint&quot;" in page.content.decode()

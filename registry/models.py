@@ -72,6 +72,11 @@ class RegisteredModel(models.Model):
         return self.name
 
 
+def is_set(value) -> bool:
+    """A governed field holds a value (an empty one may still be set once)."""
+    return value not in (None, "", {}, [])
+
+
 GOVERNED_IMMUTABLE_FIELDS = (
     "artifact_uri",
     "artifact_sha256",
@@ -165,7 +170,7 @@ class ModelVersion(models.Model):
         return [
             name
             for name, attname in zip(GOVERNED_IMMUTABLE_FIELDS, attnames, strict=True)
-            if stored.get(attname) not in (None, "", {}, [])
+            if is_set(stored.get(attname))
         ]
 
 

@@ -235,11 +235,20 @@ def test_check_deploy_flags_a_deployment_without_tls():
 
 
 def _database_options(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+    return _settings_read(
+        "json.dumps(settings.DATABASES['default']['OPTIONS'])",
+        {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused", **env_overrides},
+    )
+
+
+def _settings_read(
+    expression: str, env_overrides: dict[str, str], without: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """Print `expression` (of `settings`) from a fresh process with this environment."""
+    env = {k: v for k, v in os.environ.items() if k not in without}
     env.update(
         {
             "SECRET_KEY": "settings-test",
-            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
             "DJANGO_SETTINGS_MODULE": "config.settings",
             **env_overrides,
         }
@@ -249,7 +258,7 @@ def _database_options(env_overrides: dict[str, str]) -> subprocess.CompletedProc
             sys.executable,
             "-c",
             "import json, django; from django.conf import settings; django.setup(); "
-            "print(json.dumps(settings.DATABASES['default']['OPTIONS']))",
+            f"print({expression})",
         ],
         cwd=ROOT,
         env=env,
@@ -290,23 +299,7 @@ def test_mapping_tasks_have_a_queue_of_their_own_that_a_worker_consumes_by_defau
 
 
 def _setting(name: str, env_overrides: dict[str, str]) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", name)}
-    env.update(
-        {"SECRET_KEY": "settings-test", "DJANGO_SETTINGS_MODULE": "config.settings"} | env_overrides
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"import django; from django.conf import settings; django.setup(); "
-            f"print(repr(settings.{name}))",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _settings_read(f"repr(settings.{name})", env_overrides, ("CELERY_BROKER_URL", name))
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
 

@@ -26,6 +26,7 @@ from registry.models import (
     RegisteredModel,
     Run,
     Stage,
+    is_set,
 )
 from registry.permissions import ADD_MODEL, can_view_model, require_change_model, require_global
 from registry.services._common import (
@@ -184,10 +185,6 @@ def content_digest(version: ModelVersion) -> str:
     )
 
 
-def _is_set(value: Any) -> bool:
-    return value not in (None, "", {}, [])
-
-
 @transaction.atomic
 def model_version_create(
     *,
@@ -261,7 +258,7 @@ def model_version_create(
 def check_version_changes(version: ModelVersion, data: Mapping[str, Any]) -> None:
     """Refuse (409) changing a governed field that is already set; used by every door."""
     for field in GOVERNED_IMMUTABLE_FIELDS:
-        if field in data and _is_set(getattr(version, field)):
+        if field in data and is_set(getattr(version, field)):
             if getattr(version, field) != data[field]:
                 raise Conflict(
                     f"'{field}' is immutable once set; register a new version instead.",

@@ -38,6 +38,10 @@ class StrictJSONParser(JSONParser):
     UTF-8, a lone surrogate escape (`"\\ud800"`),
     pathological nesting, a malformed or truncated gzip stream or data after it."""
 
+    # NaN and ±Infinity read as the strings "NaN", "Infinity" and "-Infinity" instead of
+    # refused: for doors whose clients write them bare (see loads_strict)
+    nonfinite_as_strings = False
+
     def parse(self, stream, media_type=None, parser_context=None):
         request = (parser_context or {}).get("request")
         encoding = request.META.get("HTTP_CONTENT_ENCODING", "") if request is not None else ""
@@ -45,7 +49,9 @@ class StrictJSONParser(JSONParser):
             raw = stream.read() if stream is not None else b""
         except RequestDataTooBig as exc:
             raise PayloadTooLarge() from exc
-        return parse_json_body(raw, content_encoding=encoding)
+        return parse_json_body(
+            raw, content_encoding=encoding, nonfinite_as_strings=self.nonfinite_as_strings
+        )
 
 
 class UnsupportedEncoding(exceptions.UnsupportedMediaType):
@@ -57,7 +63,9 @@ class UnsupportedEncoding(exceptions.UnsupportedMediaType):
         )
 
 
-def parse_json_body(raw: bytes, *, content_encoding: str = "") -> Any:
+def parse_json_body(
+    raw: bytes, *, content_encoding: str = "", nonfinite_as_strings: bool = False
+) -> Any:
     """The one JSON document in a request body, gunzipped first when the body says gzip."""
     encoding = content_encoding.strip().lower()
     if encoding == "gzip":
@@ -70,17 +78,21 @@ def parse_json_body(raw: bytes, *, content_encoding: str = "") -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise exceptions.ParseError("Request body is not valid UTF-8.") from exc
-    return loads_strict(text)
+    return loads_strict(text, nonfinite_as_strings=nonfinite_as_strings)
 
 
-def loads_strict(text: str) -> Any:
+def loads_strict(text: str, *, nonfinite_as_strings: bool = False) -> Any:
     """Parse JSON text, refusing (400) what Python's json accepts but nothing downstream can
     store or hash: NaN and Infinity, and strings holding a lone UTF-16 surrogate
     (`"\\ud800"`), which cannot be encoded as UTF-8 — named by its dotted path. Any door that
     parses JSON by hand should use it. (A number overflowing a float, `1e400`, parses as
-    infinity; the validators of numeric fields refuse it and name the field.)"""
+    infinity; the validators of numeric fields refuse it and name the field.)
+
+    `nonfinite_as_strings`: NaN, Infinity and -Infinity become those strings instead, as
+    Java's Jackson writes them; Python's json.dumps writes them bare by default."""
+    constant = str if nonfinite_as_strings else _refuse_constant
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=constant)
     except RecursionError as exc:
         raise exceptions.ParseError("JSON is nested too deeply.") from exc
     except ValueError as exc:

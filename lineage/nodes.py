@@ -51,7 +51,12 @@ def run_id(run_uuid: object) -> str:
 
 
 def model_id(name: str, version: int) -> str:
-    return f"model:{name}:{version}"
+    return f"{model_prefix(name)}{version}"
+
+
+def model_prefix(name: str) -> str:
+    """What every node id of a model's versions begins with."""
+    return f"model:{name}:"
 
 
 def base_of(node: str) -> str:

@@ -30,7 +30,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, transaction
 from django.db import Error as DbError
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
 from audit.services import audit_record, audit_record_many
@@ -88,6 +89,19 @@ class ModelRefused(PermissionDenied):
         super().__init__(
             f"You may not register versions of a model named '{name}': register it first, or "
             "ask its owner for change permission."
+        )
+
+
+class TrainingRefused(PermissionDenied):
+    """The event gives a run inputs after the run trained a model version the poster may not
+    change: they would become that version's training data. Unnamed, so that a refusal never
+    tells the poster which model (perhaps hidden from it) the run trained."""
+
+    def __init__(self, run: str):
+        self.field = "inputs"
+        super().__init__(
+            f"The run {run} trained a model version you may not change: its inputs become that "
+            "version's training data, so only someone who may change the model can add them."
         )
 
 
@@ -1429,8 +1443,8 @@ def _link_models(actor: AbstractBaseUser, run_nodes: set[str]) -> int:
     )
     if not produced:
         return 0
-    # only nodes that still name a version the run trained (a model renamed since keeps its
-    # old node ids, which may even name another model's version now)
+    # only nodes that name a version the run trained (a version's training run is set once;
+    # a renamed model's nodes are renamed with it: model_nodes_rename)
     versions = {
         nodes.model_id(version.model.name, version.version): version
         for version in _model_versions(model for _, model in produced)
@@ -1461,6 +1475,10 @@ def _link_models(actor: AbstractBaseUser, run_nodes: set[str]) -> int:
                 new.setdefault(model, set()).add(source)
     if not new:
         return 0
+    for node in sorted(new):  # a model's training data changes only for who may change it
+        version = versions[node]
+        if not can_change_model(actor, version.model):
+            raise TrainingRefused(str(version.training_run.run_id))
     edges = {(source, model, Relation.TRAINED_ON) for model, got in new.items() for source in got}
     try:
         add_edges(edges)
@@ -1488,6 +1506,48 @@ def _link_models(actor: AbstractBaseUser, run_nodes: set[str]) -> int:
         ],
     )
     return len(edges)
+
+
+def model_nodes_rename(
+    *, actor: AbstractBaseUser | None, model: RegisteredModel, old_name: str
+) -> int:
+    """Rename a model's nodes with the model (a registry hook, see lineage.apps): node ids
+    carry the model's name (`model:{name}:{version}`), so its versions keep their lineage
+    (model cards, the lineage gate) and a model given the old name later inherits neither
+    its edges nor the events naming it (nor shows them to its viewers). In the rename's
+    transaction; audited on the model. Returns the edges renamed."""
+    old, new = nodes.model_prefix(old_name), nodes.model_prefix(model.name)
+
+    def renamed(column: str) -> Case:
+        return Case(
+            When(
+                **{f"{column}__startswith": old},
+                then=Concat(Value(new), Substr(column, len(old) + 1)),
+            ),
+            default=F(column),
+        )
+
+    edges = Edge.objects.filter(model_name=old_name).update(
+        source=renamed("source"),
+        target=renamed("target"),
+        source_base=renamed("source_base"),
+        target_base=renamed("target_base"),
+        model_name=model.name,
+    )
+    # an event may name both (the new name, before a model held it): one mention of it stays
+    merged, _ = ModelMention.objects.filter(
+        model_name=old_name,
+        event__in=ModelMention.objects.filter(model_name=model.name).values("event"),
+    ).delete()
+    events = merged + ModelMention.objects.filter(model_name=old_name).update(model_name=model.name)
+    if edges or events:
+        audit_record(
+            actor=actor,
+            action="lineage.model.renamed",
+            target=model,
+            changes={"nodes": [f"{old}*", f"{new}*"], "edges": edges, "events": events},
+        )
+    return edges
 
 
 def _model_versions(model_nodes: Iterable[str]) -> list[ModelVersion]:

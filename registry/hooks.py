@@ -1,16 +1,17 @@
 """Hooks: what apps to the right of the registry add to the registry's own writes.
 
 The registry names no app above it. An app that must act whenever a model version is
-written (lineage links the version to its training run) registers a hook from its
-AppConfig.ready, e.g.
+written (lineage links the version to its training run), or a model renamed (lineage
+renames the model's nodes), registers a hook from its AppConfig.ready, e.g.
 
     from registry.hooks import register_version_saved
     register_version_saved("lineage.training_run", link_training_run)
 
-Every door (API, admin, MLflow, ingestion) writes versions through `registry.services`, and
-those services run the hooks inside their transaction, after the version and its audit event
-were written: a hook that raises undoes the whole write, so a version is never committed
-without what its hooks add. A hook that writes records its own audit event.
+Every door (API, admin, MLflow, ingestion) writes versions and renames models through
+`registry.services`, and those services run the hooks inside their transaction, after the
+change and its audit event were written: a hook that raises undoes the whole write, so a
+change is never committed without what its hooks add. A hook that writes records its own
+audit event.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Protocol
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from registry.models import ModelVersion
+from registry.models import ModelVersion, RegisteredModel
 
 
 class VersionSaved(Protocol):
@@ -46,3 +47,24 @@ def version_saved(*, actor: AbstractBaseUser | None, version: ModelVersion, crea
     """Run every `version_saved` hook; called by the registry's version services only."""
     for hook in list(_VERSION_SAVED.values()):
         hook(actor=actor, version=version, created=created)
+
+
+class ModelRenamed(Protocol):
+    def __call__(
+        self, *, actor: AbstractBaseUser | None, model: RegisteredModel, old_name: str
+    ) -> None: ...
+
+
+_MODEL_RENAMED: dict[str, Callable[..., None]] = {}
+
+
+def register_model_renamed(name: str, hook: ModelRenamed) -> None:
+    """Run `hook(actor=, model=, old_name=)` after each rename, `model` carrying its new name
+    (registering a name again replaces it)."""
+    _MODEL_RENAMED[name] = hook
+
+
+def model_renamed(*, actor: AbstractBaseUser | None, model: RegisteredModel, old_name: str) -> None:
+    """Run every `model_renamed` hook; called by the registry's rename service only."""
+    for hook in list(_MODEL_RENAMED.values()):
+        hook(actor=actor, model=model, old_name=old_name)

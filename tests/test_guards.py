@@ -840,6 +840,24 @@ def _(s):
     return lambda: lineage.model_version_link_run(actor=s.owner, version=subject)
 
 
+@row("lineage.model_nodes_rename")  # the model, whose nodes it renames (edges and mentions)
+def _(s):
+    # The registry's rename hook, run once the model holds its new name.
+    from lineage import nodes
+    from lineage import services as lineage
+    from lineage.models import Relation
+    from registry.models import RegisteredModel
+
+    model = s.version.model
+    old_name = model.name
+    lineage.add_edges(
+        {(nodes.dataset_id("s3://lake", "loans"), nodes.model_id(old_name, 1), Relation.TRAINED_ON)}
+    )
+    RegisteredModel.objects.filter(pk=model.pk).update(name="renamed-model")
+    model.refresh_from_db()
+    return lambda: lineage.model_nodes_rename(actor=s.owner, model=model, old_name=old_name)
+
+
 @row("approvals.promotion_request_file")
 def _(s):
     file_, subject = s.file, s.version

@@ -235,13 +235,22 @@ def _too_large(exc: selectors.TooLarge, hint: str) -> ValidationError:
     return ValidationError({"depth": f"The result is too large: {exc}. {hint}"})
 
 
+class OpenLineageParser(AnyTypeJSONParser):
+    """What OpenLineage clients post. NaN and ±Infinity are read as the strings Java clients
+    (Jackson) send for them, "NaN", "Infinity" and "-Infinity": the Python client writes them
+    bare (e.g. a data-quality facet's statistics of an empty column), which is not JSON, and
+    refusing them would cost the whole event."""
+
+    nonfinite_as_strings = True
+
+
 # --- views -----------------------------------------------------------------------------------
 
 
 class LineageView(APIView):
     """POST: ingest one OpenLineage event. GET: the Marquez-shaped graph around a node."""
 
-    parser_classes = [AnyTypeJSONParser]
+    parser_classes = [OpenLineageParser]
 
     def get_permissions(self):
         return [IsAuthenticated()] if self.request.method == "POST" else [CanReadLineage()]
@@ -325,7 +334,7 @@ class LineageView(APIView):
 class BatchView(APIView):
     """POST a JSON array of events; each is stored atomically on its own."""
 
-    parser_classes = [AnyTypeJSONParser]
+    parser_classes = [OpenLineageParser]
     permission_classes = [IsAuthenticated]
 
     @extend_schema(

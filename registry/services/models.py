@@ -336,6 +336,7 @@ def registered_model_rename(
         target=model,
         changes={"name": [old_name, new_name]},
     )
+    hooks.model_renamed(actor=actor, model=model, old_name=old_name)
     return model
 
 

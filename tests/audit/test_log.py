@@ -91,6 +91,32 @@ def test_recording_many_stores_what_recording_one_by_one_stores(owner, pipeline)
     assert selectors.verify_chain().ok
 
 
+def test_recording_many_stores_each_event_as_built(owner, pipeline):
+    """Whatever the rows hold (no actor beside an actor, text a LIKE or an array literal would
+    mangle, numbers past 64 bits), each stored event is the one built."""
+    tricky = {
+        "name": ["a", "b,c", '{"d"}', "\\e", "f'g", "NULL", "żółw 🐢"],
+        "big": 2**70,
+        "nested": {"x": [None, True, 1.5, {"y": []}]},
+    }
+    records = [
+        {"action": "test.tricky", "object_id": "%_", "changes": tricky},
+        {"action": "test.tricky", "object_repr": "NULL", "changes": {}},
+    ]
+    with context.bound(channel="api", remote_addr="10.0.0.1"), transaction.atomic():
+        built = audit_record_many(actor=None, records=records[:1])
+        built += audit_record_many(actor=pipeline, records=records)
+    stored = AuditEvent.objects.in_bulk([event.id for event in built])
+    assert len(stored) == 3
+    for event in built:
+        assert {f: getattr(stored[event.id], f) for f in SHAPE} == {
+            f: getattr(event, f) for f in SHAPE
+        }
+    assert [stored[e.id].actor_id for e in built] == [None, pipeline.pk, pipeline.pk]
+    seal_all()
+    assert selectors.verify_chain().ok
+
+
 def test_recording_many_needs_a_transaction_and_records_nothing_for_no_records(db):
     with pytest.raises(RuntimeError, match="inside the writer's transaction"):
         audit_record_many(actor=None, records=[{"action": "test.event"}])

@@ -652,11 +652,9 @@ def test_a_model_is_trained_on_its_runs_inputs_that_arrive_after_it(pipeline, se
     assert relinked.changes == {"trained_on": [features, written]}
 
 
-def test_no_late_link_goes_to_a_model_node_that_names_another_version_since_a_rename(
-    pipeline, settings
-):
-    """Node ids keep a model's name at the time: after a rename, and another model taking the
-    old name, the run's late input links neither the old node nor the other model."""
+def test_a_late_input_links_the_renamed_model_not_the_new_holder_of_its_name(pipeline, settings):
+    """A rename renames the model's nodes: after it, and another model taking the old name,
+    the run's late input links the renamed model's version, not the other model's."""
     from registry.models import RegisteredModel
     from registry.services import registered_model_rename
 
@@ -675,7 +673,62 @@ def test_no_late_link_goes_to_a_model_node_that_names_another_version_since_a_re
     _map_each(pipeline, [other])  # a new model named churn: its version 1 is model:churn:1
     _map_each(pipeline, [start])
     trained = set(Edge.objects.filter(relation="trained_on").values_list("source", "target"))
-    assert trained == set()
+    inputs = set(
+        Edge.objects.filter(
+            target=nodes.run_id(start["run"]["runId"]), relation="input"
+        ).values_list("source", flat=True)
+    )
+    assert len(inputs) == len(start["inputs"])
+    assert trained == {(node, "model:churn-old:1") for node in inputs}
+
+
+@pytest.fixture
+def second_pipeline(db):
+    from tests.conftest import _user
+
+    return _user("pipeline-two", "pipeline")
+
+
+def _training_data():
+    return set(Edge.objects.filter(relation="trained_on").values_list("source", "target"))
+
+
+def test_late_inputs_of_a_training_run_from_a_poster_who_may_not_change_its_model_are_refused(
+    pipeline, second_pipeline, settings
+):
+    """They would become the model version's training data: the event is rejected with its
+    reason (naming the run, not the model) and nothing of it is kept."""
+    settings.LINEAGE_MAP_INLINE = False
+    _, start, complete, _ = model_training()
+    _map_each(pipeline, [complete])
+    before, edges = _training_data(), Edge.objects.count()
+    _map_each(second_pipeline, [start])
+    event = LineageEvent.objects.get(submitted_by=second_pipeline)
+    assert event.state == "rejected"
+    assert event.reason.startswith(f"The run {_id('train')} trained a model version you may not")
+    assert "churn" not in event.reason
+    assert _training_data() == before and Edge.objects.count() == edges
+    from audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="lineage.event.rejected").count() == 1
+
+
+def test_late_inputs_of_a_training_run_are_linked_for_a_poster_who_may_change_its_model(
+    pipeline, second_pipeline, settings
+):
+    from registry.models import RegisteredModel
+    from registry.services import model_permission_grant
+
+    settings.LINEAGE_MAP_INLINE = False
+    _, start, complete, _ = model_training()
+    _map_each(pipeline, [complete])
+    model = RegisteredModel.objects.get(name="churn")
+    model_permission_grant(
+        actor=pipeline, model=model, grantee=second_pipeline, permission="change_registeredmodel"
+    )
+    _map_each(second_pipeline, [start])
+    assert LineageEvent.objects.get(submitted_by=second_pipeline).state == "mapped"
+    assert len(_training_data()) == len(start["inputs"])
 
 
 def test_a_version_two_runs_write_is_produced_by_the_earliest_write(pipeline, settings):

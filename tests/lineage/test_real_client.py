@@ -5,7 +5,11 @@ import uuid
 import pytest
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-from openlineage.client.facet_v2 import column_lineage_dataset, schema_dataset
+from openlineage.client.facet_v2 import (
+    column_lineage_dataset,
+    data_quality_metrics_input_dataset,
+    schema_dataset,
+)
 from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
 
 from lineage.models import LineageEvent
@@ -154,3 +158,41 @@ def _without_nulls(value):
     if isinstance(value, list):
         return [_without_nulls(v) for v in value]
     return value
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_python_clients_bare_nan_and_infinity_are_kept_as_jacksons_strings(ol_client):
+    """The client writes non-finite statistics bare (json.dumps' default), which is not JSON:
+    they are stored as the strings a Java client sends, and the event is mapped."""
+    dq = data_quality_metrics_input_dataset
+    metrics = dq.DataQualityMetricsInputDatasetFacet(
+        rowCount=0,
+        columnMetrics={
+            "amount": dq.ColumnMetrics(
+                nullCount=0, sum=float("nan"), min=float("inf"), max=float("-inf")
+            )
+        },
+    )
+    event = RunEvent(
+        eventType=RunState.COMPLETE,
+        eventTime="2026-11-01T10:20:00+00:00",
+        run=Run(runId=str(uuid.uuid4())),
+        job=Job(namespace="airflow", name="check_payments"),
+        producer=PRODUCER,
+        inputs=[
+            InputDataset(
+                namespace=NS, name="public.payments", inputFacets={"dataQualityMetrics": metrics}
+            )
+        ],
+    )
+    ol_client.emit(event)
+    stored = LineageEvent.objects.get()
+    assert stored.state == "mapped"
+    column = stored.payload["inputs"][0]["inputFacets"]["dataQualityMetrics"]["columnMetrics"]
+    assert column["amount"] == {
+        "nullCount": 0,
+        "sum": "NaN",
+        "min": "Infinity",
+        "max": "-Infinity",
+        "quantiles": {},
+    }

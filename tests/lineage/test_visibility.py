@@ -190,6 +190,27 @@ def test_a_number_beyond_a_float_inside_a_facet_is_a_422_naming_it(pipeline_clie
     assert not LineageEvent.objects.exists()
 
 
+@pytest.mark.parametrize("path", ["/api/v1/lineage", "/api/v1/lineage/batch"])
+def test_bare_nan_and_infinity_in_a_facet_are_stored_as_strings(pipeline_client, path):
+    event = run_event(run_facets={"stats": {"mean": float("nan"), "bounds": [1e999, -1e999]}})
+    body = json.dumps([event] if path.endswith("batch") else event)  # NaN, Infinity bare
+    assert "NaN" in body and "-Infinity" in body
+    response = pipeline_client.post(path, body, content_type="application/json")
+    assert response.status_code == (200 if path.endswith("batch") else 201), response.content
+    stored = LineageEvent.objects.get().payload["run"]["facets"]["stats"]
+    assert stored == {"mean": "NaN", "bounds": ["Infinity", "-Infinity"]}
+
+
+def test_nan_where_modelgov_reads_a_number_is_a_422_naming_it(pipeline_client):
+    model = {**SECRET, "metrics": {"auc": float("nan")}}
+    event = run_event(outputs=[dataset("s3://models", "m", modelgov_model=model)])
+    response = _raw_post(pipeline_client, json.dumps(event).encode())
+    assert response.status_code == 422, response.content
+    error = response.json()["errors"][0]
+    assert error["field"].startswith("outputs.0.facets.modelgov_model.metrics")
+    assert not LineageEvent.objects.exists()
+
+
 def test_a_gzip_body_with_trailing_garbage_is_a_400(pipeline_client):
     body = gzip.compress(json.dumps(run_event()).encode()) + b"garbage"
     response = _raw_post(pipeline_client, body, HTTP_CONTENT_ENCODING="gzip")

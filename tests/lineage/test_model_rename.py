@@ -1,0 +1,197 @@
+"""A model's node ids carry its name (`model:{name}:{version}`): a rename renames them, in the
+rename's transaction, so the versions keep their lineage and a model given the old name later
+inherits none of it, nor the events naming the old model."""
+
+import json
+import uuid
+
+import pytest
+from django.db import DatabaseError
+from rest_framework.test import APIClient
+
+from approvals import gates
+from audit.models import AuditEvent
+from lineage import nodes
+from lineage.models import Edge, LineageEvent, ModelMention, Relation
+from lineage.services import add_edges
+from modelcards.selectors import training_data
+from registry import hooks, services
+from registry.models import RegisteredModel
+from tests.lineage.conftest import dataset, run_event
+
+pytestmark = pytest.mark.django_db
+
+SECRET = {"name": "secret-model", "artifactUri": "s3://vault/secret.pkl", "sha256": "b" * 64}
+
+
+@pytest.fixture
+def trained(owner, pipeline):
+    """Model `pd`, version 1 trained by a run on `s3://f/features@v1`."""
+    job = services.job_create(actor=pipeline, namespace="airflow", name="train")
+    run = services.run_create(actor=pipeline, job=job)
+    features = services.dataset_create(actor=pipeline, namespace="s3://f", name="features")
+    services.dataset_version_create(actor=pipeline, dataset=features, version="v1")
+    add_edges(
+        {(nodes.dataset_id("s3://f", "features", "v1"), nodes.run_id(run.run_id), Relation.INPUT)}
+    )
+    model = services.registered_model_create(actor=owner, name="pd")
+    version = services.model_version_create(actor=owner, model=model, training_run=run)
+    return {"model": model, "version": version, "run": run}
+
+
+def _edges(name: str) -> set[tuple[str, str, str]]:
+    prefix = nodes.model_prefix(name)
+    return set(
+        Edge.objects.filter(target__startswith=prefix).values_list("source", "target", "relation")
+    )
+
+
+def _mlflow_rename(user, name, new_name):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client.post(
+        "/api/2.0/mlflow/registered-models/rename",
+        {"name": name, "new_name": new_name},
+        format="json",
+    )
+
+
+def test_a_rename_renames_the_versions_nodes_and_audits_it(owner, trained):
+    before = _edges("pd")
+    assert len(before) == 2  # output of the run, trained on the features
+    events = AuditEvent.objects.count()
+    response = _mlflow_rename(owner, "pd", "credit-pd")
+    assert response.status_code == 200, response.content
+    assert _edges("pd") == set()
+    expected = {(s, t.replace("model:pd:", "model:credit-pd:"), r) for s, t, r in before}
+    assert _edges("credit-pd") == expected
+    assert set(
+        Edge.objects.filter(target__startswith="model:credit-pd:").values_list(
+            "target_base", "model_name"
+        )
+    ) == {("model:credit-pd:1", "credit-pd")}
+    added = list(AuditEvent.objects.order_by("id")[events:])
+    assert [e.action for e in added] == [
+        "registry.registered_model.renamed",
+        "lineage.model.renamed",
+    ]
+    assert added[1].object_id == str(trained["model"].pk)
+    assert added[1].changes == {
+        "nodes": ["model:pd:*", "model:credit-pd:*"],
+        "edges": 2,
+        "events": 0,
+    }
+    assert added[1].actor_id == owner.pk
+
+
+def test_the_renamed_version_keeps_its_training_data_and_lineage_gate(owner, trained):
+    services.registered_model_rename(actor=owner, model=trained["model"], new_name="credit-pd")
+    version = RegisteredModel.objects.get(name="credit-pd").versions.get()
+    assert [row["version"] for row in training_data(version)] == ["v1"]
+    version.training_run = None  # the gate reads the graph for a version naming no run
+    assert gates._training_lineage(version) is None
+
+
+def test_a_model_given_the_old_name_inherits_no_lineage(owner, other_scientist, trained):
+    services.registered_model_rename(actor=owner, model=trained["model"], new_name="credit-pd")
+    newcomer = services.registered_model_create(actor=other_scientist, name="pd")
+    version = services.model_version_create(actor=other_scientist, model=newcomer)
+    assert _edges("pd") == set()
+    assert training_data(version) == []
+    assert gates._training_lineage(version) is not None
+
+
+def test_inputs_arriving_after_the_rename_are_linked_to_the_renamed_version(
+    owner, pipeline, trained
+):
+    from lineage.services import _link_models
+
+    services.registered_model_rename(actor=owner, model=trained["model"], new_name="credit-pd")
+    late = nodes.dataset_id("s3://f", "labels", "v3")
+    run_node = nodes.run_id(trained["run"].run_id)
+    add_edges({(late, run_node, Relation.INPUT)})
+    assert _link_models(owner, {run_node}) == 1
+    assert (late, "model:credit-pd:1", Relation.TRAINED_ON) in _edges("credit-pd")
+    assert _edges("pd") == set()
+
+
+def test_only_the_renamed_models_nodes_change(owner, trained):
+    """A name holding `_` (a LIKE wildcard) renames only its own nodes."""
+    for name in ("a_b", "axb"):
+        version = services.model_version_create(
+            actor=owner, model=services.registered_model_create(actor=owner, name=name)
+        )
+        add_edges({("dataset:s3://f:features#v1", nodes.model_id(name, 1), Relation.TRAINED_ON)})
+        assert version.version == 1
+    untouched = _edges("axb") | _edges("pd")
+    services.registered_model_rename(
+        actor=owner, model=RegisteredModel.objects.get(name="a_b"), new_name="ab"
+    )
+    assert _edges("axb") | _edges("pd") == untouched
+    assert _edges("a_b") == set()
+    assert _edges("ab") == {("dataset:s3://f:features#v1", "model:ab:1", "trained_on")}
+
+
+def test_a_model_without_lineage_is_renamed_without_a_lineage_event(owner):
+    model = services.registered_model_create(actor=owner, name="plain")
+    services.registered_model_rename(actor=owner, model=model, new_name="plain-2")
+    assert not AuditEvent.objects.filter(action="lineage.model.renamed").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_when_the_nodes_cannot_be_renamed_the_rename_is_undone(owner, trained, monkeypatch):
+    events = AuditEvent.objects.count()
+
+    def failing(**kwargs):
+        raise DatabaseError("edge update failed")
+
+    monkeypatch.setitem(hooks._MODEL_RENAMED, "lineage.model_nodes", failing)
+    with pytest.raises(DatabaseError):
+        services.registered_model_rename(actor=owner, model=trained["model"], new_name="x-pd")
+    assert RegisteredModel.objects.filter(name="pd").exists()
+    assert AuditEvent.objects.count() == events
+    assert len(_edges("pd")) == 2
+
+
+def test_events_naming_the_old_model_stay_hidden_from_the_new_holder_of_its_name(
+    api, post, pipeline, other_scientist
+):
+    event = run_event(
+        run_id=uuid.uuid4(),
+        inputs=[("s3://lake", "applicants")],
+        outputs=[dataset("s3://models", "secret", modelgov_model=SECRET)],
+    )
+    assert post(event).status_code == 201
+    model = RegisteredModel.objects.get(name="secret-model")
+    services.registered_model_rename(actor=pipeline, model=model, new_name="vault-model")
+    assert set(ModelMention.objects.values_list("model_name", flat=True)) == {"vault-model"}
+    services.registered_model_create(actor=other_scientist, name="secret-model")
+    body = api(other_scientist).get("/api/v1/events/lineage").json()
+    assert body["totalCount"] == 0, body
+    assert "s3://vault/secret.pkl" not in json.dumps(body)
+    edges = api(other_scientist).get(
+        "/api/v1/lineage", {"nodeId": nodes.dataset_id("s3://lake", "applicants"), "depth": 5}
+    )
+    assert "vault" not in edges.content.decode() and "secret-model" not in edges.content.decode()
+    # and the pipeline, who may see the renamed model, still sees the event under its new name
+    assert api(pipeline).get("/api/v1/events/lineage").json()["totalCount"] == 1
+
+
+def test_an_event_naming_both_names_keeps_one_mention(post, pipeline):
+    """An event may name a model that does not exist (its mapping was rejected, say): when a
+    model is renamed to that name, the event names it once."""
+    assert (
+        post(
+            run_event(outputs=[dataset("s3://models", "secret", modelgov_model=SECRET)])
+        ).status_code
+        == 201
+    )
+    event = LineageEvent.objects.get()
+    ModelMention.objects.create(event=event, model_name="later-name")
+    model = RegisteredModel.objects.get(name="secret-model")
+    services.registered_model_rename(actor=pipeline, model=model, new_name="later-name")
+    assert list(ModelMention.objects.values_list("event", "model_name")) == [
+        (event.pk, "later-name")
+    ]
+    renamed = AuditEvent.objects.get(action="lineage.model.renamed")
+    assert renamed.changes["events"] == 1

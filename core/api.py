@@ -89,8 +89,9 @@ def loads_strict(text: str, *, nonfinite_as_strings: bool = False) -> Any:
     infinity; the validators of numeric fields refuse it and name the field.)
 
     `nonfinite_as_strings`: NaN, Infinity and -Infinity become those strings instead, as
-    Java's Jackson writes them; Python's json.dumps writes them bare by default."""
-    constant = str if nonfinite_as_strings else _refuse_constant
+    Java's Jackson writes them (Python's json.dumps writes them bare by default), typed
+    NonFinite so that the door can tell where they may stand."""
+    constant = NonFinite if nonfinite_as_strings else _refuse_constant
     try:
         value = json.loads(text, parse_constant=constant)
     except RecursionError as exc:
@@ -165,6 +166,11 @@ def _inflate(raw: bytes, cap: int) -> bytes:
     if inflater.unused_data:
         raise exceptions.ParseError("Malformed gzip body: data follows the end of the gzip stream.")
     return data
+
+
+class NonFinite(str):
+    """ "NaN", "Infinity" or "-Infinity" read from a bare constant (loads_strict): a string
+    wherever it is stored, told apart from the same text sent as a string."""
 
 
 def _refuse_constant(name: str) -> None:

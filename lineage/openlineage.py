@@ -30,6 +30,9 @@ from lineage import nodes
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 MODEL_FACET = "modelgov_model"
+# The facets modelgov reads (and validates); any other is stored as given, unread.
+INTERPRETED_FACETS = frozenset({"schema", "columnLineage", "version", "parent", MODEL_FACET})
+FACET_KEYS = ("facets", "inputFacets", "outputFacets")
 MODEL_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,98}[a-z0-9])?$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -35,6 +35,7 @@ from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
 from audit.services import audit_record, audit_record_many
+from core.api import NonFinite
 from core.canonical import canonical_json
 from core.db import insert_new
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -47,7 +48,16 @@ from lineage.models import (
     ModelMention,
     Relation,
 )
-from lineage.openlineage import STORED, DatasetRef, EventInvalid, Limits, ParsedEvent, parse_event
+from lineage.openlineage import (
+    FACET_KEYS,
+    INTERPRETED_FACETS,
+    STORED,
+    DatasetRef,
+    EventInvalid,
+    Limits,
+    ParsedEvent,
+    parse_event,
+)
 from registry import ingest
 from registry import services as registry
 from registry.models import ModelVersion, RegisteredModel, Run, RunState
@@ -92,19 +102,6 @@ class ModelRefused(PermissionDenied):
         )
 
 
-class TrainingRefused(PermissionDenied):
-    """The event gives a run inputs after the run trained a model version the poster may not
-    change: they would become that version's training data. Unnamed, so that a refusal never
-    tells the poster which model (perhaps hidden from it) the run trained."""
-
-    def __init__(self, run: str):
-        self.field = "inputs"
-        super().__init__(
-            f"The run {run} trained a model version you may not change: its inputs become that "
-            "version's training data, so only someone who may change the model can add them."
-        )
-
-
 def limits() -> Limits:
     return Limits(
         max_datasets=settings.LINEAGE_MAX_DATASETS,
@@ -143,6 +140,18 @@ def _canonical(payload: Any) -> str:
             raise EventInvalid(
                 [{"field": found, "message": "must not contain the NUL character (\\u0000)"}]
             )
+    if "NaN" in text or "Infinity" in text:  # the quick test; the walk decides
+        found = _nonfinite_outside_stored_facets(payload)
+        if found is not None:
+            raise EventInvalid(
+                [
+                    {
+                        "field": found,
+                        "message": "NaN and Infinity are accepted only inside facets modelgov "
+                        "stores without reading; here a string or a finite number is expected",
+                    }
+                ]
+            )
     if "null" in text:  # else no value is null: nothing to strip (the usual case)
         text = canonical_json(_strip_nulls(payload))
     return text
@@ -154,6 +163,24 @@ def _infinite(value: Any) -> bool:
 
 def _holds_nul(value: Any) -> bool:
     return isinstance(value, str) and "\x00" in value
+
+
+def _nonfinite_outside_stored_facets(payload: Any) -> str | None:
+    """The dotted path of the first bare NaN or ±Infinity (read as a NonFinite string) that
+    stands outside a facet modelgov stores without reading: one in an event's own fields, or
+    in a facet it reads (a version, a schema, a model's metrics), would be taken for text."""
+    stack: list[tuple[Any, tuple]] = [(payload, ())]
+    while stack:
+        value, parts = stack.pop()
+        if isinstance(value, NonFinite):
+            facet = next((i for i, part in enumerate(parts[:-1]) if part in FACET_KEYS), None)
+            if facet is None or parts[facet + 1] in INTERPRETED_FACETS:
+                return ".".join(map(str, parts))
+        elif isinstance(value, dict):
+            stack += [(item, (*parts, key)) for key, item in value.items()]
+        elif isinstance(value, list):
+            stack += [(item, (*parts, index)) for index, item in enumerate(value)]
+    return None
 
 
 def _first_at(payload: Any, found: Callable[[Any], bool]) -> str | None:
@@ -1371,7 +1398,8 @@ def _register_model(actor: AbstractBaseUser, facet: dict, run: Run) -> ModelVers
     refusal = model_refusal(actor, name, "modelgov_model.name")
     if refusal is not None:
         raise refusal
-    model = RegisteredModel.objects.filter(name=name).first()
+    # locked until the batch commits: a rename waits, then renames the nodes written here
+    model = RegisteredModel.objects.select_for_update(no_key=True).filter(name=name).first()
     if model is None:
         model = registry.registered_model_create(actor=actor, name=name)
     sha = facet.get("sha256", "")
@@ -1475,10 +1503,20 @@ def _link_models(actor: AbstractBaseUser, run_nodes: set[str]) -> int:
                 new.setdefault(model, set()).add(source)
     if not new:
         return 0
-    for node in sorted(new):  # a model's training data changes only for who may change it
-        version = versions[node]
-        if not can_change_model(actor, version.model):
-            raise TrainingRefused(str(version.training_run.run_id))
+    # The models keep their names until the batch commits (a rename waits, then renames the
+    # nodes written here); one renamed since its version was read is not linked by its old name.
+    names = dict(
+        RegisteredModel.objects.select_for_update(no_key=True)
+        .filter(pk__in=sorted({versions[node].model_id for node in new}))
+        .values_list("pk", "name")
+    )
+    new = {
+        node: got
+        for node, got in new.items()
+        if names.get(versions[node].model_id) == versions[node].model.name
+    }
+    if not new:
+        return 0
     edges = {(source, model, Relation.TRAINED_ON) for model, got in new.items() for source in got}
     try:
         add_edges(edges)

@@ -693,39 +693,15 @@ def _training_data():
     return set(Edge.objects.filter(relation="trained_on").values_list("source", "target"))
 
 
-def test_late_inputs_of_a_training_run_from_a_poster_who_may_not_change_its_model_are_refused(
+def test_late_inputs_from_the_pipeline_running_the_training_are_linked(
     pipeline, second_pipeline, settings
 ):
-    """They would become the model version's training data: the event is rejected with its
-    reason (naming the run, not the model) and nothing of it is kept."""
+    """A scientist's version names the run (registered through MLflow, say); the pipeline
+    account running it, which may not change the model, sends the run's inputs afterwards:
+    they are the version's training data."""
     settings.LINEAGE_MAP_INLINE = False
     _, start, complete, _ = model_training()
     _map_each(pipeline, [complete])
-    before, edges = _training_data(), Edge.objects.count()
-    _map_each(second_pipeline, [start])
-    event = LineageEvent.objects.get(submitted_by=second_pipeline)
-    assert event.state == "rejected"
-    assert event.reason.startswith(f"The run {_id('train')} trained a model version you may not")
-    assert "churn" not in event.reason
-    assert _training_data() == before and Edge.objects.count() == edges
-    from audit.models import AuditEvent
-
-    assert AuditEvent.objects.filter(action="lineage.event.rejected").count() == 1
-
-
-def test_late_inputs_of_a_training_run_are_linked_for_a_poster_who_may_change_its_model(
-    pipeline, second_pipeline, settings
-):
-    from registry.models import RegisteredModel
-    from registry.services import model_permission_grant
-
-    settings.LINEAGE_MAP_INLINE = False
-    _, start, complete, _ = model_training()
-    _map_each(pipeline, [complete])
-    model = RegisteredModel.objects.get(name="churn")
-    model_permission_grant(
-        actor=pipeline, model=model, grantee=second_pipeline, permission="change_registeredmodel"
-    )
     _map_each(second_pipeline, [start])
     assert LineageEvent.objects.get(submitted_by=second_pipeline).state == "mapped"
     assert len(_training_data()) == len(start["inputs"])

@@ -195,3 +195,65 @@ def test_an_event_naming_both_names_keeps_one_mention(post, pipeline):
     ]
     renamed = AuditEvent.objects.get(action="lineage.model.renamed")
     assert renamed.changes["events"] == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_rename_while_a_mapper_links_the_model_renames_what_the_mapper_wrote(
+    pipeline, settings, monkeypatch
+):
+    """The mapper holds the model until its batch commits: a rename waits for it, then renames
+    the nodes it wrote, instead of missing them (left under the old name)."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from lineage import services as lineage
+    from tests.lineage.test_arrival_order import _map_each, model_training
+
+    settings.LINEAGE_MAP_INLINE = False
+    _, start, complete, _ = model_training()
+    _map_each(pipeline, [complete])
+    monkeypatch.setattr(lineage, "_enqueue_mapping", lambda: None)  # mapped below, held
+    lineage.lineage_events_accept(actor=pipeline, payloads=[start])  # its inputs, late
+    linked, go = threading.Event(), threading.Event()
+    real = lineage._link_models
+
+    def link_then_hold(*args, **kwargs):
+        added = real(*args, **kwargs)
+        linked.set()
+        go.wait(timeout=30)
+        return added
+
+    monkeypatch.setattr(lineage, "_link_models", link_then_hold)
+    errors = []
+
+    def in_thread(work):
+        def run():
+            try:
+                work()
+            except Exception as exc:  # reported below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        return threading.Thread(target=run)
+
+    mapper = in_thread(lineage.lineage_events_map_all)
+    renamer = in_thread(
+        lambda: services.registered_model_rename(
+            actor=pipeline, model=RegisteredModel.objects.get(name="churn"), new_name="churn-2"
+        )
+    )
+    mapper.start()
+    assert linked.wait(timeout=30)
+    renamer.start()
+    time.sleep(1)  # the rename reaches the model's lock (or, unlocked, renames too early)
+    go.set()
+    mapper.join(timeout=60)
+    renamer.join(timeout=60)
+    assert errors == []
+    assert _edges("churn") == set()
+    trained = {s for s, _, r in _edges("churn-2") if r == Relation.TRAINED_ON}
+    assert len(trained) == len(start["inputs"])

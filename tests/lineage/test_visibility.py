@@ -201,6 +201,44 @@ def test_bare_nan_and_infinity_in_a_facet_are_stored_as_strings(pipeline_client,
     assert stored == {"mean": "NaN", "bounds": ["Infinity", "-Infinity"]}
 
 
+@pytest.mark.parametrize(
+    "where, field",
+    [
+        ("job", "job.name"),
+        ("version", "outputs.0.facets.version.datasetVersion"),
+        ("schema", "outputs.0.facets.schema.fields.0.name"),
+    ],
+)
+def test_bare_nan_where_modelgov_reads_text_is_a_422_naming_it(pipeline_client, where, field):
+    """Read as a string, it would name a job, a version or a column "NaN": refused instead."""
+    output = dataset("s3://lake", "t")
+    if where == "version":
+        output["facets"]["version"] = {"datasetVersion": float("nan")}
+    if where == "schema":
+        output["facets"]["schema"] = {"fields": [{"name": float("inf")}]}
+    event = run_event(outputs=[output])
+    if where == "job":
+        event["job"]["name"] = float("-inf")
+    for body in (json.dumps(event), json.dumps([event])):
+        path = "/api/v1/lineage/batch" if body.startswith("[") else "/api/v1/lineage"
+        response = pipeline_client.post(path, body, content_type="application/json")
+        errors = (
+            response.json()["failed_events"][0]["errors"]
+            if path.endswith("batch")
+            else response.json()["errors"]
+        )
+        assert response.status_code == (200 if path.endswith("batch") else 422), response.content
+        assert errors[0]["field"] == field and "NaN and Infinity" in errors[0]["message"]
+    assert not LineageEvent.objects.exists()
+
+
+def test_the_string_nan_is_text_like_any_other(pipeline_client):
+    event = run_event(job="NaN", outputs=[("s3://lake", "Infinity")])
+    response = pipeline_client.post("/api/v1/lineage", event, format="json")
+    assert response.status_code == 201, response.content
+    assert LineageEvent.objects.get().job_name == "NaN"
+
+
 def test_nan_where_modelgov_reads_a_number_is_a_422_naming_it(pipeline_client):
     model = {**SECRET, "metrics": {"auc": float("nan")}}
     event = run_event(outputs=[dataset("s3://models", "m", modelgov_model=model)])

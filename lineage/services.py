@@ -1359,6 +1359,13 @@ def _move_input(actor: AbstractBaseUser, pk: int, old: str, new: str, run_node: 
         return 0
     if Edge.objects.filter(source=new, target=run_node, relation=Relation.INPUT).exists():
         return 0
+    if models:  # held before their edges, in the order a rename takes them (no deadlock)
+        list(
+            RegisteredModel.objects.select_for_update(no_key=True)
+            .filter(name__in=sorted({_model_of(m) for m in models}))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
     Edge.objects.filter(pk=pk).update(source=new)
     trained = dict(
         Edge.objects.filter(source=old, target__in=models, relation=Relation.TRAINED_ON)

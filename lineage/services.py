@@ -141,7 +141,7 @@ def _canonical(payload: Any) -> str:
                 [{"field": found, "message": "must not contain the NUL character (\\u0000)"}]
             )
     if "NaN" in text or "Infinity" in text:  # the quick test; the walk decides
-        found = _nonfinite_outside_stored_facets(payload)
+        found = _first_at(payload, _misplaced_nonfinite)
         if found is not None:
             raise EventInvalid(
                 [
@@ -157,48 +157,40 @@ def _canonical(payload: Any) -> str:
     return text
 
 
-def _infinite(value: Any) -> bool:
+def _infinite(value: Any, _parts: tuple) -> bool:
     return isinstance(value, float) and not math.isfinite(value)
 
 
-def _holds_nul(value: Any) -> bool:
+def _holds_nul(value: Any, _parts: tuple) -> bool:
     return isinstance(value, str) and "\x00" in value
 
 
-def _nonfinite_outside_stored_facets(payload: Any) -> str | None:
-    """The dotted path of the first bare NaN or ±Infinity (read as a NonFinite string) that
-    stands outside a facet modelgov stores without reading: one in an event's own fields, or
-    in a facet it reads (a version, a schema, a model's metrics), would be taken for text."""
+def _misplaced_nonfinite(value: Any, parts: tuple) -> bool:
+    """A bare NaN or ±Infinity (read as a NonFinite string) outside a facet modelgov stores
+    without reading: one in an event's own fields, or in a facet it reads (a version, a
+    schema, a model's metrics), would be taken for text."""
+    if not isinstance(value, NonFinite):
+        return False
+    facet = next((i for i, part in enumerate(parts[:-1]) if part in FACET_KEYS), None)
+    return facet is None or parts[facet + 1] in INTERPRETED_FACETS
+
+
+def _first_at(payload: Any, found: Callable[[Any, tuple], bool]) -> str | None:
+    """The dotted path of the first value (or object key) in the payload for which
+    `found(value, path parts)` holds; None for the payload itself."""
     stack: list[tuple[Any, tuple]] = [(payload, ())]
     while stack:
         value, parts = stack.pop()
-        if isinstance(value, NonFinite):
-            facet = next((i for i, part in enumerate(parts[:-1]) if part in FACET_KEYS), None)
-            if facet is None or parts[facet + 1] in INTERPRETED_FACETS:
-                return ".".join(map(str, parts))
-        elif isinstance(value, dict):
-            stack += [(item, (*parts, key)) for key, item in value.items()]
-        elif isinstance(value, list):
-            stack += [(item, (*parts, index)) for index, item in enumerate(value)]
-    return None
-
-
-def _first_at(payload: Any, found: Callable[[Any], bool]) -> str | None:
-    """The dotted path of the first value (or object key) in the payload for which `found`
-    holds; None for the payload itself."""
-    stack: list[tuple[Any, str]] = [(payload, "")]
-    while stack:
-        value, path = stack.pop()
-        if found(value):
-            return path or None
+        if found(value, parts):
+            return ".".join(map(str, parts)) or None
         if isinstance(value, dict):
             for key, item in value.items():
-                here = f"{path}.{key}" if path else str(key)
-                if found(key):
-                    return here
+                here = (*parts, key)
+                if found(key, here):
+                    return ".".join(map(str, here))
                 stack.append((item, here))
         elif isinstance(value, list):
-            stack += [(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(value)]
+            stack += [(item, (*parts, index)) for index, item in enumerate(value)]
     return None
 
 
@@ -1359,13 +1351,8 @@ def _move_input(actor: AbstractBaseUser, pk: int, old: str, new: str, run_node: 
         return 0
     if Edge.objects.filter(source=new, target=run_node, relation=Relation.INPUT).exists():
         return 0
-    if models:  # held before their edges, in the order a rename takes them (no deadlock)
-        list(
-            RegisteredModel.objects.select_for_update(no_key=True)
-            .filter(name__in=sorted({_model_of(m) for m in models}))
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+    if models:
+        _hold_models(Q(name__in=sorted({_model_of(m) for m in models})))
     Edge.objects.filter(pk=pk).update(source=new)
     trained = dict(
         Edge.objects.filter(source=old, target__in=models, relation=Relation.TRAINED_ON)
@@ -1398,6 +1385,19 @@ def _move_input(actor: AbstractBaseUser, pk: int, old: str, new: str, run_node: 
             ],
         )
     return 1
+
+
+def _hold_models(which: Q) -> dict[int, str]:
+    """Lock these models' rows until the batch commits, before writing edges that name them:
+    a rename (which locks its model, then updates its edges) waits, then renames the nodes
+    written here; taken before their edges and in pk order, so the two cannot deadlock.
+    Returns pk → name."""
+    return dict(
+        RegisteredModel.objects.select_for_update(no_key=True)
+        .filter(which)
+        .order_by("pk")
+        .values_list("pk", "name")
+    )
 
 
 def _register_model(actor: AbstractBaseUser, facet: dict, run: Run) -> ModelVersion:
@@ -1510,13 +1510,8 @@ def _link_models(actor: AbstractBaseUser, run_nodes: set[str]) -> int:
                 new.setdefault(model, set()).add(source)
     if not new:
         return 0
-    # The models keep their names until the batch commits (a rename waits, then renames the
-    # nodes written here); one renamed since its version was read is not linked by its old name.
-    names = dict(
-        RegisteredModel.objects.select_for_update(no_key=True)
-        .filter(pk__in=sorted({versions[node].model_id for node in new}))
-        .values_list("pk", "name")
-    )
+    # one renamed since its version was read is not linked by its old name
+    names = _hold_models(Q(pk__in=sorted({versions[node].model_id for node in new})))
     new = {
         node: got
         for node, got in new.items()

@@ -9,7 +9,10 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+# Where the embedded default keeps its database, keys, files and collected static files: var/
+# beside the code in a checkout; VAR_DIR names another (an installed package's code is not
+# the place for data).
+VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
 
 env = environ.Env()
 # The keys `make setup` generated live in var/.env, so every `manage.py` command finds them from
@@ -80,7 +83,9 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # Each app's templates live in its package; core's are searched first, so that its
+        # admin/base_site.html replaces django.contrib.admin's (an app listed before core).
+        "DIRS": [BASE_DIR / "core" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -93,7 +98,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-VAR_DIR.mkdir(exist_ok=True)
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'modelgov.sqlite3'}"),
 }

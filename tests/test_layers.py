@@ -38,7 +38,7 @@ def _sources(app: str) -> list[Path]:
     return sorted(p for p in (ROOT / app).rglob("*.py") if "migrations" not in p.parts)
 
 
-NOT_APPS = {"config", "tests", "bench", "scripts", "templates"}
+NOT_APPS = {"config", "tests", "bench", "scripts"}
 
 
 def test_every_app_package_is_placed_in_the_chain():

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
@@ -19,10 +20,13 @@ security_log = logging.getLogger("modelgov.security")
 
 
 def _plain(value: Any) -> Any:
-    """A JSON-able form of a field value for audit diffs: a run by its run id (as every door
-    names it, and lineage's audits do), any other row by its primary key."""
+    """A JSON-able form of a field value for audit diffs: a run by its run id and a user by
+    their username (as every door names them, and the other apps' audits do), any other row
+    by its primary key."""
     if isinstance(value, Run):
         return str(value.run_id)
+    if isinstance(value, AbstractBaseUser):
+        return value.get_username()
     if isinstance(value, models.Model):
         return str(value.pk)
     if isinstance(value, datetime | uuid.UUID):

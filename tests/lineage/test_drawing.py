@@ -108,7 +108,8 @@ def test_in_print_a_wide_graph_wraps_and_its_text_is_at_least_7_points():
 def test_the_model_card_template_keeps_the_margins_the_print_width_assumes():
     from pathlib import Path
 
-    template = Path(__file__).resolve().parents[2] / "templates/modelcards/model_card.html"
+    root = Path(__file__).resolve().parents[2]
+    template = root / "modelcards/templates/modelcards/model_card.html"
     margin = re.search(r"@page \{\s*size: A4;\s*margin: ([^;]+);", template.read_text())
     right, left = (float(v.rstrip("m")) for v in margin.group(1).split()[1::2])
     assert (210 - right - left) / 25.4 * 96 >= drawing.PRINT_WIDTH

@@ -3,6 +3,8 @@ rename's transaction, so the versions keep their lineage and a model given the o
 inherits none of it, nor the events naming the old model."""
 
 import json
+import threading
+import time
 import uuid
 
 import pytest
@@ -197,43 +199,39 @@ def test_an_event_naming_both_names_keeps_one_mention(post, pipeline):
     assert renamed.changes["events"] == 1
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_a_rename_while_a_mapper_links_the_model_renames_what_the_mapper_wrote(
-    pipeline, settings, monkeypatch
-):
-    """The mapper holds the model until its batch commits: a rename waits for it, then renames
-    the nodes it wrote, instead of missing them (left under the old name)."""
-    import threading
-    import time
+def _held_after(monkeypatch, name):
+    """Patch lineage.services.`name` to stop the mapper after its first call until released:
+    (reached, release) events."""
+    from lineage import services as lineage
 
+    reached, release = threading.Event(), threading.Event()
+    real = getattr(lineage, name)
+
+    def then_hold(*args, **kwargs):
+        result = real(*args, **kwargs)
+        if not reached.is_set():
+            reached.set()
+            release.wait(timeout=30)
+        return result
+
+    monkeypatch.setattr(lineage, name, then_hold)
+    return reached, release
+
+
+def _rename_while_held(pipeline, reached, release):
+    """Map what is pending in one thread; once it is held, rename `churn` to `churn-2` in
+    another, let the mapper go a second later and wait for both: the errors they raised."""
     from django.db import connection
 
     from lineage import services as lineage
-    from tests.lineage.test_arrival_order import _map_each, model_training
 
-    settings.LINEAGE_MAP_INLINE = False
-    _, start, complete, _ = model_training()
-    _map_each(pipeline, [complete])
-    monkeypatch.setattr(lineage, "_enqueue_mapping", lambda: None)  # mapped below, held
-    lineage.lineage_events_accept(actor=pipeline, payloads=[start])  # its inputs, late
-    linked, go = threading.Event(), threading.Event()
-    real = lineage._link_models
-
-    def link_then_hold(*args, **kwargs):
-        added = real(*args, **kwargs)
-        linked.set()
-        go.wait(timeout=30)
-        return added
-
-    monkeypatch.setattr(lineage, "_link_models", link_then_hold)
     errors = []
 
     def in_thread(work):
         def run():
             try:
                 work()
-            except Exception as exc:  # reported below
+            except Exception as exc:  # reported to the caller
                 errors.append(exc)
             finally:
                 connection.close()
@@ -247,13 +245,61 @@ def test_a_rename_while_a_mapper_links_the_model_renames_what_the_mapper_wrote(
         )
     )
     mapper.start()
-    assert linked.wait(timeout=30)
+    assert reached.wait(timeout=30)
     renamer.start()
-    time.sleep(1)  # the rename reaches the model's lock (or, unlocked, renames too early)
-    go.set()
+    time.sleep(1)  # the rename reaches the model's lock (or, unlocked, gets ahead)
+    release.set()
     mapper.join(timeout=60)
     renamer.join(timeout=60)
-    assert errors == []
+    return errors
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_rename_while_a_mapper_links_the_model_renames_what_the_mapper_wrote(
+    pipeline, settings, monkeypatch
+):
+    """The mapper holds the model until its batch commits: a rename waits for it, then renames
+    the nodes it wrote, instead of missing them (left under the old name)."""
+    from lineage import services as lineage
+    from tests.lineage.test_arrival_order import _map_each, model_training
+
+    settings.LINEAGE_MAP_INLINE = False
+    _, start, complete, _ = model_training()
+    _map_each(pipeline, [complete])
+    monkeypatch.setattr(lineage, "_enqueue_mapping", lambda: None)  # mapped below, held
+    lineage.lineage_events_accept(actor=pipeline, payloads=[start])  # its inputs, late
+    reached, release = _held_after(monkeypatch, "_link_models")
+    assert _rename_while_held(pipeline, reached, release) == []
     assert _edges("churn") == set()
     trained = {s for s, _, r in _edges("churn-2") if r == Relation.TRAINED_ON}
     assert len(trained) == len(start["inputs"])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_rename_while_a_mapper_re_points_then_links_the_model_does_not_deadlock(
+    pipeline, settings, monkeypatch
+):
+    """One batch first re-points the training run's input (its producer arrives late, which
+    moves the model's trained-on edges), then, for another poster, links a new input of that
+    run to the model. A rename in between waits for the mapper. Had the re-point moved the
+    model's edges without holding the model, the rename would hold the model and wait for those
+    edges while the mapper waited for the model: a deadlock, and one of them undone."""
+    from lineage import services as lineage
+    from tests.conftest import _user
+    from tests.lineage.test_arrival_order import _event, _map_each, model_training
+
+    settings.LINEAGE_MAP_INLINE = False
+    produce, start, complete, _ = model_training()
+    _map_each(pipeline, [start, complete])
+    monkeypatch.setattr(lineage, "_enqueue_mapping", lambda: None)  # mapped below, held
+    lineage.lineage_events_accept(actor=pipeline, payloads=[produce])  # 06:00, first
+    extra = _event("train", "train_churn", "2026-11-01T11:00:00Z", ["extra"], (), "RUNNING")
+    lineage.lineage_events_accept(actor=_user("pipeline-two", "pipeline"), payloads=[extra])
+    reached, release = _held_after(monkeypatch, "_move_input")
+    assert _rename_while_held(pipeline, reached, release) == []
+    assert _edges("churn") == set()
+    trained = {s for s, _, r in _edges("churn-2") if r == Relation.TRAINED_ON}
+    assert {nodes.base_of(s).rpartition(":")[2] for s in trained} >= {"features", "extra"}
+    assert not any(s.endswith("#external") for s in trained if "features" in s)

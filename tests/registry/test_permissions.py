@@ -175,3 +175,20 @@ def test_admin_never_offers_delete(client, superuser, credit_version):
     client.force_login(superuser)
     response = client.get(f"/admin/registry/modelversion/{credit_version.pk}/delete/")
     assert response.status_code == 403
+
+
+def test_the_audit_names_owners_by_username_as_every_door_does(api, owner, other_scientist):
+    """Created and handed over: the audit diff names the owners as the API does."""
+    from audit.models import AuditEvent
+
+    created = api(owner).post(
+        "/api/v1/models/", {"name": "handed", "risk_tier": "low"}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    path = "/api/v1/models/handed/"
+    handed = api(owner).patch(path, {"owner": other_scientist.username}, format="json")
+    assert handed.status_code == 200, handed.content
+    assert handed.json()["owner"] == other_scientist.username
+    events = AuditEvent.objects.filter(object_type="registry.registeredmodel").order_by("id")
+    owners = [event.changes["owner"] for event in events]
+    assert owners == [[None, owner.username], [owner.username, other_scientist.username]]

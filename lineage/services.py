@@ -1048,7 +1048,9 @@ def _map_batch(
             refs.append(p.dataset)
             if p.dataset.version:
                 versions.append(
-                    ingest.VersionSpec(p.dataset.key, p.dataset.version, fields_of(p.dataset))
+                    ingest.VersionSpec(
+                        p.dataset.key, p.dataset.version, fields_of(p.dataset), at=p.event_time
+                    )
                 )
             continue
         job_keys.add((p.job_namespace, p.job_name))
@@ -1077,11 +1079,12 @@ def _map_batch(
                 None
                 if (nodes.run_id(p.run_id), nodes.dataset_id(*ref.key, version)) in read
                 else p.run_id,
+                p.event_time,
             )
             for ref in p.outputs
             for version in (_output_version(ref, p.run_id, versions_named),)
         ] + [
-            ingest.VersionSpec(ref.key, ref.version, fields_of(ref))
+            ingest.VersionSpec(ref.key, ref.version, fields_of(ref), at=p.event_time)
             for ref in p.inputs
             if ref.version
         ]

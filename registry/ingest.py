@@ -58,6 +58,7 @@ class VersionSpec:
     version: str
     schema: tuple[FieldSpec, ...] = ()
     produced_by: uuid.UUID | None = None
+    at: datetime | None = None  # the naming event's time
 
 
 @dataclass(frozen=True)
@@ -312,14 +313,25 @@ def dataset_versions_ensure(
     ledger: Ledger | None = None,
 ) -> None:
     """Record the versions not stored yet, each with its schema and producing run: as its
-    writer's first mention names it (with a reader's schema if the writer gives none), else
-    as the first mention does. What a stored version lacks is filled in when an event names
-    it: its producing run (when a reader named it first), and a schema (when the first mention
-    had none); a schema a reader gave is replaced by the writer's own. So the record does not
-    depend on which event arrives first. Otherwise what a version holds is not changed here
-    (nor a schema given through the registry). Noted in `ledger` if given, else audited."""
-    first: dict[tuple[int, str], VersionSpec] = {}
+    writer's mention names it (with a reader's schema if the writer gives none), else as the
+    other mentions do. What a stored version lacks is filled in when an event names it: its
+    producing run (when a reader named it first), and a schema (when none was given). A
+    writer's schema replaces a reader's; of two writers' (or two readers') different schemas,
+    the earliest event's stands (`_schema_replaces`). So the record does not depend on which
+    event arrives first. Otherwise what a version holds is not changed here (nor a schema given
+    through the registry). Noted in `ledger` if given, else audited."""
+    first: dict[tuple[int, str], VersionSpec] = {}  # per version: its producer, its schema
     by_reader: set[tuple[int, str]] = set()  # the spec's schema is a reader's
+    schemas: dict[tuple[FieldSpec, ...], list[dict[str, str]]] = {}  # each built once
+
+    def schema_of(fields: tuple[FieldSpec, ...]) -> list[dict[str, str]]:
+        schema = schemas.get(fields)
+        if schema is None:
+            schema = schemas[fields] = [
+                {"name": f.name, "type": f.type, "description": f.description} for f in fields
+            ]
+        return schema
+
     for spec in specs:
         key = (datasets[spec.dataset].pk, spec.version)
         found = first.get(key)
@@ -327,52 +339,72 @@ def dataset_versions_ensure(
             first[key] = spec
             if spec.schema and not spec.produced_by:
                 by_reader.add(key)
-        elif spec.produced_by and not found.produced_by:
-            # the writer's mention, with a reader's schema if the writer gives none
-            first[key] = replace(spec, schema=spec.schema or found.schema)
-            if spec.schema:
+            continue
+        if spec.produced_by and not found.produced_by:  # the writer's mention
+            found = replace(found, produced_by=spec.produced_by)
+        if spec.schema and (
+            not found.schema
+            or _schema_replaces(
+                _Claim(not spec.produced_by, spec.at, schema_of(spec.schema)),
+                _Claim(key in by_reader, found.at, schema_of(found.schema)),
+            )
+        ):
+            found = replace(found, schema=spec.schema, at=spec.at)
+            if spec.produced_by:
                 by_reader.discard(key)
-        elif spec.produced_by and spec.schema and key in by_reader:
-            # a writer's own schema over the reader's another mention took
-            first[key] = replace(found, schema=spec.schema)
-            by_reader.discard(key)
-        elif spec.schema and not found.schema and (found.produced_by or not spec.produced_by):
-            first[key] = replace(found, schema=spec.schema)
-            if not spec.produced_by:
+            else:
                 by_reader.add(key)
+        first[key] = found
     if not first:
         return
     stored = {
-        (dataset, version): (pk, writer, fields, reader_gave)
-        for pk, dataset, version, writer, fields, reader_gave in DatasetVersion.objects.filter(
-            dataset__in=sorted({dataset for dataset, _ in first}),
-            version__in=sorted({version for _, version in first}),
+        (dataset, version): (pk, writer, fields, reader_gave, schema_at)
+        for pk, dataset, version, writer, fields, reader_gave, schema_at in (
+            DatasetVersion.objects.filter(
+                dataset__in=sorted({dataset for dataset, _ in first}),
+                version__in=sorted({version for _, version in first}),
+            )
+            .annotate(
+                fields=Func("schema", function="json_array_length", output_field=IntegerField())
+            )
+            .values_list(
+                "pk",
+                "dataset_id",
+                "version",
+                "produced_by_id",
+                "fields",
+                "schema_by_reader",
+                "schema_at",
+            )
         )
-        .annotate(fields=Func("schema", function="json_array_length", output_field=IntegerField()))
-        .values_list("pk", "dataset_id", "version", "produced_by_id", "fields", "schema_by_reader")
     }
-    schemas: dict[tuple[FieldSpec, ...], list[dict[str, str]]] = {}  # each built once
-
-    def schema_of(spec: VersionSpec) -> list[dict[str, str]]:
-        schema = schemas.get(spec.schema)
-        if schema is None:
-            schema = schemas[spec.schema] = [
-                {"name": f.name, "type": f.type, "description": f.description} for f in spec.schema
-            ]
-        return schema
-
+    # the stored schemas a mention of the same moment and kind contests (rare): read whole
+    ties = []
+    for key, spec in first.items():
+        row = stored.get(key)
+        if spec.schema and row and row[2] and (row[3], row[4]) == (key in by_reader, spec.at):
+            ties.append(row[0])
+    contested = dict(DatasetVersion.objects.filter(pk__in=ties).values_list("pk", "schema"))
     gaps = []  # stored versions lacking what this batch's mention gives
     for key, spec in sorted(first.items()):
-        pk, writer, fields, reader_gave = stored.get(key, (None, True, True, False))
+        if key not in stored:
+            continue
+        pk, writer, fields, reader_gave, schema_at = stored[key]
         run = (runs or {}).get(spec.produced_by) if writer is None and spec.produced_by else None
-        writers_own = bool(spec.schema) and key not in by_reader
         schema = (
-            schema_of(spec)
-            if spec.schema and (not fields or (reader_gave and writers_own))
+            schema_of(spec.schema)
+            if spec.schema
+            and (
+                not fields
+                or _schema_replaces(
+                    _Claim(key in by_reader, spec.at, schema_of(spec.schema)),
+                    _Claim(reader_gave, schema_at, contested.get(pk)),
+                )
+            )
             else None
         )
         if run is not None or schema is not None:
-            gaps.append((pk, run, schema, key in by_reader))
+            gaps.append(_Gap(pk, run, schema, key in by_reader, spec.at))
     _versions_fill(actor, gaps)
     missing = [key for key in sorted(first) if key not in stored]
     if not missing:
@@ -384,12 +416,12 @@ def dataset_versions_ensure(
         dataset = datasets[spec.dataset]
         if dataset.archived:
             raise Conflict(f"Dataset '{dataset}' is archived and takes no new versions.")
-        schema = schema_of(spec)
         version = DatasetVersion(
             dataset=dataset,
             version=spec.version,
-            schema=schema,
+            schema=schema_of(spec.schema),
             schema_by_reader=key in by_reader,
+            schema_at=spec.at if spec.schema else None,
             produced_by=(runs or {}).get(spec.produced_by) if spec.produced_by else None,
         )
         # the schema is built above from strings: JSON whatever they hold
@@ -401,7 +433,15 @@ def dataset_versions_ensure(
         new.append(version)
     inserted, _ = _insert(
         new,
-        fields=("dataset", "version", "schema", "schema_by_reader", "produced_by", "created_at"),
+        fields=(
+            "dataset",
+            "version",
+            "schema",
+            "schema_by_reader",
+            "schema_at",
+            "produced_by",
+            "created_at",
+        ),
         unique=("dataset", "version"),
     )
     if ledger is None:
@@ -412,34 +452,67 @@ def dataset_versions_ensure(
         ]
 
 
-def _versions_fill(
-    actor: AbstractBaseUser,
-    gaps: list[tuple[int, Run | None, list[dict[str, str]] | None, bool]],
-) -> None:
-    """Fill in what stored versions (pk) lack: the producing run, a schema (and whether a
-    reader gave it); each change audited."""
+class _Claim(NamedTuple):
+    """A version's schema as one mention gives it: whether a reader gave it, the event's time
+    (None: not known), the schema as stored (read only where it is needed: at one moment)."""
+
+    by_reader: bool
+    at: datetime | None
+    schema: Any
+
+
+def _schema_replaces(given: _Claim, held: _Claim) -> bool:
+    """Whether the schema a mention gives replaces the one a version holds (both non-empty):
+    a writer's replaces a reader's; between two of one kind the earliest event's stands, at
+    one moment the lesser in canonical JSON. A schema held without its time (given through
+    the registry, or stored before times were kept) stays."""
+    if given.by_reader != held.by_reader:
+        return held.by_reader
+    if given.at is None or held.at is None:
+        return False
+    if given.at != held.at:
+        return given.at < held.at
+    return canonical_json(given.schema) < canonical_json(held.schema)
+
+
+class _Gap(NamedTuple):
+    """What a stored version (pk) is given: its producing run, a schema (whether a reader
+    gave it, and the time of the event that did)."""
+
+    pk: int
+    run: Run | None
+    schema: list[dict[str, str]] | None
+    by_reader: bool
+    at: datetime | None
+
+
+def _versions_fill(actor: AbstractBaseUser, gaps: list[_Gap]) -> None:
+    """Fill in what stored versions lack: the producing run, a schema; each change audited
+    (a schema given again by an earlier event moves its time only)."""
     if not gaps:
         return
     require_global(actor, "registry.add_datasetversion")
-    rows = DatasetVersion.objects.in_bulk([pk for pk, *_ in gaps])
+    rows = DatasetVersion.objects.in_bulk([gap.pk for gap in gaps])
     changed, records = [], []
-    for pk, run, schema, by_reader in gaps:
-        row = rows[pk]
+    for gap in gaps:
+        row = rows[gap.pk]
         changes: dict[str, Any] = {}
-        if run is not None:
-            changes["produced_by"] = [None, str(run.run_id)]
-            row.produced_by = run
-        if schema is not None:
-            if schema != row.schema:
-                changes["schema"] = [row.schema, schema]
-                row.schema = schema
-            row.schema_by_reader = by_reader
+        if gap.run is not None:
+            changes["produced_by"] = [None, str(gap.run.run_id)]
+            row.produced_by = gap.run
+        if gap.schema is not None:
+            if gap.schema != row.schema:
+                changes["schema"] = [row.schema, gap.schema]
+                row.schema = gap.schema
+            row.schema_by_reader, row.schema_at = gap.by_reader, gap.at
         if changes:
             records.append(
                 {"action": "registry.dataset_version.updated", "target": row, "changes": changes}
             )
         changed.append(row)
-    DatasetVersion.objects.bulk_update(changed, ["produced_by", "schema", "schema_by_reader"])
+    DatasetVersion.objects.bulk_update(
+        changed, ["produced_by", "schema", "schema_by_reader", "schema_at"]
+    )
     audit_record_many(actor=actor, records=records)
 
 
@@ -565,12 +638,14 @@ def dataset_versions_identify(
         if named is not None:  # stored, or given to another stand-in just now
             merged.append(row.pk)
             action = "registry.dataset_version.merged"
-            # the writer's schema over one a reader gave (or none), as when the writer's
-            # mention comes after the reader's
-            if (
-                row.schema
-                and not row.schema_by_reader
-                and (named.schema_by_reader or not named.schema)
+            # the schema that would stand had the two been one version all along: the
+            # writer's over one a reader gave (or none), else the earliest event's
+            if row.schema and (
+                not named.schema
+                or _schema_replaces(
+                    _Claim(row.schema_by_reader, row.schema_at, row.schema),
+                    _Claim(named.schema_by_reader, named.schema_at, named.schema),
+                )
             ):
                 schemas[named.pk] = named
                 if named.schema != row.schema:
@@ -581,7 +656,8 @@ def dataset_versions_identify(
                             "changes": {"schema": [named.schema, row.schema]},
                         }
                     )
-                named.schema, named.schema_by_reader = row.schema, False
+                named.schema, named.schema_by_reader = row.schema, row.schema_by_reader
+                named.schema_at = row.schema_at
         else:
             taken[(row.dataset_id, new)] = row
             row.version = new
@@ -590,7 +666,9 @@ def dataset_versions_identify(
         records.append({"action": action, "target": row, "changes": {"version": [old, new]}})
     audit_record_many(actor=actor, records=records)
     DatasetVersion.objects.bulk_update(renamed, ["version"])
-    DatasetVersion.objects.bulk_update(list(schemas.values()), ["schema", "schema_by_reader"])
+    DatasetVersion.objects.bulk_update(
+        list(schemas.values()), ["schema", "schema_by_reader", "schema_at"]
+    )
     DatasetVersion.objects.filter(pk__in=merged).delete()
     return out
 

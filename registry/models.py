@@ -235,6 +235,10 @@ class DatasetVersion(models.Model):
     # the writer's replaces it, whichever arrives first. (A default in the database too, so
     # that a release without the column can still insert during a rolling upgrade.)
     schema_by_reader = models.BooleanField(default=False, db_default=False, editable=False)
+    # eventTime of the lineage event that gave the schema: of two writers (or two readers)
+    # giving different schemas, the earliest event's stands, whatever arrives first. Null for a
+    # schema given through the registry, or stored before the time was kept: it stays.
+    schema_at = models.DateTimeField(null=True, blank=True, editable=False)
     produced_by = models.ForeignKey(
         "registry.Run", null=True, blank=True, on_delete=models.PROTECT, related_name="outputs"
     )

@@ -44,6 +44,17 @@ def _postgres_only():
     require_postgres()
 
 
+@pytest.fixture
+def latest_schema():
+    """For a test that migrates the database back to check a migration: every app's latest
+    migration applied again afterwards, whichever the test stopped at, for the tests after."""
+    yield
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.fixture(autouse=True)
 def _fresh_context():
     """Each test starts with its own request context, as each request would."""

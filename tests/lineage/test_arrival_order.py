@@ -8,6 +8,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audit.models import AuditEvent
 from core.canonical import canonical_json
 from lineage import nodes, services
 from lineage.models import Edge, LineageEvent
@@ -331,6 +332,56 @@ def schemas():
     ]
 
 
+def rival_schemas():
+    """Two writers and two readers disagreeing about one version's schema: a run's START and
+    COMPLETE give its output different schemas, two readers give a version whose writer gave
+    none theirs, and two more readers at one moment disagree. The earliest event's stands (at
+    one moment, the lesser in canonical JSON), whatever arrives first."""
+
+    def event(run, time, inputs=(), outputs=(), event_type="COMPLETE"):
+        out = _event(run, run, time, event_type=event_type)
+        out["inputs"], out["outputs"] = list(inputs), list(outputs)
+        return out
+
+    return [
+        event(
+            "load",
+            "2026-11-01T07:00:00Z",
+            outputs=[_with_schema("sales", "s1", ("id", "int"))],
+            event_type="START",
+        ),
+        event(
+            "load",
+            "2026-11-01T07:30:00Z",
+            outputs=[_with_schema("sales", "s1", ("id", "bigint"), ("total", "double"))],
+        ),
+        event("ingest", "2026-11-01T08:00:00Z", outputs=[_with_schema("stock", "k1")]),
+        event("audit", "2026-11-01T09:00:00Z", [_with_schema("stock", "k1", ("sku", "string"))]),
+        event("count", "2026-11-01T08:30:00Z", [_with_schema("stock", "k1", ("qty", "int"))]),
+        event("north", "2026-11-01T10:00:00Z", [_with_schema("prices", "p1", ("eur", "double"))]),
+        event("south", "2026-11-01T10:00:00Z", [_with_schema("prices", "p1", ("usd", "double"))]),
+        # two Spark runs writing one Delta version, named on COMPLETE only: their stand-ins
+        # (with each writer's schema) become one version, holding the earlier START's schema
+        *(
+            event(run, time, outputs=[dataset(NS, "ledger", **facets)], event_type=kind)
+            for run, time, kind, facets in (
+                ("spark-a", "2026-11-01T11:00:00Z", "START", {"schema": _columns("x")}),
+                ("spark-b", "2026-11-01T11:05:00Z", "START", {"schema": _columns("y")}),
+                ("spark-a", "2026-11-01T11:10:00Z", "COMPLETE", {"version": _named("9")}),
+                ("spark-b", "2026-11-01T11:15:00Z", "COMPLETE", {"version": _named("9")}),
+            )
+        ),
+    ]
+
+
+def _columns(*names):
+    return schema_facet(*({"name": name, "type": "int"} for name in names))
+
+
+def _named(version):
+    return {"_producer": "p", "_schemaURL": "s", "datasetVersion": version}
+
+
 def spark_write_named_late_with_schemas():
     """Spark names the Delta version on COMPLETE only; its START's output (a stand-in) carries
     the writer's schema, and a reader names the version first with a schema of its own: the
@@ -423,6 +474,7 @@ EVENT_SETS = {
     "model_training": model_training(),
     "two_writers": two_writers(),
     "schemas": schemas(),
+    "rival_schemas": rival_schemas(),
     "spark_write_named_late_with_schemas": spark_write_named_late_with_schemas(),
 }
 
@@ -831,6 +883,57 @@ def test_a_second_readers_schema_does_not_replace_the_first_beside_a_writer_givi
     version = DatasetVersion.objects.get(dataset__name="orders", version="v1")
     assert [f["name"] for f in version.schema] == ["r1"]
     assert version.produced_by.run_id == _id("w")
+
+
+@pytest.mark.parametrize("order", ["time", "reversed"])
+def test_of_two_writers_or_readers_giving_a_version_different_schemas_the_earliest_stands(
+    pipeline, settings, order
+):
+    """One by one, in event-time order or the reverse: the same schemas, and each change
+    of one audited with what it was."""
+    settings.LINEAGE_MAP_INLINE = False
+    events = sorted(rival_schemas(), key=lambda e: e["eventTime"])
+    _map_each(pipeline, events if order == "time" else events[::-1])
+
+    def columns(name):
+        version = DatasetVersion.objects.get(dataset__name=name)
+        return [(f["name"], f["type"]) for f in version.schema], version.schema_by_reader
+
+    assert columns("sales") == ([("id", "int")], False)  # the START's, not the COMPLETE's
+    assert columns("stock") == ([("qty", "int")], True)  # the reader at 08:30, not 09:00
+    assert columns("prices") == ([("eur", "double")], True)  # one moment: the lesser JSON
+    assert columns("ledger") == ([("x", "int")], False)  # spark-a's START, the earlier
+    updated = AuditEvent.objects.filter(action="registry.dataset_version.updated")
+    # in time order, only the reader's schema filling the version its writer gave none;
+    # reversed, also each earlier schema replacing a later one (sales, stock, prices), and
+    # Spark's two STARTs filling then replacing the version their COMPLETEs named first
+    changed = sum("schema" in event.changes for event in updated)
+    assert changed == (1 if order == "time" else 5)
+
+
+def test_a_schema_given_again_by_an_earlier_event_keeps_it_against_a_later_rival(
+    pipeline, settings
+):
+    """A reader at 11:00 gives A; one at 09:00 gives A too (only the time moves); one at 10:00
+    gives B: A stands, as it does when the three arrive in time order."""
+    settings.LINEAGE_MAP_INLINE = False
+
+    def reader(run, time, column):
+        event = _event(run, run, time)
+        event["inputs"] = [_with_schema("orders", "v9", (column, "string"))]
+        return event
+
+    _map_each(
+        pipeline,
+        [
+            reader("r11", "2026-11-01T11:00:00Z", "a"),
+            reader("r09", "2026-11-01T09:00:00Z", "a"),
+            reader("r10", "2026-11-01T10:00:00Z", "b"),
+        ],
+    )
+    version = DatasetVersion.objects.get(dataset__name="orders", version="v9")
+    assert [f["name"] for f in version.schema] == ["a"]
+    assert version.schema_at.isoformat() == "2026-11-01T09:00:00+00:00"
 
 
 def test_a_run_named_as_a_parent_under_another_job_name_takes_the_job_of_its_own_events(

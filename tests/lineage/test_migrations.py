@@ -6,6 +6,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+pytestmark = pytest.mark.usefixtures("latest_schema")
+
 BEFORE = [
     ("lineage", "0007_bases_of_names_holding_hash"),
     ("registry", "0012_dataset_version_schema_by_reader"),

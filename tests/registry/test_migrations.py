@@ -6,6 +6,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+pytestmark = pytest.mark.usefixtures("latest_schema")
+
 BEFORE = [("registry", "0011_run_facet_times")]
 AFTER = [("registry", "0012_dataset_version_schema_by_reader")]
 

@@ -5,8 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The embedded default's data (database, keys, files); config/settings.py reads the same VAR_DIR.
-VAR_DIR ?= var
+# The embedded default's data (database, keys, files), `var` beside the code unless VAR_DIR
+# names another; made absolute and passed on, so that config/settings.py reads the same one.
+ifneq ($(words $(or $(VAR_DIR),var)),1)
+$(error VAR_DIR must be one path without spaces, not '$(VAR_DIR)')
+endif
+override VAR_DIR := $(abspath $(or $(VAR_DIR),var))
+export VAR_DIR
 
 .PHONY: run test setup migrate seed lint bench clean
 
@@ -19,12 +24,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 setup: $(STAMP)
-	@mkdir -p $(VAR_DIR)/media
-	@# The keys every command reads (config/settings.py loads $(VAR_DIR)/.env); an older
-	@# $(VAR_DIR)/secret_key is carried over so existing sessions stay valid.
-	@test -s $(VAR_DIR)/.env || (umask 077 && $(BIN)/python -c "import pathlib, secrets; old = pathlib.Path('$(VAR_DIR)/secret_key'); key = old.read_text().strip() if old.is_file() else secrets.token_urlsafe(50); pathlib.Path('$(VAR_DIR)/.env').write_text(f'SECRET_KEY={key}\nAUDIT_SIGNING_KEY={secrets.token_urlsafe(32)}\n')")
+	@mkdir -p "$$VAR_DIR/media"
+	@# The keys every command reads (config/settings.py loads $$VAR_DIR/.env); an older
+	@# $$VAR_DIR/secret_key is carried over so existing sessions stay valid.
+	@test -s "$$VAR_DIR/.env" || (umask 077 && $(BIN)/python -c "import os, pathlib, secrets; var = pathlib.Path(os.environ['VAR_DIR']); old = var / 'secret_key'; key = old.read_text().strip() if old.is_file() else secrets.token_urlsafe(50); (var / '.env').write_text(f'SECRET_KEY={key}\nAUDIT_SIGNING_KEY={secrets.token_urlsafe(32)}\n')")
 
-# The embedded default: SQLite under $(VAR_DIR)/, tasks in-process, demo data and users.
+# The embedded default: SQLite under $$VAR_DIR, tasks in-process, demo data and users.
 run: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v 0
@@ -43,4 +48,4 @@ bench: setup
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VAR_DIR)/modelgov.sqlite3* $(VAR_DIR)/static
+	rm -rf "$$VAR_DIR"/modelgov.sqlite3* "$$VAR_DIR/static"

@@ -12,7 +12,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Where the embedded default keeps its database, keys, files and collected static files: var/
 # beside the code in a checkout; VAR_DIR names another (an installed package's code is not
 # the place for data).
-VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
+VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var").expanduser()
+if not VAR_DIR.is_absolute():  # every process must find the same data, wherever it starts
+    raise ImproperlyConfigured(f"VAR_DIR must be an absolute path, not '{VAR_DIR}'.")
 
 env = environ.Env()
 # The keys `make setup` generated live in var/.env, so every `manage.py` command finds them from
@@ -98,7 +100,8 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+if "DATABASE_URL" not in os.environ:  # the embedded default's database lives in VAR_DIR
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'modelgov.sqlite3'}"),
 }

@@ -2,6 +2,7 @@
 app with its templates and static files, and runs away from the checkout, keeping its data
 where VAR_DIR says."""
 
+import json
 import os
 import subprocess
 import sys
@@ -76,12 +77,14 @@ def test_a_built_wheel_runs_away_from_the_checkout(tmp_path):
     subprocess.run(install, check=True, capture_output=True, timeout=300)
 
     script = """
+import json
 import django
 django.setup()
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.template.loader import get_template
+from django.apps import apps
 import core
 print(core.__file__)
 print(settings.DATABASES["default"]["NAME"])
@@ -90,6 +93,7 @@ for name in ("admin/base_site.html", "modelcards/model_card.html"):
 print(finders.find("core/favicon.svg"))
 call_command("migrate", verbosity=0)
 call_command("check")
+print(json.dumps({app.name: app.path for app in apps.get_app_configs()}))
 """
     env = {
         key: value
@@ -124,3 +128,46 @@ call_command("check")
     for found in lines[2:5]:
         assert Path(found).is_relative_to(target), found
     assert "System check identified no issues" in run.stdout
+    # every app of modelgov from the wheel: none from the checkout, which this environment's
+    # editable install would otherwise supply for a package the wheel lacks
+    paths = json.loads(lines[-1])
+    ours = {name: path for name, path in paths.items() if name.split(".")[0] in _tops()}
+    assert set(ours) == _tops() - {"config"}  # settings and wiring, not an app
+    for name, path in ours.items():
+        assert Path(path).is_relative_to(target), (name, path)
+
+
+def _settings_run(env_overrides: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    ours = ("DATABASE_URL", "STATIC_ROOT", "MEDIA_ROOT", "VAR_DIR", "DEBUG")
+    env = {k: v for k, v in os.environ.items() if k not in ours}
+    env.update({"SECRET_KEY": "s" * 50, "DJANGO_SETTINGS_MODULE": "config.settings"})
+    env.update(env_overrides)
+    script = "import django; django.setup(); from django.conf import settings; print('ok')"
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True
+    )
+
+
+def test_a_relative_var_dir_is_refused_in_one_line(tmp_path):
+    """Each process would find its data relative to where it started."""
+    run = _settings_run({"VAR_DIR": "data"}, ROOT)
+    assert run.returncode != 0
+    assert "VAR_DIR must be an absolute path, not 'data'." in run.stderr
+    assert not (ROOT / "data").exists()
+
+
+def test_var_dir_is_not_created_when_the_database_is_named_elsewhere(tmp_path):
+    """Installed with DATABASE_URL, STATIC_ROOT and MEDIA_ROOT set: nothing is written beside
+    the code (nor in VAR_DIR)."""
+    unused = tmp_path / "unused"
+    elsewhere = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+    }
+    run = _settings_run({"VAR_DIR": str(unused), **elsewhere}, ROOT)
+    assert run.returncode == 0, run.stderr
+    assert not unused.exists()
+    run = _settings_run({"VAR_DIR": str(unused)}, ROOT)  # the embedded default needs it
+    assert run.returncode == 0, run.stderr
+    assert unused.is_dir()

@@ -93,6 +93,20 @@ def register_builtin() -> None:
         action="oversight.monitoring_alert.opened",
         model=lambda a: a.version.model,
     )
+    # A version linked into the lineage graph: to its training run when registered, then to
+    # the run's inputs, those reaching the graph after the version (perhaps approved) too.
+    register_event(
+        "model_version.lineage_linked",
+        action="lineage.model_version.linked",
+        model=lambda v: v.model,
+    )
+    # What a version was trained on changed: a read re-pointed to the version its producer
+    # wrote, the producer's event arriving after the training run's.
+    register_event(
+        "model_version.training_data_repointed",
+        action="lineage.model_version.relinked",
+        model=lambda v: v.model,
+    )
 
 
 def on_audit_events(pairs: Sequence[tuple[AuditEvent, Any]]) -> None:

@@ -485,9 +485,16 @@ def _graph():
     edges = sorted(Edge.objects.values_list("source", "target", "relation", "at"))
     linked = {node for s, t, _, _ in edges for node in (s, t) if node.startswith("dataset:")}
     versions = sorted(
-        (namespace, name, version, str(run) if run else None, canonical_json(schema))
-        for namespace, name, version, run, schema in DatasetVersion.objects.values_list(
-            "dataset__namespace", "dataset__name", "version", "produced_by__run_id", "schema"
+        # with whose schema it is and when it was given: what decides a later contest
+        (namespace, name, version, str(run) if run else None, canonical_json(schema), *given)
+        for namespace, name, version, run, schema, *given in DatasetVersion.objects.values_list(
+            "dataset__namespace",
+            "dataset__name",
+            "version",
+            "produced_by__run_id",
+            "schema",
+            "schema_by_reader",
+            "schema_at",
         )
         if nodes.dataset_id(namespace, name, version) in linked
     )

@@ -373,3 +373,53 @@ def test_without_subscriptions_a_batch_costs_one_exists(owner):
     assert delivered == 0
     assert len(lookups) == 1, lookups
     assert lookups[0].endswith("LIMIT 1")  # .exists()
+
+
+def test_lineage_that_changes_after_registration_is_delivered(hook, pipeline, settings):
+    """The model is registered by its run's COMPLETE (linked to the run); the run's START (its
+    inputs) arrives next, then the producer of one input: each change to what the version was
+    trained on is delivered to a subscriber of those events."""
+    from lineage import services as lineage
+    from registry.models import RegisteredModel
+    from tests.lineage.test_arrival_order import model_training
+
+    settings.LINEAGE_MAP_INLINE = False
+    produce, start, complete, _ = model_training()
+    hook(events=["model_version.lineage_linked", "model_version.training_data_repointed"])
+    for event in (complete, start, produce):
+        lineage.lineage_events_accept(actor=pipeline, payloads=[event])
+        lineage.lineage_events_map_all()
+    version = RegisteredModel.objects.get(name="churn").versions.get()
+    registered, linked, repointed = WebhookDelivery.objects.order_by("id")
+    assert [d.event_type for d in (registered, linked, repointed)] == [
+        "model_version.lineage_linked",
+        "model_version.lineage_linked",
+        "model_version.training_data_repointed",
+    ]
+    for delivery in (registered, linked, repointed):
+        data = delivery.payload["data"]
+        assert (data["model"], data["object"]["id"]) == ("churn", str(version.pk))
+
+    def edges(delivery):
+        return {tuple(edge[:2]) for edge in delivery.payload["data"]["changes"]["edges"][1]}
+
+    run = f"run:{start['run']['runId']}"
+    features = "dataset:s3://bakery:features"
+    assert edges(registered) == {(run, "output")}
+    assert edges(linked) == {
+        (f"{features}#external", "trained_on"),
+        (
+            "dataset:s3://bakery:labels#v3",
+            "trained_on",
+        ),
+    }
+    written = f"{features}#run:{produce['run']['runId']}"
+    assert repointed.payload["data"]["changes"]["trained_on"] == [f"{features}#external", written]
+
+
+def test_every_event_type_is_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [name for name in events.EVENT_TYPES if f"| `{name}` |" not in readme]
+    assert missing == [], f"add a row to README's event types table for {missing}"

@@ -367,14 +367,33 @@ class DatasetVersionAdmin(HistoryLinkMixin, ServiceAdmin):
     search_fields = ["dataset__namespace", "dataset__name", "version"]
     list_select_related = ["dataset", "produced_by__job"]
     raw_id_fields = ["produced_by", "dataset"]
-    readonly_fields = ["created_at", "audit_history", "schema_table"]
+    readonly_fields = ["created_at", "audit_history", "schema_table", "schema_source"]
     # newest first, by the primary key's index (versions arrive by the thousand)
     ordering = ["-pk"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["dataset", "version", "schema", "produced_by"]
-        return ["dataset", "version", "schema_table", "produced_by", "created_at", "audit_history"]
+        return [
+            "dataset",
+            "version",
+            "schema_table",
+            "schema_source",
+            "produced_by",
+            "created_at",
+            "audit_history",
+        ]
+
+    @admin.display(description="Schema given by")
+    def schema_source(self, obj):
+        """Whose word the schema is: what decides whether a later lineage event replaces it
+        (a writer's replaces a reader's; of two of one kind, the earliest event's stands)."""
+        if not obj.schema:
+            return "-"
+        if obj.schema_at is None:  # no lineage event's time: given through the registry
+            return "the registry, or a lineage event stored before event times were kept"
+        who = "a reader's lineage event" if obj.schema_by_reader else "its writer's lineage event"
+        return f"{who} of {obj.schema_at:%Y-%m-%d %H:%M:%S} UTC"
 
     @admin.display(description="Schema")
     def schema_table(self, obj):

@@ -272,13 +272,14 @@ def test_the_mlflow_client_registers_and_is_governed(client_env, receiver):
 
     # Every change above reached the webhook, signed: the receiver verified each one.
     deadline = time.monotonic() + 30
-    while len(receiver.received) < 8 and time.monotonic() < deadline:
+    while len(receiver.received) < 9 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert receiver.rejected == []
     assert sorted(m["payload"]["type"] for m in receiver.received) == sorted(
         [
             "registered_model.created",
             "model_version.created",
+            "model_version.lineage_linked",  # to the training run lineage told of
             "promotion.requested",
             "promotion.approved",
             "model_version.stage_changed",

@@ -919,7 +919,7 @@ def test_of_two_writers_or_readers_giving_a_version_different_schemas_the_earlie
 
 
 def test_a_schema_given_again_by_an_earlier_event_keeps_it_against_a_later_rival(
-    pipeline, settings
+    pipeline, settings, client, superuser
 ):
     """A reader at 11:00 gives A; one at 09:00 gives A too (only the time moves); one at 10:00
     gives B: A stands, as it does when the three arrive in time order."""
@@ -941,6 +941,9 @@ def test_a_schema_given_again_by_an_earlier_event_keeps_it_against_a_later_rival
     version = DatasetVersion.objects.get(dataset__name="orders", version="v9")
     assert [f["name"] for f in version.schema] == ["a"]
     assert version.schema_at.isoformat() == "2026-11-01T09:00:00+00:00"
+    client.force_login(superuser)  # and the admin says whose word it is
+    page = client.get(f"/admin/registry/datasetversion/{version.pk}/change/").content.decode()
+    assert "a reader&#x27;s lineage event of 2026-11-01 09:00:00 UTC" in page
 
 
 def test_a_run_named_as_a_parent_under_another_job_name_takes_the_job_of_its_own_events(

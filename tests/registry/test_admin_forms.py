@@ -151,6 +151,7 @@ def test_a_dataset_version_shows_its_schema_as_a_table_and_the_list_the_newest_f
     assert "<tr><td>id</td><td>bigint</td><td></td></tr>" in page
     assert "<td>&lt;b&gt;note&lt;/b&gt;</td>" in page  # text, never markup
     assert '"description": "free text"' not in page  # not the raw JSON
+    assert "the registry, or a lineage event stored before event times were kept" in page
     listed = client.get("/admin/registry/datasetversion/")
     assert [v.pk for v in listed.context["cl"].result_list] == [new.pk, old.pk]
 

@@ -60,14 +60,18 @@ class LineageEvent(models.Model):
 
 class ModelMention(models.Model):
     """A registered model named by an event's `modelgov_model` facet: the event (and its raw
-    payload) is shown only to those who may see every model it names."""
+    payload) is shown only to those who may see every model it names. `named` is the name as
+    the event gives it; `model_name` is that model's name now (a rename changes it), which is
+    the model the event registers a version of when it is mapped later (still pending, or
+    rejected and mapped again)."""
 
     event = models.ForeignKey(LineageEvent, on_delete=models.PROTECT, related_name="mentions")
+    named = models.CharField(max_length=100)
     model_name = models.CharField(max_length=100, db_index=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["event", "model_name"], name="uniq_model_mention")
+            models.UniqueConstraint(fields=["event", "named"], name="uniq_model_mention_named")
         ]
 
     def __str__(self) -> str:

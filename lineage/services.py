@@ -342,7 +342,7 @@ def _insert_events(rows: list, result: Accepted) -> None:
             continue
         event.pk = pk
         result.stored.append((index, event))
-        mentions += [ModelMention(event_id=pk, model_name=name) for name in names]
+        mentions += [ModelMention(event_id=pk, named=name, model_name=name) for name in names]
     if mentions:
         ModelMention.objects.bulk_create(mentions)
 
@@ -1155,9 +1155,11 @@ def _map_batch(
     written = _write(writes, edges, stored)
     _settle_producers(actor, named_writes)
     input_nodes = _read(actor, reads, datasets, bases, ledger)
-    for event, p in items:
-        if p.kind != "RunEvent" or not any(ref.model for ref in p.outputs):
-            continue
+    registering = [
+        (event, p) for event, p in items if p.kind == "RunEvent" and any(r.model for r in p.outputs)
+    ]
+    models_now = _models_now([event.pk for event, _ in registering])
+    for event, p in registering:
         run_node = nodes.run_id(p.run_id)
         read = [
             nodes.dataset_id(ref.namespace, ref.name, ref.version)
@@ -1169,7 +1171,8 @@ def _map_batch(
         for ref in p.outputs:
             if ref.model is None:
                 continue
-            version = _register_model(actor, ref.model, runs[p.run_id])
+            name = models_now.get((event.pk, ref.model["name"]), ref.model["name"])
+            version = _register_model(actor, name, ref.model, runs[p.run_id])
             model_node = nodes.model_id(version.model.name, version.version)
             model_edges.add((run_node, model_node, Relation.OUTPUT))
             model_edges |= {(node, model_node, Relation.TRAINED_ON) for node in read}
@@ -1403,8 +1406,23 @@ def _hold_models(which: Q) -> dict[int, str]:
     )
 
 
-def _register_model(actor: AbstractBaseUser, facet: dict, run: Run) -> ModelVersion:
-    name = facet["name"]
+def _models_now(event_ids: list[int]) -> dict[tuple[int, str], str]:
+    """(event, the model name it gives) → that model's name now, for the events' mentions a
+    rename has changed since they were accepted."""
+    if not event_ids:
+        return {}
+    return {
+        (event, named): name
+        for event, named, name in ModelMention.objects.filter(event__in=event_ids)
+        .exclude(named=F("model_name"))
+        .values_list("event", "named", "model_name")
+    }
+
+
+def _register_model(actor: AbstractBaseUser, name: str, facet: dict, run: Run) -> ModelVersion:
+    """A version of the model `name` (the facet's name, or the name its model has taken since
+    the event was accepted) from the facet, trained by `run`; the model is created if none
+    holds the name."""
     refusal = model_refusal(actor, name, "modelgov_model.name")
     if refusal is not None:
         raise refusal
@@ -1577,12 +1595,10 @@ def model_nodes_rename(
         target_base=renamed("target_base"),
         model_name=model.name,
     )
-    # an event may name both (the new name, before a model held it): one mention of it stays
-    merged, _ = ModelMention.objects.filter(
-        model_name=old_name,
-        event__in=ModelMention.objects.filter(model_name=model.name).values("event"),
-    ).delete()
-    events = merged + ModelMention.objects.filter(model_name=old_name).update(model_name=model.name)
+    # the name each event gave stays (`named`): one mapped later registers with this model
+    mentions = ModelMention.objects.filter(model_name=old_name)
+    events = mentions.values("event").distinct().count()
+    mentions.update(model_name=model.name)
     if edges or events:
         audit_record(
             actor=actor,

@@ -114,3 +114,55 @@ def test_without_renames_nothing_moves(owner):
     executor.migrate(AFTER)
     edge = executor.loader.project_state(AFTER).apps.get_model("lineage", "Edge").objects.get()
     assert (edge.target, edge.model_name) == ("model:a:1", "a")
+
+
+def _given(*names: str) -> dict:
+    return {
+        "eventType": "COMPLETE",
+        "outputs": [
+            {"namespace": "s3://m", "name": name, "facets": {"modelgov_model": {"name": name}}}
+            for name in names
+        ],
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mentions_learn_the_name_their_event_gave():
+    """A mention keeps the name its event gave: its model's name when no rename changed it;
+    the one name the event gives that no mention holds, for its one renamed mention; where
+    several were renamed, which was which cannot be told and they keep the name now."""
+    before, after = (
+        [("lineage", "0008_model_nodes_follow_renames")],
+        [("lineage", "0009_mentions_keep_the_name_given")],
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    events = old.get_model("lineage", "LineageEvent").objects
+    mentions = old.get_model("lineage", "ModelMention").objects
+    for n, (given, held) in enumerate(
+        [
+            (("a",), ("b",)),  # `a` renamed `b`
+            (("c", "d"), ("c", "e")),  # `d` renamed `e`
+            (("f",), ("f",)),
+            (("x", "y"), ("z", "w")),  # both renamed
+        ]
+    ):
+        event = events.create(
+            event_hash=str(n) * 64, kind="RunEvent", event_time=T0, payload=_given(*given)
+        )
+        for name in held:
+            mentions.create(event=event, model_name=name)
+    expected = {
+        ("b", "a"),
+        ("c", "c"),
+        ("e", "d"),
+        ("f", "f"),
+        ("z", "z"),
+        ("w", "w"),
+    }
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(after)
+    new = executor.loader.project_state(after).apps.get_model("lineage", "ModelMention")
+    assert set(new.objects.values_list("model_name", "named")) == expected

@@ -179,9 +179,9 @@ def test_events_naming_the_old_model_stay_hidden_from_the_new_holder_of_its_name
     assert api(pipeline).get("/api/v1/events/lineage").json()["totalCount"] == 1
 
 
-def test_an_event_naming_both_names_keeps_one_mention(post, pipeline):
+def test_an_event_naming_both_names_keeps_both_mentions(post, pipeline):
     """An event may name a model that does not exist (its mapping was rejected, say): when a
-    model is renamed to that name, the event names it once."""
+    model is renamed to that name, both mentions name it, each keeping the name given."""
     assert (
         post(
             run_event(outputs=[dataset("s3://models", "secret", modelgov_model=SECRET)])
@@ -189,14 +189,54 @@ def test_an_event_naming_both_names_keeps_one_mention(post, pipeline):
         == 201
     )
     event = LineageEvent.objects.get()
-    ModelMention.objects.create(event=event, model_name="later-name")
+    ModelMention.objects.create(event=event, named="later-name", model_name="later-name")
     model = RegisteredModel.objects.get(name="secret-model")
     services.registered_model_rename(actor=pipeline, model=model, new_name="later-name")
-    assert list(ModelMention.objects.values_list("event", "model_name")) == [
-        (event.pk, "later-name")
-    ]
+    assert set(ModelMention.objects.values_list("event", "named", "model_name")) == {
+        (event.pk, "secret-model", "later-name"),
+        (event.pk, "later-name", "later-name"),
+    }
     renamed = AuditEvent.objects.get(action="lineage.model.renamed")
     assert renamed.changes["events"] == 1
+
+
+def test_an_event_mapped_after_its_model_was_renamed_registers_with_that_model(
+    post, pipeline, settings
+):
+    """Accepted while the model had its old name and mapped after the rename: the version is
+    the renamed model's, not a new model's under the old name."""
+    trained = run_event(
+        run_id=uuid.uuid4(), outputs=[dataset("s3://models", "v1", modelgov_model=SECRET)]
+    )
+    assert post(trained).status_code == 201
+    model = RegisteredModel.objects.get(name="secret-model")
+    settings.LINEAGE_MAP_INLINE = False
+    run_id = uuid.uuid4()
+    retrained = run_event(
+        run_id=run_id,
+        inputs=[("s3://lake", "applicants")],
+        outputs=[dataset("s3://models", "v2", modelgov_model={**SECRET, "sha256": "c" * 64})],
+    )
+    assert post(retrained).status_code == 201
+    services.registered_model_rename(actor=pipeline, model=model, new_name="vault-model")
+    from lineage.services import lineage_events_map
+
+    assert lineage_events_map().mapped == 1
+    assert list(RegisteredModel.objects.values_list("name", flat=True)) == ["vault-model"]
+    version = model.versions.get(artifact_sha256="c" * 64)
+    assert version.version == 2 and version.training_run.run_id == run_id
+    assert _edges("vault-model") >= {
+        (nodes.run_id(run_id), nodes.model_id("vault-model", 2), "output"),
+        (
+            nodes.dataset_id("s3://lake", "applicants", "external"),
+            nodes.model_id("vault-model", 2),
+            "trained_on",
+        ),
+    }
+    assert not _edges("secret-model")
+    assert set(ModelMention.objects.values_list("named", "model_name")) == {
+        ("secret-model", "vault-model")
+    }
 
 
 def _held_after(monkeypatch, name):

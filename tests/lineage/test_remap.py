@@ -9,8 +9,12 @@ from django.contrib.auth.models import Permission
 from audit.models import AuditEvent
 from lineage import services
 from lineage.models import LineageEvent
-from registry.models import ModelVersion
-from registry.services import model_permission_grant, model_permission_revoke
+from registry.models import ModelVersion, RegisteredModel
+from registry.services import (
+    model_permission_grant,
+    model_permission_revoke,
+    registered_model_rename,
+)
 from tests.lineage.conftest import dataset, run_event
 
 pytestmark = pytest.mark.django_db
@@ -70,6 +74,21 @@ def test_the_poster_maps_its_rejected_event_again_once_the_cause_is_gone(
     }
     # mapped as the poster, as when it was posted
     assert AuditEvent.objects.filter(action="lineage.events.mapped", actor=pipeline).exists()
+
+
+def test_an_event_mapped_again_after_its_model_was_renamed_registers_with_that_model(
+    api, owner, pipeline, credit_model, rejected
+):
+    model_permission_grant(actor=owner, model=credit_model, grantee=pipeline, permission=CHANGE)
+    old_name = credit_model.name
+    registered_model_rename(actor=owner, model=credit_model, new_name="credit-scoring-v2")
+
+    response = api(pipeline).post(URL, {"ids": [rejected.pk]}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["mapping"] == [{"id": rejected.pk, "state": "mapped", "reason": ""}]
+    assert ModelVersion.objects.filter(model=credit_model, artifact_sha256="a" * 64).exists()
+    assert not RegisteredModel.objects.filter(name=old_name).exists()
 
 
 def test_an_event_still_refused_is_rejected_again_with_its_reason(api, pipeline, rejected):

@@ -2,7 +2,9 @@
 
 Nodes are laid out by topological generation, left to right; when that would be wider than
 `max_width` the layout turns top to bottom and wraps each generation into rows, so a wide
-graph stays legible on a screen and at print size. Each node shows its name and, below it,
+graph stays legible on a screen and at print size. No edge runs under a box: one that skips
+a generation runs below the boxes of those it passes (left to right) or down a lane beside the
+rows (top to bottom), each in a lane of its own. Each node shows its name and, below it,
 its namespace (datasets and jobs), version, or — for a run — the job it ran, so an Airflow
 DAG run and its task run read differently; the full id is in the node's tooltip. Shapes and
 colours tell kinds apart, every text is escaped. Beyond `max_nodes` the nodes farthest from
@@ -33,6 +35,8 @@ STYLE = {
 }
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 200, 46, 60, 16, 20
 LAYER_GAP = 34  # between generations when the layout runs top to bottom
+LANE = 10  # between the lanes of edges that pass other boxes
+MAX_LANES = 8  # lanes right of a downward layout; more edges share them
 NAME_PX, DETAIL_PX = 12, 10
 NAME_CHARS, DETAIL_CHARS = 28, 34  # what fits in NODE_W at those sizes (DejaVu Sans)
 SCREEN_WIDTH = 900  # wider than this (4+ generations), a screen drawing turns top to bottom
@@ -94,35 +98,132 @@ def _elide(graph: nx.DiGraph, focus: str | None, max_nodes: int) -> tuple[nx.DiG
     return graph.subgraph(keep).copy(), graph.number_of_nodes() - len(keep)
 
 
-def _layout(
-    columns: list[list[str]], max_width: int | None
-) -> tuple[dict[str, tuple[float, float]], float, float, bool]:
-    """Positions (top-left corners), width, height, and whether the layout runs downwards."""
+Point = tuple[float, float]
+
+
+@dataclass
+class Layout:
+    """Where each node's box is (its top-left corner), the drawing's size, whether it runs
+    downwards, and each edge's route: the points of a line that meets no box but its ends'."""
+
+    position: dict[str, Point]
+    width: float
+    height: float
+    downwards: bool
+    routes: dict[tuple[str, str], list[Point]]
+
+
+def _layout(graph: nx.DiGraph, columns: list[list[str]], max_width: int | None) -> Layout:
     across = MARGIN * 2 + max(len(columns), 1) * (NODE_W + GAP_X) - GAP_X
     if max_width is None or across <= max_width or len(columns) <= 1:
-        position = {}
-        for col, members in enumerate(columns):
-            for row, node in enumerate(members):
-                position[node] = (
-                    MARGIN + col * (NODE_W + GAP_X),
-                    MARGIN + row * (NODE_H + GAP_Y),
-                )
-        tallest = max((len(m) for m in columns), default=1)
-        return position, across, MARGIN * 2 + tallest * (NODE_H + GAP_Y) - GAP_Y, False
+        return _across(graph, columns)
     per_row = max(1, (max_width - MARGIN * 2 + GAP_X) // (NODE_W + GAP_X))
-    widest = min(per_row, max(len(m) for m in columns))
-    width = MARGIN * 2 + widest * (NODE_W + GAP_X) - GAP_X
-    position, y = {}, MARGIN
+    while True:  # narrower rows until the lanes beside them fit too (one node a row at least)
+        layout = _downwards(graph, columns, per_row)
+        if layout.width <= max_width or per_row == 1:
+            return layout
+        per_row -= 1
+
+
+def _across(graph: nx.DiGraph, columns: list[list[str]]) -> Layout:
+    """Generations left to right. An edge to the next generation runs straight through the gap
+    between them; a longer one runs below the boxes of each generation it passes, in a lane of
+    its own there (the generation's height grows by a lane)."""
+    position, column_of = {}, {}
+    for col, members in enumerate(columns):
+        for row, node in enumerate(members):
+            position[node] = (MARGIN + col * (NODE_W + GAP_X), MARGIN + row * (NODE_H + GAP_Y))
+            column_of[node] = col
+    lanes = [0] * len(columns)
+    routes, backwards = {}, []
+    for source, target in sorted(graph.edges):
+        (x1, y1), (x2, y2) = position[source], position[target]
+        if column_of[target] <= column_of[source]:
+            backwards.append((source, target))
+            continue
+        points = [(x1 + NODE_W, y1 + NODE_H / 2)]
+        for col in range(column_of[source] + 1, column_of[target]):
+            y = MARGIN + len(columns[col]) * (NODE_H + GAP_Y) + lanes[col] * LANE + LANE / 2
+            lanes[col] += 1
+            left = MARGIN + col * (NODE_W + GAP_X)
+            points += [(left, y), (left + NODE_W, y)]
+        routes[(source, target)] = [*points, (x2, y2 + NODE_H / 2)]
+    width = MARGIN * 2 + max(len(columns), 1) * (NODE_W + GAP_X) - GAP_X
+    bottom = MARGIN + max(
+        (len(m) * (NODE_H + GAP_Y) - GAP_Y + lanes[c] * LANE for c, m in enumerate(columns)),
+        default=NODE_H,
+    )
+    # A loop of a column-level graph (its generations are those of the loops' condensation)
+    # runs back below everything: out into the gap after its source's generation, along a
+    # lane of its own, up the gap before its target's.
+    for index, (source, target) in enumerate(backwards):
+        (x1, y1), (x2, y2) = position[source], position[target]
+        y = bottom + GAP_Y / 2 + index * LANE
+        after, before = x1 + NODE_W + GAP_X / 2, x2 - min(GAP_X, MARGIN) / 2
+        routes[(source, target)] = [
+            (x1 + NODE_W, y1 + NODE_H / 2),
+            (after, y1 + NODE_H / 2),
+            (after, y),
+            (before, y),
+            (before, y2 + NODE_H / 2),
+            (x2, y2 + NODE_H / 2),
+        ]
+    if backwards:
+        bottom += GAP_Y / 2 + len(backwards) * LANE
+        if any(column_of[source] == len(columns) - 1 for source, _ in backwards):
+            width += GAP_X / 2
+    return Layout(position, width, bottom + MARGIN, False, routes)
+
+
+def _downwards(graph: nx.DiGraph, columns: list[list[str]], per_row: int) -> Layout:
+    """Generations top to bottom, each wrapped into rows of `per_row`. An edge to the next row
+    runs straight down the band between the rows; any other leaves its box into the band
+    below, runs down a lane right of the rows and enters the band above its target."""
+    rows = [m[start : start + per_row] for m in columns for start in range(0, len(m), per_row)]
+    last_of_generation = set()
+    count = 0
     for members in columns:
-        for start in range(0, len(members), per_row):
-            row = members[start : start + per_row]
-            row_width = len(row) * (NODE_W + GAP_X) - GAP_X
-            x0 = (width - row_width) / 2
-            for index, node in enumerate(row):
-                position[node] = (x0 + index * (NODE_W + GAP_X), y)
-            y += NODE_H + GAP_Y
-        y += LAYER_GAP - GAP_Y
-    return position, width, y - LAYER_GAP + MARGIN, True
+        count += -(-len(members) // per_row)
+        last_of_generation.add(count - 1)
+    widest = min(per_row, max(len(m) for m in columns))
+    content = MARGIN * 2 + widest * (NODE_W + GAP_X) - GAP_X
+    position, row_of, tops, y = {}, {}, [], MARGIN
+    for index, row in enumerate(rows):
+        row_width = len(row) * (NODE_W + GAP_X) - GAP_X
+        x0 = (content - row_width) / 2
+        for offset, node in enumerate(row):
+            position[node] = (x0 + offset * (NODE_W + GAP_X), y)
+            row_of[node] = index
+        tops.append(y)
+        y += NODE_H + (LAYER_GAP if index in last_of_generation else GAP_Y)
+    height = y - LAYER_GAP + MARGIN
+
+    def band_below(row: int) -> float:
+        return (tops[row] + NODE_H + tops[row + 1]) / 2 if row + 1 < len(tops) else height - 4
+
+    def band_above(row: int) -> float:
+        return (tops[row - 1] + NODE_H + tops[row]) / 2 if row else MARGIN / 2
+
+    routes, lanes = {}, 0
+    for source, target in sorted(graph.edges):
+        (x1, y1), (x2, y2) = position[source], position[target]
+        start, end = (x1 + NODE_W / 2, y1 + NODE_H), (x2 + NODE_W / 2, y2)
+        if row_of[target] == row_of[source] + 1:
+            routes[(source, target)] = [start, end]
+            continue
+        lane = content - MARGIN / 2 + LANE * (1 + lanes % MAX_LANES)
+        lanes += 1
+        below, above = band_below(row_of[source]), band_above(row_of[target])
+        routes[(source, target)] = [
+            start,
+            (start[0], below),
+            (lane, below),
+            (lane, above),
+            (end[0], above),
+            end,
+        ]
+    width = content + (LANE * min(lanes, MAX_LANES) + MARGIN / 2 if lanes else 0)
+    return Layout(position, width, height, True, routes)
 
 
 def _shape(kind: str, x: float, y: float, fill: str, stroke: str, stroke_width: int) -> str:
@@ -160,8 +261,9 @@ def draw(
     job's (namespace, name); `max_width` turns a wider layout top to bottom (None: never)."""
     graph, elided = _elide(graph, focus, max_nodes)
     columns = layers(graph) if graph.number_of_nodes() else []
-    position, width, height, downwards = _layout(columns, max_width)
-    height += 24 if elided else 0
+    layout = _layout(graph, columns, max_width)
+    position, width = layout.position, layout.width
+    height = layout.height + (24 if elided else 0)
     # No inline style (the Content-Security-Policy forbids it): pages scale with CSS.
     size = f'width="{width:g}" height="{height:g}"'
     parts = [
@@ -173,16 +275,13 @@ def draw(
         'fill="#6b7280"/></marker></defs>',
     ]
     for source, target, data in sorted(graph.edges(data=True)):
-        (x1, y1), (x2, y2) = position[source], position[target]
-        if downwards:
-            start, end = (x1 + NODE_W / 2, y1 + NODE_H), (x2 + NODE_W / 2, y2)
-        else:
-            start, end = (x1 + NODE_W, y1 + NODE_H / 2), (x2, y2 + NODE_H / 2)
+        points = " ".join(f"{x:g},{y:g}" for x, y in layout.routes[(source, target)])
         dash = ' stroke-dasharray="4 3"' if data.get("relation") in ("parent", "column") else ""
         parts.append(
-            f'<line x1="{start[0]:g}" y1="{start[1]:g}" x2="{end[0]:g}" y2="{end[1]:g}" '
-            f'stroke="#9ca3af" marker-end="url(#arrow)"{dash}>'
-            f"<title>{escape(str(data.get('relation', '')))}</title></line>"
+            f'<polyline points="{points}" fill="none" stroke="#9ca3af" '
+            f'marker-end="url(#arrow)"{dash} data-source="{escape(source)}" '
+            f'data-target="{escape(target)}">'
+            f"<title>{escape(str(data.get('relation', '')))}</title></polyline>"
         )
     for node, (x, y) in sorted(position.items()):
         kind = node.split(":", 1)[0]

@@ -8,6 +8,8 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lineage import drawing, graph
 from registry.models import ModelVersion
@@ -165,3 +167,94 @@ def test_the_version_page_links_to_the_drawing_at_full_size(client, post, superu
     assert root.get("width") != "100%" and float(root.get("width")) > 0
     client.force_login(outsider)
     assert client.get(link).status_code == 404  # hidden, as if it did not exist
+
+
+def _boxes(root: ET.Element) -> dict[str, tuple[float, float, float, float]]:
+    """Each node's box (left, top, right, bottom), from its shape."""
+    boxes = {}
+    for group in root.iter(f"{SVG}g"):
+        shape = next(iter(group.findall(f"{SVG}rect") + group.findall(f"{SVG}ellipse")), None)
+        if shape is None:
+            shape = group.find(f"{SVG}polygon")
+            xs, ys = zip(
+                *(map(float, p.split(",")) for p in shape.get("points").split()), strict=True
+            )
+            boxes[group.get("data-node")] = (min(xs), min(ys), max(xs), max(ys))
+        elif shape.tag == f"{SVG}rect":
+            x, y, w, h = (float(shape.get(a)) for a in ("x", "y", "width", "height"))
+            boxes[group.get("data-node")] = (x, y, x + w, y + h)
+        else:
+            cx, cy, rx, ry = (float(shape.get(a)) for a in ("cx", "cy", "rx", "ry"))
+            boxes[group.get("data-node")] = (cx - rx, cy - ry, cx + rx, cy + ry)
+    return boxes
+
+
+def _crosses(a, b, box, inset=0.5) -> bool:
+    """Whether the segment a→b enters the inside of the box (Liang–Barsky clipping)."""
+    left, top, right, bottom = box[0] + inset, box[1] + inset, box[2] - inset, box[3] - inset
+    (x0, y0), (x1, y1) = a, b
+    dx, dy = x1 - x0, y1 - y0
+    low, high = 0.0, 1.0
+    for p, q in ((-dx, x0 - left), (dx, right - x0), (-dy, y0 - top), (dy, bottom - y0)):
+        if p == 0:
+            if q < 0:
+                return False
+            continue
+        t = q / p
+        if p < 0:
+            low = max(low, t)
+        else:
+            high = min(high, t)
+        if low > high:
+            return False
+    return True
+
+
+def _on_edge_of(point, box) -> bool:
+    x, y = point
+    left, top, right, bottom = box
+    inside = left - 0.01 <= x <= right + 0.01 and top - 0.01 <= y <= bottom + 0.01
+    return inside and min(abs(x - left), abs(x - right), abs(y - top), abs(y - bottom)) < 0.01
+
+
+@st.composite
+def _graphs(draw):
+    """Up to 16 nodes of every kind; edges mostly forward, some back (a column-level graph's
+    loops), so that generations are skipped, wrapped and looped."""
+    kinds = [
+        "dataset:s3://lake:t{}",
+        f"run:{uuid.UUID(int=0)}".replace("0000", "{:04d}", 1),
+        "model:m{}:1",
+        "job:airflow:j{}",
+    ]
+    count = draw(st.integers(2, 16))
+    names = [draw(st.sampled_from(kinds)).format(index) for index in range(count)]
+    pairs = st.tuples(st.integers(0, count - 1), st.integers(0, count - 1))
+    edges = draw(st.lists(pairs, max_size=30))
+    loops = draw(st.booleans())
+    rows = [(names[a], names[b], "input") for a, b in edges if a != b and (a < b or loops)]
+    return graph.digraph(rows, nodes=names)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_graphs(), st.sampled_from([None, drawing.SCREEN_WIDTH, drawing.PRINT_WIDTH, 300]))
+def test_no_edge_runs_under_a_box_and_each_meets_its_own_two(lineage, max_width):
+    """Every edge is drawn as a line that enters no node's box, starts on its source's box and
+    ends on its target's, in either layout, with generations skipped, wrapped or looped; and
+    a drawing given a width keeps to it."""
+    root = ET.fromstring(drawing.draw(lineage, max_width=max_width))
+    boxes = _boxes(root)
+    lines = root.findall(f"{SVG}polyline")
+    assert len(lines) == lineage.number_of_edges()
+    for line in lines:
+        points = [tuple(map(float, p.split(","))) for p in line.get("points").split()]
+        source, target = line.get("data-source"), line.get("data-target")
+        assert _on_edge_of(points[0], boxes[source]) and _on_edge_of(points[-1], boxes[target])
+        for a, b in zip(points, points[1:], strict=False):
+            crossed = [node for node, box in boxes.items() if _crosses(a, b, box)]
+            assert not crossed, (source, target, a, b, crossed)
+    width = float(root.get("width"))
+    if max_width is not None:  # one node a row and its lanes, at the narrowest
+        narrowest = 2 * drawing.MARGIN + drawing.NODE_W + drawing.MAX_LANES * drawing.LANE
+        assert width <= max(max_width, narrowest + drawing.MARGIN / 2)
+    assert float(root.get("height")) >= max(box[3] for box in boxes.values())

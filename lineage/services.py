@@ -1172,7 +1172,7 @@ def _map_batch(
             if ref.model is None:
                 continue
             name = models_now.get((event.pk, ref.model["name"]), ref.model["name"])
-            version = _register_model(actor, name, ref.model, runs[p.run_id])
+            version = _register_model(actor, event.pk, name, ref.model, runs[p.run_id])
             model_node = nodes.model_id(version.model.name, version.version)
             model_edges.add((run_node, model_node, Relation.OUTPUT))
             model_edges |= {(node, model_node, Relation.TRAINED_ON) for node in read}
@@ -1406,6 +1406,10 @@ def _hold_models(which: Q) -> dict[int, str]:
     )
 
 
+def _model_held(name: str) -> RegisteredModel | None:
+    return RegisteredModel.objects.select_for_update(no_key=True).filter(name=name).first()
+
+
 def _models_now(event_ids: list[int]) -> dict[tuple[int, str], str]:
     """(event, the model name it gives) → that model's name now, for the events' mentions a
     rename has changed since they were accepted."""
@@ -1419,15 +1423,25 @@ def _models_now(event_ids: list[int]) -> dict[tuple[int, str], str]:
     }
 
 
-def _register_model(actor: AbstractBaseUser, name: str, facet: dict, run: Run) -> ModelVersion:
+def _register_model(
+    actor: AbstractBaseUser, event_id: int, name: str, facet: dict, run: Run
+) -> ModelVersion:
     """A version of the model `name` (the facet's name, or the name its model has taken since
     the event was accepted) from the facet, trained by `run`; the model is created if none
-    holds the name."""
-    refusal = model_refusal(actor, name, "modelgov_model.name")
-    if refusal is not None:
-        raise refusal
+    holds the name. A refusal names the model as the event does: the poster may not see it,
+    nor learn its name now."""
     # locked until the batch commits: a rename waits, then renames the nodes written here
-    model = RegisteredModel.objects.select_for_update(no_key=True).filter(name=name).first()
+    model = _model_held(name)
+    if model is None:  # a rename may have committed since the batch read the event's mentions
+        now = (
+            ModelMention.objects.filter(event_id=event_id, named=facet["name"])
+            .values_list("model_name", flat=True)
+            .first()
+        )
+        if now is not None and now != name:
+            name, model = now, _model_held(now)
+    if model_refusal(actor, name, "modelgov_model.name") is not None:
+        raise ModelRefused(facet["name"], "modelgov_model.name")
     if model is None:
         model = registry.registered_model_create(actor=actor, name=name)
     sha = facet.get("sha256", "")

@@ -126,43 +126,78 @@ def _given(*names: str) -> dict:
     }
 
 
+MENTIONS_BEFORE = [("lineage", "0008_model_nodes_follow_renames")]
+MENTIONS_AFTER = [("lineage", "0010_mention_names_given_unique")]
+
+
 @pytest.mark.django_db(transaction=True)
-def test_mentions_learn_the_name_their_event_gave():
-    """A mention keeps the name its event gave: its model's name when no rename changed it;
-    the one name the event gives that no mention holds, for its one renamed mention; where
-    several were renamed, which was which cannot be told and they keep the name now."""
-    before, after = (
-        [("lineage", "0008_model_nodes_follow_renames")],
-        [("lineage", "0009_mentions_keep_the_name_given")],
-    )
+def test_mentions_learn_the_name_their_event_gave_from_the_renames(owner):
+    """Each name an event gave is matched to the model that held it when the event came (or
+    the first to take it after), by the audit log's renames: two models swapping names are
+    told apart, and a mention an earlier rename merged away comes back. Migrating back keeps
+    one mention per model name again."""
     executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    old = executor.loader.project_state(before).apps
+    executor.migrate(MENTIONS_BEFORE)
+    old = executor.loader.project_state(MENTIONS_BEFORE).apps
+    models = old.get_model("registry", "RegisteredModel").objects
     events = old.get_model("lineage", "LineageEvent").objects
     mentions = old.get_model("lineage", "ModelMention").objects
-    for n, (given, held) in enumerate(
-        [
-            (("a",), ("b",)),  # `a` renamed `b`
-            (("c", "d"), ("c", "e")),  # `d` renamed `e`
-            (("f",), ("f",)),
-            (("x", "y"), ("z", "w")),  # both renamed
-        ]
-    ):
-        event = events.create(
-            event_hash=str(n) * 64, kind="RunEvent", event_time=T0, payload=_given(*given)
+    audit = old.get_model("audit", "AuditEvent").objects
+
+    def model(name, hours):
+        made = models.create(name=name, owner_id=owner.pk)
+        models.filter(pk=made.pk).update(created_at=_at(hours))
+        return made
+
+    def rename(made, old_name, new_name, hours):
+        models.filter(pk=made.pk).update(name=new_name)
+        audit.create(
+            occurred_at=_at(hours),
+            actor_kind="user",
+            channel="api",
+            action="registry.registered_model.renamed",
+            object_type="registry.registeredmodel",
+            object_id=str(made.pk),
+            object_repr=new_name,
+            changes={"name": [old_name, new_name]},
+            context={},
         )
+
+    def event(n, hours, given, held):
+        made = events.create(
+            event_hash=str(n) * 64, kind="RunEvent", event_time=_at(hours), payload=_given(*given)
+        )
+        events.filter(pk=made.pk).update(received_at=_at(hours))
         for name in held:
-            mentions.create(event=event, model_name=name)
-    expected = {
-        ("b", "a"),
-        ("c", "c"),
-        ("e", "d"),
-        ("f", "f"),
-        ("z", "z"),
-        ("w", "w"),
+            mentions.create(event=made, model_name=name)
+        return made.pk
+
+    first, second, third = model("a", 0), model("b", 0), model("c", 0)
+    # at hour 1 `a` is the first model, `b` the second and `c` the third; hour 2: `a` → `x`
+    # and `c` → `d` (which merged the event's `c` mention into its `d`); hour 4: `b` → `a`
+    rename(first, "a", "x", 2)
+    rename(third, "c", "d", 2)
+    rename(second, "b", "a", 4)
+    swapped = event(1, 1, ("a", "b"), ("x", "a"))
+    merged = event(2, 1, ("c", "d"), ("d",))
+    plain = event(3, 1, ("f",), ("f",))
+    lost = event(4, 3, ("b",), ("a",))  # `b` was the second model's until hour 4
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(MENTIONS_AFTER)
+    new = executor.loader.project_state(MENTIONS_AFTER).apps.get_model("lineage", "ModelMention")
+    assert set(new.objects.values_list("event", "named", "model_name")) == {
+        (swapped, "a", "x"),
+        (swapped, "b", "a"),
+        (merged, "c", "d"),
+        (merged, "d", "d"),
+        (plain, "f", "f"),
+        (lost, "b", "a"),
     }
 
     executor = MigrationExecutor(connection)
-    executor.migrate(after)
-    new = executor.loader.project_state(after).apps.get_model("lineage", "ModelMention")
-    assert set(new.objects.values_list("model_name", "named")) == expected
+    executor.migrate(MENTIONS_BEFORE)
+    back = executor.loader.project_state(MENTIONS_BEFORE).apps.get_model("lineage", "ModelMention")
+    assert sorted(back.objects.values_list("event", "model_name")) == sorted(
+        [(swapped, "x"), (swapped, "a"), (merged, "d"), (plain, "f"), (lost, "a")]
+    )

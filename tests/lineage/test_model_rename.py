@@ -343,3 +343,28 @@ def test_a_rename_while_a_mapper_re_points_then_links_the_model_does_not_deadloc
     trained = {s for s, _, r in _edges("churn-2") if r == Relation.TRAINED_ON}
     assert {nodes.base_of(s).rpartition(":")[2] for s in trained} >= {"features", "extra"}
     assert not any(s.endswith("#external") for s in trained if "features" in s)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_rename_committed_while_a_mapper_reads_the_names_is_followed(
+    pipeline, settings, monkeypatch
+):
+    """The mapper reads the batch's renamed mentions, then a rename commits before it holds
+    the model: it finds no model by the name it read, reads the event's mention again and
+    registers with the renamed model, not with a new one under the old name."""
+    from lineage import services as lineage
+    from tests.lineage.test_arrival_order import _map_each, model_training
+
+    settings.LINEAGE_MAP_INLINE = False
+    _, _, complete, _ = model_training()
+    _map_each(pipeline, [complete])  # `churn` v1
+    again = json.loads(json.dumps(complete).replace("ab" * 32, "cd" * 32))
+    again["run"]["runId"] = str(uuid.uuid4())
+    monkeypatch.setattr(lineage, "_enqueue_mapping", lambda: None)  # mapped below, held
+    lineage.lineage_events_accept(actor=pipeline, payloads=[again])
+    reached, release = _held_after(monkeypatch, "_models_now")
+    assert _rename_while_held(pipeline, reached, release) == []
+    assert list(RegisteredModel.objects.values_list("name", flat=True)) == ["churn-2"]
+    assert RegisteredModel.objects.get().versions.filter(artifact_sha256="cd" * 32).exists()
+    assert _edges("churn") == set()

@@ -91,6 +91,22 @@ def test_an_event_mapped_again_after_its_model_was_renamed_registers_with_that_m
     assert not RegisteredModel.objects.filter(name=old_name).exists()
 
 
+def test_a_refusal_after_a_rename_names_the_model_as_the_event_does(
+    api, owner, pipeline, credit_model, rejected
+):
+    """The poster may no longer change (nor see) the model: the reason must not tell it the
+    model's new name."""
+    old_name = credit_model.name
+    registered_model_rename(actor=owner, model=credit_model, new_name="quiet-rename")
+
+    response = api(pipeline).post(URL, {"ids": [rejected.pk]}, format="json")
+
+    (entry,) = response.json()["mapping"]
+    assert entry["state"] == "rejected"
+    assert old_name in entry["reason"] and "quiet-rename" not in entry["reason"]
+    assert not RegisteredModel.objects.filter(name=old_name).exists()
+
+
 def test_an_event_still_refused_is_rejected_again_with_its_reason(api, pipeline, rejected):
     response = api(pipeline).post(URL, {"ids": [rejected.pk]}, format="json")
     assert response.status_code == 200

@@ -4,11 +4,11 @@ Nodes are laid out by topological generation, left to right; when that would be 
 `max_width` the layout turns top to bottom and wraps each generation into rows, so a wide
 graph stays legible on a screen and at print size. No edge runs under a box: one that skips
 a generation runs below the boxes of those it passes (left to right) or down a lane beside the
-rows (top to bottom), each in a lane of its own. Each node shows its name and, below it,
-its namespace (datasets and jobs), version, or — for a run — the job it ran, so an Airflow
-DAG run and its task run read differently; the full id is in the node's tooltip. Shapes and
-colours tell kinds apart, every text is escaped. Beyond `max_nodes` the nodes farthest from
-the focus are elided and counted in a note.
+rows (top to bottom), in lanes of their own (beyond eight, top to bottom, they share). Each
+node shows its name and, below it, its namespace (datasets and jobs), version, or — for a
+run — the job it ran, so an Airflow DAG run and its task run read differently; the full id is
+in the node's tooltip. Shapes and colours tell kinds apart, every text is escaped. Beyond
+`max_nodes` the nodes farthest from the focus are elided and counted in a note.
 
 The drawing has its natural size in pixels and a `viewBox`, so a page scales it down to its
 width with CSS (`max-width: 100%; height: auto` — a small graph is never blown up) and the
@@ -114,9 +114,9 @@ class Layout:
 
 
 def _layout(graph: nx.DiGraph, columns: list[list[str]], max_width: int | None) -> Layout:
-    across = MARGIN * 2 + max(len(columns), 1) * (NODE_W + GAP_X) - GAP_X
-    if max_width is None or across <= max_width or len(columns) <= 1:
-        return _across(graph, columns)
+    across = _across(graph, columns)
+    if max_width is None or across.width <= max_width or len(columns) <= 1:
+        return across
     per_row = max(1, (max_width - MARGIN * 2 + GAP_X) // (NODE_W + GAP_X))
     while True:  # narrower rows until the lanes beside them fit too (one node a row at least)
         layout = _downwards(graph, columns, per_row)
@@ -150,23 +150,30 @@ def _across(graph: nx.DiGraph, columns: list[list[str]]) -> Layout:
         routes[(source, target)] = [*points, (x2, y2 + NODE_H / 2)]
     width = MARGIN * 2 + max(len(columns), 1) * (NODE_W + GAP_X) - GAP_X
     bottom = MARGIN + max(
-        (len(m) * (NODE_H + GAP_Y) - GAP_Y + lanes[c] * LANE for c, m in enumerate(columns)),
+        (
+            len(m) * (NODE_H + GAP_Y) + lanes[c] * LANE
+            if lanes[c]
+            else len(m) * (NODE_H + GAP_Y) - GAP_Y
+            for c, m in enumerate(columns)
+        ),
         default=NODE_H,
     )
     # A loop of a column-level graph (its generations are those of the loops' condensation)
-    # runs back below everything: out into the gap after its source's generation, along a
-    # lane of its own, up the gap before its target's.
+    # runs back below everything: out of its source's lower half into the gap after its
+    # generation, along a lane of its own, up the gap before its target's and into its lower
+    # half (the middles are for the edges running forward), beside the other loops.
     for index, (source, target) in enumerate(backwards):
         (x1, y1), (x2, y2) = position[source], position[target]
         y = bottom + GAP_Y / 2 + index * LANE
-        after, before = x1 + NODE_W + GAP_X / 2, x2 - min(GAP_X, MARGIN) / 2
+        low = NODE_H * (0.62 + index % 3 * 0.1)
+        after, before = x1 + NODE_W + 10 + index % 4 * 5, x2 - 4 - index % 3 * 3
         routes[(source, target)] = [
-            (x1 + NODE_W, y1 + NODE_H / 2),
-            (after, y1 + NODE_H / 2),
+            (x1 + NODE_W, y1 + low),
+            (after, y1 + low),
             (after, y),
             (before, y),
-            (before, y2 + NODE_H / 2),
-            (x2, y2 + NODE_H / 2),
+            (before, y2 + low),
+            (x2, y2 + low),
         ]
     if backwards:
         bottom += GAP_Y / 2 + len(backwards) * LANE
@@ -178,7 +185,8 @@ def _across(graph: nx.DiGraph, columns: list[list[str]]) -> Layout:
 def _downwards(graph: nx.DiGraph, columns: list[list[str]], per_row: int) -> Layout:
     """Generations top to bottom, each wrapped into rows of `per_row`. An edge to the next row
     runs straight down the band between the rows; any other leaves its box into the band
-    below, runs down a lane right of the rows and enters the band above its target."""
+    below, runs down a lane right of the rows and enters the band above its target (beside
+    the centres, which edges between adjacent rows use)."""
     rows = [m[start : start + per_row] for m in columns for start in range(0, len(m), per_row)]
     last_of_generation = set()
     count = 0
@@ -198,29 +206,41 @@ def _downwards(graph: nx.DiGraph, columns: list[list[str]], per_row: int) -> Lay
         y += NODE_H + (LAYER_GAP if index in last_of_generation else GAP_Y)
     height = y - LAYER_GAP + MARGIN
 
-    def band_below(row: int) -> float:
-        return (tops[row] + NODE_H + tops[row + 1]) / 2 if row + 1 < len(tops) else height - 4
+    def band_below(row: int) -> tuple[float, float]:
+        return tops[row] + NODE_H, tops[row + 1] if row + 1 < len(tops) else height
 
-    def band_above(row: int) -> float:
-        return (tops[row - 1] + NODE_H + tops[row]) / 2 if row else MARGIN / 2
+    def band_above(row: int) -> tuple[float, float]:
+        return (tops[row - 1] + NODE_H if row else 0.0), tops[row]
 
-    routes, lanes = {}, 0
+    def attach(node: str, taken: dict[str, int]) -> float:
+        """Where the next lane edge leaves or enters the node: right of its centre, a few
+        pixels apart (the centre is for the edges between adjacent rows)."""
+        index = taken[node] = taken.get(node, -1) + 1
+        return position[node][0] + NODE_W / 2 + 8 + index % 4 * 6
+
+    routes, lanes, leaving, entering = {}, 0, {}, {}
     for source, target in sorted(graph.edges):
         (x1, y1), (x2, y2) = position[source], position[target]
-        start, end = (x1 + NODE_W / 2, y1 + NODE_H), (x2 + NODE_W / 2, y2)
         if row_of[target] == row_of[source] + 1:
-            routes[(source, target)] = [start, end]
+            routes[(source, target)] = [(x1 + NODE_W / 2, y1 + NODE_H), (x2 + NODE_W / 2, y2)]
             continue
+        # its own lane (up to MAX_LANES), and its own levels in the bands it crosses: leaving
+        # in the upper part of the band below its row, entering in the lower part of the band
+        # above its target's
+        level = (1 + lanes % 3) / 8
         lane = content - MARGIN / 2 + LANE * (1 + lanes % MAX_LANES)
         lanes += 1
-        below, above = band_below(row_of[source]), band_above(row_of[target])
+        (top, bottom), (over, under) = band_below(row_of[source]), band_above(row_of[target])
+        out = top + (bottom - top) * level
+        into = under - (under - over) * level
+        x_out, x_in = attach(source, leaving), attach(target, entering)
         routes[(source, target)] = [
-            start,
-            (start[0], below),
-            (lane, below),
-            (lane, above),
-            (end[0], above),
-            end,
+            (x_out, y1 + NODE_H),
+            (x_out, out),
+            (lane, out),
+            (lane, into),
+            (x_in, into),
+            (x_in, y2),
         ]
     width = content + (LANE * min(lanes, MAX_LANES) + MARGIN / 2 if lanes else 0)
     return Layout(position, width, height, True, routes)

@@ -233,11 +233,14 @@ def _check_size(payload: dict, text: str) -> None:
 def model_refusal(actor: AbstractBaseUser, name: str, field_path: str) -> ModelRefused | None:
     """Why `actor` may not register a version of the model `name` (None when it may)."""
     model = RegisteredModel.objects.filter(name=name).first()
+    return None if _may_register(actor, model) else ModelRefused(name, field_path)
+
+
+def _may_register(actor: AbstractBaseUser, model: RegisteredModel | None) -> bool:
+    """Whether `actor` may register a version of `model` (None: a new model, created)."""
     if model is None:
-        return None if actor.has_perm(ADD_MODEL) else ModelRefused(name, field_path)
-    if not can_view_model(actor, model) or not can_change_model(actor, model):
-        return ModelRefused(name, field_path)
-    return None
+        return actor.has_perm(ADD_MODEL)
+    return can_view_model(actor, model) and can_change_model(actor, model)
 
 
 def _model_facets(parsed: ParsedEvent) -> list[tuple[str, str]]:
@@ -1440,7 +1443,7 @@ def _register_model(
         )
         if now is not None and now != name:
             name, model = now, _model_held(now)
-    if model_refusal(actor, name, "modelgov_model.name") is not None:
+    if not _may_register(actor, model):
         raise ModelRefused(facet["name"], "modelgov_model.name")
     if model is None:
         model = registry.registered_model_create(actor=actor, name=name)

@@ -46,7 +46,10 @@ def _event(run, job, time, inputs=(), outputs=(), event_type="COMPLETE", parent=
 
 
 def _dataset(name):
-    """A dataset by name, or by (name, version): with the `version` facet."""
+    """A dataset by name, or by (name, version): with the `version` facet (a dataset already
+    built is taken as it is)."""
+    if isinstance(name, dict):
+        return name
     if isinstance(name, tuple):
         name, version = name
         return dataset(NS, name, version={"datasetVersion": version})
@@ -286,32 +289,27 @@ def schemas():
     reader's, whatever arrives first and whichever events share a batch (a run's START naming
     its output without a schema, a reader's schema, then the COMPLETE giving the writer's)."""
 
-    def event(run, job, time, inputs=(), outputs=(), event_type="COMPLETE"):
-        out = _event(run, job, time, event_type=event_type)
-        out["inputs"], out["outputs"] = list(inputs), list(outputs)
-        return out
-
     return [
-        event(
+        _event(
             "bill",
             "bill",
             "2026-11-01T07:00:00Z",
             outputs=[_with_schema("invoices", "v2")],
             event_type="START",
         ),
-        event(
+        _event(
             "check",
             "check",
             "2026-11-01T07:15:00Z",
             inputs=[_with_schema("invoices", "v2", ("no", "string"))],
         ),
-        event(
+        _event(
             "bill",
             "bill",
             "2026-11-01T07:30:00Z",
             outputs=[_with_schema("invoices", "v2", ("no", "int"), ("total", "double"))],
         ),
-        event(
+        _event(
             "export",
             "export",
             "2026-11-01T08:00:00Z",
@@ -320,7 +318,7 @@ def schemas():
                 _with_schema("customers", "v5"),
             ],
         ),
-        event(
+        _event(
             "score",
             "score",
             "2026-11-01T09:00:00Z",
@@ -338,32 +336,46 @@ def rival_schemas():
     none theirs, and two more readers at one moment disagree. The earliest event's stands (at
     one moment, the lesser in canonical JSON), whatever arrives first."""
 
-    def event(run, time, inputs=(), outputs=(), event_type="COMPLETE"):
-        out = _event(run, run, time, event_type=event_type)
-        out["inputs"], out["outputs"] = list(inputs), list(outputs)
-        return out
-
     return [
-        event(
+        _event(
+            "load",
             "load",
             "2026-11-01T07:00:00Z",
             outputs=[_with_schema("sales", "s1", ("id", "int"))],
             event_type="START",
         ),
-        event(
+        _event(
+            "load",
             "load",
             "2026-11-01T07:30:00Z",
             outputs=[_with_schema("sales", "s1", ("id", "bigint"), ("total", "double"))],
         ),
-        event("ingest", "2026-11-01T08:00:00Z", outputs=[_with_schema("stock", "k1")]),
-        event("audit", "2026-11-01T09:00:00Z", [_with_schema("stock", "k1", ("sku", "string"))]),
-        event("count", "2026-11-01T08:30:00Z", [_with_schema("stock", "k1", ("qty", "int"))]),
-        event("north", "2026-11-01T10:00:00Z", [_with_schema("prices", "p1", ("eur", "double"))]),
-        event("south", "2026-11-01T10:00:00Z", [_with_schema("prices", "p1", ("usd", "double"))]),
+        _event("ingest", "ingest", "2026-11-01T08:00:00Z", outputs=[_with_schema("stock", "k1")]),
+        _event(
+            "audit",
+            "audit",
+            "2026-11-01T09:00:00Z",
+            [_with_schema("stock", "k1", ("sku", "string"))],
+        ),
+        _event(
+            "count", "count", "2026-11-01T08:30:00Z", [_with_schema("stock", "k1", ("qty", "int"))]
+        ),
+        _event(
+            "north",
+            "north",
+            "2026-11-01T10:00:00Z",
+            [_with_schema("prices", "p1", ("eur", "double"))],
+        ),
+        _event(
+            "south",
+            "south",
+            "2026-11-01T10:00:00Z",
+            [_with_schema("prices", "p1", ("usd", "double"))],
+        ),
         # two Spark runs writing one Delta version, named on COMPLETE only: their stand-ins
         # (with each writer's schema) become one version, holding the earlier START's schema
         *(
-            event(run, time, outputs=[dataset(NS, "ledger", **facets)], event_type=kind)
+            _event(run, run, time, outputs=[dataset(NS, "ledger", **facets)], event_type=kind)
             for run, time, kind, facets in (
                 ("spark-a", "2026-11-01T11:00:00Z", "START", {"schema": _columns("x")}),
                 ("spark-b", "2026-11-01T11:05:00Z", "START", {"schema": _columns("y")}),

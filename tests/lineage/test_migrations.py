@@ -21,6 +21,21 @@ def _at(hours: int) -> datetime:
     return T0 + timedelta(hours=hours)
 
 
+def _renamed(apps, pk: int, old_name: str, new_name: str, hours: int) -> None:
+    """The audit log's record of a model's rename, as the registry writes it."""
+    apps.get_model("audit", "AuditEvent").objects.create(
+        occurred_at=_at(hours),
+        actor_kind="user",
+        channel="api",
+        action="registry.registered_model.renamed",
+        object_type="registry.registeredmodel",
+        object_id=str(pk),
+        object_repr=new_name,
+        changes={"name": [old_name, new_name]},
+        context={},
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_edges_and_mentions_left_under_a_renamed_models_old_name_follow_the_model(owner):
     """Model `a` is renamed `b` (before renames moved node ids), then a new model takes `a`:
@@ -60,17 +75,7 @@ def test_edges_and_mentions_left_under_a_renamed_models_old_name_follow_the_mode
     edge("dataset:s3://f:labels#v1", "a", 1)
     edge("dataset:s3://f:labels#v1", "b", 3)  # linked again after the rename, by its new name
     first_event = mention("a", 1, 1)
-    old.get_model("audit", "AuditEvent").objects.create(
-        occurred_at=_at(2),
-        actor_kind="user",
-        channel="api",
-        action="registry.registered_model.renamed",
-        object_type="registry.registeredmodel",
-        object_id=str(first.pk),
-        object_repr="b",
-        changes={"name": ["a", "b"]},
-        context={},
-    )
+    _renamed(old, first.pk, "a", "b", 2)
     second = models.create(name="a", owner_id=owner.pk)
     models.filter(pk=second.pk).update(created_at=_at(4))
     edge("dataset:s3://g:other#v9", "a", 5)
@@ -142,7 +147,6 @@ def test_mentions_learn_the_name_their_event_gave_from_the_renames(owner):
     models = old.get_model("registry", "RegisteredModel").objects
     events = old.get_model("lineage", "LineageEvent").objects
     mentions = old.get_model("lineage", "ModelMention").objects
-    audit = old.get_model("audit", "AuditEvent").objects
 
     def model(name, hours):
         made = models.create(name=name, owner_id=owner.pk)
@@ -151,17 +155,7 @@ def test_mentions_learn_the_name_their_event_gave_from_the_renames(owner):
 
     def rename(made, old_name, new_name, hours):
         models.filter(pk=made.pk).update(name=new_name)
-        audit.create(
-            occurred_at=_at(hours),
-            actor_kind="user",
-            channel="api",
-            action="registry.registered_model.renamed",
-            object_type="registry.registeredmodel",
-            object_id=str(made.pk),
-            object_repr=new_name,
-            changes={"name": [old_name, new_name]},
-            context={},
-        )
+        _renamed(old, made.pk, old_name, new_name, hours)
 
     def event(n, hours, given, held):
         made = events.create(

@@ -37,7 +37,7 @@ from django.utils import timezone
 from audit.services import audit_record, audit_record_many
 from core.api import NonFinite
 from core.canonical import canonical_json
-from core.db import insert_new
+from core.db import insert_new, plan_each_statement
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from lineage import graph, nodes, selectors
 from lineage.models import (
@@ -475,6 +475,7 @@ def lineage_events_map(*, limit: int | None = None) -> MapResult:
         )
         if not batch:
             return MapResult(0, 0)
+        plan_each_statement()  # the batch's statements pass lists of its runs, nodes, datasets
         # one instance per poster: what is learnt about it (e.g. its role) is asked once
         posters = get_user_model().objects.in_bulk(
             {event.submitted_by_id for event in batch if event.submitted_by_id is not None}

@@ -1,11 +1,11 @@
 """core.db: INSERT … ON CONFLICT DO NOTHING RETURNING only the new rows, and lists sent to
-PostgreSQL as binary arrays."""
+PostgreSQL as binary arrays, statements planned for their values."""
 
 import uuid
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from psycopg.adapt import PyFormat
 from psycopg.pq import Format
 
@@ -89,3 +89,19 @@ def test_lists_are_sent_to_postgresql_as_binary_arrays_and_arrive_unchanged():
             "SELECT %s::varchar[], %s::timestamptz[], %s::bigint[]", [values, when, [1, 2**40]]
         )
         assert cursor.fetchone() == (values, when, [1, 2**40])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_each_statement_is_planned_for_its_values_until_the_transaction_ends():
+
+    def mode() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW plan_cache_mode")
+            return cursor.fetchone()[0]
+
+    with transaction.atomic():
+        db.plan_each_statement()
+        assert mode() == "force_custom_plan"
+    # SET LOCAL: the connection's other transactions (requests, the accept path) keep theirs
+    assert mode() == "auto"

@@ -109,6 +109,27 @@ def test_beat_sweeps_pending_events_with_the_mapping_task(settings):
     assert entry["schedule"] <= 60
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_mapping_batch_plans_each_statement_for_its_values(post, deferred, monkeypatch):
+    """Its statements pass lists of any length: a plan kept for a prepared statement is not
+    used (core.db.plan_each_statement)."""
+    seen = []
+    map_batch = services._map_batch
+
+    def observed(*args, **kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW plan_cache_mode")
+            seen.append(cursor.fetchone()[0])
+        return map_batch(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_map_batch", observed)
+    event = run_event(inputs=[("s3://a", "in")], outputs=[("s3://a", "out")])
+    assert post(event).status_code == 201
+    assert services.lineage_events_map().mapped == 1
+    assert seen == ["force_custom_plan"]
+
+
 @pytest.mark.django_db
 def test_the_mapper_claims_the_oldest_event_time_first(post, deferred):
     for day in ("03", "01", "02"):

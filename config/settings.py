@@ -1,6 +1,7 @@
 """modelgov settings. Every value comes from the environment (see README, "Configuration")."""
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -307,6 +308,29 @@ STORAGES = {
 }
 
 # --- REST API -------------------------------------------------------------------------------
+# --- Cache and rate limits --------------------------------------------------------------------
+# The cache holds the counts behind the API's rate limits. CACHE_URL (redis://host:6379/N)
+# shares them between processes and machines; without it each process counts on its own, so
+# gunicorn's workers each allow the full rate.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Requests per period and caller; `off` for none. Mapping rejected events again re-runs the
+# mapper over up to 1,000 events per request: a poster re-sending events the mapper keeps
+# refusing would otherwise keep it busy for everyone.
+THROTTLE_RATE_PATTERN = r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)"
+
+
+def _rate(name: str, default: str) -> str | None:
+    value = env.str(name, default=default).strip().lower()
+    if value in ("off", "none", ""):
+        return None
+    if not re.fullmatch(THROTTLE_RATE_PATTERN, value):
+        raise ImproperlyConfigured(
+            f"{name} is {value!r}: a number of requests per second, minute, hour or day "
+            "(e.g. 30/minute), or 'off'."
+        )
+    return value
+
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "registry.authentication.BearerTokenAuthentication",
@@ -327,6 +351,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_RATES": {"lineage-remap": _rate("LINEAGE_REMAP_RATE", "30/minute")},
     "STRICT_JSON": True,
     # `format` is a real query parameter of lineage exports, not a renderer override.
     "URL_FORMAT_OVERRIDE": None,

@@ -62,6 +62,15 @@ def _fresh_context():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_counts():
+    """Each test starts with no requests counted against the API's rate limits (the cache is
+    the process's own memory: counts would carry from one test to the next)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def ensure_roles() -> None:
     """Re-create the role groups after a transactional test's flush emptied the database.
 

@@ -323,3 +323,28 @@ def test_admin_pages_name_an_icon_that_is_served(client):
     from django.contrib.staticfiles import finders
 
     assert finders.find("core/favicon.svg")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [(None, "'30/minute'"), ("5/hour", "'5/hour'"), ("off", "None"), (" 100/S ", "'100/s'")],
+)
+def test_mapping_events_again_is_limited_per_caller_unless_told_not_to(given, expected):
+    env = {} if given is None else {"LINEAGE_REMAP_RATE": given}
+    assert _setting("REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['lineage-remap']", env) == expected
+
+
+def test_a_rate_that_is_not_one_is_refused_in_one_line():
+    result = _settings_read("1", {"LINEAGE_REMAP_RATE": "lots"})
+    assert result.returncode != 0
+    assert "LINEAGE_REMAP_RATE is 'lots'" in result.stderr
+
+
+def test_rate_counts_are_the_process_own_unless_a_cache_url_names_a_shared_cache():
+    default = _settings_read("settings.CACHES['default']['BACKEND']", {}, ("CACHE_URL",))
+    assert default.stdout.strip().splitlines()[-1] == (
+        "django.core.cache.backends.locmem.LocMemCache"
+    )
+    shared = _setting("CACHES['default']", {"CACHE_URL": "redis://127.0.0.1:6379/3"})
+    assert "django.core.cache.backends.redis.RedisCache" in shared
+    assert "redis://127.0.0.1:6379/3" in shared

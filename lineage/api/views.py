@@ -18,6 +18,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.api import AnyTypeJSONParser
@@ -457,9 +458,12 @@ class CanRemapLineage(CanReadLineage):
 
 
 class RemapView(APIView):
-    """Put rejected events back to pending, to be mapped again."""
+    """Put rejected events back to pending, to be mapped again (at most LINEAGE_REMAP_RATE
+    requests per caller)."""
 
     permission_classes = [CanRemapLineage]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "lineage-remap"
 
     @extend_schema(
         operation_id="lineage_events_remap",
@@ -470,7 +474,7 @@ class RemapView(APIView):
         "or nothing, checked in this order: 404 an id unknown to you, 403 someone else's "
         "event, 409 an event that is not rejected. `mapping[i]` is the state of the i-th "
         "event (by id) after the request; where mapping runs in the background, `pending` "
-        "until it has.",
+        "until it has. 429 (with Retry-After) past LINEAGE_REMAP_RATE requests per caller.",
         responses={
             200: inline_serializer(
                 "LineageRemapped",
@@ -483,6 +487,7 @@ class RemapView(APIView):
             403: ERRORS,
             404: ERRORS,
             409: ERRORS,
+            429: ERRORS,
         },
     )
     def post(self, request):

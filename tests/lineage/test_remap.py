@@ -318,3 +318,72 @@ def test_many_ids_are_listed_shortly(api, pipeline, rejected):
     assert message.startswith("Unknown lineage events 1000000, 1000001,")
     assert message.endswith("1000009 and 15 more.")
     _unchanged(rejected, before)
+
+
+@pytest.fixture
+def two_per_minute(monkeypatch):
+    # DRF's throttles read their rates once, when imported: set the rate where they read it
+    from rest_framework.throttling import ScopedRateThrottle
+
+    monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "lineage-remap", "2/minute")
+
+
+def test_past_the_rate_a_caller_is_refused_429_and_nothing_is_remapped(
+    api, pipeline, superuser, rejected, two_per_minute
+):
+    audited = AuditEvent.objects.count()
+    unknown = rejected.pk + 1000
+    for _ in range(2):  # refused requests count too
+        assert api(pipeline).post(URL, {"ids": [unknown]}, format="json").status_code == 404
+
+    response = api(pipeline).post(URL, {"ids": [rejected.pk]}, format="json")
+
+    assert response.status_code == 429, response.content
+    assert 0 < int(response["Retry-After"]) <= 60
+    (error,) = response.json()["errors"]
+    assert error["code"] == "throttled" and "throttled" in error["message"]
+    _unchanged(rejected, audited)
+    # each caller has a count of its own
+    assert api(superuser).post(URL, {"ids": [rejected.pk]}, format="json").status_code == 200
+
+
+def test_the_rate_is_counted_before_the_body_is_read(api, pipeline, rejected, two_per_minute):
+    for _ in range(2):
+        api(pipeline).post(URL, {"ids": [rejected.pk + 1000]}, format="json")
+    response = api(pipeline).post(URL, "not json", content_type="application/json")
+    assert response.status_code == 429
+
+
+def test_with_a_shared_cache_every_process_counts_against_one_rate(
+    api, pipeline, rejected, two_per_minute, settings
+):
+    """CACHE_URL naming Redis: the counts live there, not in the process that answered."""
+    import os
+
+    import redis
+
+    url = os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(f"needs Redis at {url}")
+        pytest.skip(f"needs Redis at {url}")
+    prefix = f"remap-test-{uuid.uuid4().hex}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    client = redis.Redis.from_url(url)
+    try:
+        for _ in range(2):
+            api(pipeline).post(URL, {"ids": [rejected.pk + 1000]}, format="json")
+        assert client.keys(f"{prefix}:*throttle_lineage-remap_{pipeline.pk}")
+        response = api(pipeline).post(URL, {"ids": [rejected.pk]}, format="json")
+        assert response.status_code == 429
+    finally:
+        for key in client.keys(f"{prefix}:*"):
+            client.delete(key)

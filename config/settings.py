@@ -307,23 +307,20 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# --- REST API -------------------------------------------------------------------------------
-# --- Cache and rate limits --------------------------------------------------------------------
+# --- Cache and rate limits ------------------------------------------------------------------
 # The cache holds the counts behind the API's rate limits. CACHE_URL (redis://host:6379/N)
 # shares them between processes and machines; without it each process counts on its own, so
 # gunicorn's workers each allow the full rate.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
-# Requests per period and caller; `off` for none. Mapping rejected events again re-runs the
-# mapper over up to 1,000 events per request: a poster re-sending events the mapper keeps
-# refusing would otherwise keep it busy for everyone.
-THROTTLE_RATE_PATTERN = r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)"
 
 
 def _rate(name: str, default: str) -> str | None:
+    """A rate limit from the environment: requests per second, minute, hour or day, per
+    caller (`30/minute`); None for `off`."""
     value = env.str(name, default=default).strip().lower()
     if value in ("off", "none", ""):
         return None
-    if not re.fullmatch(THROTTLE_RATE_PATTERN, value):
+    if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
         raise ImproperlyConfigured(
             f"{name} is {value!r}: a number of requests per second, minute, hour or day "
             "(e.g. 30/minute), or 'off'."
@@ -331,6 +328,7 @@ def _rate(name: str, default: str) -> str | None:
     return value
 
 
+# --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "registry.authentication.BearerTokenAuthentication",
@@ -351,6 +349,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Mapping rejected events again re-runs the mapper over up to 1,000 events a request: a
+    # poster re-sending events the mapper keeps refusing would keep it busy for everyone.
     "DEFAULT_THROTTLE_RATES": {"lineage-remap": _rate("LINEAGE_REMAP_RATE", "30/minute")},
     "STRICT_JSON": True,
     # `format` is a real query parameter of lineage exports, not a renderer override.

@@ -315,17 +315,18 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 
 def _rate(name: str, default: str) -> str | None:
-    """A rate limit from the environment: requests per second, minute, hour or day, per
-    caller (`30/minute`); None for `off`."""
+    """A rate limit from the environment: 1 to 10,000 requests per second, minute, hour or
+    day, per caller (`30/minute`); None for `off`."""
     value = env.str(name, default=default).strip().lower()
-    if value in ("off", "none", ""):
+    if value == "off":
         return None
-    if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+    match = re.fullmatch(r"(\d+)/(s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?)", value)
+    if not match or not 1 <= int(match[1]) <= 10_000:
         raise ImproperlyConfigured(
-            f"{name} is {value!r}: a number of requests per second, minute, hour or day "
+            f"{name} is {value!r}: 1 to 10000 requests per second, minute, hour or day "
             "(e.g. 30/minute), or 'off'."
         )
-    return value
+    return f"{int(match[1])}/{match[2]}"
 
 
 # --- REST API -------------------------------------------------------------------------------

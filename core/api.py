@@ -20,6 +20,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, OperationalError, models
 from django.http import Http404
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
@@ -297,6 +299,15 @@ def _api_exception(exc: DomainError) -> exceptions.APIException:
     return exceptions.ValidationError([detail])
 
 
+def _unavailable(message: str) -> Response:
+    response = Response(
+        {"errors": [{"field": None, "message": message, "code": "unavailable"}]},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+    response["Retry-After"] = "5"
+    return response
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Maps every expected failure to one body shape and the right status code."""
     domain = exc if isinstance(exc, DomainError) else None
@@ -319,20 +330,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     elif isinstance(exc, OperationalError):
         logger.warning("database unavailable: %s", exc)
-        response = Response(
-            {
-                "errors": [
-                    {
-                        "field": None,
-                        "message": "Database unavailable; retry later.",
-                        "code": "unavailable",
-                    }
-                ]
-            },
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
-        response["Retry-After"] = "5"
-        return response
+        return _unavailable("Database unavailable; retry later.")
+    elif isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        # the cache CACHE_URL names, which keeps the rate limits' counts
+        logger.warning("cache unavailable: %s", exc)
+        return _unavailable("Cache unavailable; retry later.")
 
     # Imported here: rest_framework.views reads the API settings, which name this module.
     from rest_framework.views import exception_handler as drf_exception_handler

@@ -90,7 +90,10 @@ def plan_each_statement() -> None:
     lists of a few to thousands of nodes, and grows the tables it reads: a batch's cycle check
     took 14 ms under a plan kept from early on, and 4 ms planned for its values. Planning each
     of a mapping batch's statements costs a few milliseconds in all; the accept path and
-    other requests keep their plans. Other databases: nothing."""
+    other requests keep their plans. Other databases: nothing. Outside a transaction, where
+    SET LOCAL would do nothing at all: RuntimeError."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("plan_each_statement() applies to a transaction: call it inside one")
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:

@@ -3,6 +3,7 @@ admin), raw events read-only."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from django.contrib import admin, messages
@@ -12,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
+from rest_framework.throttling import ScopedRateThrottle
 
 from core.admin import Panel, ReadOnlyAdmin, refusal_to_message
 from core.errors import Conflict, NotFound
@@ -139,9 +141,23 @@ class LineageEventAdmin(ReadOnlyAdmin):
     def reason_in_short(self, obj):
         return Truncator(obj.reason).chars(90)
 
+    # The API's remap limit (LINEAGE_REMAP_RATE): one count per caller for both
+    throttle_scope = "lineage-remap"
+
     @admin.action(description="Map selected rejected events again")
     def remap(self, request, queryset):
+        throttle = ScopedRateThrottle()
+        if not throttle.allow_request(request, self):
+            messages.error(
+                request,
+                "Too many requests to map events again (LINEAGE_REMAP_RATE); try again in "
+                f"{math.ceil(throttle.wait() or 1)} seconds.",
+            )
+            return
         ids = list(queryset.values_list("pk", flat=True)[: services.REMAP_MAX + 1])
+        if not ids:  # selected on a page that was shown before they were deleted
+            messages.warning(request, "None of the selected events exists any more.")
+            return
         if len(ids) > services.REMAP_MAX:
             messages.warning(request, f"Select at most {services.REMAP_MAX} events at a time.")
             return

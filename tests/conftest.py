@@ -65,7 +65,8 @@ def _fresh_context():
 @pytest.fixture(autouse=True)
 def _fresh_rate_counts():
     """Each test starts with no requests counted against the API's rate limits (the cache is
-    the process's own memory: counts would carry from one test to the next)."""
+    the process's own memory, config/settings_test.py: counts would carry from one test to
+    the next)."""
     from django.core.cache import cache
 
     cache.clear()

@@ -100,8 +100,16 @@ def test_each_statement_is_planned_for_its_values_until_the_transaction_ends():
             cursor.execute("SHOW plan_cache_mode")
             return cursor.fetchone()[0]
 
+    before = mode()
     with transaction.atomic():
         db.plan_each_statement()
-        assert mode() == "force_custom_plan"
+        assert mode() == "force_custom_plan" != before
     # SET LOCAL: the connection's other transactions (requests, the accept path) keep theirs
-    assert mode() == "auto"
+    assert mode() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_planning_each_statement_outside_a_transaction_is_refused():
+    """SET LOCAL in autocommit would change nothing, silently."""
+    with pytest.raises(RuntimeError, match="inside one"):
+        db.plan_each_statement()

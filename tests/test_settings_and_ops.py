@@ -331,13 +331,61 @@ def test_admin_pages_name_an_icon_that_is_served(client):
 )
 def test_mapping_events_again_is_limited_per_caller_unless_told_not_to(given, expected):
     env = {} if given is None else {"LINEAGE_REMAP_RATE": given}
-    assert _setting("REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['lineage-remap']", env) == expected
+    read = _settings_read(
+        "repr(settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['lineage-remap'])",
+        env,
+        ("CELERY_BROKER_URL", "LINEAGE_REMAP_RATE"),
+    )
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip().splitlines()[-1] == expected
 
 
-def test_a_rate_that_is_not_one_is_refused_in_one_line():
+def test_a_rate_that_is_not_one_stops_the_start_with_one_line_naming_it():
     result = _settings_read("1", {"LINEAGE_REMAP_RATE": "lots"})
     assert result.returncode != 0
-    assert "LINEAGE_REMAP_RATE is 'lots'" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("django.core.exceptions.ImproperlyConfigured: LINEAGE_REMAP_RATE is")
+    assert "'lots'" in last and "or 'off'" in last
+
+
+@pytest.mark.parametrize(
+    ("given", "expected", "per_seconds"),
+    [
+        ("30/m", "30/m", (30, 60)),
+        ("30/minutes", "30/minutes", (30, 60)),
+        ("1/sec", "1/sec", (1, 1)),
+        ("007/hours", "7/hours", (7, 3600)),
+        ("10000/day", "10000/day", (10_000, 86_400)),
+    ],
+)
+def test_each_form_of_rate_taken_is_read_by_the_throttle_as_meant(
+    monkeypatch, given, expected, per_seconds
+):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    from config.settings import _rate
+
+    monkeypatch.setenv("SOME_RATE", given)
+    assert _rate("SOME_RATE", "1/s") == expected
+    assert SimpleRateThrottle.parse_rate(None, expected) == per_seconds
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["", "lots", "30", "30/", "/minute", "30/ minute", "30 /minute", "1/5m", "30/ms", "30/month"]
+    + ["0/minute", "10001/day", "-1/s", "1.5/s", "30/minute/x", "none"],
+)
+def test_a_rate_that_would_not_limit_as_meant_is_refused(monkeypatch, given):
+    """Refused, not read as something else: an empty value (a template left unfilled) is not
+    `off`, 0 would refuse every request while promising a retry, and DRF reads only the first
+    letter of a period (`30/month` would be 30 a minute)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.settings import _rate
+
+    monkeypatch.setenv("SOME_RATE", given)
+    with pytest.raises(ImproperlyConfigured, match="SOME_RATE is"):
+        _rate("SOME_RATE", "1/s")
 
 
 def test_rate_counts_are_the_process_own_unless_a_cache_url_names_a_shared_cache():

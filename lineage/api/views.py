@@ -474,7 +474,18 @@ class RemapView(APIView):
         "or nothing, checked in this order: 404 an id unknown to you, 403 someone else's "
         "event, 409 an event that is not rejected. `mapping[i]` is the state of the i-th "
         "event (by id) after the request; where mapping runs in the background, `pending` "
-        "until it has. 429 (with Retry-After) past LINEAGE_REMAP_RATE requests per caller.",
+        "until it has. 429 past LINEAGE_REMAP_RATE requests per caller (30 a minute unless "
+        "the deployment sets another; the admin action's count too), with Retry-After in "
+        "seconds.",
+        parameters=[
+            OpenApiParameter(
+                "Retry-After",
+                OpenApiTypes.INT,
+                location=OpenApiParameter.HEADER,
+                response=[429, 503],
+                description="Seconds to wait before asking again.",
+            )
+        ],
         responses={
             200: inline_serializer(
                 "LineageRemapped",
@@ -488,6 +499,7 @@ class RemapView(APIView):
             404: ERRORS,
             409: ERRORS,
             429: ERRORS,
+            503: ERRORS,
         },
     )
     def post(self, request):

@@ -354,10 +354,68 @@ def test_the_rate_is_counted_before_the_body_is_read(api, pipeline, rejected, tw
     assert response.status_code == 429
 
 
-def test_with_a_shared_cache_every_process_counts_against_one_rate(
+def test_the_admin_action_counts_against_the_callers_rate(
+    api, client, superuser, rejected, two_per_minute
+):
+    for _ in range(2):
+        assert (
+            api(superuser).post(URL, {"ids": [rejected.pk + 1000]}, format="json").status_code
+            == 404
+        )
+    client.force_login(superuser)
+    audited = AuditEvent.objects.count()  # after the login's own audit event
+
+    response = client.post(
+        "/admin/lineage/lineageevent/",
+        {"action": "remap", "_selected_action": [rejected.pk]},
+        follow=True,
+    )
+
+    assert "Too many requests to map events again (LINEAGE_REMAP_RATE)" in response.content.decode()
+    _unchanged(rejected, audited)
+
+
+def test_the_api_counts_the_admin_actions(api, client, superuser, rejected, two_per_minute):
+    client.force_login(superuser)
+    for _ in range(2):  # events gone since the page was shown
+        response = client.post(
+            "/admin/lineage/lineageevent/",
+            {"action": "remap", "_selected_action": [rejected.pk + 1000]},
+            follow=True,
+        )
+        assert "None of the selected events exists any more." in response.content.decode()
+    audited = AuditEvent.objects.count()
+    assert api(superuser).post(URL, {"ids": [rejected.pk]}, format="json").status_code == 429
+    _unchanged(rejected, audited)
+
+
+def test_an_unreachable_cache_is_503_and_nothing_is_remapped(api, pipeline, rejected, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    audited = AuditEvent.objects.count()
+
+    response = api(pipeline).post(URL, {"ids": [rejected.pk]}, format="json")
+
+    assert response.status_code == 503, response.content
+    assert response["Retry-After"] == "5"
+    assert response.json()["errors"][0] == {
+        "field": None,
+        "message": "Cache unavailable; retry later.",
+        "code": "unavailable",
+    }
+    _unchanged(rejected, audited)
+
+
+def test_with_a_shared_cache_the_counts_live_in_it(
     api, pipeline, rejected, two_per_minute, settings
 ):
-    """CACHE_URL naming Redis: the counts live there, not in the process that answered."""
+    """CACHE_URL naming Redis: the counts live there, not in the memory of the process that
+    answered, so every process that reads them counts against one rate."""
     import os
 
     import redis

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _django_check(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    ours = ("SECRET_KEY", "DEBUG", "CACHE_URL", "LINEAGE_REMAP_RATE")
+    env = {k: v for k, v in os.environ.items() if k not in ours}
     env.update(env_overrides)
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return subprocess.run(
@@ -205,11 +206,13 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "modelgov.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://modelgov.example.com",
     "BEHIND_TLS_PROXY": "1",
+    "CACHE_URL": "redis://cache:6379/1?socket_connect_timeout=1&socket_timeout=1",
 }
 
 
 def _deploy_check(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    ours = ("SECRET_KEY", "DEBUG", "CACHE_URL", "LINEAGE_REMAP_RATE")
+    env = {k: v for k, v in os.environ.items() if k not in ours}
     env.update(env_overrides)
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return subprocess.run(
@@ -232,6 +235,22 @@ def test_check_deploy_flags_a_deployment_without_tls():
     result = _deploy_check({**PRODUCTION_ENV, "BEHIND_TLS_PROXY": "0"})
     assert result.returncode != 0
     assert "security.W004" in result.stderr  # no HSTS
+
+
+@pytest.mark.parametrize("cache_url", [None, "locmemcache://", "dummycache://"])
+def test_check_deploy_flags_rate_limits_counted_per_process(cache_url):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "CACHE_URL"}
+    if cache_url is not None:
+        env["CACHE_URL"] = cache_url
+    result = _deploy_check(env)
+    assert result.returncode != 0
+    assert "core.W001" in result.stderr and "lineage-remap" in result.stderr
+
+
+def test_check_deploy_is_quiet_about_the_cache_when_nothing_is_rate_limited():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "CACHE_URL"}
+    result = _deploy_check({**env, "LINEAGE_REMAP_RATE": "off"})
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def _database_options(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:

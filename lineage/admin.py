@@ -155,8 +155,8 @@ class LineageEventAdmin(ReadOnlyAdmin):
             )
             return
         ids = list(queryset.values_list("pk", flat=True)[: services.REMAP_MAX + 1])
-        if not ids:  # selected on a page that was shown before they were deleted
-            messages.warning(request, "None of the selected events exists any more.")
+        if not ids:  # no id posted names an event this user may see
+            messages.warning(request, "None of the selected events is there to map again.")
             return
         if len(ids) > services.REMAP_MAX:
             messages.warning(request, f"Select at most {services.REMAP_MAX} events at a time.")

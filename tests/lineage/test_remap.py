@@ -377,13 +377,13 @@ def test_the_admin_action_counts_against_the_callers_rate(
 
 def test_the_api_counts_the_admin_actions(api, client, superuser, rejected, two_per_minute):
     client.force_login(superuser)
-    for _ in range(2):  # events gone since the page was shown
+    for _ in range(2):  # ids of no event
         response = client.post(
             "/admin/lineage/lineageevent/",
             {"action": "remap", "_selected_action": [rejected.pk + 1000]},
             follow=True,
         )
-        assert "None of the selected events exists any more." in response.content.decode()
+        assert "None of the selected events is there to map again." in response.content.decode()
     audited = AuditEvent.objects.count()
     assert api(superuser).post(URL, {"ids": [rejected.pk]}, format="json").status_code == 429
     _unchanged(rejected, audited)
@@ -445,3 +445,16 @@ def test_with_a_shared_cache_the_counts_live_in_it(
     finally:
         for key in client.keys(f"{prefix}:*"):
             client.delete(key)
+
+
+def test_the_admin_action_maps_nothing_the_user_may_not_see(client, other_scientist, rejected):
+    client.force_login(other_scientist)
+    audited = AuditEvent.objects.count()
+    response = client.post(
+        "/admin/lineage/lineageevent/",
+        {"action": "remap", "_selected_action": [rejected.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "None of the selected events is there to map again." in response.content.decode()
+    _unchanged(rejected, audited)

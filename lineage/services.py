@@ -445,7 +445,7 @@ def _fault(exc: Any) -> bool:
 
 
 def _isolable(exc: Exception) -> bool:
-    """Worth mapping the events one at a time to find those it belongs to."""
+    """Worth mapping the events apart to find those it belongs to."""
     return _refused(exc) or _fault(exc)
 
 
@@ -609,35 +609,35 @@ def _map_isolating_refusals(
     actor: AbstractBaseUser, items: list[tuple[LineageEvent, ParsedEvent]], ledger: ingest.Ledger
 ) -> dict[int, dict[str, Any] | Exception]:
     """Map the events together; if the graph refuses something (or the database refuses the
-    data, DATA_REFUSED, or the mapping code fails), map them one at a time (oldest first) so
-    that only the events concerned fail: their outcome is the exception. `ledger` collects
-    what the events that stand created or changed."""
-    try:
-        with transaction.atomic():
-            attempt = ingest.Ledger()
-            out = _map_batch(actor, items, attempt)
-    except Exception as exc:
-        if not _isolable(exc):
-            raise
-        if len(items) == 1:
-            return {items[0][0].pk: exc}
-        if _fault(exc):  # the events one by one may not meet it: logged here, whatever follows
-            logger.warning("mapping %d lineage events together failed", len(items), exc_info=exc)
-    else:
-        _merge(ledger, attempt)
-        return out
-    out = {}
-    for item in items:
+    data, DATA_REFUSED, or the mapping code fails), map the older half and then the newer
+    half the same way, down to single events, so that only the events concerned fail: their
+    outcome is the exception. Each event is judged after the older events that stand, as when
+    mapped one at a time, oldest first, in a few attempts per failing event instead of one
+    per event of the batch. `ledger` collects what the events that stand created or
+    changed."""
+    out: dict[int, dict[str, Any] | Exception] = {}
+
+    def attempt(part: list[tuple[LineageEvent, ParsedEvent]]) -> None:
         try:
             with transaction.atomic():
-                attempt = ingest.Ledger()
-                out.update(_map_batch(actor, [item], attempt))
+                tried = ingest.Ledger()
+                out.update(_map_batch(actor, part, tried))
         except Exception as exc:
             if not _isolable(exc):
                 raise
-            out[item[0].pk] = exc
+            if len(part) == 1:
+                out[part[0][0].pk] = exc
+                return
+            if _fault(exc) and len(part) == len(items):
+                # the events apart may not meet it: logged here, whatever follows
+                logger.warning("mapping %d lineage events together failed", len(part), exc_info=exc)
+            half = len(part) // 2
+            attempt(part[:half])
+            attempt(part[half:])
         else:
-            _merge(ledger, attempt)
+            _merge(ledger, tried)
+
+    attempt(items)
     return out
 
 

@@ -257,3 +257,53 @@ def test_a_fault_only_events_mapped_together_meet_is_logged(post, deferred, monk
     assert (result.mapped, result.rejected) == (2, 0)
     logged = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(logged) == 1 and logged[0].exc_info[0] is ZeroDivisionError
+
+
+def test_one_faulty_event_among_many_is_found_in_a_few_attempts(
+    post, deferred, faulty, monkeypatch
+):
+    """The batch is halved, older half first, down to the event concerned: not mapped again one
+    event at a time (which costs a batch of a thousand a thousand attempts)."""
+    for index in range(16):
+        job = POISON if index == 5 else f"job-{index}"
+        event = run_event(job=job, outputs=[("s3://lake", job)], time=f"2026-11-01T09:{index:02d}Z")
+        assert post(event).status_code == 201
+    attempts = []
+    mapping = services._map_batch
+    monkeypatch.setattr(
+        services,
+        "_map_batch",
+        lambda actor, items, ledger=None: (
+            attempts.append(len(items)) or mapping(actor, items, ledger)
+        ),
+    )
+
+    result = services.lineage_events_map()
+
+    assert (result.mapped, result.rejected) == (15, 1)
+    assert LineageEvent.objects.get(state="rejected").job_name == POISON
+    assert len(_runs_in_graph()) == 15
+    assert len(attempts) <= 1 + 2 * 4  # two halves a level, four levels down from 16
+    assert attempts.count(1) <= 2  # the event concerned, and the one beside it
+
+
+def test_events_mapped_apart_stand_as_if_mapped_one_at_a_time_oldest_first(post, deferred):
+    """A refusal that depends on what was mapped before: a run id taken by an older event's
+    job refuses the newer event naming another job, whichever half each lands in."""
+    shared = uuid.uuid4()
+    for index in range(8):
+        run_id, job = uuid.uuid4(), f"job-{index}"
+        if index in (2, 6):
+            run_id, job = shared, f"shared-{index}"
+        event = run_event(
+            run_id=run_id, job=job, outputs=[("s3://lake", job)], time=f"2026-11-01T09:0{index}Z"
+        )
+        assert post(event).status_code == 201
+
+    result = services.lineage_events_map()
+
+    assert (result.mapped, result.rejected) == (7, 1)
+    rejected = LineageEvent.objects.get(state="rejected")
+    assert rejected.job_name == "shared-6"
+    assert "belongs to another job" in rejected.reason
+    assert LineageEvent.objects.get(job_name="shared-2").state == "mapped"

@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from rest_framework.throttling import ScopedRateThrottle
 
-from core.admin import Panel, ReadOnlyAdmin, refusal_to_message
+from core.admin import Panel, ReadOnlyAdmin
 from core.errors import Conflict, NotFound
 from lineage import nodes, services
 from lineage.models import Edge, LineageEvent
@@ -164,7 +164,7 @@ class LineageEventAdmin(ReadOnlyAdmin):
         try:
             events = services.lineage_events_remap(actor=request.user, ids=ids)
         except (Conflict, NotFound, PermissionDenied) as exc:
-            refusal_to_message(request, exc)
+            messages.warning(request, str(exc))  # about the selection (the API's `ids`)
             return
         states = Counter(event.state for event in events)
         messages.success(

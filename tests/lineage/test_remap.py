@@ -458,3 +458,19 @@ def test_the_admin_action_maps_nothing_the_user_may_not_see(client, other_scient
     assert response.status_code == 200
     assert "None of the selected events is there to map again." in response.content.decode()
     _unchanged(rejected, audited)
+
+
+def test_the_admin_action_says_why_an_event_is_not_mapped_again(client, superuser, rejected):
+    rejected.state = "mapped"
+    rejected.save(update_fields=["state"])
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/lineage/lineageevent/",
+        {"action": "remap", "_selected_action": [rejected.pk]},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert (
+        f'<li class="warning">Only rejected events are mapped again; event {rejected.pk} is '
+        "mapped.</li>"
+    ) in html

@@ -287,9 +287,10 @@ def test_one_faulty_event_among_many_is_found_in_a_few_attempts(
     assert attempts.count(1) <= 2  # the event concerned, and the one beside it
 
 
-def test_events_mapped_apart_stand_as_if_mapped_one_at_a_time_oldest_first(post, deferred):
+def test_each_event_mapped_apart_is_judged_after_the_older_ones_that_stand(post, deferred):
     """A refusal that depends on what was mapped before: a run id taken by an older event's
-    job refuses the newer event naming another job, whichever half each lands in."""
+    job refuses the newer event naming another job, whichever half each lands in (the older
+    half is mapped first)."""
     shared = uuid.uuid4()
     for index in range(8):
         run_id, job = uuid.uuid4(), f"job-{index}"
@@ -307,3 +308,67 @@ def test_events_mapped_apart_stand_as_if_mapped_one_at_a_time_oldest_first(post,
     assert rejected.job_name == "shared-6"
     assert "belongs to another job" in rejected.reason
     assert LineageEvent.objects.get(job_name="shared-2").state == "mapped"
+
+
+@pytest.fixture
+def refusing(monkeypatch):
+    """Mapping code that refuses (as the graph refuses a cycle, once it has done the work) any
+    part holding an event of a job in `refusing.jobs`, and counts its attempts."""
+    real = services._map_batch
+
+    class Refusing:
+        jobs: set[str] = set()
+        attempts: list[int] = []
+
+    def mapping(actor, items, ledger=None):
+        Refusing.attempts.append(len(items))
+        out = real(actor, items, ledger)
+        if any(parsed.job_name in Refusing.jobs for _, parsed in items):
+            raise services.CycleRefused(["dataset:a:x#1", "run:r", "dataset:a:x#1"])
+        return out
+
+    monkeypatch.setattr(services, "_map_batch", mapping)
+    return Refusing
+
+
+@pytest.mark.parametrize("refused", [range(16), range(0, 16, 2), (3, 12)])
+def test_many_refused_events_cost_about_one_attempt_each_as_one_at_a_time_did(
+    post, deferred, refusing, refused
+):
+    refusing.jobs = {f"job-{index}" for index in refused}
+    for index in range(16):
+        job = f"job-{index}"
+        event = run_event(job=job, outputs=[("s3://lake", job)], time=f"2026-11-01T09:{index:02d}Z")
+        assert post(event).status_code == 201
+
+    result = services.lineage_events_map()
+
+    assert (result.mapped, result.rejected) == (16 - len(refused), len(refused))
+    assert set(
+        LineageEvent.objects.filter(state="rejected").values_list("job_name", flat=True)
+    ) == (refusing.jobs)
+    # one at a time: the batch, then each event (17); halving adds at most two parts a level
+    assert len(refusing.attempts) <= 17 + 2 * 4
+
+
+def test_a_fault_met_in_company_below_a_refusal_is_logged(post, deferred, monkeypatch, caplog):
+    real = services._map_batch
+
+    def mapping(actor, items, ledger=None):
+        if any(parsed.job_name == "refused" for _, parsed in items):
+            raise services.CycleRefused(["dataset:a:x#1", "run:r", "dataset:a:x#1"])
+        if len(items) > 1:
+            raise ZeroDivisionError("only in company")
+        return real(actor, items, ledger)
+
+    for minute, job in enumerate(("a", "b", "c", "refused")):
+        event = run_event(job=job, outputs=[("s3://lake", job)], time=f"2026-11-01T09:0{minute}Z")
+        assert post(event).status_code == 201
+    monkeypatch.setattr(services, "_map_batch", mapping)
+
+    with caplog.at_level(logging.WARNING, logger="lineage.services"):
+        result = services.lineage_events_map()
+
+    assert (result.mapped, result.rejected) == (3, 1)
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and warned[0].exc_info[0] is ZeroDivisionError

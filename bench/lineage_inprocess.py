@@ -4,13 +4,16 @@ client (token authentication, the full middleware stack, no HTTP server).
 
     .venv/bin/python bench/lineage_inprocess.py [--events 400] [--profile out.prof]
     .venv/bin/python bench/lineage_inprocess.py --mapper [--events 2000] [--batches 0]
-        [--profile out.prof]
+        [--refused 0] [--profile out.prof]
 
 With --mapper, the events are only accepted (stored pending) and then mapped by one
 lineage_events_map_all call, which is what is timed (and profiled): events mapped per second,
 this process's CPU per event, and the statements per batch of LINEAGE_MAP_BATCH. --batches N
 adds the mix bench/lineage.py (c) maps: N arrays of 100 events in which half the events share
 one run id (so a run's events span several mapper batches and its row is updated each time).
+--refused N has the graph refuse N of the events, spread evenly over them, as it refuses an
+event that would close a cycle (once the batch's work is done): the mapper finds them among
+the others; the attempts it made are printed.
 
 It creates (and drops first) its own database `modelgov_bench_lineage_inprocess` on
 127.0.0.1:5432 as user postgres; set BENCH_DATABASE_URL to use another. Prints figures,
@@ -59,6 +62,9 @@ def main() -> None:
     parser.add_argument("--mapper", action="store_true", help="time the mapper, not the posts")
     parser.add_argument(
         "--batches", type=int, default=0, help="with --mapper: also N arrays of 100 events"
+    )
+    parser.add_argument(
+        "--refused", type=int, default=0, help="with --mapper: N events the graph refuses"
     )
     args = parser.parse_args()
     if args.mapper:
@@ -211,6 +217,7 @@ def bench_mapper(args, count: int, connection) -> None:
         profiler = cProfile.Profile(time.process_time)  # CPU only
         profiler.enable()
     clock = StatementClock(connection, width=90, timed=args.timings)
+    attempts = refuse(args.refused, count) if args.refused else None
     tune_worker_gc()  # as a worker process does once started (config/celery.py)
     started, cpu = time.perf_counter(), time.process_time()
     with connection.execute_wrapper(clock):
@@ -227,7 +234,36 @@ def bench_mapper(args, count: int, connection) -> None:
         f"{cpu * 1000 / max(1, result.claimed):.2f} ms of this process's CPU per event; "
         f"{clock.statements / batches:.0f} statements per batch"
     )
+    if attempts is not None:
+        print(f"    {args.refused} refused: {len(attempts)} attempts to map parts of batches")
     clock.report(batches, "batch")
+
+
+def refuse(refused: int, count: int) -> list[int]:
+    """Have the graph refuse `refused` pending events, spread evenly, as it refuses one that
+    would close a cycle (after the work of the part holding it); returns the sizes of the
+    parts the mapper tries, as it tries them."""
+    from lineage import services
+    from lineage.models import LineageEvent
+
+    pending = list(
+        LineageEvent.objects.filter(state="pending")
+        .order_by("event_time", "id")
+        .values_list("pk", flat=True)
+    )
+    chosen = set(pending[:: max(1, count // refused)][:refused])
+    attempts: list[int] = []
+    map_batch = services._map_batch
+
+    def refusing(actor, items, ledger):
+        attempts.append(len(items))
+        out = map_batch(actor, items, ledger)
+        if any(event.pk in chosen for event, _ in items):
+            raise services.CycleRefused(["dataset:bench:x#1", "run:bench", "dataset:bench:x#1"])
+        return out
+
+    services._map_batch = refusing
+    return attempts
 
 
 if __name__ == "__main__":

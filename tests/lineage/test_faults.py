@@ -47,6 +47,13 @@ def faulty(monkeypatch):
     return Switch
 
 
+def _map_noting_warnings(caplog):
+    """Map what is pending; the result and the warnings the mapper logged meanwhile."""
+    with caplog.at_level(logging.WARNING, logger="lineage.services"):
+        result = services.lineage_events_map()
+    return result, [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
 def _runs_in_graph():
     return set(
         Edge.objects.filter(source__startswith="run:").values_list("source", flat=True).distinct()
@@ -252,10 +259,8 @@ def test_a_fault_only_events_mapped_together_meet_is_logged(post, deferred, monk
     for job in ("a", "b"):
         assert post(run_event(job=job, outputs=[("s3://lake", job)])).status_code == 201
     monkeypatch.setattr(services, "_map_batch", together)
-    with caplog.at_level(logging.WARNING, logger="lineage.services"):
-        result = services.lineage_events_map()
+    result, logged = _map_noting_warnings(caplog)
     assert (result.mapped, result.rejected) == (2, 0)
-    logged = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(logged) == 1 and logged[0].exc_info[0] is ZeroDivisionError
 
 
@@ -366,9 +371,7 @@ def test_a_fault_met_in_company_below_a_refusal_is_logged(post, deferred, monkey
         assert post(event).status_code == 201
     monkeypatch.setattr(services, "_map_batch", mapping)
 
-    with caplog.at_level(logging.WARNING, logger="lineage.services"):
-        result = services.lineage_events_map()
+    result, warned = _map_noting_warnings(caplog)
 
     assert (result.mapped, result.rejected) == (3, 1)
-    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1 and warned[0].exc_info[0] is ZeroDivisionError

@@ -23,6 +23,15 @@ URL = "/api/v1/events/lineage/remap"
 CHANGE = "change_registeredmodel"
 
 
+def _remap_in_admin(client, ids):
+    """The admin's action on the raw event list, as an operator runs it."""
+    return client.post(
+        "/admin/lineage/lineageevent/",
+        {"action": "remap", "_selected_action": ids},
+        follow=True,
+    )
+
+
 @pytest.fixture
 def rejected(settings, owner, pipeline, credit_model, post):
     """The pipeline's event registering a version of the credit model, accepted while the
@@ -225,11 +234,7 @@ def test_roles_without_lineage_read_and_anonymous_callers_are_refused(
 
 def test_the_admin_action_maps_selected_rejected_events_again(client, superuser, rejected):
     client.force_login(superuser)
-    response = client.post(
-        "/admin/lineage/lineageevent/",
-        {"action": "remap", "_selected_action": [rejected.pk]},
-        follow=True,
-    )
+    response = _remap_in_admin(client, [rejected.pk])
     assert response.status_code == 200
     html = response.content.decode()
     assert "1 event(s) put back to pending: 1 rejected now." in html
@@ -241,11 +246,7 @@ def test_the_admin_action_maps_selected_rejected_events_again(client, superuser,
 def test_the_admin_action_refuses_what_the_service_refuses(client, owner, rejected):
     client.force_login(owner)  # staff, may read the event, did not post it
     before = AuditEvent.objects.count()  # after the login's own audit event
-    response = client.post(
-        "/admin/lineage/lineageevent/",
-        {"action": "remap", "_selected_action": [rejected.pk]},
-        follow=True,
-    )
+    response = _remap_in_admin(client, [rejected.pk])
     assert "posted by someone else" in response.content.decode()
     _unchanged(rejected, before)
 
@@ -365,11 +366,7 @@ def test_the_admin_action_counts_against_the_callers_rate(
     client.force_login(superuser)
     audited = AuditEvent.objects.count()  # after the login's own audit event
 
-    response = client.post(
-        "/admin/lineage/lineageevent/",
-        {"action": "remap", "_selected_action": [rejected.pk]},
-        follow=True,
-    )
+    response = _remap_in_admin(client, [rejected.pk])
 
     assert "Too many requests to map events again (LINEAGE_REMAP_RATE)" in response.content.decode()
     _unchanged(rejected, audited)
@@ -378,11 +375,7 @@ def test_the_admin_action_counts_against_the_callers_rate(
 def test_the_api_counts_the_admin_actions(api, client, superuser, rejected, two_per_minute):
     client.force_login(superuser)
     for _ in range(2):  # ids of no event
-        response = client.post(
-            "/admin/lineage/lineageevent/",
-            {"action": "remap", "_selected_action": [rejected.pk + 1000]},
-            follow=True,
-        )
+        response = _remap_in_admin(client, [rejected.pk + 1000])
         assert "None of the selected events is there to map again." in response.content.decode()
     audited = AuditEvent.objects.count()
     assert api(superuser).post(URL, {"ids": [rejected.pk]}, format="json").status_code == 429
@@ -450,11 +443,7 @@ def test_with_a_shared_cache_the_counts_live_in_it(
 def test_the_admin_action_maps_nothing_the_user_may_not_see(client, other_scientist, rejected):
     client.force_login(other_scientist)
     audited = AuditEvent.objects.count()
-    response = client.post(
-        "/admin/lineage/lineageevent/",
-        {"action": "remap", "_selected_action": [rejected.pk]},
-        follow=True,
-    )
+    response = _remap_in_admin(client, [rejected.pk])
     assert response.status_code == 200
     assert "None of the selected events is there to map again." in response.content.decode()
     _unchanged(rejected, audited)
@@ -464,11 +453,7 @@ def test_the_admin_action_says_why_an_event_is_not_mapped_again(client, superuse
     rejected.state = "mapped"
     rejected.save(update_fields=["state"])
     client.force_login(superuser)
-    response = client.post(
-        "/admin/lineage/lineageevent/",
-        {"action": "remap", "_selected_action": [rejected.pk]},
-        follow=True,
-    )
+    response = _remap_in_admin(client, [rejected.pk])
     html = response.content.decode()
     assert (
         f'<li class="warning">Only rejected events are mapped again; event {rejected.pk} is '

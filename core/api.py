@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 500
 
+# The failures of the cache CACHE_URL names (Redis), which keeps the rate limits' counts:
+# a 503 here, a message in the admin.
+CACHE_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+
 
 class StrictJSONParser(JSONParser):
     """JSON only, optionally gzip (`Content-Encoding: gzip`, inflated size capped). Anything
@@ -331,8 +335,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, OperationalError):
         logger.warning("database unavailable: %s", exc)
         return _unavailable("Database unavailable; retry later.")
-    elif isinstance(exc, RedisConnectionError | RedisTimeoutError):
-        # the cache CACHE_URL names, which keeps the rate limits' counts
+    elif isinstance(exc, CACHE_UNAVAILABLE):
         logger.warning("cache unavailable: %s", exc)
         return _unavailable("Cache unavailable; retry later.")
 

@@ -3,6 +3,7 @@ admin), raw events read-only."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 
@@ -16,12 +17,15 @@ from django.utils.text import Truncator
 from rest_framework.throttling import ScopedRateThrottle
 
 from core.admin import Panel, ReadOnlyAdmin
+from core.api import CACHE_UNAVAILABLE
 from core.errors import Conflict, NotFound
 from lineage import nodes, services
 from lineage.models import Edge, LineageEvent
 from lineage.selectors import edges_visible_to, events_visible_to, lineage_svg
 from registry.admin import DatasetAdmin, ModelVersionAdmin
 from registry.models import Dataset, ModelVersion
+
+logger = logging.getLogger(__name__)
 
 
 def _version_node(version: ModelVersion) -> str:
@@ -147,7 +151,17 @@ class LineageEventAdmin(ReadOnlyAdmin):
     @admin.action(description="Map selected rejected events again")
     def remap(self, request, queryset):
         throttle = ScopedRateThrottle()
-        if not throttle.allow_request(request, self):
+        try:
+            allowed = throttle.allow_request(request, self)
+        except CACHE_UNAVAILABLE:
+            logger.warning("cache unavailable: the remap limit cannot be counted", exc_info=True)
+            messages.error(
+                request,
+                "The cache that counts the remap limit (CACHE_URL) is unavailable; "
+                "nothing was mapped again. Try again later.",
+            )
+            return
+        if not allowed:
             messages.error(
                 request,
                 "Too many requests to map events again (LINEAGE_REMAP_RATE); try again in "

@@ -404,6 +404,29 @@ def test_an_unreachable_cache_is_503_and_nothing_is_remapped(api, pipeline, reje
     _unchanged(rejected, audited)
 
 
+def test_an_unreachable_cache_is_said_in_the_admin_and_nothing_is_remapped(
+    client, superuser, rejected, settings
+):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    client.force_login(superuser)
+    audited = AuditEvent.objects.count()  # after the login's own audit event
+
+    response = _remap_in_admin(client, [rejected.pk])
+
+    assert response.status_code == 200
+    assert (
+        "The cache that counts the remap limit (CACHE_URL) is unavailable; nothing was mapped "
+        "again." in response.content.decode()
+    )
+    _unchanged(rejected, audited)
+
+
 def test_with_a_shared_cache_the_counts_live_in_it(
     api, pipeline, rejected, two_per_minute, settings
 ):

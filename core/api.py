@@ -14,12 +14,15 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, OperationalError, models
 from django.http import Http404
+from django_filters.fields import IsoDateTimeField
+from django_filters.filters import IsoDateTimeFilter
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, serializers, status
@@ -28,6 +31,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from core.moments import in_utc
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,26 @@ MAX_PAGE_SIZE = 500
 # The failures of the cache CACHE_URL names (Redis), which keeps the rate limits' counts:
 # a 503 here, a message in the admin.
 CACHE_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """django-filter's ISO 8601 form field, refusing a moment outside the calendar in UTC
+    (9999-12-31T23:59:59-05:00) instead of failing when the query is run."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        utc = in_utc(moment)
+        if utc is None:
+            raise forms.ValidationError("Is outside years 1 to 9999 in UTC.", code="out_of_range")
+        return utc
+
+
+class UTCIsoDateTimeFilter(IsoDateTimeFilter):
+    """A filter by an ISO 8601 moment (UTC when no offset) that the database can compare."""
+
+    field_class = UTCIsoDateTimeField
 
 
 class StrictJSONParser(JSONParser):

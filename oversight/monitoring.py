@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
+
+from core.moments import in_utc
 
 METRIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,99}$")
 MAX_SEGMENT = 200
@@ -61,9 +63,7 @@ def _time(raw: Any) -> datetime | None:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
         return None
-    if parsed.tzinfo is None:  # no offset: UTC, as everywhere in modelgov
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    return in_utc(parsed)  # None beyond the calendar in UTC
 
 
 def parse_batch(data: Any, *, max_points: int) -> list[Point]:

@@ -3,8 +3,6 @@ strictly, call a service and answer the request as it now stands."""
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -19,6 +17,7 @@ from rest_framework.views import APIView
 from approvals import selectors, services
 from approvals.api import serializers as s
 from approvals.models import Outcome, PromotionRequest, RequestStatus, StageTransition
+from core.moments import in_utc
 from registry import selectors as registry_selectors
 from registry.models import RegisteredModel, Stage
 
@@ -193,11 +192,12 @@ class StagesAsOfView(APIView):
                 parsed = parse_datetime(raw)
             except ValueError:
                 parsed = None
+            parsed = parsed and in_utc(parsed)  # None beyond the calendar in UTC
             if parsed is None:
                 raise serializers.ValidationError(
                     {"as_of": "Must be an ISO 8601 time, e.g. 2026-11-30T12:00:00Z."}
                 )
-            as_of = parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+            as_of = parsed
         rows = selectors.stages_as_of(model, as_of)
         production = next((r["version"] for r in rows if r["stage"] == Stage.PRODUCTION), None)
         body = {"model": model.name, "as_of": as_of, "production": production, "versions": rows}

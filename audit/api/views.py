@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from audit import chain, selectors
 from audit.models import AuditEvent
 from audit.services import audit_export_record
+from core.api import UTCIsoDateTimeFilter
 from core.canonical import canonical_json
 
 
@@ -62,8 +63,8 @@ class AuditEventFilter(filters.FilterSet):
         lookup_expr="startswith",
         label="Action prefix, e.g. registry.model_version",
     )
-    since = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    since = UTCIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = UTCIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

@@ -22,6 +22,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.api import AnyTypeJSONParser
+from core.moments import in_utc
 from lineage import drawing, graph, marquez, nodes, selectors, services
 from lineage.models import EventState
 from registry.models import Stage
@@ -167,6 +168,7 @@ class EventsQuery(serializers.Serializer):
             moment = parse_datetime(value)
         except ValueError:  # well-formed but impossible: 2026-02-30, hour 25
             moment = None
+        moment = moment and in_utc(moment)  # None beyond the calendar in UTC
         if moment is None:
             raise ValidationError("Must be an ISO-8601 date-time that exists.")
         return moment

@@ -14,7 +14,7 @@ from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from core.api import PayloadTooLarge
+from core.api import PayloadTooLarge, UTCIsoDateTimeFilter
 from oversight import monitoring, permissions, selectors, services
 from oversight.api import serializers as s
 from oversight.models import (
@@ -135,8 +135,8 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 class PointFilter(filters.FilterSet):
     metric = filters.CharFilter()
     segment = filters.CharFilter()
-    since = filters.IsoDateTimeFilter(field_name="window_end", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="window_end", lookup_expr="lte")
+    since = UTCIsoDateTimeFilter(field_name="window_end", lookup_expr="gte")
+    until = UTCIsoDateTimeFilter(field_name="window_end", lookup_expr="lte")
 
     class Meta:
         model = MonitoringPoint

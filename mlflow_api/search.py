@@ -150,6 +150,11 @@ def parse_order_by(items: list[str], columns: dict[str, str]) -> list[str]:
     return ordering
 
 
+# The furthest a page token may point: no registry holds 2**31 models or versions, and the
+# offset plus a page must stay within a 64-bit integer for the database.
+MAX_OFFSET = 2**31 - 1
+
+
 def encode_page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
@@ -161,7 +166,7 @@ def decode_page_token(token: str | None) -> int:
         offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
         raise SearchError("Invalid page_token.") from exc
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
         raise SearchError("Invalid page_token.")
     return offset
 

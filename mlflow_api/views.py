@@ -43,6 +43,13 @@ VERSIONS_PAGE_DEFAULT, VERSIONS_PAGE_MAX = 10_000, 10_000
 MAX_TEXT = 20_000
 
 
+def _no_nul(name: str, value: str) -> None:
+    """Text holding NUL is refused, as the native API refuses it (PostgreSQL's text cannot
+    hold it, and no name, tag or description needs it)."""
+    if "\x00" in value:
+        raise invalid(f"Parameter '{name}' may not hold a NUL character (\\u0000).")
+
+
 class Params:
     """MLflow request parameters: the JSON body, or the query string of a GET."""
 
@@ -67,6 +74,7 @@ class Params:
             raise invalid(f"Parameter '{name}' must be a string.")
         if len(value) > MAX_TEXT:
             raise invalid(f"Parameter '{name}' is longer than {MAX_TEXT} characters.")
+        _no_nul(name, value)
         return value
 
     def optional(self, name: str) -> str | None:
@@ -101,6 +109,8 @@ class Params:
                 raise invalid(f"Parameter '{name}' must be a list of strings.")
         if not all(isinstance(v, str) for v in values):
             raise invalid(f"Parameter '{name}' must be a list of strings.")
+        for value in values:
+            _no_nul(name, value)
         return list(values)
 
     def tags(self) -> dict[str, str]:
@@ -114,6 +124,7 @@ class Params:
             value = tag.get("value", "")
             if not isinstance(value, str):
                 raise invalid(f"The value of tag '{tag['key'][:100]}' must be a string.")
+            _no_nul("tags", tag["key"] + value)
             labels[tag["key"]] = value
         return labels
 

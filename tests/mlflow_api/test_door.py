@@ -208,6 +208,20 @@ def test_bad_searches_are_invalid_parameter_value(mlflow, owner, params):
     assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
 
 
+@pytest.mark.parametrize(
+    "token",
+    [
+        "eyJvZmZzZXQiOiA5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OX0=",  # offset 99999999999999999999999
+        "eyJvZmZzZXQiOiA5MjIzMzcyMDM2ODU0Nzc1ODA3fQ==",  # offset 2**63 - 1
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["registered-models/search", "model-versions/search"])
+def test_a_page_token_beyond_any_page_is_invalid_parameter_value(mlflow, owner, token, endpoint):
+    status, body = mlflow(owner).call("GET", endpoint, {"page_token": token})
+    assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert body["message"] == "Invalid page_token."
+
+
 # --- model versions ---------------------------------------------------------------------------
 
 
@@ -430,3 +444,56 @@ def test_a_hidden_model_is_resource_does_not_exist_whatever_was_sent(
         "POST", "registered-models/set-tag", {"name": credit_version.model.name}
     )
     assert (status, body["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST"), body
+
+
+# --- NUL characters ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params"),
+    [
+        ("POST", "registered-models/create", {"name": "nul", "description": "d\x00"}),
+        (
+            "POST",
+            "registered-models/create",
+            {"name": "nul", "tags": [{"key": "k", "value": "\x00"}]},
+        ),
+        ("PATCH", "registered-models/update", {"name": "credit-scoring", "description": "d\x00"}),
+        (
+            "POST",
+            "registered-models/set-tag",
+            {"name": "credit-scoring", "key": "k", "value": "v\x00"},
+        ),
+        (
+            "POST",
+            "registered-models/set-tag",
+            {"name": "credit-scoring", "key": "k\x00", "value": "v"},
+        ),
+        ("POST", "model-versions/create", {"name": "credit-scoring", "source": "s3://a\x00b"}),
+        (
+            "PATCH",
+            "model-versions/update",
+            {"name": "credit-scoring", "version": "1", "description": "x\x00"},
+        ),
+        (
+            "POST",
+            "model-versions/set-tag",
+            {"name": "credit-scoring", "version": "1", "key": "k", "value": "\x00"},
+        ),
+    ],
+)
+def test_text_holding_nul_is_refused_and_nothing_is_written(
+    mlflow, owner, credit_version, method, path, params
+):
+    door = mlflow(owner)  # its token issued (and audited) first
+    audited = AuditEvent.objects.count()
+    models = list(RegisteredModel.objects.values())
+    versions = list(ModelVersion.objects.values())
+
+    status, body = door.call(method, path, params)
+
+    assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE"), body
+    assert "NUL" in body["message"]
+    assert AuditEvent.objects.count() == audited
+    assert list(RegisteredModel.objects.values()) == models
+    assert list(ModelVersion.objects.values()) == versions

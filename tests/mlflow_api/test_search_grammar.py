@@ -3,6 +3,7 @@
 import pytest
 
 from mlflow_api.search import (
+    MAX_OFFSET,
     Clause,
     SearchError,
     decode_page_token,
@@ -62,7 +63,14 @@ def test_order_by_maps_columns_and_directions():
 def test_page_tokens_round_trip_and_forgeries_are_refused():
     assert decode_page_token(encode_page_token(300)) == 300
     assert decode_page_token(None) == 0
-    for token in ("garbage", encode_page_token(-1), "eyJvZmZzZXQiOiAidHdvIn0="):
+    assert decode_page_token(encode_page_token(MAX_OFFSET)) == MAX_OFFSET
+    for token in (
+        "garbage",
+        encode_page_token(-1),
+        "eyJvZmZzZXQiOiAidHdvIn0=",
+        encode_page_token(MAX_OFFSET + 1),
+        encode_page_token(2**63),
+    ):
         with pytest.raises(SearchError):
             decode_page_token(token)
 

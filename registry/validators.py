@@ -133,8 +133,9 @@ MAX_LABELS = 100
 MAX_LABEL_KEY = 250
 MAX_LABEL_VALUE = 5000
 validate_alias = RegexValidator(
-    r"^(?!latest$)(?![vV][0-9]+$)[A-Za-z0-9_-]{1,255}$",
-    "Aliases are 1–255 letters, digits, '-' or '_'; 'latest' and 'v<number>' are reserved.",
+    r"^(?!(?i:latest)$)(?![vV][0-9]+$)[A-Za-z0-9_-]{1,255}$",
+    "Aliases are 1–255 letters, digits, '-' or '_'; 'latest' and 'v<number>' are reserved "
+    "(in any letter case).",
     code="invalid_alias",
 )
 

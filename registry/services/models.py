@@ -404,7 +404,17 @@ def governed_aliases() -> dict[str, str]:
 
 
 def _require_ungoverned(alias: str, model: RegisteredModel) -> None:
-    stage = governed_aliases().get(alias)
+    governed = governed_aliases()
+    stage = governed.get(alias)
+    look_alike = next((g for g in governed if g.casefold() == alias.casefold()), None)
+    if stage is None and look_alike is not None:
+        # `Champion` would pass for `champion` where a reader folds case (or just reads it)
+        raise ValidationError(
+            {
+                "alias": f"Alias '{alias}' differs from the governed alias '{look_alike}' "
+                "only in letter case; choose another name."
+            }
+        )
     if stage is not None:
         raise PermissionDenied(
             f"Alias '{alias}' is governed: it always names the version of '{model.name}' in "

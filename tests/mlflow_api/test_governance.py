@@ -162,8 +162,11 @@ def test_other_aliases_are_ordinary_audited_writes(door, owner, version, make_ve
     ]
 
 
-@pytest.mark.parametrize("alias", ["latest", "v3", "has space", "x" * 256])
-def test_reserved_or_malformed_aliases_are_refused(door, owner, version, alias):
+@pytest.mark.parametrize(
+    "alias",
+    ["latest", "Latest", "LATEST", "v3", "V3", "has space", "x" * 256, "Champion", "PRODUCTION"],
+)
+def test_reserved_malformed_or_governed_look_alike_aliases_are_refused(door, owner, version, alias):
     status, body = door(owner)(
         "POST",
         "registered-models/alias",
@@ -171,6 +174,8 @@ def test_reserved_or_malformed_aliases_are_refused(door, owner, version, alias):
     )
     assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
     assert not ModelAlias.objects.exists()
+    if alias.casefold() in ("champion", "production"):
+        assert "only in letter case" in body["message"]
 
 
 def test_an_approved_promotion_moves_the_governed_aliases_and_the_stage(

@@ -40,6 +40,9 @@ def test_hidden_models_are_404_and_viewers_are_403(api, outsider, validator, cre
     [
         {"alias": "a", "version": 9},
         {"alias": "latest", "version": 1},
+        {"alias": "Latest", "version": 1},
+        {"alias": "Champion", "version": 1},
+        {"alias": "PRODUCTION", "version": 1},
         {"alias": "a b", "version": 1},
         {"alias": "a", "version": "one"},
         {"alias": "a"},

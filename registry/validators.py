@@ -72,13 +72,14 @@ MAX_TAGS = 20
 
 
 def _depth(value: Any, level: int = 1) -> int:
+    """How many objects and lists deep `value` nests (a scalar 0, `{"a": 1}` 1, `{"a": {}}`
+    2); counting stops once past MAX_JSON_DEPTH."""
+    if not isinstance(value, dict | list):
+        return level - 1
     if level > MAX_JSON_DEPTH:
         return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
-    return level - 1 if level > 1 else 0
+    children = value.values() if isinstance(value, dict) else value
+    return max((_depth(child, level + 1) for child in children), default=level)
 
 
 def validate_parameters(value: Any) -> None:

@@ -231,6 +231,37 @@ def test_deeply_nested_parameters_are_refused(api, owner, credit_model, nothing_
     assert nothing_written() == before
 
 
+def _nested(levels: int, leaf) -> dict:
+    """`levels` objects, one inside the other, the innermost holding `leaf`."""
+    value = {"a": leaf}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("leaf", [1, "x", None, []])
+def test_parameters_eight_levels_deep_are_taken_nine_are_refused(
+    api, owner, credit_model, nothing_written, leaf
+):
+    """Eight objects deep is the limit (a list counts as a level): the eighth holding a value
+    is taken, and a ninth level refused."""
+    if leaf == []:
+        taken, refused = _nested(7, []), _nested(8, [])
+    else:
+        taken, refused = _nested(8, leaf), _nested(9, leaf)
+    before = nothing_written()
+    response = api(owner).post(VERSIONS, {"parameters": refused}, format="json")
+    assert response.status_code == 400, response.content
+    assert _errors(response)[0]["message"] == "Nested too deeply: at most 8 levels."
+    assert nothing_written() == before
+
+    response = api(owner).post(
+        VERSIONS, {"artifact_uri": "s3://m/1", "parameters": taken}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["parameters"] == taken
+
+
 def test_pathologically_nested_json_is_refused_not_a_500(api, owner, credit_model, nothing_written):
     before = nothing_written()
     body = b'{"parameters": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"

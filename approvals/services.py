@@ -134,6 +134,17 @@ def _gate_conflict(failed: list[gates.GateResult], doing: str) -> Conflict:
 # --- filing -----------------------------------------------------------------------------------
 
 
+CANCEL_REFUSED = "Only the person who filed this request may cancel it."
+
+
+def file_refused(model: RegisteredModel) -> str:
+    """Why someone who sees the model may not file promotions of its versions."""
+    return (
+        f"You may not file promotions of model '{model.name}': its owner, users granted "
+        "change permission on it and its approvers may."
+    )
+
+
 @transaction.atomic
 def promotion_request_file(
     *, actor: AbstractBaseUser, version: ModelVersion, to_stage: str, justification: str
@@ -152,10 +163,7 @@ def promotion_request_file(
     model = version.model
     sees = can_view_model(actor, model) or is_system_account(actor)
     if not sees or not may_file(actor, version):
-        raise PermissionDenied(
-            f"You may not file promotions of model '{model.name}': its owner, users granted "
-            "change permission on it and its approvers may."
-        )
+        raise PermissionDenied(file_refused(model))
     justification = _text(justification, "justification", "A justification")
     if to_stage not in workflow.STAGES:
         raise ValidationError({"to_stage": f"Unknown stage '{to_stage}'."}, code="invalid_choice")
@@ -516,7 +524,7 @@ def promotion_request_cancel(
     """The requester withdraws their pending request."""
     request = PromotionRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
     if request.requester_id != getattr(actor, "pk", None):
-        raise PermissionDenied("Only the person who filed this request may cancel it.")
+        raise PermissionDenied(CANCEL_REFUSED)
     if request.status != RequestStatus.PENDING:
         raise Conflict(
             f"This request is already {request.status}; only a pending request can be cancelled.",

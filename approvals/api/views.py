@@ -3,6 +3,7 @@ strictly, call a service and answer the request as it now stands."""
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 from approvals import selectors, services
 from approvals.api import serializers as s
 from approvals.models import Outcome, PromotionRequest, RequestStatus, StageTransition
+from approvals.permissions import decide_refusal, may_file
 from core.moments import in_utc
 from registry import selectors as registry_selectors
 from registry.models import RegisteredModel, Stage
@@ -82,6 +84,11 @@ class PromotionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
     def _decide(self, request, outcome: str) -> Response:
         promotion = self.get_object()
+        # Who may decide comes before what they sent: 403, not 400, for the ineligible (the
+        # service asks again under its locks).
+        refusal = decide_refusal(request.user, promotion, promotion.version)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
         data = s.DecisionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.promotion_decide(
@@ -112,6 +119,8 @@ class PromotionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     def cancel(self, request, pk=None):
         """Cancel your own pending request (the requester only: 403 for anyone else)."""
         promotion = self.get_object()
+        if promotion.requester_id != request.user.pk:  # before the body (the service asks again)
+            raise PermissionDenied(services.CANCEL_REFUSED)
         data = s.CancelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.promotion_request_cancel(
@@ -131,6 +140,8 @@ class PromotionFileView(APIView):
         target = registry_selectors.visible_version(request.user, model_name, version)
         if target is None:
             raise Http404
+        if not may_file(request.user, target):  # before the body (the service asks again)
+            raise PermissionDenied(services.file_refused(target.model))
         data = s.PromotionFileSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         promotion = services.promotion_request_file(

@@ -143,6 +143,8 @@ class RegisteredModelViewSet(CatalogueViewSet):
         if model is None:
             raise Http404
         self.check_object_permissions(self.request, model)
+        if self.action == "partial_update":  # who may change it before what they sent
+            permissions.require_change_model(self.request.user, model)
         return model
 
     def create(self, request, *args, **kwargs):
@@ -297,7 +299,14 @@ class ModelVersionViewSet(CatalogueViewSet):
             raise Http404
         self._registered_model = version.model
         self.check_object_permissions(self.request, version)
+        if self.action == "partial_update":  # who may change it before what they sent
+            permissions.require_change_model(self.request.user, version.model)
         return version
+
+    def create(self, request, *args, **kwargs):
+        # Who may register versions of the model comes before what they sent: 403, not 400.
+        permissions.require_change_model(request.user, self.registered_model())
+        return super().create(request, *args, **kwargs)
 
     def create_entity(self, **data):
         return services.model_version_create(

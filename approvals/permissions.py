@@ -17,6 +17,8 @@ created the version.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from itertools import combinations
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -114,19 +116,36 @@ def eligible_deciders(request: Any, version: ModelVersion) -> list[Any]:
     return sorted(people.values(), key=lambda u: u.get_username())
 
 
-def roles_nobody_can_decide(request: Any, version: ModelVersion) -> list[str]:
-    """The roles the request needs for which no one at all may decide: one EXISTS per role
-    (appointed members are members, so with the fallback any member will do)."""
-    nobody = []
-    for role, needed in sorted(request.required.items()):
-        if needed <= 0:
-            continue
-        members = _members(request, version, role)
-        if not _falls_back(request):
-            members = members.filter(_appointed(version.model))
-        if not members.exists():
-            nobody.append(role)
-    return nobody
+@dataclass(frozen=True)
+class Shortfall:
+    """Roles whose slots the people who may decide them cannot all fill."""
+
+    roles: tuple[str, ...]
+    slots: int  # approvals the roles need together
+    people: int  # distinct people who may give them
+
+
+def roles_short_of_deciders(request: Any, version: ModelVersion) -> list[Shortfall]:
+    """The roles (alone, or together where people hold several) whose slots could never all
+    be filled: one person fills one slot, and only those `deciders_for_role` names (never the
+    requester nor the version's creator). For every set of the roles the request needs, the
+    people who may decide one of them must be at least the slots they need together (enough
+    to fill every slot, by Hall's theorem); the smallest sets that fall short, in order."""
+    people = {
+        role: {user.pk for user in deciders_for_role(request, version, role)[0]}
+        for role, needed in sorted(request.required.items())
+        if needed > 0
+    }
+    short: list[Shortfall] = []
+    for size in range(1, len(people) + 1):
+        for roles in combinations(people, size):
+            if any(set(found.roles) <= set(roles) for found in short):
+                continue
+            slots = sum(request.required[role] for role in roles)
+            able = len(set().union(*(people[role] for role in roles)))
+            if able < slots:
+                short.append(Shortfall(roles, slots, able))
+    return short
 
 
 def _decides_by_fallback(user: Any, request: Any, version: ModelVersion, roles: set[str]) -> bool:

@@ -50,7 +50,7 @@ from approvals.permissions import (
     decide_refusal,
     is_system_account,
     may_file,
-    roles_nobody_can_decide,
+    roles_short_of_deciders,
     user_roles,
 )
 from audit.services import audit_record
@@ -232,11 +232,12 @@ def promotion_request_file(
 
 
 def _require_someone_can_decide(request: PromotionRequest, version: ModelVersion) -> None:
-    """Refuse (409) a request that no one could ever decide: a role it needs has no appointed
-    approver for the model and the policy does not fall back to the role's members (or the
-    role has no members besides the requester and the version's creator)."""
-    nobody = roles_nobody_can_decide(request, version)
-    if not nobody:
+    """Refuse (409) a request that could never be decided: a role it needs has no one who may
+    decide it, or fewer people than its slots (one person fills one slot), among those
+    appointed for the model, or the role's members where the policy falls back to them;
+    never counting the requester nor the version's creator."""
+    short = roles_short_of_deciders(request, version)
+    if not short:
         return
     model = version.model
     unit = f" or its business unit '{model.business_unit}'" if model.business_unit else ""
@@ -246,11 +247,25 @@ def _require_someone_can_decide(request: PromotionRequest, version: ModelVersion
         if model.business_unit
         else f"`manage.py appoint_approver --user NAME {model.name}`"
     )
-    roles = " and ".join(f"'{r}'" for r in nobody)
+    nobody = [found.roles[0] for found in short if found.people == 0]
+    if nobody:
+        roles = " and ".join(f"'{r}'" for r in nobody)
+        raise Conflict(
+            f"No one can decide this request: the role {roles} has no appointed approver for "
+            f"model '{model.name}'{unit} other than the requester and the version's creator, "
+            f"and no one else may decide for it. An administrator appoints one with {how}.",
+            code="no_approver",
+            field="to_stage",
+        )
+    found = short[0]
+    roles = " and ".join(f"'{r}'" for r in found.roles)
     raise Conflict(
-        f"No one can decide this request: the role {roles} has no appointed approver for "
-        f"model '{model.name}'{unit}, and no one else may decide for it. An administrator "
-        f"appoints one with {how}.",
+        f"This request could never be decided: the role{'s' if len(found.roles) > 1 else ''} "
+        f"{roles} need{'' if len(found.roles) > 1 else 's'} {found.slots} approvals"
+        f"{' together' if len(found.roles) > 1 else ''}, and only {found.people} "
+        f"{'person' if found.people == 1 else 'people'} may give one for model "
+        f"'{model.name}'{unit} (one person fills one slot; neither the requester nor the "
+        f"version's creator counts). An administrator appoints more with {how}.",
         code="no_approver",
         field="to_stage",
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -18,6 +19,7 @@ from approvals.models import BusinessUnitAppointment, PromotionPolicy, Promotion
 from audit.models import AuditEvent
 from registry import services as registry
 from registry.services import model_permission_grant
+from tests.conftest import _user
 
 
 def _file(client, version, to_stage="staging"):
@@ -182,3 +184,60 @@ def test_a_policy_fallback_must_be_role_or_none(superuser, db):
         services.policy_update(actor=superuser, policy=policy, data={"fallback": "anyone"})
     policy.refresh_from_db()
     assert policy.fallback == "role"
+
+
+def _require(to_stage: str, **required: int) -> None:
+    PromotionPolicy.objects.filter(to_stage=to_stage, risk_tier="high").update(
+        required_approvals={role.replace("_", "-"): n for role, n in required.items()}
+    )
+
+
+def test_fewer_people_than_a_roles_slots_is_refused_with_409_and_nothing_written(
+    api, owner, version, validator, risk_officer
+):
+    """Two validator approvals asked for, one validator exists: the request could never be
+    decided, however long it waited."""
+    _require("staging", model_validator=2)
+    before = AuditEvent.objects.count()
+    response = _file(api(owner), version)
+    assert response.status_code == 409, response.content
+    error = response.json()["errors"][0]
+    assert (error["code"], error["field"]) == ("no_approver", "to_stage")
+    assert (
+        "the role 'model-validator' needs 2 approvals, and only 1 person may give one"
+        in error["message"]
+    )
+    assert not PromotionRequest.objects.exists()
+    assert AuditEvent.objects.count() == before
+
+
+def test_one_person_holding_two_roles_fills_one_slot(api, owner, version):
+    """A validator who is also a risk officer, and nobody else: two slots, one person."""
+    both = _user("both-roles", "model-validator")
+    both.groups.add(Group.objects.get(name="risk-officer"))
+    _require("staging", model_validator=1, risk_officer=1)
+    response = _file(api(owner), version)
+    assert response.status_code == 409, response.content
+    assert (
+        "the roles 'model-validator' and 'risk-officer' need 2 approvals together, and only "
+        "1 person may give one" in response.json()["errors"][0]["message"]
+    )
+    assert not PromotionRequest.objects.exists()
+
+
+def test_as_many_people_as_slots_may_file(api, owner, version, validator, validator_2):
+    _require("staging", model_validator=2)
+    response = _file(api(owner), version)
+    assert response.status_code == 201, response.content
+
+
+def test_appointment_counts_only_the_appointed_when_someone_is(
+    api, owner, version, validator, validator_2, appoint
+):
+    """Once a validator is appointed for the model, the unappointed one no longer decides: two
+    slots, one appointed validator, is refused (the demo's production policy met this)."""
+    appoint(version.model, validator)
+    _require("staging", model_validator=2)
+    response = _file(api(owner), version)
+    assert response.status_code == 409, response.content
+    assert "needs 2 approvals, and only 1 person" in response.json()["errors"][0]["message"]

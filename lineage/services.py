@@ -233,13 +233,14 @@ def _check_size(payload: dict, text: str) -> None:
 def model_refusal(actor: AbstractBaseUser, name: str, field_path: str) -> ModelRefused | None:
     """Why `actor` may not register a version of the model `name` (None when it may)."""
     model = RegisteredModel.objects.filter(name=name).first()
-    return None if _may_register(actor, model) else ModelRefused(name, field_path)
+    return None if _may_register(actor, model, name) else ModelRefused(name, field_path)
 
 
-def _may_register(actor: AbstractBaseUser, model: RegisteredModel | None) -> bool:
-    """Whether `actor` may register a version of `model` (None: a new model, created)."""
+def _may_register(actor: AbstractBaseUser, model: RegisteredModel | None, name: str) -> bool:
+    """Whether `actor` may register a version of `model` (None: a new model, created; never
+    under a reserved name, refused as a hidden model's is, so the two cannot be told apart)."""
     if model is None:
-        return actor.has_perm(ADD_MODEL)
+        return actor.has_perm(ADD_MODEL) and name not in settings.MODEL_NAMES_RESERVED
     return can_view_model(actor, model) and can_change_model(actor, model)
 
 
@@ -1465,7 +1466,7 @@ def _register_model(
         )
         if now is not None and now != name:
             name, model = now, _model_held(now)
-    if not _may_register(actor, model):
+    if not _may_register(actor, model, name):
         raise ModelRefused(facet["name"], "modelgov_model.name")
     if model is None:
         model = registry.registered_model_create(actor=actor, name=name)

@@ -145,6 +145,24 @@ def test_a_model_facet_naming_a_hidden_model_refuses_a_scientist_without_confirm
     assert not LineageEvent.objects.filter(submitted_by=other_scientist).exists()
 
 
+def test_a_model_facet_naming_a_reserved_name_answers_as_for_a_hidden_model(
+    api, secret_event, other_scientist
+):
+    """A scientist may register new models, but not under a reserved name: refused when the
+    event is posted, in the very words a hidden model's name gets, so a poster cannot tell
+    the two apart (the native API answers both with the same 400)."""
+    before = LineageEvent.objects.count()
+    hidden = api(other_scientist).post(
+        "/api/v1/lineage", _model_event("secret-model"), format="json"
+    )
+    reserved = api(other_scientist).post("/api/v1/lineage", _model_event("admin"), format="json")
+    assert hidden.status_code == reserved.status_code == 403
+    assert json.dumps(hidden.json()).replace("secret-model", "X") == json.dumps(
+        reserved.json()
+    ).replace("admin", "X")
+    assert LineageEvent.objects.count() == before
+
+
 @pytest.mark.parametrize(
     "moment", ["2026-02-30T00:00:00Z", "2026-11-01T25:00:00Z", "2026-13-01T00:00:00Z"]
 )

@@ -115,8 +115,17 @@ def validate_metrics(value: Any) -> None:
             raise ValidationError(_SURROGATE_MESSAGE, code="invalid_text")
         if isinstance(number, bool) or not isinstance(number, int | float):
             raise ValidationError(f"Metric '{name[:100]}' must be a number.", code="invalid_number")
-        if isinstance(number, float) and not math.isfinite(number):
+        if not _finite_float(number):  # 1e400 read as infinity, or a whole number beyond it
             raise ValidationError(f"Metric '{name[:100]}' must be finite.", code="invalid_number")
+
+
+def _finite_float(number: int | float) -> bool:
+    """Whether the number is a finite float, as metrics are compared and charted: a whole
+    number of 400 digits is not (it overflows one)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def validate_tags(value: Any) -> None:

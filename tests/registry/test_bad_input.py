@@ -403,6 +403,21 @@ def test_number_overflowing_a_float_is_refused(api, owner, credit_model, nothing
     assert nothing_written() == before
 
 
+@pytest.mark.parametrize("number", [b"1" + b"0" * 400, b"-" + b"9" * 309])
+def test_a_whole_number_overflowing_a_float_is_refused_as_a_metric(
+    api, owner, credit_model, nothing_written, number
+):
+    """Metrics are compared with thresholds and charted as floats: a whole number beyond
+    one is refused as 1e400 is. (A parameter keeps it exactly: any JSON is a parameter.)"""
+    before = nothing_written()
+    body = b'{"artifact_uri": "s3://m/1", "metrics": {"auc": ' + number + b"}}"
+    response = _raw(api(owner), VERSIONS, body)
+    assert response.status_code == 400, response.content
+    assert _fields(response) == {"metrics"}
+    assert "must be finite" in _errors(response)[0]["message"]
+    assert nothing_written() == before
+
+
 def test_metric_name_with_lone_surrogate_is_refused_by_the_service(owner, credit_model):
     """Every door, not only the API's parser: the validator refuses it before any digest."""
     from django.core.exceptions import ValidationError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from approvals.selectors import approval_history, person_name
@@ -45,6 +45,22 @@ def ready_card(version: ModelVersion) -> ModelCard | None:
 
 CARD_GATE = "model_card_current"
 CARD_GATE_LABEL = "Model card generated for the current content"
+
+
+def record_changed_at(version: ModelVersion) -> Any:
+    """When the version's governance record, as a card shows it, last changed: its own
+    audited changes (a stage change among them), and its promotion requests filed, closed
+    or decided. A card created before then shows an older record. None: never changed."""
+    latest = [
+        audit_selectors.event_history(
+            object_type="registry.modelversion", object_id=version.pk
+        ).aggregate(at=Max("occurred_at"))["at"],
+        version.promotion_requests.aggregate(
+            filed=Max("created_at"), closed=Max("closed_at"), decided=Max("decisions__decided_at")
+        ).values(),
+    ]
+    moments = [latest[0], *latest[1]]
+    return max((m for m in moments if m is not None), default=None)
 
 
 def card_gate(version: ModelVersion) -> str | None:

@@ -52,20 +52,22 @@ def require_read_cards(user: Any, version: ModelVersion) -> None:
 def model_card_request(
     *, actor: AbstractBaseUser, version: ModelVersion, force: bool = False
 ) -> tuple[ModelCard, bool]:
-    """A card for the version's current content: the existing one (ready or under way) unless
-    `force`, else a new card queued for rendering. Returns (card, created)."""
+    """A card for the version's current content and record: the existing one (ready or under
+    way, requested after the record last changed: a card from before an approval would show
+    the version in its former stage) unless `force`, else a new card queued for rendering.
+    Returns (card, created)."""
     require_read_cards(actor, version)
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
     if not force:
-        existing = (
-            ModelCard.objects.filter(
-                version=version,
-                content_digest=version.content_digest,
-                status__in=[CardStatus.READY, CardStatus.QUEUED, CardStatus.RENDERING],
-            )
-            .order_by("-created_at")
-            .first()
+        cards = ModelCard.objects.filter(
+            version=version,
+            content_digest=version.content_digest,
+            status__in=[CardStatus.READY, CardStatus.QUEUED, CardStatus.RENDERING],
         )
+        changed_at = selectors.record_changed_at(version)
+        if changed_at is not None:
+            cards = cards.filter(created_at__gte=changed_at)
+        existing = cards.order_by("-created_at").first()
         # A card stuck under way (its worker died) is given up, and a new one is rendered.
         if existing is not None and not _give_up_if_stuck(existing):
             return existing, False

@@ -84,6 +84,29 @@ def test_a_second_request_returns_the_ready_card(
     assert ModelCard.objects.count() == 1
 
 
+def test_a_card_from_before_the_record_changed_is_not_handed_out_again(
+    api, auditor, owner, validator, credit_version, django_capture_on_commit_callbacks
+):
+    """Same content, newer record: a promotion filed (and later an approval, a stage change)
+    after the card was made would be missing from it, so a request renders a new card."""
+    from approvals import services as approvals
+
+    client = api(auditor)
+    first = _request(client, django_capture_on_commit_callbacks).json()
+    approvals.promotion_request_file(
+        actor=owner, version=credit_version, to_stage="staging", justification="Validated."
+    )
+    second = _request(client, django_capture_on_commit_callbacks)
+    assert second.status_code == 202 and second.json()["id"] != first["id"]
+    assert "staging" in _text(ModelCard.objects.get(pk=second.json()["id"]).file.read())
+    third = _request(client, django_capture_on_commit_callbacks)  # nothing changed since
+    assert third.status_code == 200 and third.json()["id"] == second.json()["id"]
+
+    registry.model_version_label_set(actor=owner, version=credit_version, key="k", value="v")
+    fourth = _request(client, django_capture_on_commit_callbacks)
+    assert fourth.status_code == 202 and fourth.json()["id"] != second.json()["id"]
+
+
 def test_force_renders_again(api, auditor, credit_version, django_capture_on_commit_callbacks):
     client = api(auditor)
     first = _request(client, django_capture_on_commit_callbacks).json()

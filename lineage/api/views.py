@@ -159,8 +159,20 @@ class EventsQuery(serializers.Serializer):
         default="desc",
         error_messages={"invalid_choice": "Must be asc or desc."},
     )
-    limit = serializers.CharField(required=False)
-    offset = serializers.CharField(required=False)
+    limit = serializers.IntegerField(
+        required=False,
+        default=100,
+        min_value=1,
+        max_value=1000,
+        error_messages={"invalid": "Must be a whole number from 1 to 1000."},
+    )
+    offset = serializers.IntegerField(
+        required=False,
+        default=0,
+        min_value=0,
+        max_value=10**9,
+        error_messages={"invalid": "Must be a whole number from 0 to 10⁹."},
+    )
 
     @staticmethod
     def _moment(value: str):
@@ -180,21 +192,14 @@ class EventsQuery(serializers.Serializer):
         return self._moment(value) if value else None
 
     def validate(self, data: dict) -> dict:
-        try:
-            limit = int(data.get("limit", 100))
-            offset = int(data.get("offset", 0))
-        except ValueError as exc:
-            raise ValidationError({"limit": "limit and offset are whole numbers."}) from exc
-        if not 1 <= limit <= 1000 or not 0 <= offset <= 10**9:
-            raise ValidationError({"limit": "limit is 1–1000 and offset 0–10⁹."})
         return {
             "before": data.get("before"),
             "after": data.get("after"),
             "state": data.get("state") or None,
             "mine": data.get("mine") == "true",
             "ascending": data.get("sortDirection", "desc") == "asc",
-            "limit": limit,
-            "offset": offset,
+            "limit": data["limit"],
+            "offset": data["offset"],
         }
 
 

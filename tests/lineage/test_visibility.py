@@ -173,6 +173,28 @@ def test_an_impossible_date_on_the_events_list_is_a_400(api, auditor, key, momen
     assert response.json()["errors"][0]["field"] == key
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("offset", "-5"),
+        ("offset", "x"),
+        ("offset", str(10**9 + 1)),
+        ("limit", "0"),
+        ("limit", "1001"),
+        ("limit", "ten"),
+    ],
+)
+def test_bad_paging_on_the_events_list_is_a_400_naming_the_parameter(api, auditor, key, value):
+    response = api(auditor).get("/api/v1/events/lineage", {key: value})
+    assert response.status_code == 400, response.content
+    assert [error["field"] for error in response.json()["errors"]] == [key]
+
+
+def test_paging_bounds_on_the_events_list_are_taken(api, auditor):
+    for params in ({"limit": "1000", "offset": str(10**9)}, {"limit": "1", "offset": "0"}):
+        assert api(auditor).get("/api/v1/events/lineage", params).status_code == 200
+
+
 def _raw_post(client, body: bytes, **headers):
     return client.post("/api/v1/lineage", body, content_type="application/json", **headers)
 

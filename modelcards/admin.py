@@ -93,8 +93,17 @@ class ModelCardAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return selectors.cards_visible_to(request.user)
 
+    # The stored file is named, not linked: media files are not served (a download is checked
+    # and audited), so the FileField's own link would lead nowhere.
+    exclude = ["file"]
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] + ["download"]
+        fields = [f.name for f in self.model._meta.fields if f.name != "file"]
+        return fields + ["stored_as", "download"]
+
+    @admin.display(description="stored as")
+    def stored_as(self, obj):
+        return obj.file.name or "-"
 
     @admin.display(description="SHA-256")
     def sha256_prefix(self, obj):

@@ -321,6 +321,21 @@ def test_auditors_search_the_card_list(client, auditor, credit_version):
     assert client.get("/admin/modelcards/modelcard/add/").status_code == 403
 
 
+def test_a_cards_admin_page_links_the_audited_download_not_the_stored_file(
+    client, auditor, credit_version, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        card, _ = services.model_card_request(actor=auditor, version=credit_version)
+    card.refresh_from_db()
+    assert card.status == "ready" and card.file.name
+    client.force_login(auditor)
+    page = client.get(f"/admin/modelcards/modelcard/{card.pk}/change/").content.decode()
+    assert f'href="/api/v1/model-cards/{card.pk}/pdf"' in page
+    assert card.file.name in page  # named, as text
+    assert f'href="/media/{card.file.name}"' not in page
+    assert client.get(f"/media/{card.file.name}").status_code == 404  # media is not served
+
+
 # --- a worker that died mid-render --------------------------------------------------------------
 
 

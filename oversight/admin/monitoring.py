@@ -40,7 +40,7 @@ def monitoring_charts(version) -> str:
         )
         blocks.append(
             format_html(
-                '<div style="margin:0 0 12px 0">{}<div style="color:#475569">Latest: {}</div>'
+                '<div class="monitoring-metric">{}<div class="monitoring-latest">Latest: {}</div>'
                 "</div>",
                 mark_safe(charts.series_chart(entry)),  # noqa: S308 - built with escape()
                 latest or "—",
@@ -56,6 +56,9 @@ class MonitoredVersionAdmin(ReadOnlyAdmin):
     search_fields = ["model__name"]
     fields = ["model", "version", "stage", "charts", "alerts"]
     readonly_fields = fields
+
+    class Media:
+        css = {"all": ["oversight/monitoring.css"]}
 
     def get_queryset(self, request):
         has_points = MonitoringPoint.objects.filter(version_id=OuterRef("pk"))

@@ -66,6 +66,10 @@ def test_admin_shows_a_chart_per_metric_with_its_threshold(
     html = page.content.decode()
     assert page.status_code == 200
     assert html.count("<polyline") == 2 and "stroke-dasharray" in html and "&gt; 0.25" in html
+    # the Content-Security-Policy (style-src 'self') allows no inline style: a stylesheet
+    assert "style-src 'self'" in page["Content-Security-Policy"]
+    assert ' style="' not in html
+    assert "oversight/monitoring.css" in html and 'class="monitoring-latest"' in html
     client.force_login(outsider)
     outsider.is_staff = True
     outsider.save()

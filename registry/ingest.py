@@ -472,6 +472,8 @@ def _schema_replaces(given: _Claim, held: _Claim) -> bool:
         return False
     if given.at != held.at:
         return given.at < held.at
+    if given.schema == held.schema:  # the usual case, and quicker told than by their JSON
+        return False
     return canonical_json(given.schema) < canonical_json(held.schema)
 
 

@@ -1,7 +1,8 @@
-"""Demo approvals for `manage.py seed_demo`: demo-validator and demo-risk may decide the demo
-models' promotions; churn-predictor v2 is in staging with a production request filed (see
-modelcards.demo for its card and the validator's approval), and credit-scoring v2 waits in
-demo-validator's queue for staging.
+"""Demo approvals for `manage.py seed_demo`: the demo validators and risk officers may decide
+the demo models' promotions (two of each, as the high and critical tiers' production policies
+need two validators or two risk officers); churn-predictor v2 is in staging with a production
+request filed (see modelcards.demo for its card and the validator's approval), and
+credit-scoring v2 waits in demo-validator's queue for staging.
 Idempotent: a version that has requests already is left alone."""
 
 from django.contrib.auth import get_user_model
@@ -11,16 +12,26 @@ from approvals.models import PromotionRequest
 from registry.models import ModelVersion, RegisteredModel
 
 DEMO_MODELS = ("credit-scoring", "churn-predictor", "fraud-detector")
+DEMO_APPROVERS = ("demo-validator", "demo-validator-2", "demo-risk", "demo-risk-2")
+
+
+def grant_demo_approvers(users: dict, model: RegisteredModel) -> None:
+    """Let every demo approver decide the model's promotions (granted by the first superuser,
+    as an administrator would appoint them)."""
+    admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
+    if admin is None:
+        return
+    for name in DEMO_APPROVERS:
+        approver = users[name]
+        if not permissions.holds_decide_permission(approver, model):
+            services.decide_permission_grant(actor=admin, model=model, grantee=approver)
 
 
 def seed(users: dict) -> None:
-    admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
     scientist = users["demo-scientist"]
-    validator, risk = users["demo-validator"], users["demo-risk"]
+    validator = users["demo-validator"]
     for model in RegisteredModel.objects.filter(name__in=DEMO_MODELS):
-        for approver in (validator, risk):
-            if admin is not None and not permissions.holds_decide_permission(approver, model):
-                services.decide_permission_grant(actor=admin, model=model, grantee=approver)
+        grant_demo_approvers(users, model)
 
     churn = _version("churn-predictor", 2)
     if churn is not None and not PromotionRequest.objects.filter(version=churn).exists():

@@ -10,10 +10,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from django.contrib.auth import get_user_model
-
-from approvals import permissions as approval_permissions
 from approvals import services as approvals
+from approvals.demo import grant_demo_approvers
 from approvals.models import PromotionRequest, RequestStatus
 from oversight import services
 from oversight.models import MonitoringPoint, ThresholdRule, ValidationReport
@@ -27,9 +25,9 @@ SEED = uuid.UUID("5b0f6f2e-6a52-4d0b-9c7e-0a7c1e9d3f11")
 
 
 def seed(users: dict) -> None:
-    scientist, pipeline = users["demo-scientist"], users["demo-pipeline"]
+    scientist = users["demo-scientist"]
     validator, risk = users["demo-validator"], users["demo-risk"]
-    version = _model(scientist, pipeline, validator, risk)
+    version = _model(users)
     if version is None:
         return
     if not PromotionRequest.objects.filter(version=version).exists():
@@ -88,7 +86,8 @@ def seed(users: dict) -> None:
             )
 
 
-def _model(scientist, pipeline, validator, risk) -> ModelVersion | None:
+def _model(users: dict) -> ModelVersion | None:
+    scientist, pipeline = users["demo-scientist"], users["demo-pipeline"]
     model = RegisteredModel.objects.filter(name=MODEL).first()
     if model is None:
         model = registry.registered_model_create(
@@ -102,10 +101,7 @@ def _model(scientist, pipeline, validator, risk) -> ModelVersion | None:
         model_permission_grant(
             actor=scientist, model=model, grantee=pipeline, permission="change_registeredmodel"
         )
-    admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
-    for approver in (validator, risk):
-        if admin is not None and not approval_permissions.holds_decide_permission(approver, model):
-            approvals.decide_permission_grant(actor=admin, model=model, grantee=approver)
+    grant_demo_approvers(users, model)
     version = model.versions.order_by("version").first()
     if version is not None:
         return version

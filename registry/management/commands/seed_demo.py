@@ -19,14 +19,18 @@ DEMO_USERS = [
     ("demo-scientist", "data-scientist"),
     ("demo-pipeline", "pipeline"),
     ("demo-validator", "model-validator"),
+    ("demo-validator-2", "model-validator"),
     ("demo-risk", "risk-officer"),
+    ("demo-risk-2", "risk-officer"),
     ("demo-auditor", "auditor"),
 ]
 # Full names, so that documents (model cards) name people as a reviewer expects.
 DEMO_NAMES = {
     "demo-scientist": ("Dana", "Scientist"),
     "demo-validator": ("Victor", "Validator"),
+    "demo-validator-2": ("Vera", "Validator"),
     "demo-risk": ("Rita", "Risk"),
+    "demo-risk-2": ("Ravi", "Risk"),
     "demo-auditor": ("Aubrey", "Auditor"),
 }
 

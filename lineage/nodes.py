@@ -16,6 +16,7 @@ dataset id starts its version, and a `#` inside a version is written `%23` in th
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 KINDS = ("dataset", "job", "datasetField", "run", "model")
@@ -99,6 +100,15 @@ def _split_namespace(rest: str) -> tuple[str, str] | None:
     return rest[:index], rest[index + 1 :]
 
 
+def is_run_id(text: str) -> bool:
+    """Whether `text` reads as a run id (a UUID, in any form Python's uuid takes)."""
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse(node: str, *, versioned: bool = True) -> NodeRef:
     """Parse a node id, or raise ValueError saying what is wrong with it. `versioned=False`:
     a dataset id is a dataset's (its name may hold `#`), not a version's."""
@@ -106,6 +116,8 @@ def parse(node: str, *, versioned: bool = True) -> NodeRef:
     if not sep or kind not in KINDS or not rest:
         raise ValueError(f"node ids start with one of {', '.join(KINDS)} followed by ':'")
     if kind == "run":
+        if not is_run_id(rest):
+            raise ValueError("run ids read run:{run id}, the run id a UUID")
         return NodeRef(kind="run", name=rest)
     if kind == "model":
         name, sep, version = rest.rpartition(":")

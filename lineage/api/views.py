@@ -107,7 +107,11 @@ def _node(data: dict) -> nodes.NodeRef:
     if kind not in nodes.KINDS:
         raise ValidationError({"nodeId": "Give nodeId, or type with namespace and name."})
     if kind == "run":
-        return nodes.NodeRef(kind="run", name=data.get("name") or data.get("runId", ""))
+        field = "name" if data.get("name") else "runId"
+        run_id = data.get(field, "")
+        if not nodes.is_run_id(run_id):
+            raise ValidationError({field: "type=run needs runId (or name): the run id, a UUID."})
+        return nodes.NodeRef(kind="run", name=run_id)
     if kind == "model":
         version = data.get("version", "")
         if not version.isdigit() or not data.get("name"):

@@ -137,6 +137,25 @@ def test_malformed_node_id_answers_400(api, validator, db):
     assert response.json()["errors"][0]["field"] == "nodeId"
 
 
+@pytest.mark.parametrize("path", ["/api/v1/lineage", "/api/v1/lineage/upstream"])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"nodeId": "run:not-a-uuid"}, "nodeId"),
+        ({"type": "run", "runId": "not-a-uuid"}, "runId"),
+        ({"type": "run", "name": "12345"}, "name"),
+        ({"type": "run"}, "runId"),
+    ],
+)
+def test_a_run_id_that_is_no_uuid_answers_400_naming_its_field(
+    api, validator, db, path, query, field
+):
+    response = api(validator).get(path, query)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == field
+    assert "UUID" in response.json()["errors"][0]["message"]
+
+
 def test_depth_over_the_limit_answers_400(api, validator, trained, settings):
     settings.LINEAGE_MAX_DEPTH = 5
     response = api(validator).get("/api/v1/lineage/upstream?nodeId=model:credit:1&depth=6")

@@ -12,7 +12,7 @@ from django.utils import timezone
 from approvals import gates, workflow
 from approvals.defaults import DECIDE_CODENAME
 from approvals.models import Outcome, PromotionRequest, RequestStatus, StageTransition
-from approvals.permissions import decide_refusal, user_roles
+from approvals.permissions import SYSTEM_USERNAME, decide_refusal, user_roles
 from audit import selectors as audit_selectors
 from registry.models import RegisteredModel, Stage
 from registry.permissions import can_view_model, object_grants, visibility
@@ -184,9 +184,15 @@ def decision_blockers(
     return {"approve": "", "reject": ""}
 
 
+SYSTEM_NAME = "modelgov (system)"
+
+
 def person_name(user: Any) -> str:
     """A person as documents name them: "Full Name (username)" where the user record has a
-    name, else the username."""
+    name, else the username; the account the system files its own requests as, "modelgov
+    (system)"."""
+    if user.get_username() == SYSTEM_USERNAME:
+        return SYSTEM_NAME
     full = user.get_full_name().strip() if hasattr(user, "get_full_name") else ""
     return f"{full} ({user.get_username()})" if full else user.get_username()
 
@@ -270,7 +276,7 @@ def request_history(request: PromotionRequest) -> list[dict[str, Any]]:
         rows.append(
             {
                 "at": event.occurred_at,
-                "who": event.actor_username or "modelgov (system)",
+                "who": event.actor_username or SYSTEM_NAME,
                 "what": what,
                 "details": details,
             }

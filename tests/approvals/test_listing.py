@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 from django.utils import timezone
 
+from approvals import services
 from approvals.models import StageTransition
 
 LIST = "/api/v1/promotions"
@@ -141,3 +142,12 @@ def test_approval_history_lists_requests_and_decisions_for_model_cards(promote, 
     history = approval_history(version)
     assert [(h["to_stage"], h["status"]) for h in history] == [("staging", "approved")]
     assert history[0]["decisions"][0]["by"] == approvers["validator"].username
+
+
+def test_documents_name_the_system_account_once_and_people_by_name(owner, version):
+    from approvals.selectors import SYSTEM_NAME, person_name
+
+    system = services.system_account()
+    assert person_name(system) == SYSTEM_NAME == "modelgov (system)"
+    owner.first_name, owner.last_name = "Olga", "Owner"
+    assert person_name(owner) == f"Olga Owner ({owner.username})"

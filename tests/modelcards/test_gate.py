@@ -153,6 +153,14 @@ def test_the_staging_policy_needs_no_card(owner, vera, churn_version):
     assert churn_version.stage == "staging"
 
 
+def test_a_request_closed_before_any_decision_says_so(owner, vera, churn_version):
+    request = _file(owner, churn_version, "production")
+    approvals.promotion_request_cancel(actor=owner, request=request, reason="Not yet.")
+    text = " ".join(_text(_card(vera, churn_version)).split())
+    assert "None: the request was cancelled before anyone decided." in text
+    assert text.count("No decisions yet.") == 0  # the staging request has its decision
+
+
 def test_the_card_shows_the_approval_history(owner, vera, churn_version):
     request = _file(owner, churn_version, "production")
     text = _text(_card(vera, churn_version))

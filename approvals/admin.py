@@ -154,12 +154,13 @@ class EvidenceMixin:
                 outcome=outcome,
                 comment=form.cleaned_data["comment"],
             )
-        except PermissionDenied as exc:
-            messages.error(request, str(exc))
-        except Conflict as exc:
-            messages.error(request, str(exc))
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+        except (PermissionDenied, Conflict, ValidationError) as exc:
+            # shown again with what was typed: the reviewer may reject instead, or wait
+            messages.error(
+                request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            )
+            promotion.refresh_from_db()  # a refusal may have closed it (superseded, expired)
+            return self._render(request, promotion, form)
         else:
             promotion.refresh_from_db()
             version = promotion.version

@@ -107,6 +107,24 @@ def test_approving_production_without_a_card_is_refused_and_nothing_is_written(
     assert AuditEvent.objects.count() == events
 
 
+def test_the_admin_keeps_the_comment_of_an_approval_the_gate_refuses(owner, vera, churn_version):
+    from django.test import Client
+
+    request = _file(owner, churn_version, "production")
+    client = Client()
+    client.force_login(vera)
+    comment = "Drift report of 2026-11 read; backtest reproduced."
+    response = client.post(
+        f"/admin/approvals/promotionrequest/{request.pk}/change/",
+        {"outcome": "approve", "comment": comment},
+    )
+    assert response.status_code == 200  # the page again, not a redirect that drops the text
+    html = response.content.decode()
+    assert "Model card generated for the current content" in html
+    assert f"{comment}</textarea>" in html
+    assert not PromotionDecision.objects.filter(request=request).exists()
+
+
 def test_a_card_that_is_not_ready_does_not_count(owner, vera, churn_version):
     request = _file(owner, churn_version, "production")
     queued = _card(vera, churn_version, render=False)

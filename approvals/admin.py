@@ -15,7 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -90,10 +92,16 @@ class PromotionPolicyAdmin(ServiceAdmin):
 # --- requests and the evidence page ------------------------------------------------------------
 
 
-def _model_card_link(version) -> str | None:
+def _model_card_link(site, request, version) -> str | None:
+    """The admin's list of model cards, searched for the version's current content, if this
+    viewer may open it (auditors, reviewers; a model's owner sees its cards on the version's
+    page instead)."""
     try:
+        card_admin = site.get_model_admin(apps.get_model("modelcards", "ModelCard"))
         url = reverse("admin:modelcards_modelcard_changelist")
-    except NoReverseMatch:
+    except (LookupError, NotRegistered, NoReverseMatch):
+        return None
+    if not card_admin.has_view_permission(request):
         return None
     return f"{url}?{urlencode({'q': version.content_digest})}"
 
@@ -190,7 +198,7 @@ class EvidenceMixin:
             "lineage_svg": _lineage_drawing(version, request.user),
             "lineage_full_size_url": _lineage_full_size_link(version),
             "gates": selectors.gate_status(promotion),
-            "model_card_url": _model_card_link(version),
+            "model_card_url": _model_card_link(self.admin_site, request, version),
             "version_url": reverse("admin:registry_modelversion_change", args=[version.pk]),
             "progress": selectors.progress(promotion),
             "history": selectors.request_history(promotion),

@@ -62,6 +62,21 @@ def test_evidence_page_shows_the_evidence_on_one_screen(browser, file, version, 
     assert 'id="approve"' in html
 
 
+def test_evidence_page_links_model_cards_only_where_the_viewer_may_follow(
+    browser, owner, file, version, approvers
+):
+    request = file(version, "staging")
+    cards = "/admin/modelcards/modelcard/"
+    version_page = f"/admin/registry/modelversion/{version.pk}/change/"
+    for viewer, lists_cards in ((approvers["validator"], True), (owner, False)):
+        client = browser(viewer)
+        html = client.get(_page(request.pk)).content.decode()
+        assert (f'href="{cards}?q={version.content_digest}"' in html) is lists_cards
+        assert client.get(cards).status_code == (200 if lists_cards else 403)
+        assert f'href="{version_page}"' in html
+        assert client.get(version_page).status_code == 200
+
+
 def test_admin_approval_with_a_comment_applies_the_transition(browser, file, version, approvers):
     request = file(version, "staging")
     response = _post(browser(approvers["validator"]), request)

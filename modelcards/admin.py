@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from core.admin import Panel, ReadOnlyAdmin
 from modelcards import selectors, services
-from modelcards.models import ModelCard
+from modelcards.models import CardStatus, ModelCard
 from registry.admin import ModelVersionAdmin
 from registry.models import ModelVersion
 
@@ -55,8 +55,13 @@ def generate_model_card(modeladmin, request, queryset):
         except PermissionDenied as exc:
             messages.error(request, f"{version}: {exc}")
             continue
-        verb = "queued" if created else f"already {card.status}"
-        messages.success(request, f"{version}: model card #{card.pk} {verb}.")
+        card.refresh_from_db()  # rendered already where tasks run in-process
+        if card.status == CardStatus.FAILED:
+            messages.error(request, f"{version}: model card #{card.pk} failed: {card.error}")
+            continue
+        state = "ready" if card.status == CardStatus.READY else f"{card.status} (being rendered)"
+        made = "" if created else " (requested before, for the same content)"
+        messages.success(request, f"{version}: model card #{card.pk} {state}{made}.")
 
 
 ModelVersionAdmin.panels.register(

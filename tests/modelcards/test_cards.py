@@ -313,6 +313,32 @@ def test_admin_action_generates_a_card_and_the_version_page_links_it(
     assert download.status_code == 200
 
 
+def test_admin_action_says_what_became_of_the_card(
+    client, auditor, credit_version, django_capture_on_commit_callbacks, monkeypatch
+):
+    client.force_login(auditor)
+    action = {"action": "generate_model_card", "_selected_action": [credit_version.pk]}
+    with django_capture_on_commit_callbacks(execute=True):  # renders once the action is done
+        first = client.post("/admin/registry/modelversion/", action, follow=True)
+    card = ModelCard.objects.get()
+    assert f"model card #{card.pk} queued (being rendered)." in first.content.decode()
+    again = client.post("/admin/registry/modelversion/", action, follow=True)
+    assert (
+        f"model card #{card.pk} ready (requested before, for the same content)."
+        in again.content.decode()
+    )
+
+    def failing(*, actor, version):  # where tasks run in-process, rendering happens at once
+        card, created = request_card(actor=actor, version=version)
+        ModelCard.objects.filter(pk=card.pk).update(status="failed", error="Renderer crashed.")
+        return card, created
+
+    request_card = services.model_card_request
+    monkeypatch.setattr(services, "model_card_request", failing)
+    failed = client.post("/admin/registry/modelversion/", action, follow=True)
+    assert f"model card #{card.pk} failed: Renderer crashed." in failed.content.decode()
+
+
 def test_auditors_search_the_card_list(client, auditor, credit_version):
     services.model_card_request(actor=auditor, version=credit_version)
     client.force_login(auditor)

@@ -138,7 +138,9 @@ class LineageEventAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["state", "kind", "event_type", "job_namespace"]
     search_fields = ["job_name", "job_namespace", "run_id", "event_hash"]
-    date_hierarchy = "event_time"
+    # newest first, and the dates to drill into are those of the first column
+    ordering = ["-received_at", "-id"]
+    date_hierarchy = "received_at"
     actions = ["remap"]
 
     @admin.display(description="reason")

@@ -42,3 +42,23 @@ def test_raw_events_are_read_only_in_the_admin(client, post, superuser):
 
     event = LineageEvent.objects.get()
     assert client.get(f"/admin/lineage/lineageevent/{event.pk}/delete/").status_code == 403
+
+
+def test_raw_events_list_newest_first_and_drills_into_the_dates_received(client, post, superuser):
+    from datetime import UTC, datetime
+
+    from lineage.models import LineageEvent
+
+    post(run_event(job="older"))
+    post(run_event(job="newer"))
+    older = LineageEvent.objects.get(job_name="older")
+    # received long after it happened: the list goes by when it arrived
+    LineageEvent.objects.filter(pk=older.pk).update(
+        received_at=datetime(2025, 3, 1, tzinfo=UTC), event_time=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    client.force_login(superuser)
+    html = client.get("/admin/lineage/lineageevent/").content.decode()
+    assert html.index(">newer<") < html.index(">older<")
+    assert "received_at__year=2025" in html and "event_time__year" not in html
+    listed = client.get("/admin/lineage/lineageevent/?received_at__year=2025").content.decode()
+    assert ">older<" in listed and ">newer<" not in listed

@@ -71,17 +71,29 @@ class SealedFilter(admin.SimpleListFilter):
         return queryset
 
 
+NO_USER = "(none: the system)"
+
+
+class ActorFilter(admin.AllValuesFieldListFilter):
+    """By the username events were recorded under; those no user made (the system's own,
+    the command line) under a name, not a blank line."""
+
+    def choices(self, changelist):
+        for choice in super().choices(changelist):
+            yield {**choice, "display": choice["display"] or NO_USER}
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only for everyone; `?object_type=app.model&object_id=pk` lists one object's
     history (the registry's "Audit history" links)."""
 
-    list_display = ["id", "seq", "occurred_at", "actor_username", "action", "target"]
+    list_display = ["id", "seq", "occurred_at", "actor_name", "action", "target"]
     list_filter = [
         SealedFilter,
         "channel",
         "actor_kind",
-        ("actor_username", admin.AllValuesFieldListFilter),
+        ("actor_username", ActorFilter),
         "action",
         "object_type",
     ]
@@ -90,6 +102,10 @@ class AuditEventAdmin(ReadOnlyAdmin):
     ordering = ["-id"]  # newest first
     list_select_related = ["seal"]
     show_full_result_count = False  # counting millions of rows on every page is wasted work
+
+    @admin.display(description="actor", ordering="actor_username")
+    def actor_name(self, obj):
+        return obj.actor_username or NO_USER
 
     @admin.display(description="object", ordering="object_type")
     def target(self, obj):

@@ -246,6 +246,20 @@ def test_queryset_update_bulk_update_and_delete_are_refused(db):
     assert not AuditEvent.objects.filter(action="forged").exists()
 
 
+def test_the_admin_names_events_no_user_made_in_the_list_and_its_actor_filter(
+    client, superuser, owner
+):
+    _events(1)  # no actor: the system's own
+    _events(1, actor=owner)
+    client.force_login(superuser)
+    html = client.get("/admin/audit/auditevent/").content.decode()
+    assert html.count("(none: the system)") >= 2  # a row and the filter's entry
+    assert '<a href="?actor_username=">(none: the system)</a>' in html
+    assert f'<a href="?actor_username={owner.username}">{owner.username}</a>' in html
+    listed = client.get("/admin/audit/auditevent/?actor_username=").content.decode()
+    assert "test.event" in listed and f'<td class="field-actor_name">{owner.username}' not in listed
+
+
 def test_the_admin_offers_no_add_change_or_delete(client, superuser):
     _events(1)
     event = AuditEvent.objects.first()

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from lineage import services as lineage
@@ -203,3 +204,59 @@ def test_auditor_downloads_a_model_card_and_an_export_that_verifies(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("verified ")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lists_of_long_names_keep_every_column_on_screen(
+    chromium,  # noqa: F811
+    live_server,
+    scientists_model,
+):
+    """A Spark job's name, a lake's partition path and a warehouse table: unbroken names of
+    80 to 120 characters, as real producers send them, wrap inside their columns."""
+    pipeline = get_user_model().objects.get(username="hour-pipeline")
+    client = APIClient()
+    client.force_authenticate(pipeline)
+    response = client.post(
+        "/api/v1/lineage",
+        {
+            "eventType": "COMPLETE",
+            "eventTime": "2026-11-02T10:00:00Z",
+            "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.23.0/integration/spark",
+            "run": {"runId": str(uuid.uuid4())},
+            "job": {
+                "namespace": "spark-cluster-prod-europe-west1",
+                "name": "databricks_shell.execute_insert_into_hadoop_fs_relation_command."
+                "warehouse_customer_transactions_enriched_daily",
+            },
+            "inputs": [
+                {
+                    "namespace": "gs://acme-data-lake-production-europe-west1",
+                    "name": "warehouse/customer_transactions/partitioned_by_date/"
+                    "year=2026/month=11",
+                }
+            ],
+            "outputs": [
+                {
+                    "namespace": "bigquery",
+                    "name": "acme-analytics-prod.customer_features.transactions_enriched_daily",
+                }
+            ],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    page = _sign_in(chromium, live_server, scientists_model["auditor"])
+    for path in (
+        "/admin/lineage/lineageevent/",
+        "/admin/lineage/edge/",
+        "/admin/registry/run/",
+        "/admin/registry/datasetversion/",
+    ):
+        page.goto(f"{live_server.url}{path}")
+        assert "customer_transactions" in page.locator("#result_list").inner_text()
+        _screenshot(page, "list" + path.replace("/", "-").rstrip("-"))
+        right = page.evaluate(
+            "document.querySelector('#result_list').getBoundingClientRect().right"
+        )
+        assert right <= VIEWPORT["width"], (path, right)

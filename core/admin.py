@@ -135,9 +135,10 @@ class ServiceAdmin(admin.ModelAdmin):
 
 def archive_action(service: Callable[..., Any], label: str, arg: str):
     """A change-list action archiving each selected object through `service(actor=, arg=)`;
-    each refusal becomes a message naming the object."""
+    each refusal becomes a message naming the object. Offered to those the model admin's
+    `has_archive_permission(request)` admits (who may archive something of its kind)."""
 
-    @admin.action(description=label)
+    @admin.action(description=label, permissions=["archive"])
     def action(modeladmin, request, queryset):
         done = 0
         for obj in queryset:

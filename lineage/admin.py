@@ -150,7 +150,13 @@ class LineageEventAdmin(ReadOnlyAdmin):
     # The API's remap limit (LINEAGE_REMAP_RATE): one count per caller for both
     throttle_scope = "lineage-remap"
 
-    @admin.action(description="Map selected rejected events again")
+    def has_remap_permission(self, request):
+        """Offered to pipelines (their own rejected events) and holders of the remap
+        permission (anyone's), as the service decides."""
+        user = request.user
+        return user.has_perm(services.REMAP_PERMISSION) or user.has_perm(services.INGEST_PERMISSION)
+
+    @admin.action(description="Map selected rejected events again", permissions=["remap"])
     def remap(self, request, queryset):
         throttle = ScopedRateThrottle()
         try:

@@ -37,7 +37,7 @@ from registry.models import (
     RegisteredModel,
     Run,
 )
-from registry.permissions import can_change_model, can_view_model
+from registry.permissions import can_change_model, can_view_model, may_change_some_model
 
 # --- registered models and versions ----------------------------------------------------------
 
@@ -136,6 +136,9 @@ class RegisteredModelAdmin(HistoryLinkMixin, ServiceAdmin):
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff
+
+    def has_archive_permission(self, request):
+        return may_change_some_model(request.user)
 
 
 class ModelVersionForm(ServiceForm):
@@ -330,6 +333,9 @@ class DatasetAdmin(HistoryLinkMixin, PanelAdmin, ServiceAdmin):
     inlines = [FeatureInline]
     actions = [archive_action(services.dataset_archive, "Archive selected datasets", "dataset")]
 
+    def has_archive_permission(self, request):
+        return request.user.has_perm("registry.change_dataset")
+
     @admin.display(description="Versions")
     def versions(self, obj):
         if obj is None or obj.pk is None:
@@ -440,6 +446,9 @@ class FeatureAdmin(HistoryLinkMixin, ServiceAdmin):
     readonly_fields = ["archived", "created_at", "audit_history"]
     actions = [archive_action(services.feature_archive, "Archive selected features", "feature")]
 
+    def has_archive_permission(self, request):
+        return request.user.has_perm("registry.change_feature")
+
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         return fields + ["dataset", "name"] if obj is not None else fields
@@ -465,6 +474,9 @@ class JobAdmin(HistoryLinkMixin, ServiceAdmin):
     search_fields = ["namespace", "name", "description"]
     readonly_fields = ["archived", "created_at", "audit_history"]
     actions = [archive_action(services.job_archive, "Archive selected jobs", "job")]
+
+    def has_archive_permission(self, request):
+        return request.user.has_perm("registry.change_job")
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))

@@ -70,6 +70,18 @@ def can_change_model(user: Any, model: RegisteredModel) -> bool:
     )
 
 
+def may_change_some_model(user: Any) -> bool:
+    """Whether `user` may change at least one registered model (owns one, or holds a grant to
+    change one): what offering a model-changing action to them takes."""
+    if not _active(user):
+        return False
+    if user.is_superuser:
+        return True
+    return RegisteredModel.objects.filter(
+        Q(owner=user) | object_grants(user, ("change_registeredmodel",), OuterRef("pk"))
+    ).exists()
+
+
 def _active(user: Any) -> bool:
     return bool(getattr(user, "is_authenticated", False) and user.is_active)
 

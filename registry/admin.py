@@ -130,8 +130,8 @@ class RegisteredModelAdmin(HistoryLinkMixin, ServiceAdmin):
         return can_view_model(request.user, obj)
 
     def has_change_permission(self, request, obj=None):
-        if obj is None:
-            return request.user.is_active and request.user.is_staff
+        if obj is None:  # "Change" or "View" in lists and links: may they change any?
+            return request.user.is_staff and may_change_some_model(request.user)
         return can_change_model(request.user, obj)
 
     def has_module_permission(self, request):
@@ -273,8 +273,8 @@ class ModelVersionAdmin(HistoryLinkMixin, PanelAdmin, ServiceAdmin):
         return can_view_model(request.user, obj.model)
 
     def has_change_permission(self, request, obj=None):
-        if obj is None:
-            return request.user.is_active and request.user.is_staff
+        if obj is None:  # "Change" or "View" in lists and links: may they change any?
+            return request.user.is_staff and may_change_some_model(request.user)
         return can_change_model(request.user, obj.model)
 
     def has_add_permission(self, request):

@@ -440,7 +440,10 @@ MODEL_PAGES = {
     "add": split(200, WRITERS),
     "add-post": split(200, WRITERS),
     "change": {200: SEES_MODEL, 302: HIDDEN_FROM},
-    "change-post": {200: CHANGES_MODEL, 302: HIDDEN_FROM, 403: SEES_MODEL - CHANGES_MODEL},
+    # refused before the object is looked up to whoever may change no model at all: the
+    # same 403 for a hidden model as for a missing one (those who may change some other
+    # model get the admin's "does not exist" redirect for a hidden one)
+    "change-post": {200: CHANGES_MODEL, 403: ALL - CHANGES_MODEL},
     "history": {200: SEES_MODEL, 302: HIDDEN_FROM},
 }
 
@@ -457,7 +460,7 @@ ADMIN: dict[str, dict[str, dict[int, frozenset[str]]]] = {
     "registry.registeredmodel": MODEL_PAGES,
     "registry.modelversion": {  # the empty form is saved: its governed fields are read-only
         **MODEL_PAGES,
-        "change-post": {302: CHANGES_MODEL | HIDDEN_FROM, 403: SEES_MODEL - CHANGES_MODEL},
+        "change-post": {302: CHANGES_MODEL, 403: ALL - CHANGES_MODEL},
     },
     "registry.dataset": {**CATALOGUE, "change-post": split(200, WRITERS)},
     "registry.datasetversion": {**CATALOGUE, "change-post": everyone(403)},

@@ -1,6 +1,7 @@
-"""The admin offers a list action only to those who may carry it out: an auditor or a
-validator, who may archive nothing and map no event again, sees no archive or remap action
-(nor the boxes to tick for it) instead of an action every use of which is refused."""
+"""The admin offers a list action only to those who may carry it out (an auditor or a
+validator, who may archive nothing and map no event again, sees no archive or remap action,
+nor the boxes to tick for it), and says "view", not "change", to those who may change none
+of its kind."""
 
 import uuid
 
@@ -80,3 +81,30 @@ def _client_page(user, path) -> str:
     client = Client()
     client.force_login(user)
     return client.get(path).content.decode()
+
+
+def test_those_who_may_change_no_model_read_view_not_change(auditor, owner, credit_model):
+    client = Client()
+    client.force_login(auditor)
+    for path, noun in (
+        ("/admin/registry/registeredmodel/", "registered model"),
+        ("/admin/registry/modelversion/", "model version"),
+    ):
+        assert f"Select {noun} to view" in client.get(path).content.decode()
+    # the same refusal for a model they cannot see as for one that does not exist
+    for pk in (credit_model.pk, credit_model.pk + 1000):
+        page = f"/admin/registry/registeredmodel/{pk}/change/"
+        assert client.post(page, {"description": "x"}).status_code == 403
+    other = _user("other-owner", "data-scientist")
+    client.force_login(other)
+    assert "Select registered model to view" in client.get(LISTS["archive_model"]).content.decode()
+    from registry import services
+
+    services.registered_model_create(actor=other, name="other-model")
+    assert (
+        "Select registered model to change" in client.get(LISTS["archive_model"]).content.decode()
+    )
+    page = f"/admin/registry/registeredmodel/{credit_model.pk}/change/"
+    assert client.post(page, {"description": "x"}).status_code == 302  # "does not exist"
+    credit_model.refresh_from_db()
+    assert credit_model.description != "x"

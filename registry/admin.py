@@ -12,10 +12,14 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.text import capfirst
 
+from audit.selectors import is_auditor
 from core.admin import (
     PanelAdmin,
     Panels,
@@ -75,20 +79,37 @@ class ModelVersionInline(admin.TabularInline):
 
 
 class HistoryLinkMixin:
-    """Adds a link to the audit history of the object."""
+    """The object's history is its audit events: a link to them on its page, and the admin's
+    History button leads there too (the admin's own change log is not kept). Auditors read
+    the audit log; anyone else is told so, not shown a 403 or an empty history."""
 
     @admin.display(description="Audit history")
     def audit_history(self, obj):
         if obj.pk is None:
             return "-"
-        url = reverse("admin:audit_auditevent_changelist")
         meta = obj._meta
-        return format_html(
-            '<a href="{}?object_type={}&object_id={}">View audit events</a>',
-            url,
-            f"{meta.app_label}.{meta.model_name}",
-            obj.pk,
-        )
+        url = reverse(f"admin:{meta.app_label}_{meta.model_name}_history", args=[obj.pk])
+        return format_html('<a href="{}">View audit events</a>', url)
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_view_or_change_permission(request, obj):
+            return super().history_view(request, object_id, extra_context)  # as the admin does
+        meta = obj._meta
+        if is_auditor(request.user):
+            query = urlencode(
+                {"object_type": f"{meta.app_label}.{meta.model_name}", "object_id": obj.pk}
+            )
+            return HttpResponseRedirect(f"{reverse('admin:audit_auditevent_changelist')}?{query}")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"History: {obj}",
+            "subtitle": None,
+            "object": obj,
+            "opts": meta,
+            "module_name": str(capfirst(meta.verbose_name_plural)),
+        }
+        return TemplateResponse(request, "admin/registry/history_in_audit_log.html", context)
 
 
 @admin.register(RegisteredModel)

@@ -423,13 +423,23 @@ def split(status: int, who: frozenset[str], others: int = 403) -> dict[int, froz
     return {status: who, others: ALL - who}
 
 
+def history_in_audit_log(rule: dict[int, frozenset[str]]) -> dict[int, frozenset[str]]:
+    """The History page of an object whose history is its audit events: auditors are sent
+    to them (a redirect; where to, tests/audit/test_coverage.py checks), the others who may
+    see the object are told where it is, as `rule` says."""
+    out = dict(rule)
+    out[200] = rule[200] - AUDITORS
+    out[302] = rule.get(302, frozenset()) | (rule[200] & AUDITORS)
+    return out
+
+
 READ_ONLY_ADD = {"add": everyone(403), "add-post": everyone(403)}
 CATALOGUE = {
     "changelist": split(200, READERS),
     "add": split(200, WRITERS),
     "add-post": split(200, WRITERS),
     "change": split(200, READERS),
-    "history": split(200, READERS),
+    "history": history_in_audit_log(split(200, READERS)),
 }
 SUPERUSER_ONLY = {
     page: split(200, SUPER)
@@ -444,7 +454,7 @@ MODEL_PAGES = {
     # same 403 for a hidden model as for a missing one (those who may change some other
     # model get the admin's "does not exist" redirect for a hidden one)
     "change-post": {200: CHANGES_MODEL, 403: ALL - CHANGES_MODEL},
-    "history": {200: SEES_MODEL, 302: HIDDEN_FROM},
+    "history": history_in_audit_log({200: SEES_MODEL, 302: HIDDEN_FROM}),
 }
 
 ADMIN: dict[str, dict[str, dict[int, frozenset[str]]]] = {
@@ -506,7 +516,7 @@ ADMIN: dict[str, dict[str, dict[int, frozenset[str]]]] = {
         "add-post": split(200, VALIDATES),
         "change": {200: SEES_MODEL, 302: HIDDEN_FROM - {"no-role"}, 403: {"no-role"}},
         "change-post": everyone(403),
-        "history": {200: SEES_MODEL, 302: HIDDEN_FROM},
+        "history": history_in_audit_log({200: SEES_MODEL, 302: HIDDEN_FROM}),
     },
     "oversight.finding": {
         "changelist": everyone(200),  # filtered: see LEAK_CHECKED
@@ -515,7 +525,7 @@ ADMIN: dict[str, dict[str, dict[int, frozenset[str]]]] = {
         "change": {200: SEES_MODEL, 302: HIDDEN_FROM},
         # The world's finding is high: not the version's author (the owner), not an auditor.
         "change-post": {200: CLOSES_HIGH_FINDING, 302: HIDDEN_FROM, 403: {"owner", "auditor"}},
-        "history": {200: SEES_MODEL, 302: HIDDEN_FROM},
+        "history": history_in_audit_log({200: SEES_MODEL, 302: HIDDEN_FROM}),
     },
     "oversight.monitoredversion": {
         "changelist": everyone(200),  # filtered: see LEAK_CHECKED
@@ -528,21 +538,21 @@ ADMIN: dict[str, dict[str, dict[int, frozenset[str]]]] = {
         "changelist": everyone(200),  # filtered: see LEAK_CHECKED
         "change": {200: SEES_MODEL, 302: HIDDEN_FROM},
         "change-post": {200: RESOLVES, 302: HIDDEN_FROM, 403: SEES_MODEL - RESOLVES},
-        "history": {200: SEES_MODEL, 302: HIDDEN_FROM},
+        "history": history_in_audit_log({200: SEES_MODEL, 302: HIDDEN_FROM}),
         **READ_ONLY_ADD,
     },
     "oversight.periodicreview": {
         "changelist": everyone(200),  # filtered: see LEAK_CHECKED
         "change": {200: SEES_MODEL, 302: HIDDEN_FROM},
         "change-post": {200: {"validator"}, 302: HIDDEN_FROM, 403: SEES_MODEL - {"validator"}},
-        "history": {200: SEES_MODEL, 302: HIDDEN_FROM},
+        "history": history_in_audit_log({200: SEES_MODEL, 302: HIDDEN_FROM}),
         **READ_ONLY_ADD,
     },
     "oversight.overduereview": {
         "changelist": everyone(200),  # filtered: see LEAK_CHECKED
         "change": {200: SEES_MODEL, 302: HIDDEN_FROM},
         "change-post": {200: {"validator"}, 302: HIDDEN_FROM, 403: SEES_MODEL - {"validator"}},
-        "history": {200: SEES_MODEL, 302: HIDDEN_FROM},
+        "history": history_in_audit_log({200: SEES_MODEL, 302: HIDDEN_FROM}),
         **READ_ONLY_ADD,
     },
     # Rules are read by every role and edited by risk officers; a rule on a model is hidden
@@ -553,13 +563,13 @@ ADMIN: dict[str, dict[str, dict[int, frozenset[str]]]] = {
         "add-post": split(200, RULE_EDITORS),
         "change": {200: SEES_MODEL, 302: HIDDEN_FROM - {"no-role"}, 403: {"no-role"}},
         "change-post": split(200, RULE_EDITORS),
-        "history": {200: SEES_MODEL, 302: HIDDEN_FROM},
+        "history": history_in_audit_log({200: SEES_MODEL, 302: HIDDEN_FROM}),
     },
     "oversight.oversightpolicy": {
         "changelist": split(200, READERS),
         "change": split(200, READERS),
         "change-post": split(200, RULE_EDITORS),
-        "history": split(200, READERS),
+        "history": history_in_audit_log(split(200, READERS)),
         **READ_ONLY_ADD,
     },
     "webhooks.webhook": SUPERUSER_ONLY,

@@ -391,10 +391,13 @@ def test_minting_a_token_on_the_command_line_records_one_event(pipeline):
 def test_the_registry_history_link_lists_that_objects_events(client, superuser, credit_model):
     client.force_login(superuser)
     page = client.get(f"/admin/registry/registeredmodel/{credit_model.pk}/change/")
-    link = (
+    link = f"/admin/registry/registeredmodel/{credit_model.pk}/history/"
+    assert f'href="{link}"' in page.content.decode()  # also the History button's
+    redirect = client.get(link)
+    assert redirect.status_code == 302
+    assert redirect["Location"] == (
         f"/admin/audit/auditevent/?object_type=registry.registeredmodel&object_id={credit_model.pk}"
     )
-    assert link in page.content.decode()
     history = client.get(
         "/admin/audit/auditevent/",
         {"object_type": "registry.registeredmodel", "object_id": credit_model.pk},
@@ -406,3 +409,20 @@ def test_the_registry_history_link_lists_that_objects_events(client, superuser, 
             object_type="registry.registeredmodel", object_id=str(credit_model.pk)
         )
     )
+
+
+def test_the_history_of_an_object_tells_a_non_auditor_where_it_is(client, owner, credit_model):
+    client.force_login(owner)
+    page = client.get(f"/admin/registry/registeredmodel/{credit_model.pk}/history/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "recorded in the audit log" in text and "ask one for this record" in text
+    assert "/admin/audit/auditevent/" not in text  # a link they could not follow
+    assert client.get("/admin/audit/auditevent/").status_code == 403
+
+
+def test_the_history_of_a_hidden_object_is_not_told(client, outsider, credit_model):
+    client.force_login(outsider)
+    page = client.get(f"/admin/registry/registeredmodel/{credit_model.pk}/history/")
+    assert page.status_code == 302  # the admin's "does not exist", as for its change page
+    assert "recorded in the audit log" not in page.content.decode()

@@ -20,7 +20,7 @@ from core.admin import Panel, ReadOnlyAdmin
 from core.api import CACHE_UNAVAILABLE
 from core.errors import Conflict, NotFound
 from lineage import nodes, services
-from lineage.models import Edge, LineageEvent
+from lineage.models import Edge, EventState, LineageEvent
 from lineage.selectors import edges_visible_to, events_visible_to, lineage_svg
 from registry.admin import DatasetAdmin, ModelVersionAdmin
 from registry.models import Dataset, ModelVersion
@@ -120,6 +120,10 @@ def _svg(svg: str) -> HttpResponse:
     return response
 
 
+# Reasons of events rejected again that the remap action spells out (the rest: the list)
+REASONS_SHOWN = 3
+
+
 @admin.register(LineageEvent)
 class LineageEventAdmin(ReadOnlyAdmin):
     """Raw events as received: read-only, never deleted; those naming a model the viewer may
@@ -195,6 +199,18 @@ class LineageEventAdmin(ReadOnlyAdmin):
             + ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
             + " now.",
         )
+        again = [event for event in events if event.state == EventState.REJECTED]
+        for event in again[:REASONS_SHOWN]:
+            messages.warning(
+                request,
+                f"Event #{event.pk} was rejected again: {Truncator(event.reason).chars(300)}",
+            )
+        if len(again) > REASONS_SHOWN:
+            messages.warning(
+                request,
+                f"{len(again) - REASONS_SHOWN} more rejected again: filter the list by state "
+                "to read why.",
+            )
 
     def get_queryset(self, request):
         return events_visible_to(request.user)

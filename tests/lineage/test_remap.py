@@ -238,9 +238,22 @@ def test_the_admin_action_maps_selected_rejected_events_again(client, superuser,
     assert response.status_code == 200
     html = response.content.decode()
     assert "1 event(s) put back to pending: 1 rejected now." in html
+    assert f"Event #{rejected.pk} was rejected again: You may not register versions" in html
     # the list shows why (shortened), so an operator can choose what to map again
     assert "You may not register versions of a model named &#x27;credit-scoring&#x27;" in html
     assert AuditEvent.objects.get(action="lineage.events.remapped").actor == superuser
+
+
+def test_the_admin_action_names_a_few_reasons_and_points_to_the_list_for_more(
+    client, superuser, rejected, monkeypatch
+):
+    from lineage import admin as lineage_admin
+
+    monkeypatch.setattr(lineage_admin, "REASONS_SHOWN", 0)
+    client.force_login(superuser)
+    html = _remap_in_admin(client, [rejected.pk]).content.decode()
+    assert "was rejected again" not in html
+    assert "1 more rejected again: filter the list by state to read why." in html
 
 
 def test_the_admin_action_refuses_what_the_service_refuses(client, owner, rejected):

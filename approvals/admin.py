@@ -19,23 +19,25 @@ from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.timesince import timesince
 
-from approvals import selectors, services
+from approvals import selectors, services, workflow
 from approvals.models import ApprovalQueue, PromotionPolicy, PromotionRequest
-from approvals.permissions import user_roles
+from approvals.permissions import may_file, user_roles
 from core.admin import Panel, ReadOnlyAdmin, ServiceAdmin, ServiceForm
 from core.errors import Conflict
 from registry.admin import ModelVersionAdmin
+from registry.models import ModelVersion, Stage
 from registry.permissions import can_view_model
 
 EVIDENCE_TEMPLATE = "admin/approvals/promotionrequest/evidence.html"
+FILING_TEMPLATE = "admin/approvals/promotionrequest/file.html"
 
 
 # --- policies -----------------------------------------------------------------------------------
@@ -264,21 +266,100 @@ def _promotions(version, viewer) -> str:
         )
         for r in requests
     ]
+    filing = ""
+    if workflow.allowed_targets(version.stage) and may_file(viewer, version):
+        filing = format_html(
+            '<p><a href="{}" class="button" id="file-promotion">File a promotion request</a></p>',
+            reverse("admin:registry_modelversion_promote", args=[version.pk]),
+        )
     if not rows:
-        return "None filed."
+        return format_html("<p>None filed.</p>{}", filing)
     return format_html(
         "<table><tr><th>Request</th><th>Transition</th><th>Status</th><th>Filed by</th>"
-        "<th>Filed (UTC)</th></tr>{}</table>",
+        "<th>Filed (UTC)</th></tr>{}</table>{}",
         format_html_join(
             "",
             '<tr><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
             rows,
         ),
+        filing,
     )
 
 
+class FilingForm(forms.Form):
+    to_stage = forms.ChoiceField(label="Move to")
+    justification = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        max_length=10_000,
+        help_text="Required: the evidence the approvers should weigh.",
+    )
+
+    def __init__(self, *args, version: ModelVersion, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_stage"].choices = [
+            (stage, Stage(stage).label) for stage in workflow.allowed_targets(version.stage)
+        ]
+
+
+def _filing_urls(model_admin) -> list:
+    """The page that files a promotion request of a version (the API's
+    POST /api/v1/models/{name}/versions/{n}/promotions), for those who may file one."""
+
+    def view(request, object_id):
+        version = model_admin.get_object(request, object_id)
+        if version is None or not model_admin.has_view_permission(request, version):
+            raise Http404
+        if not may_file(request.user, version):
+            raise PermissionDenied(services.file_refused(version.model))
+        form = FilingForm(request.POST or None, version=version)
+        if request.method == "POST" and form.is_valid():
+            try:
+                promotion = services.promotion_request_file(
+                    actor=request.user,
+                    version=version,
+                    to_stage=form.cleaned_data["to_stage"],
+                    justification=form.cleaned_data["justification"],
+                )
+            except (PermissionDenied, Conflict, ValidationError) as exc:
+                # shown again with what was typed
+                text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                messages.error(request, text)
+            else:
+                messages.success(
+                    request,
+                    f"Request #{promotion.pk} filed: {version} from {promotion.from_stage} to "
+                    f"{promotion.to_stage}, waiting for {selectors.outstanding(promotion)}.",
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:approvals_promotionrequest_change", args=[promotion.pk])
+                )
+        context = {
+            **model_admin.admin_site.each_context(request),
+            "title": f"File a promotion request: {version}",
+            "opts": ModelVersion._meta,
+            "version": version,
+            "form": form,
+            "policies": selectors.policies_for(version),
+        }
+        return TemplateResponse(request, FILING_TEMPLATE, context)
+
+    return [
+        path(
+            "<path:object_id>/promote/",
+            model_admin.admin_site.admin_view(view),
+            name="registry_modelversion_promote",
+        )
+    ]
+
+
 ModelVersionAdmin.panels.register(
-    Panel(name="promotions", label="Promotion requests", title="Promotions", render=_promotions)
+    Panel(
+        name="promotions",
+        label="Promotion requests",
+        title="Promotions",
+        render=_promotions,
+        urls=_filing_urls,
+    )
 )
 
 

@@ -11,7 +11,13 @@ from django.utils import timezone
 
 from approvals import gates, workflow
 from approvals.defaults import DECIDE_CODENAME
-from approvals.models import Outcome, PromotionRequest, RequestStatus, StageTransition
+from approvals.models import (
+    Outcome,
+    PromotionPolicy,
+    PromotionRequest,
+    RequestStatus,
+    StageTransition,
+)
 from approvals.permissions import SYSTEM_USERNAME, decide_refusal, user_roles
 from audit import selectors as audit_selectors
 from registry.models import RegisteredModel, Stage
@@ -308,3 +314,29 @@ def outstanding(request: PromotionRequest) -> str:
     filled = [d.role for d in request.decisions.all() if d.outcome == Outcome.APPROVE]
     left = workflow.remaining(request.required, filled)
     return ", ".join(f"{n} {role}" for role, n in sorted(left.items()) if n) or "none"
+
+
+def policies_for(version: Any) -> list[dict[str, Any]]:
+    """For each stage the version may be moved to next, the policy a request would be filed
+    under: approvals it needs, and the gates to file and to approve, each with whether it
+    holds for the version now (the filing page shows them before anything is filed)."""
+    policies = {
+        policy.to_stage: policy
+        for policy in PromotionPolicy.objects.filter(
+            risk_tier=version.model.risk_tier,
+            to_stage__in=workflow.allowed_targets(version.stage),
+        )
+    }
+    return [
+        {
+            "to_stage": stage,
+            "required": ", ".join(
+                f"{count} {role}" for role, count in sorted(policy.required_approvals.items())
+            ),
+            "filing_gates": gates.evaluate(policy.filing_gates, version),
+            "approval_gates": gates.evaluate(policy.approval_gates, version),
+            "expiry_days": policy.expiry_days,
+        }
+        for stage in workflow.allowed_targets(version.stage)
+        if (policy := policies.get(stage)) is not None
+    ]

@@ -208,7 +208,18 @@ class EvidenceMixin:
             "blockers": blockers,
             "can_decide": not (blockers["approve"] and blockers["reject"]),
             "form": form,
-            "queue_url": reverse("admin:approvals_approvalqueue_changelist"),
+            # back to the reviewer's queue; others (a requester) to the list of requests
+            **(
+                {
+                    "list_url": reverse("admin:approvals_approvalqueue_changelist"),
+                    "list_name": "Approval queue",
+                }
+                if self.admin_site.get_model_admin(ApprovalQueue).has_view_permission(request)
+                else {
+                    "list_url": reverse("admin:approvals_promotionrequest_changelist"),
+                    "list_name": "Promotion requests",
+                }
+            ),
         }
         return TemplateResponse(request, EVIDENCE_TEMPLATE, context)
 

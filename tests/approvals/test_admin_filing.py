@@ -92,3 +92,23 @@ def test_only_those_who_may_file_are_offered_the_page(auditor, outsider, owner, 
             assert _url(version) not in page.content.decode()
     assert not PromotionRequest.objects.exists()
     assert _client(_user("anon-ish", "data-scientist")).get(_url(version)).status_code == 404
+
+
+def test_the_evidence_page_leads_back_to_a_list_its_reader_may_open(
+    owner, version, approvers, file
+):
+    request = file(version, "staging")
+    page = f"/admin/approvals/promotionrequest/{request.pk}/change/"
+    for user, back in (
+        (owner, "/admin/approvals/promotionrequest/"),
+        (approvers["validator"], "/admin/approvals/approvalqueue/"),
+    ):
+        client = _client(user)
+        html = client.get(page).content.decode()
+        crumbs = html[
+            html.index('class="breadcrumbs"') : html.index(
+                "</div>", html.index('class="breadcrumbs"')
+            )
+        ]
+        assert f'href="{back}"' in crumbs
+        assert client.get(back).status_code == 200

@@ -14,6 +14,7 @@ from audit.selectors import verify_chain
 from lineage import nodes
 from lineage.models import Edge, Relation
 from lineage.selectors import lineage_svg
+from lineage.services import EXTERNAL_VERSION
 from modelcards.models import CardStatus, ModelCard
 from modelcards.render import metrics_chart
 from oversight import charts as oversight_charts
@@ -103,6 +104,7 @@ def training_data(version: ModelVersion) -> list[dict[str, Any]]:
                 "namespace": dataset.namespace,
                 "name": dataset.name,
                 "version": dataset_version.version,
+                "untracked": dataset_version.version == EXTERNAL_VERSION,
                 "contains_pii": dataset.contains_pii,
                 "features": [
                     {"name": f.name, "dtype": f.dtype or NOT_PROVIDED, "pii": f.pii}

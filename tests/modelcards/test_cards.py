@@ -436,3 +436,53 @@ def test_the_sweep_fails_a_card_that_stalled_too_often(auditor, credit_version, 
     assert services.model_cards_requeue_stalled() == 1
     card.refresh_from_db()
     assert card.status == "failed" and "stalled 1 times" in card.error
+
+
+def test_training_data_no_tracked_run_wrote_says_so_instead_of_at_external(
+    owner, pipeline, auditor, credit_model
+):
+    """The training run read `features` after the etl run wrote it, and `raw` that no run
+    modelgov knows of wrote: the card names the first's version and says the second's is
+    not tracked (it read "@ external")."""
+    import uuid
+
+    from rest_framework.test import APIClient
+
+    model_permission_grant(
+        actor=owner, model=credit_model, grantee=pipeline, permission="change_registeredmodel"
+    )
+    client = APIClient()
+    client.force_authenticate(pipeline)
+    facet = {"name": credit_model.name, "sha256": "b" * 64, "metrics": {"auc": 0.8}}
+    for job, time, inputs, outputs in (
+        ("etl", "2026-11-01T09:00:00Z", [], [{"namespace": "s3://lake", "name": "features"}]),
+        (
+            "train",
+            "2026-11-01T10:00:00Z",
+            [
+                {"namespace": "s3://lake", "name": "features"},
+                {"namespace": "s3://lake", "name": "raw"},
+            ],
+            [{"namespace": "s3://m", "name": "credit", "facets": {"modelgov_model": facet}}],
+        ),
+    ):
+        event = {
+            "eventType": "COMPLETE",
+            "eventTime": time,
+            "producer": "https://github.com/apache/airflow",
+            "run": {"runId": str(uuid.uuid4())},
+            "job": {"namespace": "airflow", "name": job},
+            "inputs": inputs,
+            "outputs": outputs,
+        }
+        assert client.post("/api/v1/lineage", event, format="json").status_code == 201
+    version = credit_model.versions.get()
+    card, _ = services.model_card_request(actor=auditor, version=version)
+    services.model_card_render(card_id=card.pk)
+    card.refresh_from_db()
+    with card.file.open("rb") as handle:
+        text = " ".join(_text(handle.read()).split())
+    assert "s3://lake:raw (version not tracked)" in text
+    assert "No run known to the registry wrote this dataset" in text
+    assert "s3://lake:features @ run:" in text
+    assert "@ external" not in text

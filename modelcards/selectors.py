@@ -50,17 +50,18 @@ CARD_GATE_LABEL = "Model card generated for the current content"
 
 def record_changed_at(version: ModelVersion) -> Any:
     """When the version's governance record, as a card shows it, last changed: its own
-    audited changes (a stage change among them), and its promotion requests filed, closed
-    or decided. A card created before then shows an older record. None: never changed."""
-    latest = [
+    audited changes (a stage change among them), its promotion requests filed, closed or
+    decided, and what oversight records of it (validation, findings, monitoring, reviews).
+    A card created before then shows an older record. None: never changed."""
+    moments = [
         audit_selectors.event_history(
             object_type="registry.modelversion", object_id=version.pk
         ).aggregate(at=Max("occurred_at"))["at"],
-        version.promotion_requests.aggregate(
+        *version.promotion_requests.aggregate(
             filed=Max("created_at"), closed=Max("closed_at"), decided=Max("decisions__decided_at")
         ).values(),
+        oversight.record_changed_at(version),
     ]
-    moments = [latest[0], *latest[1]]
     return max((m for m in moments if m is not None), default=None)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from oversight.models import (
@@ -68,6 +68,28 @@ def open_serious_findings(version: ModelVersion) -> QuerySet[Finding]:
     return Finding.objects.filter(
         report__version=version, status=FindingStatus.OPEN, severity__in=SERIOUS
     )
+
+
+def record_changed_at(version: ModelVersion) -> Any:
+    """When what oversight records of the version (as a model card shows it) last changed:
+    a validation report or finding added or closed, a monitoring point recorded, an alert
+    opened or resolved, a periodic review opened or completed, a threshold rule that bounds
+    it edited. None: nothing recorded."""
+    moments = [
+        *ValidationReport.objects.filter(version=version).aggregate(at=Max("created_at")).values(),
+        *Finding.objects.filter(report__version=version)
+        .aggregate(added=Max("created_at"), closed=Max("closed_at"))
+        .values(),
+        *MonitoringPoint.objects.filter(version=version).aggregate(at=Max("recorded_at")).values(),
+        *MonitoringAlert.objects.filter(version=version)
+        .aggregate(opened=Max("opened_at"), resolved=Max("resolved_at"))
+        .values(),
+        *PeriodicReview.objects.filter(version=version)
+        .aggregate(opened=Max("opened_at"), completed=Max("completed_at"))
+        .values(),
+        *(rule.updated_at for rule in rules_for(version)),
+    ]
+    return max((m for m in moments if m is not None), default=None)
 
 
 def rules_for(version: ModelVersion) -> list[ThresholdRule]:

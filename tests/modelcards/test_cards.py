@@ -107,6 +107,35 @@ def test_a_card_from_before_the_record_changed_is_not_handed_out_again(
     assert fourth.status_code == 202 and fourth.json()["id"] != second.json()["id"]
 
 
+def test_oversight_recorded_after_a_card_was_made_is_not_left_out_of_the_next(
+    api, auditor, owner, validator, credit_version, django_capture_on_commit_callbacks
+):
+    """Monitoring posted, a validation report and a finding's closing are on the card:
+    after each, a request renders a new one instead of handing out the card without it."""
+    from datetime import UTC, datetime
+
+    from oversight.monitoring import Point
+    from oversight.services import monitoring_points_record, validation_report_create
+
+    client = api(auditor)
+    first = _request(client, django_capture_on_commit_callbacks).json()
+    day = datetime(2026, 11, 1, tzinfo=UTC)
+    monitoring_points_record(
+        actor=owner, version=credit_version, points=[Point("psi", 0.07, day, day)]
+    )
+    second = _request(client, django_capture_on_commit_callbacks)
+    assert second.status_code == 202 and second.json()["id"] != first["id"]
+    assert "psi" in _text(ModelCard.objects.get(pk=second.json()["id"]).file.read())
+    assert _request(client, django_capture_on_commit_callbacks).json()["id"] == second.json()["id"]
+
+    validation_report_create(
+        actor=validator, version=credit_version, scope="Full.", methods="Backtest."
+    )
+    third = _request(client, django_capture_on_commit_callbacks)
+    assert third.status_code == 202 and third.json()["id"] != second.json()["id"]
+    assert "Backtest." in _text(ModelCard.objects.get(pk=third.json()["id"]).file.read())
+
+
 def test_force_renders_again(api, auditor, credit_version, django_capture_on_commit_callbacks):
     client = api(auditor)
     first = _request(client, django_capture_on_commit_callbacks).json()

@@ -49,10 +49,14 @@ class Label:
     detail: str = ""
 
 
-def _clip(text: str, limit: int, *, keep_end: bool = False) -> str:
+def _clip(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters: its beginning and its end around an ellipsis
+    (names that differ only at the end, as `…_v1` and `…_v2`, or at the start, as `gs://`
+    and `s3://`, still read apart; the full id is in the node's tooltip)."""
     if len(text) <= limit:
         return text
-    return "…" + text[-(limit - 1) :] if keep_end else text[: limit - 1] + "…"
+    tail = (limit - 1) // 2
+    return text[: limit - 1 - tail] + "…" + text[-tail:]
 
 
 def label(node: str, run_jobs: dict[str, tuple[str, str]] | None = None) -> Label:
@@ -73,17 +77,15 @@ def label(node: str, run_jobs: dict[str, tuple[str, str]] | None = None) -> Labe
     if ref.kind == "dataset":
         namespace = ref.namespace or ""
         if not ref.version:
-            return Label(ref.name or "", _clip(namespace, DETAIL_CHARS, keep_end=True))
+            return Label(ref.name or "", _clip(namespace, DETAIL_CHARS))
         version = f"@{_clip(ref.version, 14)} · "
         return Label(
             ref.name or "",
-            version + _clip(namespace, DETAIL_CHARS - len(version), keep_end=True),
+            version + _clip(namespace, DETAIL_CHARS - len(version)),
         )
     if ref.kind == "datasetField":
-        return Label(
-            f"{ref.name}.{ref.field}", _clip(ref.namespace or "", DETAIL_CHARS, keep_end=True)
-        )
-    return Label(ref.name or "", _clip(ref.namespace or "", DETAIL_CHARS, keep_end=True))
+        return Label(f"{ref.name}.{ref.field}", _clip(ref.namespace or "", DETAIL_CHARS))
+    return Label(ref.name or "", _clip(ref.namespace or "", DETAIL_CHARS))
 
 
 def _elide(graph: nx.DiGraph, focus: str | None, max_nodes: int) -> tuple[nx.DiGraph, int]:

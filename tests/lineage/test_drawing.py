@@ -71,7 +71,33 @@ def test_full_names_stay_in_the_tooltips_when_the_label_is_shortened():
     group = next(g for g in root.iter(f"{SVG}g") if g.get("data-node") == node)
     assert group.find(f"{SVG}title").text == node
     shown = group.findall(f"{SVG}text")[0].text
-    assert shown.endswith("…") and long_name.startswith(shown[:-1])
+    head, tail = shown.split("…")
+    assert long_name.startswith(head) and long_name.endswith(tail) and len(shown) <= 28
+
+
+def test_long_names_differing_only_at_either_end_are_shortened_apart():
+    table = "acme-analytics-prod.customer_features.transactions_enriched_daily_aggregates"
+    lake = "warehouse/customer_transactions/partitioned_by_date/year=2026/month=11"
+    edges = [
+        (f"dataset:bigquery:{table}_v1", "model:churn:1", "trained_on"),
+        (f"dataset:bigquery:{table}_v2", "model:churn:1", "trained_on"),
+        (
+            f"dataset:gs://acme-data-lake-production-europe-west1:{lake}",
+            "model:churn:1",
+            "trained_on",
+        ),
+        (
+            f"dataset:s3://acme-data-lake-production-europe-west1:{lake}",
+            "model:churn:1",
+            "trained_on",
+        ),
+    ]
+    texts = [t.text for t in _texts(drawing.draw(graph.digraph(edges)))]
+    names = [t for t in texts if t.startswith("acme-analytics")]
+    assert len(names) == 2 and names[0] != names[1]
+    assert {n[-3:] for n in names} == {"_v1", "_v2"}
+    namespaces = [t for t in texts if t.endswith("europe-west1")]
+    assert {n[:5] for n in namespaces} == {"gs://", "s3://"}
 
 
 def test_namespaces_are_shown_under_the_names():

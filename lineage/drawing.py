@@ -38,7 +38,7 @@ LAYER_GAP = 34  # between generations when the layout runs top to bottom
 LANE = 10  # between the lanes of edges that pass other boxes
 MAX_LANES = 8  # lanes right of a downward layout; more edges share them
 NAME_PX, DETAIL_PX = 12, 10
-NAME_CHARS, DETAIL_CHARS = 28, 34  # what fits in NODE_W at those sizes (DejaVu Sans)
+NAME_CHARS, DETAIL_CHARS = 23, 32  # what fits in NODE_W at those sizes (DejaVu Sans)
 SCREEN_WIDTH = 900  # wider than this (4+ generations), a screen drawing turns top to bottom
 PRINT_WIDTH = 660  # the A4 text column of the model card, in CSS pixels
 

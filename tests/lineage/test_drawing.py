@@ -93,7 +93,7 @@ def test_long_names_differing_only_at_either_end_are_shortened_apart():
         ),
     ]
     texts = [t.text for t in _texts(drawing.draw(graph.digraph(edges)))]
-    names = [t for t in texts if t.startswith("acme-analytics")]
+    names = [t for t in texts if t.startswith("acme-analyt")]
     assert len(names) == 2 and names[0] != names[1]
     assert {n[-3:] for n in names} == {"_v1", "_v2"}
     namespaces = [t for t in texts if t.endswith("europe-west1")]
@@ -320,3 +320,55 @@ def test_no_edge_runs_under_a_box_and_each_meets_its_own_two(lineage, max_width,
     if max_width is not None:  # one node a row and its lanes, at the narrowest
         narrowest = 2 * drawing.MARGIN + drawing.NODE_W + drawing.MAX_LANES * drawing.LANE
         assert width <= max(max_width, narrowest + drawing.MARGIN / 2)
+
+
+# Names as producers send them: Spark jobs and Delta/BigQuery/S3/GCS datasets, Airflow tasks,
+# dbt models, Kafka topics, with the node kinds that show them.
+REAL_NAMES = [
+    "dataset:bigquery:acme-analytics-prod.customer_features.transactions_enriched_daily_v3",
+    "dataset:gs://acme-data-lake-production-europe-west1:warehouse/customer_transactions/"
+    "partitioned_by_date/year=2026/month=11",
+    "dataset:s3://ml-features-2026:churn/features_v2/part-00000-3f1e.snappy.parquet",
+    "dataset:postgres://warehouse.internal.acme.com:5432:analytics.monthly_revenue_by_region",
+    "dataset:kafka://broker-0.kafka.svc.cluster.local:9092:payments.transactions.v1.avro",
+    "job:spark-cluster-prod-europe-west1:databricks_shell.execute_insert_into_hadoop_fs_"
+    "relation_command.warehouse_customer_transactions_enriched_daily",
+    "job:airflow-prod:dag_customer_360_daily_build.task_group_features.compute_rfm_scores",
+    "job:dbt://analytics:model.jaffle_shop.customer_lifetime_value_2026",
+    "model:credit-default-probability-retail-2026:12",
+]
+
+
+def _advance(font_file: str, px: int):
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(font_file)
+    cmap, widths, units = font.getBestCmap(), font["hmtx"], font["head"].unitsPerEm
+    return lambda text: sum(widths[cmap[ord(c)]][0] for c in text) * px / units
+
+
+def test_labels_of_real_names_fit_inside_their_boxes_in_the_drawings_font():
+    """Measured with DejaVu Sans, the font the drawing names (and the model card embeds):
+    a shortened name, bold, and its detail line stay inside the 200-px box."""
+    import subprocess
+
+    files = {
+        weight: subprocess.run(
+            ["fc-match", "-f", "%{file}", f"DejaVu Sans:{weight}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for weight in ("bold", "regular")
+    }
+    assert all("DejaVuSans" in f for f in files.values()), files  # the font is installed
+    name_width = _advance(files["bold"], drawing.NAME_PX)
+    detail_width = _advance(files["regular"], drawing.DETAIL_PX)
+    svg = drawing.draw(graph.digraph([(node, "model:x:1", "input") for node in REAL_NAMES]))
+    for group in ET.fromstring(svg).iter(f"{SVG}g"):
+        texts = group.findall(f"{SVG}text")
+        if not texts:
+            continue
+        assert name_width(texts[0].text) <= drawing.NODE_W - 8, texts[0].text
+        if len(texts) > 1:
+            assert detail_width(texts[1].text) <= drawing.NODE_W - 8, texts[1].text

@@ -2,9 +2,8 @@ from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
 
-from core.entry import ApiRootView, DocsView
+from core.entry import ApiRootView, DocsView, SchemaView
 
 # The admin is the product's UI: its name, and "View site" leads to the API docs.
 admin.site.site_header = "modelgov"
@@ -50,7 +49,7 @@ api_v1 = [
     path("", include("modelcards.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("webhooks.api.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaView.as_view(), name="schema"),
     # Swagger UI's start-up script is a file (the split view), so the page needs no inline
     # script; its template has one inline <style> block, allowed on this page only.
     path(

@@ -1,10 +1,11 @@
-"""The API's front doors: the root listing every resource and the docs. A signed-out person in a
-browser is sent to the admin sign-in and back; API clients get the usual 401 body."""
+"""The API's front doors: the root listing every resource, the docs and their schema. A
+signed-out person in a browser is sent to the admin sign-in and back; API clients get the
+usual 401 body."""
 
 from __future__ import annotations
 
 from django.contrib.auth.views import redirect_to_login
-from drf_spectacular.views import SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import exceptions
 from rest_framework.routers import APIRootView
 
@@ -30,3 +31,11 @@ class ApiRootView(SignInRedirectMixin, APIRootView):
 
 class DocsView(SignInRedirectMixin, SpectacularSwaggerSplitView):
     """Swagger UI, served locally; its start-up script is served as a file (no inline script)."""
+
+
+class SchemaView(SignInRedirectMixin, SpectacularAPIView):
+    """The OpenAPI document; a signed-out browser is sent to sign in, as for the docs, and a
+    signed-in one asking for HTML gets the document (YAML) instead of a 406."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)

@@ -50,17 +50,25 @@ def test_the_api_root_links_lead_somewhere(api, owner):
     assert answers == {name: wanting.get(name, 200) for name in API_ROOT}
 
 
-def test_the_api_root_asks_api_clients_for_credentials(api):
-    response = api().get("/api/v1/", HTTP_ACCEPT="application/json")
+@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/schema/"])
+def test_the_api_root_and_schema_ask_api_clients_for_credentials(api, path):
+    response = api().get(path, HTTP_ACCEPT="application/json")
     assert response.status_code == 401
     assert response.json()["errors"][0]["message"]
 
 
-@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/docs/"])
+@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/docs/", "/api/v1/schema/"])
 def test_a_signed_out_browser_is_sent_to_sign_in_and_back(client, path):
     response = client.get(path, HTTP_ACCEPT="text/html,application/xhtml+xml")
     assert response.status_code == 302
     assert response["Location"] == f"/admin/login/?next={path}"
+
+
+def test_the_schema_opens_in_a_browser_once_signed_in(client, owner):
+    client.force_login(owner)
+    response = client.get("/api/v1/schema/", HTTP_ACCEPT="text/html,application/xhtml+xml")
+    assert response.status_code == 200
+    assert response.content.startswith(b"openapi: ")
 
 
 def test_the_docs_open_once_signed_in(client, owner):

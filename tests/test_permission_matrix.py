@@ -220,9 +220,10 @@ API: dict[str, Route] = {
         post=only(200, frozenset({"owner"}), HIDDEN_FROM),
     ),
     # model cards
+    # a new card (202): the world's oversight records are newer than its card
     "modelcard-request": route(
         "/api/v1/models/{model}/versions/1/model-cards",
-        post=only(200, CARD_READERS, HIDDEN_FROM),
+        post=only(202, CARD_READERS, HIDDEN_FROM),
     ),
     "modelcard-list": route("/api/v1/model-cards", get={200: ALL}),
     "modelcard-detail": route(

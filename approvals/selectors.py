@@ -168,8 +168,8 @@ def decision_blockers(
         reason = "This request has expired; the requester must file a new one."
     if not reason and version.content_digest != request.content_digest:
         reason = (
-            "The version's content changed after this request was filed; deciding now marks "
-            "it superseded, and the requester must file a new one."
+            "The version's content changed after this request was filed; it can no longer "
+            "be decided. The requester files a new one, which closes this one as superseded."
         )
     if not reason and version.stage != request.from_stage:
         reason = f"The version is now in {version.stage}; this request no longer applies."

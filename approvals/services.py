@@ -101,6 +101,22 @@ def _close(request: PromotionRequest, status: str, reason: str, now: datetime) -
     request.status, request.closed_at, request.closed_reason = status, now, reason[:500]
 
 
+def _basis_changed(request: PromotionRequest, version: ModelVersion) -> str:
+    """Why a pending request no longer applies to its version ("" while it does): the
+    version's content changed, or its stage, after the request was filed."""
+    if version.content_digest != request.content_digest:
+        return (
+            "The version's content changed after this request was filed "
+            f"(digest {request.content_digest[:12]}… is now {version.content_digest[:12]}…)."
+        )
+    if version.stage != request.from_stage:
+        return (
+            f"The version moved from {request.from_stage} to {version.stage} after this "
+            "request was filed."
+        )
+    return ""
+
+
 def _supersede(
     request: PromotionRequest, reason: str, now: datetime, actor: Any = None
 ) -> Conflict:
@@ -173,7 +189,16 @@ def promotion_request_file(
         raise Conflict(str(exc), code="transition_refused", field="to_stage") from exc
     if model.archived:
         raise Conflict(f"Model '{model.name}' is archived; its versions are not promoted.")
-    pending = PromotionRequest.objects.filter(version=version, status=RequestStatus.PENDING).first()
+    pending = (
+        PromotionRequest.objects.select_for_update(no_key=True)
+        .filter(version=version, status=RequestStatus.PENDING)
+        .first()
+    )
+    if pending is not None and _basis_changed(pending, version):
+        # it can no longer be decided: the new request replaces it (was: refused until it
+        # expired or its requester cancelled it)
+        _supersede(pending, _basis_changed(pending, version), timezone.now(), actor)
+        pending = None
     if pending is not None:
         raise Conflict(
             f"{version} already has a pending request (#{pending.pk}); it must be decided, "
@@ -339,22 +364,9 @@ def _decide(
             f"This request expired at {request.expires_at:%Y-%m-%d %H:%M} UTC; file a new one.",
             code="expired",
         )
-    if version.content_digest != request.content_digest:
-        return None, _supersede(
-            request,
-            "The version's content changed after this request was filed "
-            f"(digest {request.content_digest[:12]}… is now {version.content_digest[:12]}…).",
-            now,
-            actor,
-        )
-    if version.stage != request.from_stage:
-        return None, _supersede(
-            request,
-            f"The version moved from {request.from_stage} to {version.stage} after this "
-            "request was filed.",
-            now,
-            actor,
-        )
+    changed = _basis_changed(request, version)
+    if changed:
+        return None, _supersede(request, changed, now, actor)
     decided = list(request.decisions.values_list("decider_id", "outcome", "role"))
     if any(decider_id == actor.pk for decider_id, _, _ in decided):
         raise Conflict(

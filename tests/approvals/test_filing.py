@@ -131,3 +131,42 @@ def test_filing_records_one_audit_event(api, owner, version, validator):
 def test_archived_model_versions_are_not_promoted(api, owner, version):
     registry.registered_model_archive(actor=owner, model=version.model)
     assert _file(api(owner), version).status_code == 409
+
+
+def test_a_request_the_version_changed_under_is_superseded_by_the_next_filing(
+    api, owner, version, approvers
+):
+    """A pending request whose version changed can no longer be decided; filing anew closes
+    it as superseded (audited) instead of refusing until it expires or is cancelled."""
+    first = _file(api(owner), version).json()
+    assert _file(api(owner), version).status_code == 409  # unchanged: still the pending one
+    registry.model_version_update(actor=owner, version=version, data={"limitations": "New."})
+    second = _file(api(owner), version)
+    assert second.status_code == 201, second.content
+    old = PromotionRequest.objects.get(pk=first["id"])
+    assert old.status == "superseded" and "content changed" in old.closed_reason
+    event = AuditEvent.objects.get(action="approvals.promotion_request.superseded")
+    assert (event.object_id, event.actor) == (str(old.pk), owner)
+    assert PromotionRequest.objects.filter(version=version, status="pending").count() == 1
+
+
+@pytest.mark.parametrize("refusal", ["transition", "gate"])
+def test_a_refused_filing_leaves_the_changed_request_pending(
+    api, owner, version, approvers, monkeypatch, refusal
+):
+    """Nothing is written when the new filing is refused, before the stale request is looked
+    at (a stage that does not follow) or after it was closed (a failing gate): it stays
+    pending."""
+    from approvals import gates
+
+    first = _file(api(owner), version).json()
+    registry.model_version_update(actor=owner, version=version, data={"limitations": "New."})
+    audited = AuditEvent.objects.count()
+    if refusal == "gate":
+        failing = gates.GateResult("metrics_present", "Evaluation metrics present", False, "No.")
+        monkeypatch.setattr(gates, "failures", lambda names, version: [failing])
+    to_stage = "production" if refusal == "transition" else "staging"  # production: not next
+    response = _file(api(owner), version, to_stage=to_stage)
+    assert response.status_code == 409
+    assert PromotionRequest.objects.get(pk=first["id"]).status == "pending"
+    assert AuditEvent.objects.count() == audited

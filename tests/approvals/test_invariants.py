@@ -311,7 +311,7 @@ def test_invariants_hold_under_random_use(people, training_run):
     machine = PromotionMachine.TestCase
     machine.settings = settings(
         max_examples=25,
-        stateful_step_count=30,
+        stateful_step_count=50,
         deadline=None,
         derandomize=True,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

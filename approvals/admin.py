@@ -28,7 +28,7 @@ from django.utils.http import urlencode
 from django.utils.timesince import timesince
 
 from approvals import selectors, services, workflow
-from approvals.models import ApprovalQueue, PromotionPolicy, PromotionRequest
+from approvals.models import ApprovalQueue, PromotionPolicy, PromotionRequest, RequestStatus
 from approvals.permissions import may_file, user_roles
 from core.admin import Panel, ReadOnlyAdmin, ServiceAdmin, ServiceForm
 from core.errors import Conflict
@@ -344,9 +344,17 @@ def _filing_urls(model_admin) -> list:
                 return HttpResponseRedirect(
                     reverse("admin:approvals_promotionrequest_change", args=[promotion.pk])
                 )
+        pending = (
+            PromotionRequest.objects.filter(version=version, status=RequestStatus.PENDING)
+            .order_by("pk")
+            .first()
+        )
+        if pending is not None and services.basis_changed(pending, version):
+            pending = None  # filing anew supersedes it
         context = {
             **model_admin.admin_site.each_context(request),
             "title": f"File a promotion request: {version}",
+            "pending": pending,
             "opts": ModelVersion._meta,
             "version": version,
             "form": form,

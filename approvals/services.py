@@ -101,7 +101,7 @@ def _close(request: PromotionRequest, status: str, reason: str, now: datetime) -
     request.status, request.closed_at, request.closed_reason = status, now, reason[:500]
 
 
-def _basis_changed(request: PromotionRequest, version: ModelVersion) -> str:
+def basis_changed(request: PromotionRequest, version: ModelVersion) -> str:
     """Why a pending request no longer applies to its version ("" while it does): the
     version's content changed, or its stage, after the request was filed."""
     if version.content_digest != request.content_digest:
@@ -194,10 +194,10 @@ def promotion_request_file(
         .filter(version=version, status=RequestStatus.PENDING)
         .first()
     )
-    if pending is not None and _basis_changed(pending, version):
+    if pending is not None and basis_changed(pending, version):
         # it can no longer be decided: the new request replaces it (was: refused until it
         # expired or its requester cancelled it)
-        _supersede(pending, _basis_changed(pending, version), timezone.now(), actor)
+        _supersede(pending, basis_changed(pending, version), timezone.now(), actor)
         pending = None
     if pending is not None:
         raise Conflict(
@@ -364,7 +364,7 @@ def _decide(
             f"This request expired at {request.expires_at:%Y-%m-%d %H:%M} UTC; file a new one.",
             code="expired",
         )
-    changed = _basis_changed(request, version)
+    changed = basis_changed(request, version)
     if changed:
         return None, _supersede(request, changed, now, actor)
     decided = list(request.decisions.values_list("decider_id", "outcome", "role"))

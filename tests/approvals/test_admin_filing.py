@@ -45,16 +45,21 @@ def test_the_owner_files_from_the_version_page_and_lands_on_the_evidence_page(
     assert f"Request #{request.pk} filed:" in landed and "1 model-validator" in landed
 
 
-def test_a_refused_filing_says_why_keeps_the_text_and_writes_nothing(owner, version, approvers):
+def test_a_refused_filing_says_why_keeps_the_text_and_writes_nothing(
+    owner, version, approvers, monkeypatch
+):
+    from approvals import gates
+
+    failing = gates.GateResult("metrics_present", "Evaluation metrics present", False, "None.")
+    monkeypatch.setattr(gates, "failures", lambda names, version: [failing])
     client = _client(owner)
-    client.post(_url(version), {"to_stage": "staging", "justification": "First."})
-    audited = AuditEvent.objects.count()
+    audited = AuditEvent.objects.count()  # after the sign-in's own event
     response = client.post(_url(version), {"to_stage": "staging", "justification": "Second."})
     assert response.status_code == 200
     html = response.content.decode()
-    assert "already has a pending request" in html
+    assert "Cannot file this request: the evidence is incomplete." in html
     assert "Second.</textarea>" in html
-    assert PromotionRequest.objects.count() == 1
+    assert not PromotionRequest.objects.exists()
     assert AuditEvent.objects.count() == audited
 
 
@@ -112,3 +117,18 @@ def test_the_evidence_page_leads_back_to_a_list_its_reader_may_open(
         ]
         assert f'href="{back}"' in crumbs
         assert client.get(back).status_code == 200
+
+
+def test_the_page_names_a_pending_request_instead_of_offering_a_filing_it_would_refuse(
+    owner, version, approvers, file
+):
+    request = file(version, "staging")
+    html = _client(owner).get(_url(version)).content.decode()
+    assert f'href="/admin/approvals/promotionrequest/{request.pk}/change/">#{request.pk}<' in html
+    assert "is pending: it must be decided" in html and 'id="filing-form"' not in html
+    # once the version changed, that request can no longer be decided: filing replaces it
+    from registry import services as registry
+
+    registry.model_version_update(actor=owner, version=version, data={"limitations": "New."})
+    html = _client(owner).get(_url(version)).content.decode()
+    assert 'id="filing-form"' in html and "is pending" not in html

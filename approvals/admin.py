@@ -32,7 +32,7 @@ from approvals.models import ApprovalQueue, PromotionPolicy, PromotionRequest, R
 from approvals.permissions import may_file, user_roles
 from core.admin import Panel, ReadOnlyAdmin, ServiceAdmin, ServiceForm
 from core.errors import Conflict
-from registry.admin import ModelVersionAdmin
+from registry.admin import HistoryLinkMixin, ModelVersionAdmin
 from registry.models import ModelVersion, Stage
 from registry.permissions import can_view_model
 
@@ -59,7 +59,7 @@ class PromotionPolicyForm(ServiceForm):
 
 
 @admin.register(PromotionPolicy)
-class PromotionPolicyAdmin(ServiceAdmin):
+class PromotionPolicyAdmin(HistoryLinkMixin, ServiceAdmin):
     form = PromotionPolicyForm
     list_display = [
         "to_stage",
@@ -225,7 +225,7 @@ class EvidenceMixin:
 
 
 @admin.register(PromotionRequest)
-class PromotionRequestAdmin(EvidenceMixin, ReadOnlyAdmin):
+class PromotionRequestAdmin(EvidenceMixin, HistoryLinkMixin, ReadOnlyAdmin):
     """Every request about a model the user may see; each opens on its evidence page. Filed
     through the API and decided on that page, through the service: read-only here."""
 

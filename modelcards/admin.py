@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from core.admin import Panel, ReadOnlyAdmin
 from modelcards import selectors, services
 from modelcards.models import CardStatus, ModelCard
-from registry.admin import ModelVersionAdmin
+from registry.admin import HistoryLinkMixin, ModelVersionAdmin
 from registry.models import ModelVersion
 
 
@@ -76,7 +76,7 @@ ModelVersionAdmin.panels.register(
 
 
 @admin.register(ModelCard)
-class ModelCardAdmin(ReadOnlyAdmin):
+class ModelCardAdmin(HistoryLinkMixin, ReadOnlyAdmin):
     """Read-only: cards are made by the rendering task, never edited or deleted."""
 
     # What an auditor looks for first (the file and its fingerprint) comes first, so it stays

@@ -489,14 +489,14 @@ ADMIN: dict[str, dict[str, dict[int, frozenset[str]]]] = {
         "changelist": split(200, READERS),
         "change": split(200, READERS),
         "change-post": split(200, frozenset({"superuser", "risk-officer"})),
-        "history": split(200, READERS),
+        "history": history_in_audit_log(split(200, READERS)),
         **READ_ONLY_ADD,
     },
     "approvals.promotionrequest": {
         "changelist": everyone(200),  # filtered: see ADMIN_LEAK_CHECKED
         "change": {200: SEES_MODEL, 404: HIDDEN_FROM},
         "change-post": {200: SEES_MODEL, 404: HIDDEN_FROM},  # read-only: the page again
-        "history": {200: SEES_MODEL, 302: HIDDEN_FROM},
+        "history": history_in_audit_log({200: SEES_MODEL, 302: HIDDEN_FROM}),
         **READ_ONLY_ADD,
     },
     # The queue holds what the user may decide now: the world's request is the validator's
@@ -585,7 +585,7 @@ ADMIN: dict[str, dict[str, dict[int, frozenset[str]]]] = {
         "changelist": split(200, CARD_READERS - {"owner"}),
         "change": split(200, CARD_READERS),
         "change-post": everyone(403),
-        "history": {200: CARD_READERS, 302: ALL - CARD_READERS},
+        "history": history_in_audit_log({200: CARD_READERS, 302: ALL - CARD_READERS}),
         **READ_ONLY_ADD,
     },
 }

@@ -426,3 +426,34 @@ def test_the_history_of_a_hidden_object_is_not_told(client, outsider, credit_mod
     page = client.get(f"/admin/registry/registeredmodel/{credit_model.pk}/history/")
     assert page.status_code == 302  # the admin's "does not exist", as for its change page
     assert "recorded in the audit log" not in page.content.decode()
+
+
+def test_a_promotion_requests_and_a_model_cards_history_are_their_audit_events(
+    client, auditor, owner, validator, credit_version, settings, tmp_path
+):
+    from approvals import services as approvals
+    from modelcards import services as cards
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    request = approvals.promotion_request_file(
+        actor=owner, version=credit_version, to_stage="staging", justification="Validated."
+    )
+    card, _ = cards.model_card_request(actor=auditor, version=credit_version)
+    client.force_login(auditor)
+    for path, object_type, action in (
+        (
+            f"/admin/approvals/promotionrequest/{request.pk}/history/",
+            "approvals.promotionrequest",
+            "approvals.promotion_request.filed",
+        ),
+        (
+            f"/admin/modelcards/modelcard/{card.pk}/history/",
+            "modelcards.modelcard",
+            "modelcards.model_card.requested",
+        ),
+    ):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        listed = client.get(response["Location"])
+        assert f"object_type={object_type}" in response["Location"]
+        assert action in listed.content.decode(), (path, action)

@@ -130,6 +130,11 @@ def _lineage_full_size_link(version) -> str | None:
         return None
 
 
+def _refusal_text(exc: Exception) -> str:
+    """A service's refusal in the words a message shows (a ValidationError's messages)."""
+    return " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+
+
 class DecisionForm(forms.Form):
     comment = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
@@ -166,9 +171,7 @@ class EvidenceMixin:
             )
         except (PermissionDenied, Conflict, ValidationError) as exc:
             # shown again with what was typed: the reviewer may reject instead, or wait
-            messages.error(
-                request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            )
+            messages.error(request, _refusal_text(exc))
             promotion.refresh_from_db()  # a refusal may have closed it (superseded, expired)
             return self._render(request, promotion, form)
         else:
@@ -185,6 +188,18 @@ class EvidenceMixin:
             else:
                 messages.success(request, "Approved. The request waits for more approvals.")
         return HttpResponseRedirect(request.path)
+
+    def _way_back(self, request) -> dict[str, str]:
+        """The breadcrumb's list: the reviewer's queue, else (a requester) the requests."""
+        if self.admin_site.get_model_admin(ApprovalQueue).has_view_permission(request):
+            return {
+                "list_url": reverse("admin:approvals_approvalqueue_changelist"),
+                "list_name": "Approval queue",
+            }
+        return {
+            "list_url": reverse("admin:approvals_promotionrequest_changelist"),
+            "list_name": "Promotion requests",
+        }
 
     def _render(self, request, promotion: PromotionRequest, form: DecisionForm):
         version = promotion.version
@@ -208,18 +223,7 @@ class EvidenceMixin:
             "blockers": blockers,
             "can_decide": not (blockers["approve"] and blockers["reject"]),
             "form": form,
-            # back to the reviewer's queue; others (a requester) to the list of requests
-            **(
-                {
-                    "list_url": reverse("admin:approvals_approvalqueue_changelist"),
-                    "list_name": "Approval queue",
-                }
-                if self.admin_site.get_model_admin(ApprovalQueue).has_view_permission(request)
-                else {
-                    "list_url": reverse("admin:approvals_promotionrequest_changelist"),
-                    "list_name": "Promotion requests",
-                }
-            ),
+            **self._way_back(request),
         }
         return TemplateResponse(request, EVIDENCE_TEMPLATE, context)
 
@@ -332,9 +336,7 @@ def _filing_urls(model_admin) -> list:
                     justification=form.cleaned_data["justification"],
                 )
             except (PermissionDenied, Conflict, ValidationError) as exc:
-                # shown again with what was typed
-                text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-                messages.error(request, text)
+                messages.error(request, _refusal_text(exc))  # shown again with what was typed
             else:
                 messages.success(
                     request,

@@ -78,6 +78,14 @@ class ModelVersionInline(admin.TabularInline):
         return False
 
 
+def _may_change_some_model(request) -> bool:
+    """may_change_some_model, asked once per request (an admin page asks it several times:
+    its title, its links, its actions)."""
+    if not hasattr(request, "_may_change_some_model"):
+        request._may_change_some_model = may_change_some_model(request.user)
+    return request._may_change_some_model
+
+
 class HistoryLinkMixin:
     """The object's history is its audit events: a link to them on its page, and the admin's
     History button leads there too (the admin's own change log is not kept). Auditors read
@@ -152,14 +160,14 @@ class RegisteredModelAdmin(HistoryLinkMixin, ServiceAdmin):
 
     def has_change_permission(self, request, obj=None):
         if obj is None:  # "Change" or "View" in lists and links: may they change any?
-            return request.user.is_staff and may_change_some_model(request.user)
+            return request.user.is_staff and _may_change_some_model(request)
         return can_change_model(request.user, obj)
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff
 
     def has_archive_permission(self, request):
-        return may_change_some_model(request.user)
+        return _may_change_some_model(request)
 
 
 class ModelVersionForm(ServiceForm):
@@ -295,7 +303,7 @@ class ModelVersionAdmin(HistoryLinkMixin, PanelAdmin, ServiceAdmin):
 
     def has_change_permission(self, request, obj=None):
         if obj is None:  # "Change" or "View" in lists and links: may they change any?
-            return request.user.is_staff and may_change_some_model(request.user)
+            return request.user.is_staff and _may_change_some_model(request)
         return can_change_model(request.user, obj.model)
 
     def has_add_permission(self, request):

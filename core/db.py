@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db import connection, models
+from django.db import connection, connections, models, router
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 
@@ -53,13 +53,16 @@ def insert_new(
     returned = [meta.get_field(name) for name in returning]
     unique = [meta.get_field(name) for name in unique_fields]
     size = max(1, INSERT_PARAMETERS // len(concrete))
+    # The connection itself, as a queryset's insert takes it: the compiler asks it for every
+    # value it prepares, and `django.db.connection` would look it up again each time.
+    using = router.db_for_write(meta.model)
     out: list[tuple] = []
     for start in range(0, len(objs), size):
         query = InsertQuery(meta.model, on_conflict=OnConflict.IGNORE, unique_fields=unique)
         query.insert_values(concrete, objs[start : start + size])
-        compiler = query.get_compiler(connection=connection)
+        compiler = query.get_compiler(using=using)
         compiler.returning_fields = returned
-        with connection.cursor() as cursor:
+        with connections[using].cursor() as cursor:
             for sql, params in compiler.as_sql():
                 cursor.execute(sql, params)
             rows = cursor.fetchall()

@@ -1,11 +1,18 @@
 """Read-only audit log in the admin: no add, change or delete, for anyone."""
 
+import copy
+
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest
+from django.urls import path
 
 from audit import selectors, services
+from audit.api.views import EXPORT_FORMATS, export_response
 from audit.models import AuditEvent
 from core import context
 from core.admin import ReadOnlyAdmin
@@ -129,6 +136,45 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields] + ["seq", "prev_hash", "hash"]
+
+    def get_urls(self):
+        export = path(
+            "export/",
+            self.admin_site.admin_view(self.export_view),
+            name="audit_auditevent_export",
+        )
+        return [export, *super().get_urls()]
+
+    def export_view(self, request):
+        """The events the list shows (its filters, search and dates; `format`: jsonl or csv)
+        as the API's export streams them, in chain order. Recorded, with the list's query."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        query = request.GET.copy()
+        fmt = query.pop("format", ["jsonl"])[-1]
+        if fmt not in EXPORT_FORMATS:
+            return HttpResponseBadRequest("format must be jsonl or csv.")
+        listing = copy.copy(request)
+        listing.GET = query
+        try:
+            events = self.get_changelist_instance(listing).get_queryset(listing)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("The list's filters are not valid.")
+        services.audit_export_record(
+            actor=request.user,
+            export_format=fmt,
+            filters={name: query.getlist(name) for name in sorted(query)},
+        )
+        return export_response(events, fmt)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:  # rendered: not a redirect after an invalid lookup
+            response.context_data["export_filtered"] = bool(
+                changelist.has_active_filters or changelist.query
+            )
+        return response
 
     def get_queryset(self, request):
         queryset = selectors.events()  # who may read it: has_view_permission

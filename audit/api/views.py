@@ -23,6 +23,8 @@ from audit.services import audit_export_record
 from core.api import UTCIsoDateTimeFilter
 from core.canonical import canonical_json
 
+EXPORT_FORMATS = ("jsonl", "csv")
+
 
 class IsAuditor(BasePermission):
     message = "The audit log is for auditors and superusers."
@@ -101,17 +103,23 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     def export(self, request):
         """Stream the (filtered) log as JSON lines or CSV, in constant memory. Recorded."""
         fmt = request.query_params.get("format", "jsonl")
-        if fmt not in ("jsonl", "csv"):
+        if fmt not in EXPORT_FORMATS:
             raise ValidationError({"format": "Must be jsonl or csv."})
         audit_export_record(
             actor=request.user, export_format=fmt, filters=dict(request.query_params)
         )
-        rows = selectors.export_records(self.filter_queryset(self.get_queryset()))
-        stream = _jsonl(rows) if fmt == "jsonl" else _csv(rows)
-        content_type = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
-        response = StreamingHttpResponse(stream, content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="audit.{fmt}"'
-        return response
+        return export_response(self.filter_queryset(self.get_queryset()), fmt)
+
+
+def export_response(events, fmt: str) -> StreamingHttpResponse:
+    """`events` streamed as an export download (`fmt`: one of EXPORT_FORMATS), in chain
+    order; the API's export and the admin's share it. Recording the export is the caller's."""
+    rows = selectors.export_records(events)
+    stream = _jsonl(rows) if fmt == "jsonl" else _csv(rows)
+    content_type = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
+    response = StreamingHttpResponse(stream, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="audit.{fmt}"'
+    return response
 
 
 def _jsonl(records):

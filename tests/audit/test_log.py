@@ -260,6 +260,59 @@ def test_the_admin_names_events_no_user_made_in_the_list_and_its_actor_filter(
     assert "test.event" in listed and f'<td class="field-actor_name">{owner.username}' not in listed
 
 
+def _exported(response) -> list[dict]:
+    assert response.status_code == 200 and response.streaming
+    body = b"".join(response.streaming_content).decode()
+    return [json.loads(line) for line in body.splitlines() if line]
+
+
+def test_the_admin_exports_the_events_its_list_shows(client, auditor, owner):
+    _events(3)
+    _events(2, actor=owner)
+    seal_all()
+    client.force_login(auditor)
+    listing = f"?action=test.event&actor_username={owner.username}"  # as the list sorts it
+    page = client.get(f"/admin/audit/auditevent/{listing}").content.decode()
+    link = f'href="/admin/audit/auditevent/export/{listing.replace("&", "&amp;")}&amp;format=jsonl"'
+    assert link in page and "Export these events (JSONL)" in page
+    records = _exported(client.get(f"/admin/audit/auditevent/export/{listing}&format=jsonl"))
+    assert [(r["actor_username"], r["object_id"]) for r in records] == [
+        (owner.username, "0"),
+        (owner.username, "1"),
+    ]
+    assert [r["seq"] for r in records] == sorted(r["seq"] for r in records)  # chain order
+    recorded = AuditEvent.objects.get(action="audit.export.created", actor=auditor)
+    assert recorded.changes == {
+        "format": "jsonl",
+        "filters": {"action": ["test.event"], "actor_username": [owner.username]},
+    }
+    # a search and a date narrow it as they narrow the list
+    searched = _exported(client.get("/admin/audit/auditevent/export/?q=test.event&format=jsonl"))
+    assert len(searched) == 5
+    year = timezone.now().year
+    dated = client.get(f"/admin/audit/auditevent/export/?occurred_at__year={year - 1}&format=csv")
+    assert b"".join(dated.streaming_content).decode().count("\n") == 1  # the header alone
+
+
+def test_the_unfiltered_admin_list_offers_the_whole_log_only(client, auditor):
+    _events(1)
+    client.force_login(auditor)
+    page = client.get("/admin/audit/auditevent/").content.decode()
+    assert 'id="export-jsonl"' in page and "Export these events" not in page
+
+
+def test_the_admin_export_refuses_bad_requests_and_records_nothing(client, auditor, owner):
+    _events(1)
+    client.force_login(auditor)
+    bad_format = client.get("/admin/audit/auditevent/export/?format=xml")
+    bad_filter = client.get("/admin/audit/auditevent/export/?no_such_field=1&format=jsonl")
+    assert (bad_format.status_code, bad_filter.status_code) == (400, 400)
+    assert b"format must be jsonl or csv" in bad_format.content
+    client.force_login(owner)  # not an auditor
+    assert client.get("/admin/audit/auditevent/export/?format=jsonl").status_code == 403
+    assert not AuditEvent.objects.filter(action="audit.export.created").exists()
+
+
 def test_the_admin_offers_no_add_change_or_delete(client, superuser):
     _events(1)
     event = AuditEvent.objects.first()

@@ -271,6 +271,22 @@ def _shape(kind: str, x: float, y: float, fill: str, stroke: str, stroke_width: 
     return f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6" {paint}/>'
 
 
+ARROW_LENGTH, ARROW_WIDTH = 7, 7
+
+
+def _arrowhead(route: list[Point]) -> str:
+    """The points of a triangle whose tip is the route's end, pointing along its last stretch.
+    Drawn as a shape of its own rather than an SVG marker: the PDF renderer turns markers on
+    horizontal and vertical lines a quarter turn off their direction."""
+    (x0, y0), (x1, y1) = route[-2], route[-1]
+    length = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 or 1.0
+    ux, uy = (x1 - x0) / length, (y1 - y0) / length
+    bx, by = x1 - ux * ARROW_LENGTH, y1 - uy * ARROW_LENGTH
+    half = ARROW_WIDTH / 2
+    corners = [(x1, y1), (bx - uy * half, by + ux * half), (bx + uy * half, by - ux * half)]
+    return " ".join(f"{round(x, 2):g},{round(y, 2):g}" for x, y in corners)
+
+
 def draw(
     graph: nx.DiGraph,
     *,
@@ -292,18 +308,16 @@ def draw(
         f'<svg xmlns="http://www.w3.org/2000/svg" {size} viewBox="0 0 {width:g} {height:g}" '
         f'preserveAspectRatio="xMinYMin meet" font-family="DejaVu Sans, sans-serif" '
         f'font-size="{NAME_PX}" role="img" aria-label="Lineage graph" class="lineage-drawing">',
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-        'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" '
-        'fill="#6b7280"/></marker></defs>',
     ]
     for source, target, data in sorted(graph.edges(data=True)):
-        points = " ".join(f"{x:g},{y:g}" for x, y in layout.routes[(source, target)])
+        route = layout.routes[(source, target)]
+        points = " ".join(f"{x:g},{y:g}" for x, y in route)
         dash = ' stroke-dasharray="4 3"' if data.get("relation") in ("parent", "column") else ""
+        ends = f'data-source="{escape(source)}" data-target="{escape(target)}"'
         parts.append(
-            f'<polyline points="{points}" fill="none" stroke="#9ca3af" '
-            f'marker-end="url(#arrow)"{dash} data-source="{escape(source)}" '
-            f'data-target="{escape(target)}">'
+            f'<polyline points="{points}" fill="none" stroke="#9ca3af"{dash} {ends}>'
             f"<title>{escape(str(data.get('relation', '')))}</title></polyline>"
+            f'<polygon class="arrowhead" points="{_arrowhead(route)}" fill="#6b7280" {ends}/>'
         )
     for node, (x, y) in sorted(position.items()):
         kind = node.split(":", 1)[0]

@@ -322,6 +322,37 @@ def test_no_edge_runs_under_a_box_and_each_meets_its_own_two(lineage, max_width,
         assert width <= max(max_width, narrowest + drawing.MARGIN / 2)
 
 
+@settings(max_examples=100, deadline=None)
+@given(_graphs(), st.one_of(st.none(), st.integers(250, 1100)))
+def test_each_edge_ends_in_an_arrowhead_pointing_along_its_last_stretch(lineage, max_width):
+    """Arrowheads are triangles of their own, not SVG markers, which the PDF renderer turns a
+    quarter turn off horizontal and vertical lines: each edge's tip sits on the route's end,
+    and its base lies behind the tip along the route's last stretch."""
+    root = ET.fromstring(drawing.draw(lineage, max_width=max_width))
+    assert root.find(f".//{SVG}marker") is None and "marker-end" not in ET.tostring(root).decode()
+    heads = {
+        (head.get("data-source"), head.get("data-target")): head
+        for head in root.findall(f"{SVG}polygon[@class='arrowhead']")
+    }
+    lines = root.findall(f"{SVG}polyline")
+    assert len(heads) == len(lines) == lineage.number_of_edges()
+    for line in lines:
+        route = [tuple(map(float, p.split(","))) for p in line.get("points").split()]
+        head = heads[(line.get("data-source"), line.get("data-target"))]
+        tip, *base = [tuple(map(float, p.split(","))) for p in head.get("points").split()]
+        (x0, y0), (x1, y1) = route[-2], route[-1]
+        assert tip == pytest.approx((x1, y1), abs=0.01)
+        length = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5
+        ux, uy = (x1 - x0) / length, (y1 - y0) / length
+        middle = ((base[0][0] + base[1][0]) / 2, (base[0][1] + base[1][1]) / 2)
+        # the base's middle is the arrow's length straight back along the last stretch
+        assert middle == pytest.approx(
+            (x1 - ux * drawing.ARROW_LENGTH, y1 - uy * drawing.ARROW_LENGTH), abs=0.02
+        )
+        across = (base[0][0] - base[1][0], base[0][1] - base[1][1])
+        assert abs(across[0] * ux + across[1] * uy) < 0.02  # the base is square to it
+
+
 # Names as producers send them: Spark jobs and Delta/BigQuery/S3/GCS datasets, Airflow tasks,
 # dbt models, Kafka topics, with the node kinds that show them.
 REAL_NAMES = [

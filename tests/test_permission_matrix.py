@@ -573,7 +573,10 @@ ADMIN: dict[str, dict[str, dict[int, frozenset[str]]]] = {
         "history": history_in_audit_log(split(200, READERS)),
         **READ_ONLY_ADD,
     },
-    "webhooks.webhook": SUPERUSER_ONLY,
+    "webhooks.webhook": {
+        **SUPERUSER_ONLY,
+        "history": history_in_audit_log(split(200, SUPER)),
+    },
     "webhooks.webhookdelivery": {
         "changelist": split(200, SUPER),
         "change": split(200, SUPER),

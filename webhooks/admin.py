@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdmin, ServiceAdmin, ServiceForm
 from core.errors import Conflict
+from registry.admin import HistoryLinkMixin
 from registry.selectors import models_visible_to
 from webhooks import events, services
 from webhooks.models import Webhook, WebhookDelivery
@@ -49,13 +50,13 @@ class WebhookForm(ServiceForm):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(ServiceAdmin):
+class WebhookAdmin(HistoryLinkMixin, ServiceAdmin):
     form = WebhookForm
     list_display = ["name", "url", "model", "active", "created_by", "created_at"]
     list_filter = ["active"]
     search_fields = ["name", "url"]
     list_select_related = ["model", "created_by"]
-    readonly_fields = ["created_by", "created_at", "updated_at", "delivery_log"]
+    readonly_fields = ["created_by", "created_at", "updated_at", "delivery_log", "audit_history"]
     actions = ["send_test_event", "rotate_secret"]
 
     @admin.display(description="Deliveries")

@@ -428,17 +428,22 @@ def test_the_history_of_a_hidden_object_is_not_told(client, outsider, credit_mod
     assert "recorded in the audit log" not in page.content.decode()
 
 
-def test_a_promotion_requests_and_a_model_cards_history_are_their_audit_events(
-    client, auditor, owner, validator, credit_version, settings, tmp_path
+def test_a_promotion_requests_a_model_cards_and_a_webhooks_history_are_their_audit_events(
+    client, auditor, owner, validator, credit_version, superuser, settings, tmp_path, monkeypatch
 ):
     from approvals import services as approvals
     from modelcards import services as cards
+    from webhooks import services as webhooks
 
     settings.MEDIA_ROOT = str(tmp_path)
     request = approvals.promotion_request_file(
         actor=owner, version=credit_version, to_stage="staging", justification="Validated."
     )
     card, _ = cards.model_card_request(actor=auditor, version=credit_version)
+    monkeypatch.setattr(webhooks, "resolve", lambda host, port: ["93.184.215.14"])  # no DNS here
+    hook, _ = webhooks.webhook_create(
+        actor=superuser, name="ops", url="http://hooks.test/modelgov", events=[]
+    )
     client.force_login(auditor)
     for path, object_type, action in (
         (
@@ -451,7 +456,14 @@ def test_a_promotion_requests_and_a_model_cards_history_are_their_audit_events(
             "modelcards.modelcard",
             "modelcards.model_card.requested",
         ),
+        (
+            f"/admin/webhooks/webhook/{hook.pk}/history/",
+            "webhooks.webhook",
+            "webhooks.webhook.created",
+        ),
     ):
+        if path.startswith("/admin/webhooks/"):
+            client.force_login(superuser)  # webhooks are the superuser's
         response = client.get(path)
         assert response.status_code == 302, path
         listed = client.get(response["Location"])

@@ -4,11 +4,12 @@ Nodes are laid out by topological generation, left to right; when that would be 
 `max_width` the layout turns top to bottom and wraps each generation into rows, so a wide
 graph stays legible on a screen and at print size. No edge runs under a box: one that skips
 a generation runs below the boxes of those it passes (left to right) or down a lane beside the
-rows (top to bottom), in lanes of their own (beyond eight, top to bottom, they share). Each
-node shows its name and, below it, its namespace (datasets and jobs), version, or — for a
-run — the job it ran, so an Airflow DAG run and its task run read differently; the full id is
-in the node's tooltip. Shapes and colours tell kinds apart, every text is escaped. Beyond
-`max_nodes` the nodes farthest from the focus are elided and counted in a note.
+rows (top to bottom), in lanes of their own (top to bottom, as many as the width has room
+for, eight at least; beyond, they share). Each node shows its name and, below it, its
+namespace (datasets and jobs), version, or — for a run — the job it ran, so an Airflow DAG
+run and its task run read differently; the full id is in the node's tooltip. Shapes and
+colours tell kinds apart, every text is escaped. Beyond `max_nodes` the nodes farthest from
+the focus are elided and counted in a note.
 
 The drawing has its natural size in pixels and a `viewBox`, so a page scales it down to its
 width with CSS (`max-width: 100%; height: auto` — a small graph is never blown up) and the
@@ -36,7 +37,7 @@ STYLE = {
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 200, 46, 60, 16, 20
 LAYER_GAP = 34  # between generations when the layout runs top to bottom
 LANE = 10  # between the lanes of edges that pass other boxes
-MAX_LANES = 8  # lanes right of a downward layout; more edges share them
+MAX_LANES = 8  # lanes right of a downward layout at least; more if the width has room
 NAME_PX, DETAIL_PX = 12, 10
 NAME_CHARS, DETAIL_CHARS = 23, 32  # what fits in NODE_W at those sizes (DejaVu Sans)
 SCREEN_WIDTH = 900  # wider than this (4+ generations), a screen drawing turns top to bottom
@@ -121,7 +122,7 @@ def _layout(graph: nx.DiGraph, columns: list[list[str]], max_width: int | None) 
         return across
     per_row = max(1, (max_width - MARGIN * 2 + GAP_X) // (NODE_W + GAP_X))
     while True:  # narrower rows until the lanes beside them fit too (one node a row at least)
-        layout = _downwards(graph, columns, per_row)
+        layout = _downwards(graph, columns, per_row, max_width)
         if layout.width <= max_width or per_row == 1:
             return layout
         per_row -= 1
@@ -184,11 +185,14 @@ def _across(graph: nx.DiGraph, columns: list[list[str]]) -> Layout:
     return Layout(position, width, bottom + MARGIN, False, routes)
 
 
-def _downwards(graph: nx.DiGraph, columns: list[list[str]], per_row: int) -> Layout:
+def _downwards(
+    graph: nx.DiGraph, columns: list[list[str]], per_row: int, max_width: int | None = None
+) -> Layout:
     """Generations top to bottom, each wrapped into rows of `per_row`. An edge to the next row
     runs straight down the band between the rows; any other leaves its box into the band
     below, runs down a lane right of the rows and enters the band above its target (beside
-    the centres, which edges between adjacent rows use)."""
+    the centres, which edges between adjacent rows use). Each such edge has a lane of its
+    own while `max_width` has room for them (MAX_LANES at least); beyond, they share."""
     rows = [m[start : start + per_row] for m in columns for start in range(0, len(m), per_row)]
     last_of_generation = set()
     count = 0
@@ -207,6 +211,8 @@ def _downwards(graph: nx.DiGraph, columns: list[list[str]], per_row: int) -> Lay
         tops.append(y)
         y += NODE_H + (LAYER_GAP if index in last_of_generation else GAP_Y)
     height = y - LAYER_GAP + MARGIN
+    room = int((max_width - content - MARGIN / 2) // LANE) if max_width else 0
+    most_lanes = max(MAX_LANES, room)
 
     def band_below(row: int) -> tuple[float, float]:
         return tops[row] + NODE_H, tops[row + 1] if row + 1 < len(tops) else height
@@ -216,9 +222,10 @@ def _downwards(graph: nx.DiGraph, columns: list[list[str]], per_row: int) -> Lay
 
     def attach(node: str, taken: dict[str, int]) -> float:
         """Where the next lane edge leaves or enters the node: right of its centre, a few
-        pixels apart (the centre is for the edges between adjacent rows)."""
+        pixels apart, wider than an arrowhead (the centre is for the edges between adjacent
+        rows)."""
         index = taken[node] = taken.get(node, -1) + 1
-        return position[node][0] + NODE_W / 2 + 8 + index % 4 * 6
+        return position[node][0] + NODE_W / 2 + 8 + index % 4 * (ARROW_WIDTH + 1)
 
     routes, lanes, leaving, entering = {}, 0, {}, {}
     for source, target in sorted(graph.edges):
@@ -230,7 +237,7 @@ def _downwards(graph: nx.DiGraph, columns: list[list[str]], per_row: int) -> Lay
         # in the upper part of the band below its row, entering in the lower part of the band
         # above its target's
         level = (1 + lanes % 3) / 8
-        lane = content - MARGIN / 2 + LANE * (1 + lanes % MAX_LANES)
+        lane = content - MARGIN / 2 + LANE * (1 + lanes % most_lanes)
         lanes += 1
         (top, bottom), (over, under) = band_below(row_of[source]), band_above(row_of[target])
         out = top + (bottom - top) * level
@@ -244,7 +251,7 @@ def _downwards(graph: nx.DiGraph, columns: list[list[str]], per_row: int) -> Lay
             (x_in, into),
             (x_in, y2),
         ]
-    width = content + (LANE * min(lanes, MAX_LANES) + MARGIN / 2 if lanes else 0)
+    width = content + (LANE * min(lanes, most_lanes) + MARGIN / 2 if lanes else 0)
     return Layout(position, width, height, True, routes)
 
 

@@ -353,6 +353,30 @@ def test_each_edge_ends_in_an_arrowhead_pointing_along_its_last_stretch(lineage,
         assert abs(across[0] * ux + across[1] * uy) < 0.02  # the base is square to it
 
 
+def test_long_edges_of_a_downward_drawing_each_have_a_lane_while_the_width_has_room():
+    """Ten edges skipping rows in a six-generation chain at print width: ten lanes (the width
+    holds them), none shared; at a width with room for the eight lanes alone, they share."""
+    chain = [f"dataset:s3://lake:t{index}" for index in range(6)]
+    skipping = [(a, b) for i, a in enumerate(chain) for b in chain[i + 2 :]]
+    lineage = graph.digraph(
+        [(a, b, "input") for a, b in zip(chain, chain[1:], strict=False)]
+        + [(a, b, "input") for a, b in skipping]
+    )
+
+    def lanes(max_width: int) -> tuple[list[float], float]:
+        root = ET.fromstring(drawing.draw(lineage, max_width=max_width))
+        routes = [
+            [tuple(map(float, p.split(","))) for p in line.get("points").split()]
+            for line in root.findall(f"{SVG}polyline")
+        ]
+        return [points[2][0] for points in routes if len(points) > 2], float(root.get("width"))
+
+    wide, width = lanes(drawing.PRINT_WIDTH)
+    assert len(wide) == len(skipping) == 10 == len(set(wide)) and width <= drawing.PRINT_WIDTH
+    narrow, _ = lanes(2 * drawing.MARGIN + drawing.NODE_W + drawing.MAX_LANES * drawing.LANE)
+    assert len(narrow) == 10 and len(set(narrow)) == drawing.MAX_LANES
+
+
 # Names as producers send them: Spark jobs and Delta/BigQuery/S3/GCS datasets, Airflow tasks,
 # dbt models, Kafka topics, with the node kinds that show them.
 REAL_NAMES = [

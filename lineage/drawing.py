@@ -38,6 +38,7 @@ NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 200, 46, 60, 16, 20
 LAYER_GAP = 34  # between generations when the layout runs top to bottom
 LANE = 10  # between the lanes of edges that pass other boxes
 MAX_LANES = 8  # lanes right of a downward layout at least; more if the width has room
+ARROW_LENGTH, ARROW_WIDTH = 7, 7
 NAME_PX, DETAIL_PX = 12, 10
 NAME_CHARS, DETAIL_CHARS = 23, 32  # what fits in NODE_W at those sizes (DejaVu Sans)
 SCREEN_WIDTH = 900  # wider than this (4+ generations), a screen drawing turns top to bottom
@@ -276,9 +277,6 @@ def _shape(kind: str, x: float, y: float, fill: str, stroke: str, stroke_width: 
         pts = " ".join(f"{px},{py}" for px, py in points)
         return f'<polygon points="{pts}" {paint}/>'
     return f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6" {paint}/>'
-
-
-ARROW_LENGTH, ARROW_WIDTH = 7, 7
 
 
 def _arrowhead(route: list[Point]) -> str:

@@ -30,7 +30,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, error_body
 from core.moments import in_utc
 
 logger = logging.getLogger(__name__)
@@ -329,7 +329,7 @@ def _api_exception(exc: DomainError) -> exceptions.APIException:
 
 def _unavailable(message: str) -> Response:
     response = Response(
-        {"errors": [{"field": None, "message": message, "code": "unavailable"}]},
+        error_body(message, "unavailable"),
         status=status.HTTP_503_SERVICE_UNAVAILABLE,
     )
     response["Retry-After"] = "5"

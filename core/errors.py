@@ -92,3 +92,14 @@ class Invalid(DomainError, ValidationError):
 
     def __reduce__(self):
         return (self.__class__, (self._original, self.code, self.field))
+
+
+# How error bodies are written, as DRF's JSONRenderer writes every body: no spaces, UTF-8
+# rather than \u escapes (json.dumps keywords).
+COMPACT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
+
+
+def error_body(message: str, code: str, field: str | None = None) -> dict[str, Any]:
+    """The one error body every door answers with: `{"errors": [{"field", "message",
+    "code"}]}` (core.api's exception handler builds the same from DRF's errors)."""
+    return {"errors": [{"field": field, "message": message, "code": code}]}

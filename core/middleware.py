@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from core import context
+from core.views import error_response
 
 logger = logging.getLogger("modelgov.request")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -59,39 +60,14 @@ class RequestSizeLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return JsonResponse(
-                {"errors": [{"field": None, "message": "Invalid Content-Length header."}]},
-                status=400,
-            )
+            return error_response(400, "Invalid Content-Length header.", "invalid")
         if length > limit:
             return too_large_response(limit)
         # NUL cannot be stored or compared in PostgreSQL text; refuse it at the door.
         if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
-            return JsonResponse(
-                {
-                    "errors": [
-                        {
-                            "field": None,
-                            "message": "NUL characters are not allowed.",
-                            "code": "invalid",
-                        }
-                    ]
-                },
-                status=400,
-            )
+            return error_response(400, "NUL characters are not allowed.", "invalid")
         return self.get_response(request)
 
 
 def too_large_response(limit: int) -> JsonResponse:
-    return JsonResponse(
-        {
-            "errors": [
-                {
-                    "field": None,
-                    "message": f"Request body too large: the limit is {limit} bytes.",
-                    "code": "too_large",
-                }
-            ]
-        },
-        status=413,
-    )
+    return error_response(413, f"Request body too large: the limit is {limit} bytes.", "too_large")

@@ -9,6 +9,8 @@ from typing import Any
 
 from django.conf import settings
 
+from core.errors import COMPACT, error_body
+
 
 class ChunkedRequestBody:
     """Give a body sent with `Transfer-Encoding: chunked` (no Content-Length) its length, so
@@ -35,12 +37,8 @@ class ChunkedRequestBody:
 
 
 def _too_large(start_response: Callable, limit: int) -> list[bytes]:
-    error = {
-        "field": None,
-        "message": f"Request body too large: the limit is {limit} bytes.",
-        "code": "too_large",
-    }
-    body = json.dumps({"errors": [error]}).encode()
+    message = f"Request body too large: the limit is {limit} bytes."
+    body = json.dumps(error_body(message, "too_large"), **COMPACT).encode()
     start_response(
         "413 Request Entity Too Large",
         [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],

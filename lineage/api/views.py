@@ -22,6 +22,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.api import AnyTypeJSONParser
+from core.errors import error_body
 from core.moments import in_utc
 from lineage import drawing, graph, marquez, nodes, selectors, services
 from lineage.models import EventState
@@ -29,9 +30,7 @@ from registry.models import Stage
 
 
 def _error(status_code: int, message: str, field: str | None = None, code: str = "invalid"):
-    return Response(
-        {"errors": [{"field": field, "message": message, "code": code}]}, status=status_code
-    )
+    return Response(error_body(message, code, field), status=status_code)
 
 
 def _document(request) -> Any:

@@ -355,6 +355,42 @@ def test_unknown_api_path_answers_json_404(api, owner):
     assert response.json()["errors"][0]["code"] == "not_found"
 
 
+def test_errors_answered_outside_drf_have_the_common_shape_and_rendering(api, owner, settings):
+    """The middleware's and the error pages' refusals read exactly as DRF's: every key of the
+    common shape, a code, and the same compact rendering (the same bytes for the same body)."""
+    import json
+
+    from django.test import Client
+
+    settings.MAX_REQUEST_BYTES = 64
+    client = api(owner)
+    drf = client.get("/api/v1/models/?page=zero")  # refused by DRF itself
+    answers = {
+        "nul": client.get("/api/v1/models/?name=a%00b"),
+        "length": Client().generic(
+            "POST", "/api/v1/models/", b"{}", "application/json", CONTENT_LENGTH="twelve"
+        ),
+        "too_large": client.post("/api/v1/models/", {"name": "x" * 100}, format="json"),
+        "not_found": client.get("/api/v1/datasets/abc/versions/"),
+    }
+    for response in (drf, *answers.values()):
+        body = response.json()
+        assert set(body) == {"errors"} and body["errors"]
+        for error in body["errors"]:
+            assert set(error) == {"field", "message", "code"} and error["code"], body
+        assert (
+            response.content == json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        )
+    codes = {name: response.json()["errors"][0]["code"] for name, response in answers.items()}
+    assert codes == {
+        "nul": "invalid",
+        "length": "invalid",
+        "too_large": "too_large",
+        "not_found": "not_found",
+    }
+    assert [r.status_code for r in answers.values()] == [400, 400, 413, 404]
+
+
 # --- values Python's json accepts but nothing can store or hash --------------------------------
 
 LONE_SURROGATE_BODIES = [

@@ -351,6 +351,8 @@ def test_admin_action_says_what_became_of_the_card(
         first = client.post("/admin/registry/modelversion/", action, follow=True)
     card = ModelCard.objects.get()
     assert f"model card #{card.pk} queued (being rendered)." in first.content.decode()
+    # the message begins with the version's name as it is spelt: names are case-sensitive
+    assert f'<li class="success">{credit_version}: model card' in first.content.decode()
     again = client.post("/admin/registry/modelversion/", action, follow=True)
     assert (
         f"model card #{card.pk} ready (requested before, for the same content)."

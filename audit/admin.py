@@ -167,15 +167,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
         )
         return export_response(events, fmt)
 
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None:  # rendered: not a redirect after an invalid lookup
-            response.context_data["export_filtered"] = bool(
-                changelist.has_active_filters or changelist.query
-            )
-        return response
-
     def get_queryset(self, request):
         queryset = selectors.events()  # who may read it: has_view_permission
         ordering = self.get_ordering(request)

@@ -103,3 +103,8 @@ def error_body(message: str, code: str, field: str | None = None) -> dict[str, A
     """The one error body every door answers with: `{"errors": [{"field", "message",
     "code"}]}` (core.api's exception handler builds the same from DRF's errors)."""
     return {"errors": [{"field": field, "message": message, "code": code}]}
+
+
+def too_large_message(limit: int) -> str:
+    """What a request body beyond MAX_REQUEST_BYTES is told, by whichever layer measures it."""
+    return f"Request body too large: the limit is {limit} bytes."

@@ -7,9 +7,10 @@ import re
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 from core import context
+from core.errors import too_large_message
 from core.views import error_response
 
 logger = logging.getLogger("modelgov.request")
@@ -62,12 +63,8 @@ class RequestSizeLimitMiddleware:
         except ValueError:
             return error_response(400, "Invalid Content-Length header.", "invalid")
         if length > limit:
-            return too_large_response(limit)
+            return error_response(413, too_large_message(limit), "too_large")
         # NUL cannot be stored or compared in PostgreSQL text; refuse it at the door.
         if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
             return error_response(400, "NUL characters are not allowed.", "invalid")
         return self.get_response(request)
-
-
-def too_large_response(limit: int) -> JsonResponse:
-    return error_response(413, f"Request body too large: the limit is {limit} bytes.", "too_large")

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from core.errors import COMPACT, error_body
+from core.errors import COMPACT, error_body, too_large_message
 
 
 class ChunkedRequestBody:
@@ -37,8 +37,7 @@ class ChunkedRequestBody:
 
 
 def _too_large(start_response: Callable, limit: int) -> list[bytes]:
-    message = f"Request body too large: the limit is {limit} bytes."
-    body = json.dumps(error_body(message, "too_large"), **COMPACT).encode()
+    body = json.dumps(error_body(too_large_message(limit), "too_large"), **COMPACT).encode()
     start_response(
         "413 Request Entity Too Large",
         [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],

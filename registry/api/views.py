@@ -15,6 +15,7 @@ from rest_framework.decorators import action, api_view, authentication_classes, 
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from core.errors import error_body
 from registry import permissions, selectors, services
 from registry.api import serializers as s
 from registry.models import (
@@ -323,16 +324,10 @@ class ModelVersionViewSet(CatalogueViewSet):
     def destroy(self, request, *args, **kwargs):
         self.get_object()
         return Response(
-            {
-                "errors": [
-                    {
-                        "field": None,
-                        "code": "method_not_allowed",
-                        "message": "Versions are never deleted; archive one through a promotion "
-                        "request.",
-                    }
-                ]
-            },
+            error_body(
+                "Versions are never deleted; archive one through a promotion request.",
+                "method_not_allowed",
+            ),
             status=status.HTTP_405_METHOD_NOT_ALLOWED,
         )
 
